@@ -1,0 +1,124 @@
+// Command ditkit inspects, diffs, converts and runs diffusion-transformer
+// checkpoints (DiT, PixArt, Latte, Open-Sora) without PyTorch.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Exit codes shared by every command.
+const (
+	exitOK       = 0
+	exitFindings = 1 // diff found differences; scan found danger
+	exitError    = 2 // unreadable input, bad usage
+)
+
+// command is one subcommand. run returns the exit code.
+type command struct {
+	name    string
+	usage   string // one line: arguments and flags
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 {
+			if c := commands[args[1]]; c != nil {
+				return c.run([]string{"--help"}, stdout, stderr)
+			}
+		}
+		usage(stdout)
+		if len(args) == 0 {
+			return exitError
+		}
+		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "version" {
+		fmt.Fprintln(stdout, "ditkit", version)
+		return exitOK
+	}
+	c := commands[args[0]]
+	if c == nil {
+		fmt.Fprintf(stderr, "ditkit: unknown command %q (see ditkit --help)\n", args[0])
+		return exitError
+	}
+	return c.run(args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "ditkit — inspect, diff, convert and run diffusion-transformer checkpoints (DiT, PixArt, Latte, Open-Sora)")
+	fmt.Fprintln(w, "\nUsage: ditkit COMMAND [ARGS]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'ditkit COMMAND --help' for a command's flags. Exit codes: 0 ok, 1 findings, 2 error.")
+}
+
+// newFlags builds a FlagSet whose --help prints the command's usage to stdout.
+func newFlags(c *command, stdout, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("ditkit "+c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: ditkit %s %s\n\n%s\n\nFlags:\n", c.name, c.usage, c.summary)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+	}
+	return fs
+}
+
+// parseFlags parses flags that may appear before or after positional
+// arguments. It returns the positionals, or an exit code when parsing ended
+// the command (help or an error).
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitError, false
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return pos, 0, true
+}
+
+// fail prints a one-line error and returns exitError.
+func fail(stderr io.Writer, err error) int {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintln(stderr, "ditkit: "+msg)
+	return exitError
+}

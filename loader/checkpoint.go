@@ -1,0 +1,223 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// Format names as reported by inspect.
+const (
+	FormatTorchZip    = "torch-zip"
+	FormatTorchLegacy = "torch-legacy"
+	FormatSafetensors = "safetensors"
+)
+
+// Storage is a run of raw little-endian bytes in the file that one or more
+// tensors view.
+type Storage struct {
+	Key   string       // zip entry key or legacy storage key
+	DType tensor.DType // element type (for UntypedStorage: the viewing tensor's)
+	Off   int64        // absolute byte offset in the file
+	Size  int64        // bytes
+}
+
+// Tensor is a lazy handle: metadata now, data when asked.
+type Tensor struct {
+	Name    string // container keys joined with '/'
+	DType   tensor.DType
+	Shape   []int
+	Strides []int // in elements
+	Offset  int64 // storage offset in elements
+	Storage *Storage
+}
+
+// Numel is the element count.
+func (t *Tensor) Numel() int64 { n, _ := tensor.Numel(t.Shape); return n }
+
+// NBytes is the size of the tensor's data when contiguous.
+func (t *Tensor) NBytes() int64 { return t.Numel() * int64(t.DType.Size()) }
+
+// Info returns the tensor's metadata.
+func (t *Tensor) Info() tensor.Info { return tensor.Info{Name: t.Name, DType: t.DType, Shape: t.Shape} }
+
+// Contiguous reports whether the strides are row-major.
+func (t *Tensor) Contiguous() bool {
+	want := tensor.ContiguousStrides(t.Shape)
+	for i := range want {
+		if t.Shape[i] != 1 && t.Strides[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Checkpoint is an opened checkpoint file.
+type Checkpoint struct {
+	Name     string // file name used in messages
+	Format   string
+	Size     int64
+	Tensors  []*Tensor        // every tensor in file order
+	Metadata map[string]string // safetensors __metadata__
+	Root     any               // torch formats: the unpickled container tree
+	Pickle   *PickleReport     // torch formats: globals and calls the pickle names
+	Notes    []string          // non-fatal observations (lenient reads, odd entries)
+
+	WeightsRoot  string   // container path of the state dict a user means ("" = top level)
+	Alternatives []string // other plausible weights roots
+
+	r io.ReaderAt
+}
+
+// Open sniffs the format and reads the metadata of a checkpoint.
+// name is used in error messages only.
+func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ck, err = nil, ferr(name, ErrCorrupt, "", "reader failed on malformed input: %v", p)
+		}
+	}()
+	var head [16]byte
+	n, _ := r.ReadAt(head[:], 0)
+	h := head[:n]
+	switch {
+	case n == 0:
+		return nil, ferr(name, ErrFormat, "", "empty file")
+	case bytes.HasPrefix(h, []byte("PK\x03\x04")) || bytes.HasPrefix(h, []byte("PK\x05\x06")):
+		ck, err = openTorchZip(r, size, name)
+	case n >= 2 && h[0] == 0x80 && h[1] <= 5:
+		ck, err = openLegacy(r, size, name)
+	case n >= 9 && binary.LittleEndian.Uint64(h) < uint64(size) && (h[8] == '{'):
+		ck, err = openSafetensors(r, size, name)
+	case bytes.HasPrefix(h, []byte("version https://git-lfs")):
+		return nil, ferr(name, ErrFormat, "", "this is a Git LFS pointer file, not the checkpoint: fetch the real file (git lfs pull)")
+	case isTar(r, size):
+		return nil, ferr(name, ErrUnsupported, "", "legacy tar checkpoint (PyTorch ≤ 0.1.x) is not supported: re-save it with a newer torch.save")
+	case n >= 8 && n < 9 || (n >= 9 && binary.LittleEndian.Uint64(h) >= uint64(size) && binary.LittleEndian.Uint64(h) < 1<<40):
+		return nil, ferr(name, ErrTruncated, "offset 0", "safetensors header length %d exceeds the file size %d", binary.LittleEndian.Uint64(h), size)
+	default:
+		return nil, ferr(name, ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle or safetensors file (starts with %q)", h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ck.Name, ck.Size, ck.r = name, size, r
+	ck.chooseWeightsRoot()
+	return ck, nil
+}
+
+func isTar(r io.ReaderAt, size int64) bool {
+	if size < 512 {
+		return false
+	}
+	var b [8]byte
+	if n, _ := r.ReadAt(b[:], 257); n < 5 {
+		return false
+	}
+	return string(b[:5]) == "ustar"
+}
+
+// Tensor returns the tensor with the given full name, or nil.
+func (c *Checkpoint) Tensor(name string) *Tensor {
+	for _, t := range c.Tensors {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Weights returns the tensors under the weights root with the root prefix
+// removed from their names (in file order). The returned handles are copies.
+func (c *Checkpoint) Weights() []*Tensor { return c.Under(c.WeightsRoot) }
+
+// Under returns the tensors below container path root, names relative to it.
+func (c *Checkpoint) Under(root string) []*Tensor {
+	var out []*Tensor
+	pre := root
+	if pre != "" {
+		pre += "/"
+	}
+	for _, t := range c.Tensors {
+		if strings.HasPrefix(t.Name, pre) {
+			cp := *t
+			cp.Name = t.Name[len(pre):]
+			out = append(out, &cp)
+		}
+	}
+	return out
+}
+
+// preferred weights roots, most preferred first (DiT's find_model takes "ema").
+var preferredRoots = []string{"ema", "state_dict_ema", "model_ema", "ema_model", "module", "state_dict", "model", "net", "params", "weights"}
+
+var nonWeightRoots = map[string]bool{"opt": true, "optimizer": true, "optimizer_state": true, "scheduler": true, "lr_scheduler": true, "scaler": true, "args": true, "config": true}
+
+// chooseWeightsRoot picks the state dict a user means and lists alternatives.
+func (c *Checkpoint) chooseWeightsRoot() {
+	counts := map[string]int{}
+	top := 0
+	for _, t := range c.Tensors {
+		i := strings.IndexByte(t.Name, '/')
+		if i < 0 {
+			top++
+			continue
+		}
+		counts[t.Name[:i]]++
+	}
+	if len(counts) == 0 || top > 0 && top >= len(c.Tensors)/2 {
+		c.WeightsRoot = ""
+		return
+	}
+	var cands []string
+	for k := range counts {
+		if !nonWeightRoots[strings.ToLower(k)] {
+			cands = append(cands, k)
+		}
+	}
+	sort.Strings(cands)
+	best := ""
+	for _, p := range preferredRoots {
+		if counts[p] > 0 {
+			best = p
+			break
+		}
+	}
+	if best == "" && len(cands) > 0 {
+		best = cands[0]
+		for _, k := range cands {
+			if counts[k] > counts[best] {
+				best = k
+			}
+		}
+	}
+	if best == "" { // only optimizer-like subtrees
+		c.WeightsRoot = ""
+		return
+	}
+	c.WeightsRoot = best
+	for _, k := range cands {
+		if k != best {
+			c.Alternatives = append(c.Alternatives, k)
+		}
+	}
+	if top > 0 {
+		c.Alternatives = append(c.Alternatives, "")
+	}
+}
+
+// SetWeightsRoot switches the weights root; it must be "" or a container
+// path holding tensors.
+func (c *Checkpoint) SetWeightsRoot(root string) error {
+	root = strings.Trim(root, "/")
+	if len(c.Under(root)) == 0 {
+		return fmt.Errorf("%s: no tensors under %q", c.Name, root)
+	}
+	c.WeightsRoot = root
+	return nil
+}
