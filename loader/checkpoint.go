@@ -62,7 +62,7 @@ type Checkpoint struct {
 	Name     string // file name used in messages
 	Format   string
 	Size     int64
-	Tensors  []*Tensor        // every tensor in file order
+	Tensors  []*Tensor         // every tensor in file order
 	Metadata map[string]string // safetensors __metadata__
 	Root     any               // torch formats: the unpickled container tree
 	Pickle   *PickleReport     // torch formats: globals and calls the pickle names

@@ -1,0 +1,184 @@
+package loader
+
+import "strings"
+
+// Verdicts, from best to worst.
+const (
+	VerdictSafe      = "safe"      // on PyTorch's weights_only allow-list
+	VerdictBenign    = "benign"    // plain data holder, but weights_only=True refuses it
+	VerdictUnknown   = "unknown"   // not known: treated as suspicious
+	VerdictDangerous = "dangerous" // can run code in the user's torch.load
+)
+
+var verdictRank = map[string]int{VerdictSafe: 0, VerdictBenign: 1, VerdictUnknown: 2, VerdictDangerous: 3}
+
+// WorstVerdict returns the worse of two verdicts.
+func WorstVerdict(a, b string) string {
+	if verdictRank[b] > verdictRank[a] {
+		return b
+	}
+	return a
+}
+
+var safeGlobals = map[string]bool{
+	"collections.OrderedDict":                        true,
+	"torch._utils._rebuild_tensor":                   true,
+	"torch._utils._rebuild_tensor_v2":                true,
+	"torch._utils._rebuild_tensor_v3":                true,
+	"torch._utils._rebuild_parameter":                true,
+	"torch._utils._rebuild_parameter_with_state":     true,
+	"torch._utils._rebuild_sparse_tensor":            true,
+	"torch._utils._rebuild_meta_tensor_no_storage":   true,
+	"torch._utils._rebuild_nested_tensor":            true,
+	"torch._utils._rebuild_qtensor":                  true,
+	"torch._utils._rebuild_wrapper_subclass":         true,
+	"torch._utils._rebuild_device_tensor_from_numpy": true,
+	"torch.Size":                          true,
+	"torch.device":                        true,
+	"torch.nn.parameter.Parameter":        true,
+	"torch._tensor._rebuild_from_type_v2": true,
+	"_codecs.encode":                      true,
+	"builtins.set":                        true,
+	"builtins.frozenset":                  true,
+	"builtins.bytearray":                  true,
+	"builtins.complex":                    true,
+	"builtins.bytes":                      true,
+	"builtins.slice":                      true,
+	"builtins.range":                      true,
+	"__builtin__.set":                     true,
+	"numpy.core.multiarray._reconstruct":  true,
+	"numpy._core.multiarray._reconstruct": true,
+	"numpy.dtype":                         true,
+	"numpy.ndarray":                       true,
+	"numpy.core.multiarray.scalar":        true,
+	"numpy._core.multiarray.scalar":       true,
+}
+
+var benignGlobals = map[string]bool{
+	"argparse.Namespace":                 true,
+	"types.SimpleNamespace":              true,
+	"collections.defaultdict":            true,
+	"collections.namedtuple":             false,
+	"omegaconf.dictconfig.DictConfig":    true,
+	"omegaconf.listconfig.ListConfig":    true,
+	"omegaconf.base.ContainerMetadata":   true,
+	"omegaconf.base.Metadata":            true,
+	"omegaconf.nodes.AnyNode":            true,
+	"typing.Any":                         true,
+	"builtins.dict":                      true,
+	"builtins.list":                      true,
+	"builtins.tuple":                     true,
+	"builtins.int":                       true,
+	"builtins.float":                     true,
+	"builtins.str":                       true,
+	"builtins.object":                    true,
+	"__builtin__.object":                 true,
+	"copy_reg._reconstructor":            true,
+	"copyreg._reconstructor":             true,
+	"pathlib.PosixPath":                  true,
+	"pathlib.WindowsPath":                true,
+	"datetime.datetime":                  true,
+	"datetime.date":                      true,
+	"datetime.timedelta":                 true,
+	"decimal.Decimal":                    true,
+	"numpy.core.multiarray._reconstruct": false,
+}
+
+var dangerousModules = []string{
+	"os", "posix", "nt", "sys", "subprocess", "socket", "shutil", "runpy", "pty",
+	"importlib", "marshal", "ctypes", "pickle", "_pickle", "cPickle", "dill", "webbrowser", "code",
+	"pdb", "bdb", "cProfile", "profile", "pydoc", "multiprocessing", "asyncio", "threading",
+	"torch._inductor", "torch.hub", "torch.jit", "torch._dynamo", "torch.utils.cpp_extension", "torch.package",
+	"timeit", "trace", "requests", "urllib", "http", "ftplib", "smtplib", "telnetlib", "tempfile",
+	"signal", "glob", "platform", "commands", "popen2", "ensurepip", "pip", "setuptools", "distutils",
+	"venv", "zipimport", "imp", "_posixsubprocess", "_io", "io", "uuid", "operator", "functools",
+	"joblib", "numpy.testing", "builtins.__import__", "_thread", "xmlrpc", "sqlite3", "shelve", "dbm",
+	"linecache", "doctest", "idlelib", "lib2to3", "tkinter", "turtle", "ssl", "select", "selectors",
+}
+
+var dangerousNames = map[string]bool{
+	"builtins.eval": true, "builtins.exec": true, "builtins.compile": true, "builtins.open": true,
+	"builtins.getattr": true, "builtins.setattr": true, "builtins.delattr": true, "builtins.__import__": true,
+	"builtins.breakpoint": true, "builtins.input": true, "builtins.globals": true, "builtins.locals": true,
+	"builtins.vars": true, "builtins.help": true, "builtins.memoryview": true, "builtins.type": true,
+	"builtins.super": true, "builtins.apply": true, "builtins.execfile": true, "builtins.exit": true, "builtins.quit": true,
+	"__builtin__.eval": true, "__builtin__.exec": true, "__builtin__.compile": true, "__builtin__.open": true,
+	"__builtin__.getattr": true, "__builtin__.__import__": true, "__builtin__.execfile": true, "__builtin__.file": true,
+	"__builtin__.apply": true, "__builtin__.setattr": true, "__builtin__.input": true,
+	"types.CodeType": true, "types.FunctionType": true, "types.MethodType": true, "types.ModuleType": true, "types.LambdaType": true,
+	"torch.serialization.load": true, "torch.load": true, "torch.save": true, "torch.hub.load": true,
+	"numpy.load": true, "numpy.fromfile": true, "numpy.save": true,
+	"torch.storage._load_from_bytes":        true,
+	"collections._collections_abc.Callable": false,
+}
+
+// Verdict classifies one global a pickle names.
+func Verdict(module, name string) string {
+	full := module + "." + name
+	if safeGlobals[full] {
+		return VerdictSafe
+	}
+	if dangerousNames[full] {
+		return VerdictDangerous
+	}
+	if module == "torch" && (strings.HasSuffix(name, "Storage") || isTorchDType(name)) {
+		return VerdictSafe
+	}
+	for _, m := range dangerousModules {
+		if module == m || strings.HasPrefix(module, m+".") {
+			return VerdictDangerous
+		}
+	}
+	if module == "builtins" || module == "__builtin__" {
+		if benignGlobals[full] {
+			return VerdictBenign
+		}
+		return VerdictDangerous
+	}
+	if benignGlobals[full] {
+		return VerdictBenign
+	}
+	return VerdictUnknown
+}
+
+func isTorchDType(name string) bool {
+	switch name {
+	case "float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32", "int",
+		"int16", "short", "int8", "uint8", "bool", "uint16", "uint32", "uint64", "complex64", "complex128", "cfloat", "cdouble",
+		"float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu", "qint8", "quint8", "qint32":
+		return true
+	}
+	return false
+}
+
+// Verdict returns the file's verdict: the worst of its globals and findings.
+func (r *PickleReport) Verdict() string {
+	if r == nil {
+		return VerdictSafe
+	}
+	v := VerdictSafe
+	for _, g := range r.Globals {
+		v = WorstVerdict(v, g.Verdict)
+	}
+	return v
+}
+
+// UniqueGlobals returns each distinct module.name once with its worst verdict, in first-seen order.
+func (r *PickleReport) UniqueGlobals() []Global {
+	if r == nil {
+		return nil
+	}
+	idx := map[string]int{}
+	var out []Global
+	for _, g := range r.Globals {
+		k := g.FullName()
+		if i, ok := idx[k]; ok {
+			out[i].Called = out[i].Called || g.Called
+			out[i].Verdict = WorstVerdict(out[i].Verdict, g.Verdict)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, g)
+	}
+	return out
+}
