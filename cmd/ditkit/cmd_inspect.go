@@ -10,6 +10,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/report"
 )
 
 func init() {
@@ -20,90 +21,6 @@ func init() {
 		run:     runInspect,
 	})
 }
-
-// inspectJSON is the --json output of inspect.
-type inspectJSON struct {
-	File         string            `json:"file"`
-	Size         int64             `json:"size"`
-	Format       string            `json:"format"`
-	WeightsRoot  string            `json:"weights_root"`
-	Alternatives []string          `json:"weights_root_alternatives"`
-	TensorCount  int               `json:"tensor_count"`
-	Params       int64             `json:"params"`
-	WeightParams int64             `json:"weights_params"`
-	BytesByDType map[string]int64  `json:"bytes_by_dtype"`
-	Tensors      []tensorJSON      `json:"tensors"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
-	Safety       safetyJSON        `json:"safety"`
-	Notes        []string          `json:"notes,omitempty"`
-	Detected     any               `json:"detected,omitempty"`
-}
-
-type tensorJSON struct {
-	Name  string `json:"name"`
-	DType string `json:"dtype"`
-	Shape []int  `json:"shape"`
-}
-
-type safetyJSON struct {
-	Verdict  string          `json:"verdict"`
-	Summary  string          `json:"summary"`
-	Globals  []loader.Global `json:"globals"`
-	Findings []string        `json:"findings,omitempty"`
-}
-
-func safetyOf(ck *loader.Checkpoint) safetyJSON {
-	s := safetyJSON{Verdict: loader.VerdictSafe, Globals: []loader.Global{}}
-	if ck.Pickle != nil {
-		s.Verdict = ck.Pickle.Verdict()
-		s.Globals = ck.Pickle.UniqueGlobals()
-		s.Findings = ck.Pickle.Findings
-		if s.Globals == nil {
-			s.Globals = []loader.Global{}
-		}
-	}
-	s.Summary = verdictSummary(ck.Format, s.Verdict)
-	return s
-}
-
-func verdictSummary(format, v string) string {
-	if format == loader.FormatSafetensors {
-		return "safetensors holds no code"
-	}
-	switch v {
-	case loader.VerdictSafe:
-		return "every global the pickle names is on PyTorch's weights_only allow-list"
-	case loader.VerdictBenign:
-		return "plain data classes only, but torch.load(weights_only=True) refuses them; ditkit reads them without executing anything"
-	case loader.VerdictDangerous:
-		return "DANGEROUS: the pickle names callables that run code in torch.load(weights_only=False); ditkit never executes them — convert to safetensors to use the weights safely"
-	}
-	return "the pickle names classes outside every allow-list: treat as suspicious"
-}
-
-func buildInspect(ck *loader.Checkpoint) *inspectJSON {
-	out := &inspectJSON{
-		File: ck.Name, Size: ck.Size, Format: ck.Format, WeightsRoot: ck.WeightsRoot,
-		Alternatives: ck.Alternatives, TensorCount: len(ck.Tensors), BytesByDType: map[string]int64{},
-		Metadata: ck.Metadata, Safety: safetyOf(ck), Notes: ck.Notes, Tensors: make([]tensorJSON, 0, len(ck.Tensors)),
-	}
-	if out.Alternatives == nil {
-		out.Alternatives = []string{}
-	}
-	for _, t := range ck.Tensors {
-		out.Tensors = append(out.Tensors, tensorJSON{Name: t.Name, DType: t.DType.String(), Shape: t.Shape})
-		out.Params += t.Numel()
-		out.BytesByDType[t.DType.String()] += t.NBytes()
-	}
-	for _, t := range ck.Weights() {
-		out.WeightParams += t.Numel()
-	}
-	out.Detected = detectFor(ck)
-	return out
-}
-
-// detectFor is replaced once architecture detection exists.
-var detectFor = func(ck *loader.Checkpoint) any { return nil }
 
 func openCheckpoint(path, root string) (*loader.Checkpoint, io.Closer, error) {
 	ck, f, err := loader.OpenFile(path)
@@ -137,7 +54,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	defer f.Close()
-	rep := buildInspect(ck)
+	rep := report.BuildInspect(ck)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", " ")
@@ -150,7 +67,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func printInspect(w io.Writer, r *inspectJSON) {
+func printInspect(w io.Writer, r *report.Inspect) {
 	fmt.Fprintf(w, "file:         %s (%s)\n", r.File, humanBytes(r.Size))
 	fmt.Fprintf(w, "format:       %s\n", r.Format)
 	root := r.WeightsRoot

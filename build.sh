@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# ditkit's single entry point for humans and CI.
+#   ./build.sh build        CLI (bin/ditkit) + wasm + web assets
+#   ./build.sh serve [ADDR] build, then serve the page on 127.0.0.1 (default :8080)
+#   ./build.sh test         everything CI runs (installs what the tests need when missing)
+#   ./build.sh bench        benchmarks, with PyTorch side by side when it is installed
+#   ./build.sh fuzz [TIME]  run every fuzz target for TIME each (default 30s)
+set -euo pipefail
+cd "$(dirname "$0")"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+VERSION="$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+build_wasm() {
+  log "wasm: web/static/ditkit.wasm"
+  GOOS=js GOARCH=wasm go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o web/static/ditkit.wasm ./wasm
+  cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/static/wasm_exec.js
+  gzip -9 -n -c web/static/ditkit.wasm > web/static/ditkit.wasm.gz
+}
+
+build_cli() {
+  log "cli: bin/ditkit"
+  mkdir -p bin
+  go build -trimpath -ldflags "-X main.version=$VERSION" -o bin/ditkit ./cmd/ditkit
+}
+
+cmd_build() {
+  build_wasm
+  build_cli
+}
+
+cmd_serve() {
+  cmd_build
+  exec bin/ditkit serve --addr "${1:-127.0.0.1:8080}"
+}
+
+# check_format fails when gofmt would change a file (generated vugu files excepted).
+check_format() {
+  local bad
+  bad="$(gofmt -l $(git ls-files '*.go' | grep -v '_gen\.go$' || true) 2>/dev/null || true)"
+  if [ -n "$bad" ]; then
+    echo "gofmt needed on:"; echo "$bad"; return 1
+  fi
+}
+
+cmd_test() {
+  log "gofmt"
+  check_format
+  log "go vet (native)"
+  go vet ./...
+  log "go vet + build (GOOS=js GOARCH=wasm: core, loader, wasm)"
+  GOOS=js GOARCH=wasm go vet ./core/... ./loader/... ./wasm/...
+  cmd_build
+  log "go test"
+  go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/ditkit-test.log
+  local rc=${PIPESTATUS[0]}
+  return "$rc"
+}
+
+cmd_bench() {
+  cmd_build
+  log "go benchmarks"
+  go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 60m ./... 
+  if [ -x scripts/bench-peers.sh ]; then scripts/bench-peers.sh; fi
+}
+
+cmd_fuzz() {
+  local t="${1:-30s}"
+  local pkg fn
+  while read -r pkg fn; do
+    log "fuzz $pkg $fn ($t)"
+    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$t" "$pkg"
+  done < <(grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
+      d="./$(dirname "${f#./}")"
+      grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r fn; do echo "$d $fn"; done
+    done)
+}
+
+case "${1:-}" in
+  build) cmd_build ;;
+  serve) shift; cmd_serve "$@" ;;
+  test) cmd_test ;;
+  bench) cmd_bench ;;
+  fuzz) shift; cmd_fuzz "$@" ;;
+  *) sed -n '2,8p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,91 @@
+// Package report builds the JSON documents ditkit prints — inspect, diff,
+// convert — so the CLI and the browser return the same fields.
+package report
+
+import (
+	"github.com/ditkit/ditkit/loader"
+)
+
+// Inspect is the document `ditkit inspect --json` prints.
+type Inspect struct {
+	File         string            `json:"file"`
+	Size         int64             `json:"size"`
+	Format       string            `json:"format"`
+	WeightsRoot  string            `json:"weights_root"`
+	Alternatives []string          `json:"weights_root_alternatives"`
+	TensorCount  int               `json:"tensor_count"`
+	Params       int64             `json:"params"`
+	WeightParams int64             `json:"weights_params"`
+	BytesByDType map[string]int64  `json:"bytes_by_dtype"`
+	Tensors      []TensorInfo      `json:"tensors"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+	Safety       Safety            `json:"safety"`
+	Notes        []string          `json:"notes,omitempty"`
+	Detected     any               `json:"detected,omitempty"`
+}
+
+type TensorInfo struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Shape []int  `json:"shape"`
+}
+
+type Safety struct {
+	Verdict  string          `json:"verdict"`
+	Summary  string          `json:"summary"`
+	Globals  []loader.Global `json:"globals"`
+	Findings []string        `json:"findings,omitempty"`
+}
+
+func SafetyOf(ck *loader.Checkpoint) Safety {
+	s := Safety{Verdict: loader.VerdictSafe, Globals: []loader.Global{}}
+	if ck.Pickle != nil {
+		s.Verdict = ck.Pickle.Verdict()
+		s.Globals = ck.Pickle.UniqueGlobals()
+		s.Findings = ck.Pickle.Findings
+		if s.Globals == nil {
+			s.Globals = []loader.Global{}
+		}
+	}
+	s.Summary = VerdictSummary(ck.Format, s.Verdict)
+	return s
+}
+
+func VerdictSummary(format, v string) string {
+	if format == loader.FormatSafetensors {
+		return "safetensors holds no code"
+	}
+	switch v {
+	case loader.VerdictSafe:
+		return "every global the pickle names is on PyTorch's weights_only allow-list"
+	case loader.VerdictBenign:
+		return "plain data classes only, but torch.load(weights_only=True) refuses them; ditkit reads them without executing anything"
+	case loader.VerdictDangerous:
+		return "DANGEROUS: the pickle names callables that run code in torch.load(weights_only=False); ditkit never executes them — convert to safetensors to use the weights safely"
+	}
+	return "the pickle names classes outside every allow-list: treat as suspicious"
+}
+
+func BuildInspect(ck *loader.Checkpoint) *Inspect {
+	out := &Inspect{
+		File: ck.Name, Size: ck.Size, Format: ck.Format, WeightsRoot: ck.WeightsRoot,
+		Alternatives: ck.Alternatives, TensorCount: len(ck.Tensors), BytesByDType: map[string]int64{},
+		Metadata: ck.Metadata, Safety: SafetyOf(ck), Notes: ck.Notes, Tensors: make([]TensorInfo, 0, len(ck.Tensors)),
+	}
+	if out.Alternatives == nil {
+		out.Alternatives = []string{}
+	}
+	for _, t := range ck.Tensors {
+		out.Tensors = append(out.Tensors, TensorInfo{Name: t.Name, DType: t.DType.String(), Shape: t.Shape})
+		out.Params += t.Numel()
+		out.BytesByDType[t.DType.String()] += t.NBytes()
+	}
+	for _, t := range ck.Weights() {
+		out.WeightParams += t.Numel()
+	}
+	out.Detected = DetectFor(ck)
+	return out
+}
+
+// DetectFor is replaced once architecture detection exists.
+var DetectFor = func(ck *loader.Checkpoint) any { return nil }
