@@ -1,0 +1,712 @@
+package spec
+
+func pInt(name string, def int, min float64, doc string) Param {
+	return Param{Name: name, Kind: KindInt, Default: def, Min: min, Doc: doc}
+}
+
+func pFloat(name string, def float64, min float64, exclusive bool, doc string) Param {
+	return Param{Name: name, Kind: KindFloat, Default: def, Min: min, MinExclusive: exclusive, Doc: doc}
+}
+
+func pBool(name string, def bool, doc string) Param {
+	return Param{Name: name, Kind: KindBool, Default: def, Doc: doc}
+}
+
+func pInts(name string, def []int, n int, min float64, doc string) Param {
+	return Param{Name: name, Kind: KindInts, Default: def, Len: n, Min: min, Doc: doc}
+}
+
+func pAny(names ...string) []Param {
+	out := make([]Param, len(names))
+	for i, n := range names {
+		out[i] = Param{Name: n, Kind: KindAny, Doc: "accepted for compatibility with upstream configs; does not change the key list"}
+	}
+	return out
+}
+
+func concat(ps ...[]Param) []Param {
+	var out []Param
+	for _, p := range ps {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// hfConfigFields are Hugging Face PretrainedConfig / diffusers bookkeeping
+// fields found in published config.json files.
+var hfConfigFields = []string{"architectures", "model_type", "torch_dtype", "transformers_version", "auto_map", "_class_name", "_diffusers_version", "_name_or_path"}
+
+func checkHeads(s *Spec, hiddenKey, headsKey string) error {
+	h, nh := s.Int(hiddenKey), s.Int(headsKey)
+	if h%nh != 0 {
+		return fieldErr(s.Family, hiddenKey, "%d is not divisible by %s=%d", h, headsKey, nh)
+	}
+	return nil
+}
+
+func checkMLP(s *Spec) error {
+	if mlpHidden(s.Int("hidden_size"), s.Float("mlp_ratio")) < 1 {
+		return fieldErr(s.Family, "mlp_ratio", "%v gives an empty MLP for hidden_size %d", s.Float("mlp_ratio"), s.Int("hidden_size"))
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func init() {
+	registerDiT()
+	registerDiTDiffusers()
+	registerPixArt()
+	registerPixArtDiffusers()
+	registerLatte()
+	registerSTDiT()
+	registerSTDiT2()
+	registerSTDiT3()
+	registerMMDiT()
+}
+
+// ---------------------------------------------------------------- DiT
+
+var ditCore = []Param{
+	pInt("input_size", 32, 1, "latent side (image side / 8)"),
+	pInt("patch_size", 2, 1, "spatial patch p"),
+	pInt("in_channels", 4, 1, "latent channels C"),
+	pInt("hidden_size", 1152, 1, "H"),
+	pInt("depth", 28, 1, "number of blocks D"),
+	pInt("num_heads", 16, 1, "attention heads (not visible in shapes)"),
+	pFloat("mlp_ratio", 4.0, 0, true, "MLP hidden = int(H*mlp_ratio)"),
+	pFloat("class_dropout_prob", 0.1, 0, false, "> 0 adds the null-class row to the label table"),
+	pInt("num_classes", 1000, 1, "K"),
+	pBool("learn_sigma", true, "output 2C channels (ε and variance)"),
+}
+
+func validateDiT(s *Spec) error {
+	in, p := s.Int("input_size"), s.Int("patch_size")
+	if in%p != 0 {
+		return fieldErr(s.Family, "input_size", "%d is not divisible by patch_size=%d", in, p)
+	}
+	if s.Int("hidden_size")%4 != 0 {
+		return fieldErr(s.Family, "hidden_size", "%d must be divisible by 4 (2-D sin-cos position table)", s.Int("hidden_size"))
+	}
+	return firstErr(checkHeads(s, "hidden_size", "num_heads"), checkMLP(s))
+}
+
+func outChannels(s *Spec, sigmaKey string) int {
+	c := s.Int("in_channels")
+	if s.Bool(sigmaKey) {
+		return 2 * c
+	}
+	return c
+}
+
+func labelRows(s *Spec) int {
+	k := s.Int("num_classes")
+	if s.Float("class_dropout_prob") > 0 {
+		k++
+	}
+	return k
+}
+
+func registerDiT() {
+	register(&family{
+		FamilyInfo: FamilyInfo{ID: "dit", Description: "facebookresearch/DiT models.py DiT (class-conditional, adaLN-Zero; pos_embed is a saved nn.Parameter)", Params: ditCore},
+		validate:   validateDiT,
+		keys: func(s *Spec) []Entry {
+			h, d, p, c := s.Int("hidden_size"), s.Int("depth"), s.Int("patch_size"), s.Int("in_channels")
+			g := s.Int("input_size") / p
+			m := mlpHidden(h, s.Float("mlp_ratio"))
+			var b kb
+			b.fixedParam("pos_embed", 1, g*g, h)
+			b.conv("x_embedder.proj", h, c, p, p)
+			b.timestepEmbedder("t_embedder", h)
+			b.param("y_embedder.embedding_table.weight", labelRows(s), h)
+			for i := 0; i < d; i++ {
+				b.ditBlock("blocks."+itoa(i), h, m)
+			}
+			b.ditFinal("final_layer", h, p*p*outChannels(s, "learn_sigma"))
+			return b.e
+		},
+	})
+}
+
+// ---------------------------------------------------------------- Latte
+
+func registerLatte() {
+	params := concat(ditCore[:7], []Param{
+		pInt("num_frames", 16, 1, "frames T (temp_embed length)"),
+		ditCore[7], ditCore[8], ditCore[9],
+		pInt("extras", 1, 1, "1 unconditional, 2 class-conditional (y_embedder), 78 text (text_embedding_projection)"),
+	}, pAny("attention_mode"))
+	register(&family{
+		FamilyInfo: FamilyInfo{ID: "latte", Description: "Vchitect/Latte models/latte.py Latte (DiT blocks alternating spatial/temporal; pos_embed and temp_embed are saved nn.Parameters)", Params: params},
+		validate: func(s *Spec) error {
+			switch s.Int("extras") {
+			case 1, 2, 78:
+			default:
+				return fieldErr(s.Family, "extras", "must be 1, 2 or 78, got %d", s.Int("extras"))
+			}
+			if s.Int("depth")%2 != 0 {
+				return fieldErr(s.Family, "depth", "%d must be even (blocks alternate spatial/temporal)", s.Int("depth"))
+			}
+			return validateDiT(s)
+		},
+		keys: func(s *Spec) []Entry {
+			h, d, p, c := s.Int("hidden_size"), s.Int("depth"), s.Int("patch_size"), s.Int("in_channels")
+			g := s.Int("input_size") / p
+			m := mlpHidden(h, s.Float("mlp_ratio"))
+			var b kb
+			b.fixedParam("pos_embed", 1, g*g, h)
+			b.fixedParam("temp_embed", 1, s.Int("num_frames"), h)
+			b.conv("x_embedder.proj", h, c, p, p)
+			b.timestepEmbedder("t_embedder", h)
+			switch s.Int("extras") {
+			case 2:
+				b.param("y_embedder.embedding_table.weight", labelRows(s), h)
+			case 78:
+				b.linear("text_embedding_projection.1", h, 77*768, true)
+			}
+			for i := 0; i < d; i++ {
+				b.ditBlock("blocks."+itoa(i), h, m)
+			}
+			b.ditFinal("final_layer", h, p*p*outChannels(s, "learn_sigma"))
+			return b.e
+		},
+	})
+}
+
+// ---------------------------------------------------------------- DiT (diffusers)
+
+func registerDiTDiffusers() {
+	params := concat([]Param{
+		pInt("num_attention_heads", 16, 1, "heads"),
+		pInt("attention_head_dim", 72, 1, "head dim; H = heads*head_dim"),
+		pInt("in_channels", 4, 1, "latent channels"),
+		{Name: "out_channels", Kind: KindInt, Default: nil, Nullable: true, Min: 1, Doc: "null = in_channels (published DiT configs say 8)"},
+		pInt("num_layers", 28, 1, "blocks"),
+		pInt("sample_size", 32, 1, "latent side"),
+		pInt("patch_size", 2, 1, "patch"),
+		pInt("num_embeds_ada_norm", 1000, 1, "classes K (table has K+1 rows)"),
+		pBool("attention_bias", true, "bias on to_q/to_k/to_v"),
+	}, pAny("dropout", "norm_num_groups", "activation_fn", "upcast_attention", "norm_type", "norm_elementwise_affine", "norm_eps"), pAny(hfConfigFields...))
+	register(&family{
+		FamilyInfo: FamilyInfo{ID: "dit-diffusers", Description: "diffusers DiTTransformer2DModel (scripts/convert_dit_to_diffusers.py layout; t/y embedders copied into every block; pos_embed not saved)", Params: params},
+		keys: func(s *Spec) []Entry {
+			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
+			p, c := s.Int("patch_size"), s.Int("in_channels")
+			out := c
+			if v, _ := s.params["out_channels"].(int); v > 0 {
+				out = v
+			}
+			bias := s.Bool("attention_bias")
+			var b kb
+			b.conv("pos_embed.proj", h, c, p, p)
+			for i := 0; i < s.Int("num_layers"); i++ {
+				pre := "transformer_blocks." + itoa(i)
+				b.linear(pre+".norm1.emb.timestep_embedder.linear_1", h, 256, true)
+				b.linear(pre+".norm1.emb.timestep_embedder.linear_2", h, h, true)
+				b.param(pre+".norm1.emb.class_embedder.embedding_table.weight", s.Int("num_embeds_ada_norm")+1, h)
+				b.linear(pre+".norm1.linear", 6*h, h, true)
+				b.linear(pre+".attn1.to_q", h, h, bias)
+				b.linear(pre+".attn1.to_k", h, h, bias)
+				b.linear(pre+".attn1.to_v", h, h, bias)
+				b.linear(pre+".attn1.to_out.0", h, h, true)
+				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
+				b.linear(pre+".ff.net.2", h, 4*h, true)
+			}
+			b.linear("proj_out_1", 2*h, h, true)
+			b.linear("proj_out_2", p*p*out, h, true)
+			return b.e
+		},
+	})
+}
+
+// ---------------------------------------------------------------- PixArt
+
+func pixartParams(sigma bool) []Param {
+	L := 120
+	if sigma {
+		L = 300
+	}
+	ps := []Param{
+		pInt("input_size", 32, 1, "latent side (pos_embed is [1,(input_size/p)^2,H])"),
+		pInt("patch_size", 2, 1, "patch"),
+		pInt("in_channels", 4, 1, "latent channels"),
+		pInt("hidden_size", 1152, 1, "H"),
+		pInt("depth", 28, 1, "blocks"),
+		pInt("num_heads", 16, 1, "heads (not visible in shapes)"),
+		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+		pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
+		pBool("pred_sigma", true, "output 2C channels"),
+		pInt("caption_channels", 4096, 1, "text-encoder width Ct (T5-XXL 4096)"),
+		pInt("model_max_length", L, 1, "text tokens L (y_embedding rows)"),
+	}
+	if sigma {
+		ps = append(ps,
+			pFloat("pe_interpolation", 1.0, 0, true, "position-table scale (image_size/512; no key effect)"),
+			pBool("qk_norm", false, "adds attn.q_norm/k_norm LayerNorm(H) weight+bias"),
+		)
+	} else {
+		ps = append(ps, pFloat("lewei_scale", 1.0, 0, true, "position-table scale (no key effect)"))
+	}
+	ps = append(ps,
+		pBool("micro_condition", false, "ditkit: PixArtMS micro-conditioning (csize_embedder, ar_embedder); α-1024-MS has it, Σ never"),
+		pBool("saved_pos_embed", true, "ditkit: false when the checkpoint omits the pos_embed buffer (released PixArt-Σ-256)"),
+	)
+	return concat(ps, pAny("drop_path", "window_size", "window_block_indexes", "use_rel_pos", "config", "kv_compress_config", "use_pe"))
+}
+
+func registerPixArt() {
+	for _, sigma := range []bool{false, true} {
+		id, desc := "pixart-alpha", "PixArt-alpha PixArt / PixArtMS (adaLN-single, T5 cross-attention; pos_embed and y_embedding are buffers)"
+		if sigma {
+			id, desc = "pixart-sigma", "PixArt-sigma PixArt / PixArtMS (as α; L=300, optional qk_norm)"
+		}
+		register(&family{
+			FamilyInfo: FamilyInfo{ID: id, Description: desc, Params: pixartParams(sigma)},
+			validate: func(s *Spec) error {
+				if v, ok := s.params["use_rel_pos"].(bool); ok && v {
+					return fieldErr(s.Family, "use_rel_pos", "relative position tables are not supported")
+				}
+				if v, ok := s.params["kv_compress_config"]; ok && v != nil {
+					return fieldErr(s.Family, "kv_compress_config", "KV compression layers are not supported")
+				}
+				if s.Bool("micro_condition") && s.Int("hidden_size")%3 != 0 {
+					return fieldErr(s.Family, "hidden_size", "%d must be divisible by 3 for micro_condition", s.Int("hidden_size"))
+				}
+				return validateDiT(s)
+			},
+			keys: pixartKeys,
+		})
+	}
+}
+
+func pixartKeys(s *Spec) []Entry {
+	h, d, p, c := s.Int("hidden_size"), s.Int("depth"), s.Int("patch_size"), s.Int("in_channels")
+	g := s.Int("input_size") / p
+	m := mlpHidden(h, s.Float("mlp_ratio"))
+	var b kb
+	if s.Bool("saved_pos_embed") {
+		b.buffer("pos_embed", true, 1, g*g, h)
+	}
+	b.conv("x_embedder.proj", h, c, p, p)
+	b.timestepEmbedder("t_embedder", h)
+	b.linear("t_block.1", 6*h, h, true)
+	b.captionEmbedder("y_embedder", h, s.Int("caption_channels"), s.Int("model_max_length"))
+	for i := 0; i < d; i++ {
+		pre := "blocks." + itoa(i)
+		b.param(pre+".scale_shift_table", 6, h)
+		b.linear(pre+".attn.qkv", 3*h, h, true)
+		b.linear(pre+".attn.proj", h, h, true)
+		if s.Bool("qk_norm") {
+			// LayerNorm(H) weight+bias; timm 0.6 Attention registers qkv,
+			// proj first, AttentionKVCompress then adds q_norm, k_norm.
+			for _, n := range []string{".attn.q_norm", ".attn.k_norm"} {
+				b.param(pre+n+".weight", h)
+				b.param(pre+n+".bias", h)
+			}
+		}
+		b.crossAttn(pre+".cross_attn", h)
+		b.timmMlp(pre+".mlp", h, m)
+	}
+	b.t2iFinal("final_layer", h, p*p*outChannels(s, "pred_sigma"))
+	if s.Bool("micro_condition") {
+		b.timestepEmbedder("csize_embedder", h/3)
+		b.timestepEmbedder("ar_embedder", h/3)
+	}
+	return b.e
+}
+
+// ---------------------------------------------------------------- PixArt (diffusers)
+
+func registerPixArtDiffusers() {
+	params := concat([]Param{
+		pInt("num_attention_heads", 16, 1, "heads"),
+		pInt("attention_head_dim", 72, 1, "head dim; H = heads*head_dim"),
+		pInt("in_channels", 4, 1, "latent channels"),
+		{Name: "out_channels", Kind: KindInt, Default: 8, Nullable: true, Min: 1, Doc: "null = in_channels"},
+		pInt("num_layers", 28, 1, "blocks"),
+		pInt("sample_size", 128, 1, "latent side (default here: the α/Σ-1024 value; upstream requires it)"),
+		pInt("patch_size", 2, 1, "patch"),
+		{Name: "caption_channels", Kind: KindInt, Default: 4096, Nullable: true, Min: 1, Doc: "null = no caption_projection"},
+		pInt("cross_attention_dim", 1152, 1, "cross-attention key/value width"),
+		pBool("attention_bias", true, "bias on to_q/to_k/to_v"),
+		{Name: "use_additional_conditions", Kind: KindBool, Default: nil, Nullable: true, Doc: "null = (sample_size == 128), as diffusers decides"},
+	}, pAny("dropout", "norm_num_groups", "activation_fn", "num_embeds_ada_norm", "only_cross_attention", "upcast_attention", "norm_type", "norm_elementwise_affine", "norm_eps", "interpolation_scale", "attention_type", "use_linear_projection", "num_vector_embeds"), pAny(hfConfigFields...))
+	register(&family{
+		FamilyInfo: FamilyInfo{ID: "pixart-diffusers", Description: "diffusers PixArtTransformer2DModel (convert_pixart_{alpha,sigma}_to_diffusers.py layout; no pos_embed, no y_embedding)", Params: params},
+		validate: func(s *Spec) error {
+			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
+			if s.additionalConditions() && h%3 != 0 {
+				return fieldErr(s.Family, "attention_head_dim", "hidden %d must be divisible by 3 with additional conditions", h)
+			}
+			return nil
+		},
+		keys: func(s *Spec) []Entry {
+			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
+			p, c := s.Int("patch_size"), s.Int("in_channels")
+			out := c
+			if v, _ := s.params["out_channels"].(int); v > 0 {
+				out = v
+			}
+			bias := s.Bool("attention_bias")
+			x := s.Int("cross_attention_dim")
+			var b kb
+			b.param("scale_shift_table", 2, h)
+			b.conv("pos_embed.proj", h, c, p, p)
+			for i := 0; i < s.Int("num_layers"); i++ {
+				pre := "transformer_blocks." + itoa(i)
+				b.param(pre+".scale_shift_table", 6, h)
+				b.linear(pre+".attn1.to_q", h, h, bias)
+				b.linear(pre+".attn1.to_k", h, h, bias)
+				b.linear(pre+".attn1.to_v", h, h, bias)
+				b.linear(pre+".attn1.to_out.0", h, h, true)
+				b.linear(pre+".attn2.to_q", h, h, bias)
+				b.linear(pre+".attn2.to_k", h, x, bias)
+				b.linear(pre+".attn2.to_v", h, x, bias)
+				b.linear(pre+".attn2.to_out.0", h, h, true)
+				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
+				b.linear(pre+".ff.net.2", h, 4*h, true)
+			}
+			b.linear("proj_out", p*p*out, h, true)
+			b.linear("adaln_single.emb.timestep_embedder.linear_1", h, 256, true)
+			b.linear("adaln_single.emb.timestep_embedder.linear_2", h, h, true)
+			if s.additionalConditions() {
+				b.linear("adaln_single.emb.resolution_embedder.linear_1", h/3, 256, true)
+				b.linear("adaln_single.emb.resolution_embedder.linear_2", h/3, h/3, true)
+				b.linear("adaln_single.emb.aspect_ratio_embedder.linear_1", h/3, 256, true)
+				b.linear("adaln_single.emb.aspect_ratio_embedder.linear_2", h/3, h/3, true)
+			}
+			b.linear("adaln_single.linear", 6*h, h, true)
+			if ct, ok := s.params["caption_channels"].(int); ok && ct > 0 {
+				b.linear("caption_projection.linear_1", h, ct, true)
+				b.linear("caption_projection.linear_2", h, h, true)
+			}
+			return b.e
+		},
+	})
+}
+
+func (s *Spec) additionalConditions() bool {
+	if v, ok := s.params["use_additional_conditions"].(bool); ok {
+		return v
+	}
+	return s.Int("sample_size") == 128
+}
+
+// ---------------------------------------------------------------- Open-Sora 1.0 STDiT
+
+var osRuntime = []string{"drop_path", "dtype", "freeze", "enable_flashattn", "enable_flash_attn", "enable_layernorm_kernel", "enable_layernorm_apex", "enable_sequence_parallelism", "from_pretrained"}
+
+func validatePatch3(s *Spec) error {
+	if err := checkHeads(s, "hidden_size", "num_heads"); err != nil {
+		return err
+	}
+	return checkMLP(s)
+}
+
+func registerSTDiT() {
+	params := concat([]Param{
+		pInts("input_size", []int{1, 32, 32}, 3, 1, "latent (T, H, W)"),
+		pInt("in_channels", 4, 1, "latent channels"),
+		pInts("patch_size", []int{1, 2, 2}, 3, 1, "patch (pt, ph, pw)"),
+		pInt("hidden_size", 1152, 1, "H"),
+		pInt("depth", 28, 1, "blocks"),
+		pInt("num_heads", 16, 1, "heads (not visible in shapes)"),
+		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+		pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
+		pBool("pred_sigma", true, "output 2C channels"),
+		pInt("caption_channels", 4096, 1, "text width Ct"),
+		pInt("model_max_length", 120, 1, "text tokens L"),
+		pFloat("space_scale", 1.0, 0, true, "spatial position-table scale (no key effect)"),
+		pFloat("time_scale", 1.0, 0, true, "temporal position-table scale (no key effect)"),
+	}, pAny(append([]string{"no_temporal_pos_emb"}, osRuntime...)...))
+	register(&family{
+		FamilyInfo: FamilyInfo{ID: "stdit", Description: "Open-Sora 1.0 STDiT (tag v1.0.0; buffers pos_embed, pos_embed_temporal, y_embedder.y_embedding)", Params: params},
+		validate: func(s *Spec) error {
+			in, p := s.Ints("input_size"), s.Ints("patch_size")
+			for i := range in {
+				if in[i] < p[i] {
+					return fieldErr(s.Family, "input_size", "%v is smaller than patch_size %v", in, p)
+				}
+			}
+			if s.Int("hidden_size")%4 != 0 {
+				return fieldErr(s.Family, "hidden_size", "%d must be divisible by 4 (2-D sin-cos position table)", s.Int("hidden_size"))
+			}
+			return validatePatch3(s)
+		},
+		keys: func(s *Spec) []Entry {
+			h, d, c := s.Int("hidden_size"), s.Int("depth"), s.Int("in_channels")
+			in, p := s.Ints("input_size"), s.Ints("patch_size")
+			m := mlpHidden(h, s.Float("mlp_ratio"))
+			var b kb
+			b.buffer("pos_embed", true, 1, (in[1]/p[1])*(in[2]/p[2]), h)
+			b.buffer("pos_embed_temporal", true, 1, in[0]/p[0], h)
+			b.conv("x_embedder.proj", h, c, p...)
+			b.timestepEmbedder("t_embedder", h)
+			b.linear("t_block.1", 6*h, h, true)
+			b.captionEmbedder("y_embedder", h, s.Int("caption_channels"), s.Int("model_max_length"))
+			for i := 0; i < d; i++ {
+				pre := "blocks." + itoa(i)
+				b.param(pre+".scale_shift_table", 6, h)
+				b.osAttention(pre+".attn", h, 0)
+				b.crossAttn(pre+".cross_attn", h)
+				b.timmMlp(pre+".mlp", h, m)
+				b.osAttention(pre+".attn_temp", h, 0)
+			}
+			b.t2iFinal("final_layer", h, prod(p)*outChannels(s, "pred_sigma"))
+			return b.e
+		},
+	})
+}
+
+// ---------------------------------------------------------------- Open-Sora 1.1 STDiT2
+
+func registerSTDiT2() {
+	params := concat([]Param{
+		pInt("in_channels", 4, 1, "latent channels"),
+		pInts("patch_size", []int{1, 2, 2}, 3, 1, "patch (pt, ph, pw)"),
+		pInt("hidden_size", 1152, 1, "H"),
+		pInt("depth", 28, 1, "blocks"),
+		pInt("num_heads", 16, 1, "heads (head dim = rope.freqs length × 2)"),
+		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+		pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
+		pBool("pred_sigma", true, "output 2C channels"),
+		pInt("caption_channels", 4096, 1, "text width Ct"),
+		pInt("model_max_length", 120, 1, "text tokens L (v1.1 configs build 200)"),
+		pBool("qk_norm", false, "per-head LlamaRMSNorm q_norm/k_norm (v1.1 configs: true)"),
+	}, pAny("input_size", "input_sq_size", "no_temporal_pos_emb", "qk_norm_legacy"), pAny(osRuntime...), pAny(hfConfigFields...))
+	register(&family{
+		FamilyInfo: FamilyInfo{ID: "stdit2", Description: "Open-Sora 1.1 STDiT2 (tag v1.1.0; RoPE temporal attention, rope.freqs saved)", Params: params},
+		validate: func(s *Spec) error {
+			if s.Int("hidden_size")%3 != 0 {
+				return fieldErr(s.Family, "hidden_size", "%d must be divisible by 3 (csize/ar embedders)", s.Int("hidden_size"))
+			}
+			return validatePatch3(s)
+		},
+		keys: func(s *Spec) []Entry {
+			h, d, c := s.Int("hidden_size"), s.Int("depth"), s.Int("in_channels")
+			p := s.Ints("patch_size")
+			hd := h / s.Int("num_heads")
+			qk := 0
+			if s.Bool("qk_norm") {
+				qk = hd
+			}
+			m := mlpHidden(h, s.Float("mlp_ratio"))
+			var b kb
+			b.conv("x_embedder.proj", h, c, p...)
+			b.timestepEmbedder("t_embedder", h)
+			b.linear("t_block.1", 6*h, h, true)
+			b.linear("t_block_temp.1", 3*h, h, true)
+			b.captionEmbedder("y_embedder", h, s.Int("caption_channels"), s.Int("model_max_length"))
+			b.fixedParam("rope.freqs", hd/2)
+			for i := 0; i < d; i++ {
+				pre := "blocks." + itoa(i)
+				b.param(pre+".scale_shift_table", 6, h)
+				b.param(pre+".scale_shift_table_temporal", 3, h)
+				b.osAttention(pre+".attn", h, qk)
+				b.crossAttn(pre+".cross_attn", h)
+				b.timmMlp(pre+".mlp", h, m)
+				b.osAttention(pre+".attn_temp", h, qk)
+			}
+			b.t2iFinal("final_layer", h, prod(p)*outChannels(s, "pred_sigma"))
+			b.timestepEmbedder("csize_embedder", h/3)
+			b.timestepEmbedder("ar_embedder", h/3)
+			b.timestepEmbedder("fl_embedder", h)
+			b.timestepEmbedder("fps_embedder", h)
+			return b.e
+		},
+	})
+}
+
+// ---------------------------------------------------------------- Open-Sora 1.2 / 1.3 STDiT3
+
+func registerSTDiT3() {
+	for _, v4 := range []bool{false, true} {
+		inC := 4
+		id := "stdit3"
+		desc := "Open-Sora 1.2 STDiT3 (tag v1.2.0; spatial_blocks + temporal_blocks, rope.freqs saved)"
+		if v4 {
+			inC, id = 16, "stdit3-v4"
+			desc = "Open-Sora 1.3 STDiT3 / OpenSora-STDiT-v4 (tag v1.3; x_embedder_cond(_mask), optional windowed 3-D RoPE, skip_temporal)"
+		}
+		params := []Param{
+			pInt("in_channels", inC, 1, "latent channels"),
+			pInts("patch_size", []int{1, 2, 2}, 3, 1, "patch (pt, ph, pw)"),
+			pInt("hidden_size", 1152, 1, "H"),
+			pInt("depth", 28, 1, "blocks per stack"),
+			pInt("num_heads", 16, 1, "heads (head dim from q_norm / rope.freqs)"),
+			pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+			pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
+			pBool("pred_sigma", true, "output 2C channels"),
+			pInt("caption_channels", 4096, 1, "text width Ct"),
+			pInt("model_max_length", 300, 1, "text tokens L"),
+			pBool("qk_norm", true, "per-head LlamaRMSNorm q_norm/k_norm"),
+		}
+		if v4 {
+			params = append(params,
+				pBool("skip_temporal", false, "no temporal_blocks"),
+				Param{Name: "kernel_size", Kind: KindInts, Len: 3, Nullable: true, Min: -1, Default: nil, Doc: "windowed attention (released: [8, 8, -1]); set ⇒ 3-D RoPE, rope.freqs = hd/6"},
+				pBool("use_spatial_rope", false, "RoPE in spatial blocks (requires kernel_size; no key effect)"),
+			)
+		}
+		params = concat(params, pAny("input_size", "input_sq_size", "only_train_temporal", "freeze_y_embedder", "skip_y_embedder"), pAny(osRuntime...), pAny(hfConfigFields...))
+		isV4 := v4
+		register(&family{
+			FamilyInfo: FamilyInfo{ID: id, Description: desc, Params: params},
+			validate: func(s *Spec) error {
+				if isV4 && s.Bool("use_spatial_rope") && s.params["kernel_size"] == nil {
+					return fieldErr(s.Family, "use_spatial_rope", "requires kernel_size (upstream assertion)")
+				}
+				return validatePatch3(s)
+			},
+			keys: func(s *Spec) []Entry {
+				h, d, c := s.Int("hidden_size"), s.Int("depth"), s.Int("in_channels")
+				p := s.Ints("patch_size")
+				hd := h / s.Int("num_heads")
+				qk := 0
+				if s.Bool("qk_norm") {
+					qk = hd
+				}
+				rot := hd
+				if isV4 && s.params["kernel_size"] != nil {
+					rot = hd / 3
+				}
+				m := mlpHidden(h, s.Float("mlp_ratio"))
+				var b kb
+				b.fixedParam("rope.freqs", rot/2)
+				b.conv("x_embedder.proj", h, c, p...)
+				if isV4 {
+					b.conv("x_embedder_cond.proj", h, c, p...)
+					b.conv("x_embedder_cond_mask.proj", h, c, p...)
+				}
+				b.timestepEmbedder("t_embedder", h)
+				b.timestepEmbedder("fps_embedder", h)
+				b.linear("t_block.1", 6*h, h, true)
+				b.captionEmbedder("y_embedder", h, s.Int("caption_channels"), s.Int("model_max_length"))
+				stacks := []string{"spatial_blocks", "temporal_blocks"}
+				if isV4 && s.Bool("skip_temporal") {
+					stacks = stacks[:1]
+				}
+				for _, st := range stacks {
+					for i := 0; i < d; i++ {
+						pre := st + "." + itoa(i)
+						b.param(pre+".scale_shift_table", 6, h)
+						b.osAttention(pre+".attn", h, qk)
+						b.crossAttn(pre+".cross_attn", h)
+						b.timmMlp(pre+".mlp", h, m)
+					}
+				}
+				b.t2iFinal("final_layer", h, prod(p)*outChannels(s, "pred_sigma"))
+				return b.e
+			},
+		})
+	}
+}
+
+// ---------------------------------------------------------------- Open-Sora 2.0 MMDiT / Flux
+
+func registerMMDiT() {
+	params := concat([]Param{
+		pInt("in_channels", 64, 1, "packed latent channels per token (16-ch latent × 2×2)"),
+		pInt("vec_in_dim", 768, 1, "pooled text vector width (CLIP-L)"),
+		pInt("context_in_dim", 4096, 1, "text token width (T5-XXL)"),
+		pInt("hidden_size", 3072, 1, "H"),
+		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+		pInt("num_heads", 24, 1, "heads (head dim from query_norm.scale)"),
+		pInt("depth", 19, 1, "double-stream blocks"),
+		pInt("depth_single_blocks", 38, 0, "single-stream blocks"),
+		pInts("axes_dim", []int{16, 56, 56}, 0, 1, "RoPE axes (sum = head dim)"),
+		pInt("theta", 10000, 1, "RoPE base (no key effect)"),
+		pBool("qkv_bias", true, "bias on double-block q/k/v projections"),
+		pBool("guidance_embed", false, "guidance_in (Flux-dev)"),
+		pBool("cond_embed", false, "cond_in (Open-Sora 2.0 i2v)"),
+		pBool("fused_qkv", true, "fused qkv / linear1 (Flux layout) vs split q_proj/k_proj/v_proj, v_mlp"),
+		pInt("patch_size", 2, 1, "packing patch (cond_in width = in_channels + patch_size²)"),
+		pBool("use_liger_rope", false, "half-split RoPE kernel (no key effect; changes the q/k head-dim pairing)"),
+	}, pAny("grad_ckpt_settings", "from_pretrained", "cache_dir", "device_map", "torch_dtype", "strict_load"))
+	register(&family{
+		FamilyInfo: FamilyInfo{ID: "mmdit", Description: "Open-Sora 2.0 MMDiTModel (opensora/models/mmdit) and the Flux (BFL) layout; defaults = Open-Sora 2.0 256px config where the dataclass has none", Params: params},
+		validate: func(s *Spec) error {
+			if err := checkHeads(s, "hidden_size", "num_heads"); err != nil {
+				return err
+			}
+			hd := s.Int("hidden_size") / s.Int("num_heads")
+			if sum := sum(s.Ints("axes_dim")); sum != hd {
+				return fieldErr(s.Family, "axes_dim", "sums to %d, expected head dim %d", sum, hd)
+			}
+			return checkMLP(s)
+		},
+		keys: func(s *Spec) []Entry {
+			h, c := s.Int("hidden_size"), s.Int("in_channels")
+			hd := h / s.Int("num_heads")
+			m := mlpHidden(h, s.Float("mlp_ratio"))
+			fused, qb := s.Bool("fused_qkv"), s.Bool("qkv_bias")
+			var b kb
+			b.linear("img_in", h, c, true)
+			b.linear("time_in.in_layer", h, 256, true)
+			b.linear("time_in.out_layer", h, h, true)
+			b.linear("vector_in.in_layer", h, s.Int("vec_in_dim"), true)
+			b.linear("vector_in.out_layer", h, h, true)
+			if s.Bool("guidance_embed") {
+				b.linear("guidance_in.in_layer", h, 256, true)
+				b.linear("guidance_in.out_layer", h, h, true)
+			}
+			if s.Bool("cond_embed") {
+				pp := s.Int("patch_size")
+				b.linear("cond_in", h, c+pp*pp, true)
+			}
+			b.linear("txt_in", h, s.Int("context_in_dim"), true)
+			for i := 0; i < s.Int("depth"); i++ {
+				pre := "double_blocks." + itoa(i)
+				for _, st := range []string{"img", "txt"} {
+					b.linear(pre+"."+st+"_mod.lin", 6*h, h, true)
+					a := pre + "." + st + "_attn"
+					if fused {
+						b.linear(a+".qkv", 3*h, h, qb)
+					} else {
+						b.linear(a+".q_proj", h, h, qb)
+						b.linear(a+".k_proj", h, h, qb)
+						b.linear(a+".v_proj", h, h, qb)
+					}
+					b.param(a+".norm.query_norm.scale", hd)
+					b.param(a+".norm.key_norm.scale", hd)
+					b.linear(a+".proj", h, h, true)
+					b.linear(pre+"."+st+"_mlp.0", m, h, true)
+					b.linear(pre+"."+st+"_mlp.2", h, m, true)
+				}
+			}
+			for j := 0; j < s.Int("depth_single_blocks"); j++ {
+				pre := "single_blocks." + itoa(j)
+				if fused {
+					b.linear(pre+".linear1", 3*h+m, h, true)
+				} else {
+					b.linear(pre+".q_proj", h, h, true)
+					b.linear(pre+".k_proj", h, h, true)
+					b.linear(pre+".v_mlp", h+m, h, true)
+				}
+				b.linear(pre+".linear2", h, h+m, true)
+				b.param(pre+".norm.query_norm.scale", hd)
+				b.param(pre+".norm.key_norm.scale", hd)
+				b.linear(pre+".modulation.lin", 3*h, h, true)
+			}
+			b.linear("final_layer.linear", c, h, true)
+			b.linear("final_layer.adaLN_modulation.1", 2*h, h, true)
+			return b.e
+		},
+	})
+}
+
+func sum(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
