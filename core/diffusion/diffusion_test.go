@@ -1,0 +1,142 @@
+package diffusion_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ditkit/ditkit/core/diffusion"
+	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
+)
+
+func fixtureDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join("..", "..", "..", "shared", "fixtures")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("fixtures absent: %v", err)
+	}
+	return dir
+}
+
+func readAll(t testing.TB, path string) map[string]*tensor.Dense {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	ck, err := loader.Open(f, st.Size(), filepath.Base(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*tensor.Dense{}
+	for _, w := range ck.Weights() {
+		d, err := ck.ReadDense(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[w.Name] = d
+	}
+	return out
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func relErr(a []float32, ref []float64) float64 {
+	var md, mr float64
+	for i := range ref {
+		md = max(md, math.Abs(float64(a[i])-ref[i]))
+		mr = max(mr, math.Abs(ref[i]))
+	}
+	return md / mr
+}
+
+func TestSpaceTimesteps(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want []int
+	}{
+		{"4", []int{0, 333, 666, 999}},
+		{"ddim4", []int{0, 250, 500, 750}},
+		{"2,3", []int{0, 499, 500, 750, 999}},
+	} {
+		got, err := diffusion.SpaceTimesteps(1000, c.s)
+		if err != nil || len(got) != len(c.want) {
+			t.Fatalf("%s: %v %v", c.s, got, err)
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%s: got %v want %v", c.s, got, c.want)
+				break
+			}
+		}
+	}
+}
+
+func TestSamplerReferences(t *testing.T) {
+	dir := filepath.Join(fixtureDir(t), "dit_A")
+	w := readAll(t, filepath.Join(dir, "ckpt.safetensors"))
+	var infos []tensor.Info
+	for k, v := range w {
+		infos = append(infos, tensor.Info{Name: k, DType: v.DType, Shape: v.Shape})
+	}
+	cfg := must(dit.ConfigFromShapes(infos, 4))
+	m := must(dit.Load(cfg, func(n string) (*tensor.Dense, error) { return w[n], nil }))
+	for _, c := range []struct{ ref, sampler string }{
+		{"ref_sampler_ddpm4", "ddpm"}, {"ref_sampler_ddim4", "ddim"},
+		{"ref_sampler_ddpm4_fp64", "ddpm"}, {"ref_sampler_ddim4_fp64", "ddim"},
+	} {
+		t.Run(c.ref, func(t *testing.T) {
+			ref := readAll(t, filepath.Join(dir, c.ref+".safetensors"))
+			d := must(diffusion.Create("4", cfg.LearnSigma))
+			betas := must(ref["betas"].Float64s())
+			acs := must(ref["alphas_cumprod"].Float64s())
+			ts := must(ref["timesteps"].Int64s())
+			for i := range betas {
+				if math.Abs(d.Betas[i]-betas[i]) > 1e-15 || math.Abs(d.AlphasCumprod[i]-acs[i]) > 1e-15 || int64(d.TimestepMap[len(ts)-1-i]) != ts[i] {
+					t.Fatalf("schedule step %d: beta %v/%v ac %v/%v t %d/%d", i, d.Betas[i], betas[i], d.AlphasCumprod[i], acs[i], d.TimestepMap[i], ts[i])
+				}
+			}
+			yl := must(ref["y"].Int64s())
+			y := []int{int(yl[0]), int(yl[1])}
+			x := must(ref["x"].Float32s())
+			sn := must(ref["step_noise"].Float32s())
+			xs := must(ref["x_steps"].Float64s())
+			ps := must(ref["pred_xstart_steps"].Float64s())
+			per := len(x)
+			model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
+				return m.ForwardWithCFG(ctx, x, t, y, 4, nil)
+			}
+			out, err := d.Sample(context.Background(), model, x, 2, diffusion.Options{
+				Sampler: c.sampler,
+				Noise:   func(i int, dst []float32) { copy(dst, sn[i*per:(i+1)*per]) },
+				Step: func(i, _ int, x, pred []float32) {
+					e1 := relErr(x, xs[i*per:(i+1)*per])
+					e2 := relErr(pred, ps[i*per:(i+1)*per])
+					t.Logf("step %d: x rel err %.3g, pred_xstart rel err %.3g", i, e1, e2)
+					if e1 > 1e-5 || e2 > 1e-5 {
+						t.Errorf("step %d: x rel err %.3g, pred_xstart %.3g", i, e1, e2)
+					}
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := relErr(out, must(ref["out"].Float64s()))
+			t.Logf("out rel err %.3g", e)
+			if e > 1e-5 {
+				t.Errorf("out rel err %.3g", e)
+			}
+		})
+	}
+}
