@@ -3,9 +3,11 @@ package dit_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/tensor"
 )
 
 func TestConfigFromShapes(t *testing.T) {
@@ -91,6 +93,68 @@ func TestIntermediates(t *testing.T) {
 	for name := range ref {
 		if name != "x" && name != "t" && name != "y" && !seen[name] {
 			t.Errorf("intermediate %s never produced", name)
+		}
+	}
+}
+
+// TestCheckpointWrappings runs every dit_A wrapping against the references:
+// the .pt files hold the same weights (train: ema; ddp: module. prefix;
+// stdit_layout: Conv3d weight and no pos_embed, so the table is regenerated).
+func TestCheckpointWrappings(t *testing.T) {
+	dir := filepath.Join(fixtureDir(t), "dit_A")
+	cases := []struct {
+		file, ref string
+		tol       float64
+	}{
+		{"ckpt_plain.pt", "ref_forward_fp32", 1e-5},
+		{"ckpt_train.pt", "ref_forward_fp32", 1e-5},
+		{"ckpt_ddp.pt", "ref_forward_fp32", 1e-5},
+		{"ckpt_legacy.pt", "ref_forward_fp32", 1e-5},
+		{"ckpt_stdit_layout.pt", "ref_forward_fp32", 1e-5},
+		{"ckpt_bf16.pt", "ref_forward_bf16w_fp32", 1e-5},
+		{"ckpt_fp16.pt", "ref_forward_fp32", 3e-3}, // fp16-rounded weights vs fp32 weights
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			raw := readAll(t, filepath.Join(dir, c.file))
+			w := map[string]*tensor.Dense{}
+			for k, v := range raw {
+				w[strings.TrimPrefix(k, "module.")] = v
+			}
+			cfg, err := dit.ConfigFromShapes(infos(w), 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.InputSize == 0 {
+				cfg.InputSize = 8 // no pos_embed in the file
+			}
+			m, err := dit.Load(cfg, getter(w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := readAll(t, filepath.Join(dir, c.ref+".safetensors"))
+			out, err := m.Forward(context.Background(), f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"]), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := relErr(out, f64s(t, ref["out"]))
+			t.Logf("max rel err %.3g (weights %v)", e, m.Blocks[0].QKV.W.DType)
+			if e > c.tol {
+				t.Errorf("max rel err %.3g > %g", e, c.tol)
+			}
+		})
+	}
+}
+
+// TestPosEmbedFormula checks the regenerated 2-D sin-cos table against the
+// stored one.
+func TestPosEmbedFormula(t *testing.T) {
+	w := readAll(t, filepath.Join(fixtureDir(t), "dit_A", "ckpt.safetensors"))
+	stored := f64s(t, w["pos_embed"])
+	gen := dit.SinCos2D(64, 4, 4, 1)
+	for i := range stored {
+		if d := stored[i] - float64(float32(gen[i])); d > 1e-7 || d < -1e-7 {
+			t.Fatalf("element %d: stored %v, formula %v", i, stored[i], gen[i])
 		}
 	}
 }

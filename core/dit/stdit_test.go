@@ -1,0 +1,56 @@
+package dit_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/ditkit/ditkit/core/dit"
+)
+
+func TestSTDiTReferences(t *testing.T) {
+	dir := filepath.Join(fixtureDir(t), "stdit_tiny")
+	w := readAll(t, filepath.Join(dir, "ckpt_plain.pt"))
+	cfg, err := dit.STDiTConfigFromShapes(infos(w), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.InputSize[0] != 2 || cfg.InputSize[1] != 8 || cfg.CaptionChannels != 32 || cfg.ModelMaxLength != 8 || !cfg.PredSigma || cfg.Depth != 2 {
+		t.Fatalf("config %+v", cfg)
+	}
+	m, err := dit.LoadSTDiT(cfg, getter(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ref_forward_null_fp32", "ref_forward_mixed_fp32", "ref_forward_masked_fp32"} {
+		t.Run(name, func(t *testing.T) {
+			ref := readAll(t, filepath.Join(dir, name+".safetensors"))
+			var mask []int
+			if ref["mask"] != nil {
+				mask = ints(t, ref["mask"])
+			}
+			out, shape, err := m.Forward(context.Background(), f32s(t, ref["x"]), ref["x"].Shape, f64s(t, ref["t"]), f32s(t, ref["y"]), mask, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(shape) != 5 || shape[1] != 8 {
+				t.Fatalf("shape %v", shape)
+			}
+			e := relErr(out, f64s(t, ref["out"]))
+			t.Logf("max rel err %.3g", e)
+			if e > 1e-5 {
+				t.Errorf("max rel err %.3g > 1e-5", e)
+			}
+			if name == "ref_forward_null_fp32" {
+				// y = nil must mean the model's own null caption.
+				out2, _, err := m.Forward(context.Background(), f32s(t, ref["x"]), ref["x"].Shape, f64s(t, ref["t"]), nil, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e := relErr(out2, f64s(t, ref["out"])); e > 1e-5 {
+					t.Errorf("null caption by default: max rel err %.3g", e)
+				}
+			}
+		})
+	}
+}
