@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
+)
+
+func init() {
+	register(&command{
+		name:    "forward",
+		usage:   "FILE [--arch PRESET | --spec SPEC.json] --inputs IN.safetensors -o OUT.safetensors [--cfg-scale S] [--precision fp32] [--timing]",
+		summary: "Run one forward pass of a DiT / Open-Sora 1.0 STDiT checkpoint on inputs x, t, y (, mask) and write out.",
+		run:     runForward,
+	})
+}
+
+// modelFlags are the model-selection flags shared by forward and sample.
+type modelFlags struct {
+	arch, specPath, precision, root string
+	heads, threads                  int
+}
+
+func addModelFlags(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+}, mf *modelFlags) {
+	fs.StringVar(&mf.arch, "arch", "", "architecture preset (e.g. DiT-XL_2_256); default: derived from the checkpoint's shapes")
+	fs.StringVar(&mf.specPath, "spec", "", "architecture spec JSON file (instead of --arch)")
+	fs.StringVar(&mf.precision, "precision", "fp32", "activation precision: fp32 (weights always stay in their stored dtype)")
+	fs.StringVar(&mf.root, "root", "", "weights root inside the checkpoint (default: the loader's choice, e.g. ema)")
+	fs.IntVar(&mf.heads, "heads", 0, "attention heads when neither --arch nor --spec is given and the size is not a registered one")
+	fs.IntVar(&mf.threads, "threads", 0, "worker goroutines (0 = all CPUs)")
+}
+
+// runNet is a loaded model of either family.
+type runNet struct {
+	dit   *dit.Model
+	stdit *dit.STDiT
+	load  time.Duration
+}
+
+func (n *runNet) flops(batch int) float64 {
+	if n.dit != nil {
+		return n.dit.FLOPs(batch)
+	}
+	return n.stdit.FLOPs(batch)
+}
+
+// loadNet opens a checkpoint and builds the model it holds.
+func loadNet(path string, mf *modelFlags) (*runNet, error) {
+	start := time.Now()
+	if mf.precision != "fp32" && mf.precision != "" {
+		return nil, fmt.Errorf("--precision %q: only fp32 activations are implemented (bf16/fp16 weights are used as stored)", mf.precision)
+	}
+	ck, f, err := loader.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if mf.root != "" {
+		if err := ck.SetWeightsRoot(mf.root); err != nil {
+			return nil, err
+		}
+	}
+	ws := ck.Weights()
+	byName := map[string]*loader.Tensor{}
+	var infos []tensor.Info
+	for _, w := range ws {
+		name := strings.TrimPrefix(w.Name, "module.")
+		byName[name] = w
+		infos = append(infos, tensor.Info{Name: name, DType: w.DType, Shape: w.Shape})
+	}
+	get := func(name string) (*tensor.Dense, error) {
+		w := byName[name]
+		if w == nil {
+			return nil, nil
+		}
+		return ck.ReadDense(w)
+	}
+	var sp *spec.Spec
+	switch {
+	case mf.arch != "" && mf.specPath != "":
+		return nil, fmt.Errorf("give --arch or --spec, not both")
+	case mf.arch != "":
+		if sp, err = spec.Preset(mf.arch); err != nil {
+			return nil, err
+		}
+	case mf.specPath != "":
+		b, err := os.ReadFile(mf.specPath)
+		if err != nil {
+			return nil, err
+		}
+		if sp, err = spec.Parse(b); err != nil {
+			return nil, err
+		}
+	}
+	isSTDiT := byName["blocks.0.attn_temp.qkv.weight"] != nil
+	if sp != nil {
+		switch sp.Family {
+		case "dit":
+			isSTDiT = false
+		case "stdit":
+			isSTDiT = true
+		default:
+			return nil, fmt.Errorf("family %q cannot run yet: forward supports dit and stdit", sp.Family)
+		}
+	}
+	n := &runNet{}
+	if isSTDiT {
+		cfg, err := dit.STDiTConfigFromShapes(infos, mf.heads)
+		if sp != nil {
+			cfg, err = stditConfigFromSpec(sp), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n.stdit, err = dit.LoadSTDiT(cfg, get); err != nil {
+			return nil, err
+		}
+	} else {
+		cfg, err := dit.ConfigFromShapes(infos, mf.heads)
+		if sp != nil {
+			cfg, err = ditConfigFromSpec(sp), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if cfg.InputSize == 0 {
+			return nil, fmt.Errorf("checkpoint has no pos_embed: give --arch or --spec for the input size")
+		}
+		if n.dit, err = dit.Load(cfg, get); err != nil {
+			return nil, err
+		}
+	}
+	n.load = time.Since(start)
+	return n, nil
+}
+
+func ditConfigFromSpec(s *spec.Spec) dit.Config {
+	return dit.Config{
+		InputSize: s.Int("input_size"), PatchSize: s.Int("patch_size"), InChannels: s.Int("in_channels"),
+		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
+		NumClasses: s.Int("num_classes"), LearnSigma: s.Bool("learn_sigma"), MLPRatio: s.Float("mlp_ratio"),
+		NullClass: s.Float("class_dropout_prob") > 0,
+	}
+}
+
+func stditConfigFromSpec(s *spec.Spec) dit.STDiTConfig {
+	return dit.STDiTConfig{
+		InputSize: s.Ints("input_size"), PatchSize: s.Ints("patch_size"), InChannels: s.Int("in_channels"),
+		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
+		MLPRatio: s.Float("mlp_ratio"), PredSigma: s.Bool("pred_sigma"),
+		CaptionChannels: s.Int("caption_channels"), ModelMaxLength: s.Int("model_max_length"),
+		SpaceScale: s.Float("space_scale"), TimeScale: s.Float("time_scale"),
+	}
+}
+
+func runForward(args []string, stdout, stderr io.Writer) int {
+	c := commands["forward"]
+	fs := newFlags(c, stdout, stderr)
+	var mf modelFlags
+	addModelFlags(fs, &mf)
+	inputs := fs.String("inputs", "", "safetensors file with x (F32/F64), t (int), y (int labels, or caption embeddings for STDiT) and optional mask")
+	outPath := fs.String("o", "", "output safetensors file (tensor out)")
+	cfgScale := fs.Float64("cfg-scale", 0, "run forward_with_cfg with this guidance scale (DiT; x = [z; z], y = [class; null])")
+	timing := fs.Bool("timing", false, `print {"load_s", "forward_s", "gflops" (GFLOP/s achieved)} as one JSON line on stderr`)
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || *inputs == "" || *outPath == "" {
+		fmt.Fprintln(stderr, "ditkit forward: need FILE, --inputs and -o (see ditkit forward --help)")
+		return exitError
+	}
+	n, err := loadNet(pos[0], &mf)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	in, err := readTensors(*inputs)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	for _, k := range []string{"x", "t", "y"} {
+		if in[k] == nil {
+			return fail(stderr, fmt.Errorf("%s: no tensor %q", *inputs, k))
+		}
+	}
+	x, err := in["x"].Float32s()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	t, err := in["t"].Float64s()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	opt := &dit.Options{Backend: &dit.CPU{Threads: mf.threads}}
+	ctx := context.Background()
+	start := time.Now()
+	var out []float32
+	var outShape []int
+	if n.dit != nil {
+		y, err := intsOf(in["y"])
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if *cfgScale != 0 {
+			out, err = n.dit.ForwardWithCFG(ctx, x, t, y, float32(*cfgScale), opt)
+		} else {
+			out, err = n.dit.Forward(ctx, x, t, y, opt)
+		}
+		if err != nil {
+			return fail(stderr, err)
+		}
+		S := n.dit.Cfg.InputSize
+		outShape = []int{len(t), n.dit.Cfg.OutChannels(), S, S}
+	} else {
+		if *cfgScale != 0 {
+			return fail(stderr, fmt.Errorf("--cfg-scale is implemented for DiT only"))
+		}
+		yv, err := in["y"].Float32s()
+		if err != nil {
+			return fail(stderr, err)
+		}
+		var mask []int
+		if in["mask"] != nil {
+			if mask, err = intsOf(in["mask"]); err != nil {
+				return fail(stderr, err)
+			}
+		}
+		out, outShape, err = n.stdit.Forward(ctx, x, in["x"].Shape, t, yv, mask, opt)
+		if err != nil {
+			return fail(stderr, err)
+		}
+	}
+	fwd := time.Since(start)
+	dt := in["x"].DType
+	if dt != tensor.F64 {
+		dt = tensor.F32
+	}
+	if err := writeSafetensors(*outPath, []namedTensor{{"out", dt, outShape, out}}, map[string]string{"producer": "ditkit forward"}); err != nil {
+		return fail(stderr, err)
+	}
+	if *timing {
+		gf := n.flops(len(t)) / fwd.Seconds() / 1e9
+		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f}\n", n.load.Seconds(), fwd.Seconds(), gf)
+	}
+	return exitOK
+}
+
+func intsOf(d *tensor.Dense) ([]int, error) {
+	v, err := d.Float64s()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(v))
+	for i, f := range v {
+		if f != math.Trunc(f) {
+			return nil, fmt.Errorf("expected integers, found %v", f)
+		}
+		out[i] = int(f)
+	}
+	return out, nil
+}
+
+// readTensors reads every tensor of a (small) safetensors or .pt file.
+func readTensors(path string) (map[string]*tensor.Dense, error) {
+	ck, f, err := loader.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]*tensor.Dense{}
+	for _, w := range ck.Weights() {
+		d, err := ck.ReadDense(w)
+		if err != nil {
+			return nil, err
+		}
+		out[w.Name] = d
+	}
+	return out, nil
+}
+
+type namedTensor struct {
+	name  string
+	dtype tensor.DType // F32 or F64
+	shape []int
+	data  []float32
+}
+
+// writeSafetensors is a minimal private safetensors writer (loader has no
+// writer yet): header JSON padded with spaces to 8 bytes, then the data.
+func writeSafetensors(path string, ts []namedTensor, meta map[string]string) error {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
+	type entry struct {
+		DType   string `json:"dtype"`
+		Shape   []int  `json:"shape"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+	hdr := map[string]any{}
+	if len(meta) > 0 {
+		hdr["__metadata__"] = meta
+	}
+	var blobs [][]byte
+	off := 0
+	for _, t := range ts {
+		b := make([]byte, len(t.data)*t.dtype.Size())
+		if err := tensor.EncodeFloat32(t.dtype, t.data, b); err != nil {
+			return err
+		}
+		hdr[t.name] = entry{t.dtype.String(), append([]int{}, t.shape...), [2]int{off, off + len(b)}}
+		off += len(b)
+		blobs = append(blobs, b)
+	}
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	for len(h)%8 != 0 {
+		h = append(h, ' ')
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(h)))
+	_, err = f.Write(n[:])
+	if err == nil {
+		_, err = f.Write(h)
+	}
+	for _, b := range blobs {
+		if err == nil {
+			_, err = f.Write(b)
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
