@@ -70,7 +70,7 @@ cmd_fuzz() {
   local pkg fn
   while read -r pkg fn; do
     log "fuzz $pkg $fn ($t)"
-    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$t" "$pkg"
+    go test -run "^$" -fuzz "^${fn}\$" -fuzztime "$t" -fuzzminimizetime 10s "$pkg"
   done < <(grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
       d="./$(dirname "${f#./}")"
       grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r fn; do echo "$d $fn"; done

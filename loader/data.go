@@ -46,6 +46,9 @@ func (t *Tensor) check(file string) error {
 		extent += step
 	}
 	storElems := t.Storage.Size / es
+	if n > storElems && n*es > 64<<20 {
+		return ferr(file, ErrLimit, where, "view repeats storage elements (zero strides) and would expand %d stored bytes to %d", t.Storage.Size, n*es)
+	}
 	if extent > storElems {
 		return ferr(file, ErrCorrupt, where, "view (offset %d, shape %v, strides %v) reaches element %d but storage %q holds %d elements of %v",
 			t.Offset, t.Shape, t.Strides, extent, t.Storage.Key, storElems, t.DType)
