@@ -239,7 +239,7 @@ func (x *detector) classify() bool {
 		x.pixart()
 	case c.has("temp_embed") && c.has("blocks.0.adaLN_modulation.1.weight"):
 		x.latte()
-	case c.has("blocks.0.adaLN_modulation.1.weight") && c.has("x_embedder.proj.weight"):
+	case c.has("blocks.0.adaLN_modulation.1.weight"):
 		x.dit()
 	case c.has("transformer_blocks.0.norm1.emb.class_embedder.embedding_table.weight") || c.has("proj_out_2.weight"):
 		x.ditDiffusers()
@@ -263,7 +263,14 @@ func (x *detector) classify() bool {
 func (x *detector) patchEmbed(key string) (h, c int, patch []int) {
 	s := x.c.shape(key)
 	if len(s) < 4 {
-		return 0, 0, nil
+		for _, k := range []string{"blocks.0.attn.proj.weight", "spatial_blocks.0.attn.proj.weight", "transformer_blocks.0.attn1.to_out.0.weight"} {
+			if x.c.has(k) {
+				h = x.c.dim(k, 0)
+				break
+			}
+		}
+		x.amb("%s missing or not a conv weight: hidden_size %d read from the attention projection; in_channels and patch_size are defaults", key, h)
+		return h, 4, nil
 	}
 	h, c, patch = s[0], s[1], append([]int(nil), s[2:]...)
 	x.shapeEv(key, fmt.Sprintf("hidden_size %d, in_channels %d, kernel %v", h, c, patch))
@@ -379,6 +386,7 @@ func (x *detector) dit() {
 	if len(patch) == 3 {
 		x.d.Version = "facebookresearch DiT in Open-Sora 1.0 layout"
 		x.ev("x_embedder.proj.weight is 5-D %s: a DiT patch embed unsqueezed to Conv3d (Open-Sora 1.0 reparameterisation); not STDiT: no attn_temp / cross_attn / t_block keys", tensor.FormatShape(c.shape("x_embedder.proj.weight")))
+		x.amb("a Latte checkpoint reparameterised by Open-Sora 1.0 (temp_embed and pos_embed deleted, 5-D x_embedder) has the same keys; only the block semantics differ")
 	}
 	x.p["hidden_size"], x.p["in_channels"], x.p["patch_size"] = h, ch, p
 	x.p["depth"] = x.depth("blocks", "depth")
@@ -599,9 +607,13 @@ func (x *detector) pixartDiffusers() {
 
 func (x *detector) stditCommon(fc1 string) (h, ch int, patch []int) {
 	h, ch, patch = x.patchEmbed("x_embedder.proj.weight")
-	if len(patch) == 2 {
+	switch len(patch) {
+	case 2:
 		x.amb("x_embedder.proj.weight is 4-D (2-D patch): a DiT/PixArt patch embed in an Open-Sora checkpoint; needs unsqueeze(2)")
 		patch = []int{1, patch[0], patch[1]}
+	case 3:
+	default:
+		patch = []int{1, 2, 2}
 	}
 	x.p["hidden_size"], x.p["in_channels"], x.p["patch_size"] = h, ch, patch
 	x.mlpRatio(fc1, h)

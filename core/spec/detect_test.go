@@ -292,3 +292,25 @@ func TestDetectNearPresetReportsDifferences(t *testing.T) {
 		t.Fatalf("num_heads %v", n)
 	}
 }
+
+func TestDetectDamagedCheckpoint(t *testing.T) {
+	s, _ := Preset("DiT-B_2_256")
+	es, _ := s.Keys()
+	var kept []Entry
+	for _, e := range es {
+		if !strings.HasPrefix(e.Name, "x_embedder.") && !strings.HasPrefix(e.Name, "blocks.5.") {
+			kept = append(kept, e)
+		}
+	}
+	d := Detect(entriesToInfos(kept))
+	if d.Family != "dit" {
+		t.Fatalf("family %q", d.Family)
+	}
+	wantParams(t, d, map[string]any{"hidden_size": 768, "depth": 12, "input_size": 32, "num_heads": 12})
+	if !hasLine(d.Evidence, "gaps [5]") || !hasLine(d.Ambiguous, "x_embedder.proj.weight missing") {
+		t.Errorf("evidence %v ambiguous %v", d.Evidence, d.Ambiguous)
+	}
+	if d.Preset != "" || d.ClosestPreset != "DiT-B_2_256" || len(d.Missing) != 12 || d.Confidence >= 1 {
+		t.Errorf("preset %q closest %q missing %d conf %v", d.Preset, d.ClosestPreset, len(d.Missing), d.Confidence)
+	}
+}

@@ -18,8 +18,25 @@
 //	stdit3-v4         Open-Sora 1.3 STDiT3 ("OpenSora-STDiT-v4")
 //	mmdit             Open-Sora 2.0 MMDiT and the Flux (BFL) layout
 //
+// Spec JSON uses the upstream constructor's (or config.json's) field names;
+// missing fields take upstream defaults. Two fields are ditkit's own:
+// "micro_condition" (PixArt: PixArtMS csize/ar embedders; true only for
+// α-1024-MS) and "saved_pos_embed" (PixArt: false for files saved without
+// the pos_embed buffer, such as the released PixArt-Σ-256). MMDiT's
+// dataclass has no defaults for most fields; Open-Sora 2.0's 256px config
+// supplies them. Fields that never change the key list (flash-attention
+// switches, dtype, drop_path, Hugging Face bookkeeping) are accepted and
+// kept verbatim.
+//
 // Families lists every parameter with its default; Presets lists the
-// published configurations by name (the names of the reference key lists).
+// published configurations by name (the names of the reference key lists,
+// plus PixArt-Sigma-XL_2-2K-MS, STDiT3-3B_2_v1.2, the other DiT sizes and a
+// few diffusers layouts).
+//
+// Keys are generated in true state_dict order: a module's own parameters,
+// then its own persistent buffers, then its children in registration order
+// (so y_embedder.y_embedding precedes y_embedder.y_proj.*, and
+// final_layer.scale_shift_table precedes final_layer.linear.*).
 //
 // The package is pure computation: no file or OS access, so it builds for
 // GOOS=js GOARCH=wasm as well as natively.
