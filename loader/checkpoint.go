@@ -94,7 +94,7 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 		ck, err = openLegacy(r, size, name)
 	case n >= 9 && binary.LittleEndian.Uint64(h) < uint64(size) && (h[8] == '{'):
 		ck, err = openSafetensors(r, size, name)
-	case bytes.HasPrefix(h, []byte("version https://git-lfs")):
+	case bytes.HasPrefix(h, []byte("version https://")):
 		return nil, ferr(name, ErrFormat, "", "this is a Git LFS pointer file, not the checkpoint: fetch the real file (git lfs pull)")
 	case isTar(r, size):
 		return nil, ferr(name, ErrUnsupported, "", "legacy tar checkpoint (PyTorch ≤ 0.1.x) is not supported: re-save it with a newer torch.save")
