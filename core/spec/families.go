@@ -45,8 +45,12 @@ func checkHeads(s *Spec, hiddenKey, headsKey string) error {
 }
 
 func checkMLP(s *Spec) error {
-	if mlpHidden(s.Int("hidden_size"), s.Float("mlp_ratio")) < 1 {
-		return fieldErr(s.Family, "mlp_ratio", "%v gives an empty MLP for hidden_size %d", s.Float("mlp_ratio"), s.Int("hidden_size"))
+	r := s.Float("mlp_ratio")
+	if r > 64 {
+		return fieldErr(s.Family, "mlp_ratio", "must be <= 64, got %v", r)
+	}
+	if mlpHidden(s.Int("hidden_size"), r) < 1 {
+		return fieldErr(s.Family, "mlp_ratio", "%v gives an empty MLP for hidden_size %d", r, s.Int("hidden_size"))
 	}
 	return nil
 }

@@ -282,6 +282,9 @@ func normalize(fam string, p *Param, v any) (any, error) {
 		if float64(n) < p.Min {
 			return nil, fieldErr(fam, p.Name, "must be >= %v, got %d", p.Min, n)
 		}
+		if lim := maxFor(p.Name); n > lim {
+			return nil, fieldErr(fam, p.Name, "must be <= %d, got %d", lim, n)
+		}
 		return n, nil
 	case KindFloat:
 		x, ok := toFloat(v)
@@ -326,11 +329,25 @@ func normalize(fam string, p *Param, v any) (any, error) {
 			if float64(n) < p.Min {
 				return nil, fieldErr(fam, p.Name, "element %d must be >= %v, got %d", i, p.Min, n)
 			}
+			if lim := maxFor(p.Name); n > lim {
+				return nil, fieldErr(fam, p.Name, "element %d must be <= %d, got %d", i, lim, n)
+			}
 			out[i] = n
 		}
 		return out, nil
 	}
 	return nil, fieldErr(fam, p.Name, "unsupported kind")
+}
+
+// maxFor bounds integer fields so that a spec cannot ask for absurd key
+// lists or overflowing shapes: block counts up to 4096, other sizes up to
+// 2^20.
+func maxFor(name string) int {
+	switch name {
+	case "depth", "num_layers", "depth_single_blocks":
+		return 4096
+	}
+	return 1 << 20
 }
 
 func kindPhrase(p *Param) string {
