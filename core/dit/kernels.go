@@ -9,9 +9,10 @@ import (
 // Blocking parameters of the matmul: a panel holds nr output columns
 // (= nr weight rows) over kc reduction steps, widened to float32.
 const (
-	nr = 16
+	nr = 32
 	kc = 256
-	mr = 4
+	// gemvRows: products with at most this many rows skip packing.
+	gemvRows = 8
 )
 
 // Linear implements Backend.
@@ -22,9 +23,13 @@ func (c *CPU) Linear(y, x []float32, m int, w *Weight, b []float32) {
 	}
 	_ = x[m*k-1]
 	_ = y[m*n-1]
+	if m <= gemvRows {
+		c.parallel(n, max(1, 1<<14/k), func(lo, hi int) { gemv(y, x, m, w, b, lo, hi) })
+		return
+	}
 	panels := (n + nr - 1) / nr
 	// Rough work per panel decides the grain so tiny problems stay inline.
-	grain := max(1, 1<<16/(m*min(k, kc)*nr/nr+1))
+	grain := max(1, 1<<16/(m*min(k, kc)+1))
 	c.parallel(panels, grain, func(lo, hi int) {
 		buf := getPanel()
 		linearPanels(y, x, m, w, b, lo, hi, buf)
@@ -51,8 +56,11 @@ func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, pan
 			packPanel(panel, w, n0, nw, k0, kw)
 			pp := panel[:kw*nr]
 			i := 0
-			for ; i+mr <= m; i += mr {
+			for ; i+microMR <= m; i += microMR {
 				microKernel(y, n, x, k, i, k0, kw, pp, n0, nw)
+			}
+			for ; i+4 <= m; i += 4 {
+				microKernelGeneric(y, n, x, k, i, k0, kw, pp, n0, nw)
 			}
 			for ; i < m; i++ {
 				microKernel1(y[i*n+n0:i*n+n0+nw], x[i*k+k0:i*k+k0+kw], pp, nw)
@@ -61,36 +69,87 @@ func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, pan
 	}
 }
 
-// packPanel writes panel[kk*nr+j] = W[n0+j, k0+kk], zero for j ≥ nw.
+// packPanel writes panel[kk*nr+j] = W[n0+j, k0+kk], zero for j ≥ nw,
+// widening 16-bit weights; four weight rows at a time so the writes are
+// contiguous runs.
 func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
+	j := 0
+	for ; j+4 <= nw; j += 4 {
+		off := (n0+j)*w.Cols + k0
+		c := w.Cols
+		switch w.DType {
+		case tensor.F32:
+			r0, r1, r2, r3 := w.F32[off:off+kw], w.F32[off+c:off+c+kw], w.F32[off+2*c:off+2*c+kw], w.F32[off+3*c:off+3*c+kw]
+			for kk := range r0 {
+				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
+				p[0], p[1], p[2], p[3] = r0[kk], r1[kk], r2[kk], r3[kk]
+			}
+		case tensor.BF16:
+			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
+			for kk := range r0 {
+				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
+				p[0] = math.Float32frombits(uint32(r0[kk]) << 16)
+				p[1] = math.Float32frombits(uint32(r1[kk]) << 16)
+				p[2] = math.Float32frombits(uint32(r2[kk]) << 16)
+				p[3] = math.Float32frombits(uint32(r3[kk]) << 16)
+			}
+		default:
+			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
+			for kk := range r0 {
+				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
+				p[0], p[1], p[2], p[3] = f16Table[r0[kk]], f16Table[r1[kk]], f16Table[r2[kk]], f16Table[r3[kk]]
+			}
+		}
+	}
 	var tmp [kc]float32
-	for j := 0; j < nr; j++ {
+	for ; j < nr; j++ {
 		if j >= nw {
 			for kk := 0; kk < kw; kk++ {
 				panel[kk*nr+j] = 0
 			}
 			continue
 		}
-		off := (n0+j)*w.Cols + k0
-		var src []float32
-		switch w.DType {
-		case tensor.F32:
-			src = w.F32[off : off+kw]
-		case tensor.BF16:
-			s := w.U16[off : off+kw]
-			for kk, v := range s {
-				tmp[kk] = math.Float32frombits(uint32(v) << 16)
-			}
-			src = tmp[:kw]
-		default:
-			s := w.U16[off : off+kw]
-			for kk, v := range s {
-				tmp[kk] = f16Table[v]
-			}
-			src = tmp[:kw]
-		}
-		for kk, v := range src {
+		w.Widen((n0+j)*w.Cols+k0, tmp[:kw])
+		for kk, v := range tmp[:kw] {
 			panel[kk*nr+j] = v
+		}
+	}
+}
+
+// gemv computes y[i,n] = x[i,:]·W[n,:] + b[n] for output rows [lo, hi)
+// directly from the stored weight rows (no packing): the path for the
+// few-row products (adaLN modulation, embedders).
+func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int) {
+	k := w.Cols
+	var row [kc]float32
+	for n := lo; n < hi; n++ {
+		var acc [8]float32
+		for k0 := 0; k0 < k; k0 += kc {
+			kw := min(kc, k-k0)
+			wr := row[:kw]
+			w.Widen(n*k+k0, wr)
+			for i := 0; i < m; i++ {
+				xr := x[i*k+k0 : i*k+k0+kw]
+				var s0, s1, s2, s3 float32
+				kk := 0
+				for ; kk+4 <= kw; kk += 4 {
+					s0 += xr[kk] * wr[kk]
+					s1 += xr[kk+1] * wr[kk+1]
+					s2 += xr[kk+2] * wr[kk+2]
+					s3 += xr[kk+3] * wr[kk+3]
+				}
+				for ; kk < kw; kk++ {
+					s0 += xr[kk] * wr[kk]
+				}
+				acc[i] += (s0 + s1) + (s2 + s3)
+			}
+		}
+		for i := 0; i < m; i++ {
+			v := acc[i]
+			if b != nil {
+				v += b[n]
+			}
+			y[i*w.Rows+n] = v
 		}
 	}
 }
@@ -109,7 +168,7 @@ func microKernel1(y, x, panel []float32, nw int) {
 	}
 }
 
-// microKernelGeneric accumulates a 4×16 tile of y from 4 rows of x and a
+// microKernelGeneric accumulates a 4×nr tile of y from 4 rows of x and a
 // packed panel, 4 columns at a time in 16 scalar accumulators.
 func microKernelGeneric(y []float32, ldy int, x []float32, ldx, i, k0, kw int, panel []float32, n0, nw int) {
 	x0 := x[i*ldx+k0 : i*ldx+k0+kw]

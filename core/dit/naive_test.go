@@ -299,3 +299,11 @@ func TestWeightDTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestPortableKernels reruns the unlike configurations on the portable
+// micro-kernel (the one the wasm build runs) when a native one exists.
+func TestPortableKernels(t *testing.T) {
+	dit.SetPortableKernels(true)
+	defer dit.SetPortableKernels(false)
+	TestOtherConfigs(t)
+}

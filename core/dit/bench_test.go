@@ -1,0 +1,160 @@
+package dit_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// fastRand fills v with cheap pseudo-random values in [-a, a).
+func fastRand(v []float32, seed uint64, a float32) {
+	s := seed*0x9E3779B97F4A7C15 + 1
+	for i := range v {
+		s ^= s << 13
+		s ^= s >> 7
+		s ^= s << 17
+		v[i] = (float32(s>>40)/float32(1<<24)*2 - 1) * a
+	}
+}
+
+// randomXL2 builds DiT-XL/2 (256 px) with random weights of the real
+// shapes, stored as dt (F32 or BF16), without holding an F32 copy of BF16.
+func randomXL2(b *testing.B, dt tensor.DType) *dit.Model {
+	cfg := dit.DiTXL2()
+	H := cfg.HiddenSize
+	seed := uint64(1)
+	get := func(name string) (*tensor.Dense, error) {
+		var shape []int
+		switch {
+		case name == "pos_embed" || name == "y_embedder.embedding_table.bias":
+			return nil, nil
+		case name == "x_embedder.proj.weight":
+			shape = []int{H, 4, 2, 2}
+		case name == "y_embedder.embedding_table.weight":
+			shape = []int{1001, H}
+		default:
+			shape = xl2Shape(name, H, cfg.MLPHidden())
+		}
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		seed++
+		v := make([]float32, n)
+		fastRand(v, seed, 0.02)
+		if dt == tensor.F32 || len(shape) == 1 {
+			return tensor.FromFloat32(v, shape...), nil
+		}
+		buf := make([]byte, 2*n)
+		tensor.EncodeFloat32(dt, v, buf)
+		return &tensor.Dense{DType: dt, Shape: shape, Data: buf}, nil
+	}
+	m, err := dit.Load(cfg, get)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func xl2Shape(name string, H, mh int) []int {
+	var base string
+	var isBias bool
+	if len(name) > 5 && name[len(name)-5:] == ".bias" {
+		base, isBias = name[:len(name)-5], true
+	} else {
+		base = name[:len(name)-7]
+	}
+	var rows, cols int
+	switch {
+	case base == "t_embedder.mlp.0":
+		rows, cols = H, 256
+	case base == "t_embedder.mlp.2":
+		rows, cols = H, H
+	case base == "x_embedder.proj":
+		rows, cols = H, 16
+	case base == "final_layer.adaLN_modulation.1":
+		rows, cols = 2*H, H
+	case base == "final_layer.linear":
+		rows, cols = 32, H
+	default:
+		switch base[len(base)-4:] {
+		case "on.1": // adaLN_modulation.1
+			rows, cols = 6*H, H
+		case ".qkv":
+			rows, cols = 3*H, H
+		case "proj":
+			rows, cols = H, H
+		case ".fc1":
+			rows, cols = mh, H
+		case ".fc2":
+			rows, cols = H, mh
+		}
+	}
+	if isBias {
+		return []int{rows}
+	}
+	return []int{rows, cols}
+}
+
+func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
+	m := randomXL2(b, dt)
+	b.Logf("DiT-XL/2 weights %v: %.2f GB", dt, float64(m.WeightBytes())/1e9)
+	x := make([]float32, batch*4*32*32)
+	fastRand(x, 7, 1)
+	ts := make([]float64, batch)
+	ys := make([]int, batch)
+	for i := range ts {
+		ts[i], ys[i] = float64(100*i+10), i
+	}
+	opt := &dit.Options{Backend: &dit.CPU{Threads: threads}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Forward(context.Background(), x, ts, ys, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(m.FLOPs(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkDiTXL2 times a full DiT-XL/2 256 px forward with random weights
+// of the real shapes: fp32 and bf16 weights, batch 1 and 2, all threads.
+func BenchmarkDiTXL2(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
+		for _, batch := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%v/batch%d", dt, batch), func(b *testing.B) { benchForward(b, dt, batch, 0) })
+		}
+	}
+}
+
+// BenchmarkDiTXL2SingleThread is the single-threaded path the wasm build
+// uses (GFLOP/s is the figure to quote for the browser, before wasm's own
+// slowdown).
+func BenchmarkDiTXL2SingleThread(b *testing.B) {
+	b.Run("BF16/batch1", func(b *testing.B) { benchForward(b, tensor.BF16, 1, 1) })
+}
+
+// BenchmarkLinear times one fc1-sized matmul [256×1152]·[4608×1152]ᵀ.
+func BenchmarkLinear(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
+		for _, th := range []int{1, 0} {
+			b.Run(fmt.Sprintf("%v/threads%d", dt, th), func(b *testing.B) {
+				M, N, K := 256, 4608, 1152
+				v := make([]float32, N*K)
+				fastRand(v, 3, 0.05)
+				w := dit.WeightFromFloat32(v, N, K).ToDType(dt)
+				x := make([]float32, M*K)
+				fastRand(x, 4, 1)
+				y := make([]float32, M*N)
+				cpu := &dit.CPU{Threads: th}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					cpu.Linear(y, x, M, w, nil)
+				}
+				b.ReportMetric(2*float64(M*N*K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

@@ -1,0 +1,67 @@
+//go:build amd64 && !purego
+
+package dit
+
+// The amd64 build uses an AVX-512 8×32 FMA kernel when the CPU and OS
+// support it, the portable kernel otherwise.
+var (
+	microKernel = microKernelGeneric
+	microMR     = 4
+)
+
+func init() {
+	if hasAVX512() {
+		microKernel = microKernelAVX512
+		microMR = 8
+	}
+}
+
+//go:noescape
+func cpuid(eax, ecx uint32) (a, b, c, d uint32)
+
+//go:noescape
+func xgetbv() (eax, edx uint32)
+
+//go:noescape
+func kern8x32(a *float32, lda int, b *float32, kw int, c *float32)
+
+func hasAVX512() bool {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, c1, _ := cpuid(1, 0)
+	if c1&(1<<27) == 0 || c1&(1<<12) == 0 { // OSXSAVE, FMA
+		return false
+	}
+	xcr0, _ := xgetbv()
+	if xcr0&0xe6 != 0xe6 { // SSE, AVX, opmask, ZMM state enabled by the OS
+		return false
+	}
+	_, b7, _, _ := cpuid(7, 0)
+	return b7&(1<<16) != 0 // AVX512F
+}
+
+// SetPortableKernels switches to (or back from) the portable kernel, for
+// measuring the path the wasm build takes.
+func SetPortableKernels(portable bool) {
+	if portable || !hasAVX512() {
+		microKernel, microMR = microKernelGeneric, 4
+		return
+	}
+	microKernel, microMR = microKernelAVX512, 8
+}
+
+func microKernelAVX512(y []float32, ldy int, x []float32, ldx, i, k0, kw int, panel []float32, n0, nw int) {
+	var tile [8 * nr]float32
+	_ = x[(i+7)*ldx+k0+kw-1]
+	_ = panel[kw*nr-1]
+	kern8x32(&x[i*ldx+k0], ldx, &panel[0], kw, &tile[0])
+	for r := 0; r < 8; r++ {
+		row := y[(i+r)*ldy+n0:][:nw]
+		t := tile[r*nr:][:nw]
+		for j, v := range t {
+			row[j] += v
+		}
+	}
+}
