@@ -12,6 +12,8 @@ type Backend interface {
 	// Linear computes y[i,:] = x[i,:]·Wᵀ + b for i < m, with x [m, W.Cols]
 	// and y [m, W.Rows] row-major. b may be nil.
 	Linear(y, x []float32, m int, w *Weight, b []float32)
+	// LinearGELU is Linear followed by GELU with the tanh approximation.
+	LinearGELU(y, x []float32, m int, w *Weight, b []float32)
 	// Attention runs multi-head scaled-dot-product attention (see AttnArgs).
 	Attention(a *AttnArgs)
 	// LayerNormModulate writes out = LN(x)·(1+scale)+shift for each row of

@@ -17,6 +17,16 @@ const (
 
 // Linear implements Backend.
 func (c *CPU) Linear(y, x []float32, m int, w *Weight, b []float32) {
+	c.linear(y, x, m, w, b, false)
+}
+
+// LinearGELU implements Backend: Linear followed by GELU (tanh), applied
+// to each panel while it is hot in cache.
+func (c *CPU) LinearGELU(y, x []float32, m int, w *Weight, b []float32) {
+	c.linear(y, x, m, w, b, true)
+}
+
+func (c *CPU) linear(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
 	n, k := w.Rows, w.Cols
 	if m == 0 || n == 0 {
 		return
@@ -25,6 +35,9 @@ func (c *CPU) Linear(y, x []float32, m int, w *Weight, b []float32) {
 	_ = y[m*n-1]
 	if m <= gemvRows {
 		c.parallel(n, max(1, 1<<14/k), func(lo, hi int) { gemv(y, x, m, w, b, lo, hi) })
+		if gelu {
+			geluTanh(y[:m*n])
+		}
 		return
 	}
 	panels := (n + nr - 1) / nr
@@ -33,6 +46,12 @@ func (c *CPU) Linear(y, x []float32, m int, w *Weight, b []float32) {
 	c.parallel(panels, grain, func(lo, hi int) {
 		buf := getPanel()
 		linearPanels(y, x, m, w, b, lo, hi, buf)
+		if gelu {
+			n0, n1 := lo*nr, min(n, hi*nr)
+			for i := 0; i < m; i++ {
+				geluTanh(y[i*n+n0 : i*n+n1])
+			}
+		}
 		putPanel(buf)
 	})
 }

@@ -23,7 +23,7 @@ func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 func xgetbv() (eax, edx uint32)
 
 //go:noescape
-func kern8x32(a *float32, lda int, b *float32, kw int, c *float32)
+func kern8x32(a *float32, lda int, b *float32, kw int, c *float32, ldc int)
 
 func hasAVX512() bool {
 	maxID, _, _, _ := cpuid(0, 0)
@@ -53,10 +53,15 @@ func SetPortableKernels(portable bool) {
 }
 
 func microKernelAVX512(y []float32, ldy int, x []float32, ldx, i, k0, kw int, panel []float32, n0, nw int) {
-	var tile [8 * nr]float32
 	_ = x[(i+7)*ldx+k0+kw-1]
 	_ = panel[kw*nr-1]
-	kern8x32(&x[i*ldx+k0], ldx, &panel[0], kw, &tile[0])
+	if nw == nr {
+		_ = y[(i+7)*ldy+n0+nr-1]
+		kern8x32(&x[i*ldx+k0], ldx, &panel[0], kw, &y[i*ldy+n0], ldy)
+		return
+	}
+	var tile [8 * nr]float32
+	kern8x32(&x[i*ldx+k0], ldx, &panel[0], kw, &tile[0], 0)
 	for r := 0; r < 8; r++ {
 		row := y[(i+r)*ldy+n0:][:nw]
 		t := tile[r*nr:][:nw]

@@ -459,8 +459,7 @@ func selfAttn(be Backend, out, z []float32, seqs, T, H, heads int, qkvL, projL L
 // mlp writes fc2(GELU_tanh(fc1(z))) into out.
 func mlp(be Backend, out, z []float32, rows int, fc1, fc2 Linear, hid []float32) {
 	hid = hid[:rows*fc1.W.Rows]
-	be.Linear(hid, z, rows, fc1.W, fc1.B)
-	geluTanh(hid)
+	be.LinearGELU(hid, z, rows, fc1.W, fc1.B)
 	be.Linear(out, hid, rows, fc2.W, fc2.B)
 }
 
