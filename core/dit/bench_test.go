@@ -3,6 +3,7 @@ package dit_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
@@ -101,7 +102,11 @@ func xl2Shape(name string, H, mh int) []int {
 
 func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
 	m := randomXL2(b, dt)
-	b.Logf("DiT-XL/2 weights %v: %.2f GB", dt, float64(m.WeightBytes())/1e9)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(m.WeightBytes())/1e9, "weightGB")
+	b.ReportMetric(float64(ms.HeapInuse)/1e9, "heapGB")
 	x := make([]float32, batch*4*32*32)
 	fastRand(x, 7, 1)
 	ts := make([]float64, batch)
@@ -116,6 +121,8 @@ func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
 			b.Fatal(err)
 		}
 	}
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/1e9, "heapGB")
 	b.ReportMetric(m.FLOPs(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
@@ -134,13 +141,27 @@ func BenchmarkDiTXL2(b *testing.B) {
 // slowdown).
 func BenchmarkDiTXL2SingleThread(b *testing.B) {
 	b.Run("BF16/batch1", func(b *testing.B) { benchForward(b, tensor.BF16, 1, 1) })
+	b.Run("BF16/batch1/portable", func(b *testing.B) {
+		dit.SetPortableKernels(true)
+		defer dit.SetPortableKernels(false)
+		benchForward(b, tensor.BF16, 1, 1)
+	})
 }
 
 // BenchmarkLinear times one fc1-sized matmul [256×1152]·[4608×1152]ᵀ.
 func BenchmarkLinear(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
-		for _, th := range []int{1, 0} {
-			b.Run(fmt.Sprintf("%v/threads%d", dt, th), func(b *testing.B) {
+		for _, th := range []int{1, 0, -1} {
+			name := fmt.Sprintf("%v/threads%d", dt, th)
+			portable := th < 0
+			if portable {
+				name, th = fmt.Sprintf("%v/portable1", dt), 1
+			}
+			b.Run(name, func(b *testing.B) {
+				if portable {
+					dit.SetPortableKernels(true)
+					defer dit.SetPortableKernels(false)
+				}
 				M, N, K := 256, 4608, 1152
 				v := make([]float32, N*K)
 				fastRand(v, 3, 0.05)
