@@ -194,7 +194,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	for _, k := range []string{"x", "t", "y"} {
-		if in[k] == nil {
+		if in[k] == nil && (k != "y" || n.stdit == nil) { // STDiT: no y = the model's null caption
 			return fail(stderr, fmt.Errorf("%s: no tensor %q", *inputs, k))
 		}
 	}
@@ -230,9 +230,11 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		if *cfgScale != 0 {
 			return fail(stderr, fmt.Errorf("--cfg-scale is implemented for DiT only"))
 		}
-		yv, err := in["y"].Float32s()
-		if err != nil {
-			return fail(stderr, err)
+		var yv []float32
+		if in["y"] != nil {
+			if yv, err = in["y"].Float32s(); err != nil {
+				return fail(stderr, err)
+			}
 		}
 		var mask []int
 		if in["mask"] != nil {

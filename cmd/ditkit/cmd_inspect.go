@@ -120,8 +120,28 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	tw.Flush()
 }
 
-// printDetected is replaced once architecture detection exists.
-var printDetected = func(w io.Writer, d any) {}
+func printDetected(w io.Writer, d *report.Detected) {
+	name := d.Family
+	if d.Version != "" {
+		name += " — " + d.Version
+	}
+	fmt.Fprintf(w, "detected:     %s", name)
+	if d.Preset != "" {
+		fmt.Fprintf(w, " (preset %s)", d.Preset)
+	} else if d.ClosestPreset != "" {
+		fmt.Fprintf(w, " (closest preset %s)", d.ClosestPreset)
+	}
+	fmt.Fprintln(w)
+	if len(d.Params) > 0 {
+		fmt.Fprintf(w, "  spec: %s\n", d.Params)
+	}
+	for _, e := range d.Evidence {
+		fmt.Fprintf(w, "  evidence:  %s\n", e)
+	}
+	for _, a := range d.Ambiguous {
+		fmt.Fprintf(w, "  ambiguous: %s\n", a)
+	}
+}
 
 func humanBytes(n int64) string {
 	const unit = 1024

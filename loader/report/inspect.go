@@ -21,7 +21,7 @@ type Inspect struct {
 	Metadata     map[string]string `json:"metadata,omitempty"`
 	Safety       Safety            `json:"safety"`
 	Notes        []string          `json:"notes,omitempty"`
-	Detected     any               `json:"detected,omitempty"`
+	Detected     *Detected         `json:"detected,omitempty"`
 }
 
 type TensorInfo struct {
@@ -83,9 +83,6 @@ func BuildInspect(ck *loader.Checkpoint) *Inspect {
 	for _, t := range ck.Weights() {
 		out.WeightParams += t.Numel()
 	}
-	out.Detected = DetectFor(ck)
+	out.Detected = Detect(ck)
 	return out
 }
-
-// DetectFor is replaced once architecture detection exists.
-var DetectFor = func(ck *loader.Checkpoint) any { return nil }

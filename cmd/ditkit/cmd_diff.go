@@ -1,0 +1,273 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/diff"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/report"
+)
+
+func init() {
+	register(&command{
+		name:    "diff",
+		usage:   "FILE (--arch PRESET | --spec SPEC.json | --error-text ERR.txt) [--json] [--root PATH] [--dtype keep|fp16|bf16|fp32] [--keep-unexpected]",
+		summary: "Diff a checkpoint's weights against a target architecture: missing, unexpected, shape and dtype findings, each explained, and the fix plan. Exit 0 clean, 1 findings, 2 error.",
+		run:     runDiff,
+	})
+}
+
+// targetFlags are the flags every command that takes a target shares.
+type targetFlags struct {
+	arch, specPath, errPath, root *string
+}
+
+func addTargetFlags(fs interface {
+	String(name, value, usage string) *string
+}) *targetFlags {
+	return &targetFlags{
+		arch:     fs.String("arch", "", "target preset (see ditkit specs)"),
+		specPath: fs.String("spec", "", "target spec JSON file ({\"family\":...}; see ditkit specs)"),
+		errPath:  fs.String("error-text", "", "file holding PyTorch's load_state_dict error text (- for stdin)"),
+		root:     fs.String("root", "", "weights root inside the checkpoint (e.g. model, ema)"),
+	}
+}
+
+func (t *targetFlags) request() (report.TargetRequest, error) {
+	req := report.TargetRequest{Arch: *t.arch}
+	if *t.specPath != "" {
+		b, err := readArg(*t.specPath)
+		if err != nil {
+			return req, err
+		}
+		req.Spec = b
+	}
+	if *t.errPath != "" {
+		b, err := readArg(*t.errPath)
+		if err != nil {
+			return req, err
+		}
+		req.ErrorText = string(b)
+		if strings.TrimSpace(req.ErrorText) == "" {
+			return req, fmt.Errorf("%s: the error text is empty", *t.errPath)
+		}
+	}
+	return req, nil
+}
+
+// readArg reads a small input file (or stdin for "-"), capped.
+func readArg(path string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, diff.MaxErrorText+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > diff.MaxErrorText {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, diff.MaxErrorText)
+	}
+	return b, nil
+}
+
+func parseDTypeFlag(v string) (tensor.DType, error) {
+	if v == "" || v == "keep" {
+		return tensor.Invalid, nil
+	}
+	dt, err := tensor.ParseDType(v)
+	if err != nil || (dt != tensor.F32 && dt != tensor.F16 && dt != tensor.BF16 && dt != tensor.F64) {
+		return tensor.Invalid, fmt.Errorf("--dtype %q: want keep, fp32, fp16 or bf16", v)
+	}
+	return dt, nil
+}
+
+func runDiff(args []string, stdout, stderr io.Writer) int {
+	c := commands["diff"]
+	fs := newFlags(c, stdout, stderr)
+	tf := addTargetFlags(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	dtype := fs.String("dtype", "keep", "plan a cast of floating-point tensors: keep, fp32, fp16, bf16")
+	keep := fs.Bool("keep-unexpected", false, "do not plan to drop keys the target lacks")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "ditkit diff: need exactly one FILE (see ditkit diff --help)")
+		return exitError
+	}
+	req, err := tf.request()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	dt, err := parseDTypeFlag(*dtype)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	ck, f, err := openCheckpoint(pos[0], *tf.root)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer f.Close()
+	d, _, err := report.BuildDiff(ck, req, report.DiffOptions{DType: dt, KeepUnexpected: *keep})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", " ")
+		if err := enc.Encode(d); err != nil {
+			return fail(stderr, err)
+		}
+	} else {
+		printDiff(stdout, d)
+	}
+	if d.Clean {
+		return exitOK
+	}
+	return exitFindings
+}
+
+func shapeStr(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "—"
+	case []int:
+		return tensor.FormatShape(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func printDiff(w io.Writer, d *report.Diff) {
+	root := d.WeightsRoot
+	if root == "" {
+		root = "(top level)"
+	}
+	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", d.File, root, d.Target)
+	if d.Detected != nil {
+		fmt.Fprintf(w, "checkpoint looks like: %s", d.Detected.Family)
+		if d.Detected.Version != "" {
+			fmt.Fprintf(w, " — %s", d.Detected.Version)
+		}
+		fmt.Fprintln(w)
+	}
+	if d.Safety.Verdict != "safe" {
+		fmt.Fprintf(w, "safety:  %s — %s\n", strings.ToUpper(d.Safety.Verdict), d.Safety.Summary)
+	}
+	if d.Clean {
+		fmt.Fprintln(w, "\nclean: the checkpoint's weights match the target exactly.")
+		return
+	}
+	fmt.Fprintf(w, "\n%d findings:", len(d.Findings))
+	defer printRemaining(w, d)
+	for _, k := range []string{diff.ShapeMismatch, diff.Missing, diff.Unexpected, diff.DTypeMismatch, diff.ValueMismatch} {
+		if d.Counts[k] > 0 {
+			fmt.Fprintf(w, " %d %s", d.Counts[k], strings.ReplaceAll(k, "_", " "))
+		}
+	}
+	fmt.Fprintln(w)
+	printFindings(w, d.Findings)
+	if len(d.Plan) > 0 {
+		fmt.Fprintf(w, "\nplan (%d steps; ditkit convert applies it):\n", len(d.Plan))
+		for i, s := range d.Plan {
+			lossy := ""
+			if s.Lossy {
+				lossy = " [drops data]"
+			}
+			fmt.Fprintf(w, "  %d. %s — %s%s\n", i+1, s.ID, s.Description, lossy)
+		}
+	}
+}
+
+func printRemaining(w io.Writer, d *report.Diff) {
+	if len(d.Remaining) == 0 {
+		fmt.Fprintln(w, "\nafter the plan: clean.")
+		return
+	}
+	fmt.Fprintf(w, "\nafter the plan: %d finding(s) remain", len(d.Remaining))
+	if len(d.NeedsTraining) > 0 {
+		fmt.Fprintf(w, "; %d tensor(s) must be trained (no conversion can supply them)", len(d.NeedsTraining))
+	}
+	fmt.Fprintln(w, ":")
+	printFindings(w, d.Remaining)
+}
+
+// printFindings groups findings that share a kind and explanation.
+func printFindings(w io.Writer, findings []diff.Finding) {
+	type group struct {
+		kind, explain string
+		keys          []string
+		lines         []string
+		fixes         []string
+	}
+	var groups []*group
+	idx := map[string]*group{}
+	for _, f := range findings {
+		k := f.Kind + "\x00" + f.Explain
+		g := idx[k]
+		if g == nil {
+			g = &group{kind: f.Kind, explain: f.Explain}
+			idx[k] = g
+			groups = append(groups, g)
+		}
+		line := f.Key
+		switch f.Kind {
+		case diff.ShapeMismatch:
+			line += fmt.Sprintf(": expected %s, got %s", shapeStr(f.Expected), shapeStr(f.Got))
+		case diff.Missing:
+			line += " " + shapeStr(f.Expected)
+		case diff.Unexpected:
+			line += " " + shapeStr(f.Got)
+		default:
+			line += fmt.Sprintf(": expected %v, got %v", f.Expected, f.Got)
+		}
+		g.lines = append(g.lines, line)
+		for _, id := range f.Fixes {
+			if !contains(g.fixes, id) {
+				g.fixes = append(g.fixes, id)
+			}
+		}
+	}
+	for _, g := range groups {
+		fmt.Fprintf(w, "\n[%s] %d key(s)\n", strings.ReplaceAll(g.kind, "_", " "), len(g.lines))
+		show := g.lines
+		if len(show) > 8 {
+			show = show[:6]
+		}
+		for _, l := range show {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+		if len(g.lines) > len(show) {
+			fmt.Fprintf(w, "  … and %d more\n", len(g.lines)-len(show))
+		}
+		fmt.Fprintf(w, "  why: %s\n", g.explain)
+		if len(g.fixes) > 0 {
+			fix := strings.Join(g.fixes, ", ")
+			if len(fix) > 160 {
+				fix = fmt.Sprintf("%s … (%d fixes)", g.fixes[0], len(g.fixes))
+			}
+			fmt.Fprintf(w, "  fix: %s\n", fix)
+		} else {
+			fmt.Fprintln(w, "  fix: none — no conversion can supply this")
+		}
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

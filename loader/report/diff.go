@@ -1,0 +1,195 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/diff"
+	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
+)
+
+// TargetRequest names a target the way the CLI flags and window.ditkit do:
+// exactly one of Arch (a preset), Spec (spec JSON) or ErrorText.
+type TargetRequest struct {
+	Arch      string          `json:"arch,omitempty"`
+	Spec      json.RawMessage `json:"spec,omitempty"`
+	ErrorText string          `json:"errorText,omitempty"`
+}
+
+// ErrNoTarget is returned when a request names no target.
+var ErrNoTarget = errors.New("no target: give --arch PRESET, --spec SPEC.json or --error-text ERR.txt")
+
+// Target resolves a request against the checkpoint's weights.
+func (r TargetRequest) Target(weights []tensor.Info) (*diff.Target, error) {
+	if r.ErrorText != "" {
+		// --arch or --spec beside --error-text sizes what the text does not show.
+		var hint *spec.Spec
+		var err error
+		if r.Arch != "" {
+			hint, err = spec.Preset(r.Arch)
+		} else if len(r.Spec) > 0 {
+			hint, err = spec.Parse(r.Spec)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return diff.ErrorTextTarget(r.ErrorText, weights, hint)
+	}
+	n := 0
+	for _, set := range []bool{r.Arch != "", len(r.Spec) > 0} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return nil, ErrNoTarget
+	case n > 1:
+		return nil, errors.New("give only one of --arch and --spec")
+	case r.Arch != "":
+		return diff.PresetTarget(r.Arch)
+	}
+	s, err := spec.Parse(r.Spec)
+	if err != nil {
+		return nil, err
+	}
+	return diff.SpecTarget(s)
+}
+
+// Diff is the document `ditkit diff --json` prints.
+type Diff struct {
+	File        string         `json:"file"`
+	Target      string         `json:"target"`
+	TargetInfo  targetInfo     `json:"target_info"`
+	WeightsRoot string         `json:"weights_root"`
+	Findings    []diff.Finding `json:"findings"`
+	Plan        []*fix.Step    `json:"plan"`
+	Clean       bool           `json:"clean"`
+	// Remaining are the findings left after applying the whole plan;
+	// NeedsTraining the keys no conversion can supply.
+	Remaining     []diff.Finding `json:"remaining_after_plan"`
+	NeedsTraining []string       `json:"needs_training"`
+	Counts        map[string]int `json:"counts"`
+	Safety        Safety         `json:"safety"`
+	Detected      *Detected      `json:"detected,omitempty"`
+}
+
+type targetInfo struct {
+	Source string          `json:"source"` // preset, spec, error-text
+	Family string          `json:"family,omitempty"`
+	Class  string          `json:"class,omitempty"`
+	Spec   json.RawMessage `json:"spec,omitempty"`
+	DType  string          `json:"dtype,omitempty"`
+}
+
+// WeightInfos lists the weights root's tensors.
+func WeightInfos(ck *loader.Checkpoint) []tensor.Info {
+	ws := ck.Weights()
+	out := make([]tensor.Info, len(ws))
+	for i, w := range ws {
+		out[i] = w.Info()
+	}
+	return out
+}
+
+// DiffOptions mirror the CLI flags.
+type DiffOptions struct {
+	DType          tensor.DType // cast in the plan (Invalid: keep)
+	KeepUnexpected bool
+}
+
+// BuildDiff diffs the checkpoint's weights root against the target.
+func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff, *diff.Result, error) {
+	ws := WeightInfos(ck)
+	if len(ws) == 0 {
+		return nil, nil, fmt.Errorf("%s: no tensors under the weights root %q", ck.Name, ck.WeightsRoot)
+	}
+	tg, err := req.Target(ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := diff.Diff(ws, tg, diff.Options{DType: opt.DType, KeepUnexpected: opt.KeepUnexpected})
+	if err != nil {
+		return nil, nil, err
+	}
+	d := &Diff{
+		File: ck.Name, Target: tg.Label, WeightsRoot: ck.WeightsRoot, Findings: res.Findings, Plan: res.Plan,
+		Clean: res.Clean, Remaining: res.Remaining, NeedsTraining: res.Untrained, Safety: SafetyOf(ck),
+		Counts: map[string]int{}, Detected: detected(res.Detected),
+		TargetInfo: targetInfo{Source: tg.Source, Class: tg.Class},
+	}
+	if d.NeedsTraining == nil {
+		d.NeedsTraining = []string{}
+	}
+	if tg.Spec != nil && tg.Source != "error-text" {
+		d.TargetInfo.Family = tg.Spec.Family
+		d.TargetInfo.Spec, _ = json.Marshal(tg.Spec)
+	}
+	if tg.DType != tensor.Invalid {
+		d.TargetInfo.DType = tg.DType.String()
+	}
+	for _, f := range res.Findings {
+		d.Counts[f.Kind]++
+	}
+	return d, res, nil
+}
+
+// Detected is the architecture detection shown by inspect and diff.
+type Detected struct {
+	Family        string          `json:"family"`
+	Version       string          `json:"version,omitempty"`
+	Prefix        string          `json:"prefix,omitempty"`
+	Preset        string          `json:"preset,omitempty"`
+	ClosestPreset string          `json:"closest_preset,omitempty"`
+	Params        json.RawMessage `json:"params,omitempty"`
+	Evidence      []string        `json:"evidence"`
+	Ambiguous     []string        `json:"ambiguous"`
+	Confidence    float64         `json:"confidence"`
+}
+
+func detected(d *spec.Detection) *Detected {
+	if d == nil || d.Family == "" {
+		if d != nil && d.Version != "" {
+			return &Detected{Version: d.Version, Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous)}
+		}
+		return nil
+	}
+	out := &Detected{Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
+		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Confidence: d.Confidence}
+	if d.Params != nil {
+		out.Params, _ = json.Marshal(d.Params)
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Detect runs architecture detection on the checkpoint's weights root.
+func Detect(ck *loader.Checkpoint) *Detected {
+	return detected(spec.Detect(WeightInfos(ck)))
+}
+
+// ParseFixes splits a --fix value: "auto", "none" or "ID,ID".
+func ParseFixes(v string) []string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return []string{"auto"}
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
