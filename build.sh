@@ -12,12 +12,43 @@ VERSION="$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# --- page (wasm/, ui/, web/) -------------------------------------------------
+
+# build_ui regenerates the vugu components' *_gen.go (committed; deterministic).
+build_ui() {
+  log "ui: vugugen"
+  go generate ./ui
+}
+
+# build_wasm builds the page's assets into web/static/ (embedded by bin/ditkit):
+# ditkit.wasm (+ .gz), wasm_exec.js and the demo checkpoint.
 build_wasm() {
+  build_ui
   log "wasm: web/static/ditkit.wasm"
   GOOS=js GOARCH=wasm go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o web/static/ditkit.wasm ./wasm
   cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/static/wasm_exec.js
   gzip -9 -n -c web/static/ditkit.wasm > web/static/ditkit.wasm.gz
+  log "demo: web/static/demo/dit-demo-2d-layout.pt (generated, not committed)"
+  go run ./web/internal/gendemo/cmd web/static/demo/dit-demo-2d-layout.pt
 }
+
+# ensure_chromium installs Chromium for the browser tests when none is found
+# (Debian/Ubuntu: apt-get). The tests skip, saying why, only if this fails.
+ensure_chromium() {
+  if [ -n "${DITKIT_CHROMIUM:-}" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then
+    return 0
+  fi
+  log "browser tests: installing chromium (apt-get)"
+  if command -v apt-get >/dev/null; then
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } >&2 \
+      || log "could not install chromium: the browser tests will skip"
+  else
+    log "no apt-get: install Chromium yourself (or set DITKIT_CHROMIUM); the browser tests will skip"
+  fi
+}
+
+# --- end of page functions ------------------------------------------------------
 
 build_cli() {
   log "cli: bin/ditkit"
@@ -49,9 +80,10 @@ cmd_test() {
   check_format
   log "go vet (native)"
   go vet ./...
-  log "go vet + build (GOOS=js GOARCH=wasm: core, loader, wasm)"
-  GOOS=js GOARCH=wasm go vet ./core/... ./loader/... ./wasm/...
+  log "go vet + build (GOOS=js GOARCH=wasm: core, loader, wasm, ui)"
+  GOOS=js GOARCH=wasm go vet ./core/... ./loader/... ./wasm/... ./ui/...
   cmd_build
+  ensure_chromium
   log "go test"
   go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/ditkit-test.log
   local rc=${PIPESTATUS[0]}

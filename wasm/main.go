@@ -4,12 +4,19 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/report"
+	"github.com/ditkit/ditkit/ui"
+	"github.com/vugu/vugu"
+	"github.com/vugu/vugu/domrender"
 )
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
 
 // promise runs fn on a new goroutine and returns a JS Promise of its result.
 func promise(fn func() (any, error)) js.Value {
@@ -25,7 +32,7 @@ func promise(fn func() (any, error)) js.Value {
 			}()
 			v, err := fn()
 			if err != nil {
-				reject.Invoke(js.Global().Get("Error").New(err.Error()))
+				reject.Invoke(js.Global().Get("Error").New(ui.CLIError(err)))
 				return
 			}
 			resolve.Invoke(v)
@@ -48,22 +55,27 @@ func openBlob(file js.Value) (*loader.Checkpoint, error) {
 	if file.IsUndefined() || file.IsNull() || file.Get("size").IsUndefined() {
 		return nil, fmt.Errorf("expected a File or Blob")
 	}
-	name := "file"
-	if n := file.Get("name"); n.Type() == js.TypeString {
-		name = n.String()
-	}
-	r := newBlobReaderAt(file)
-	return loader.Open(r, r.size, name)
+	src := blobSource(file)
+	return loader.Open(src.R, src.Size, src.Name)
 }
 
-func main() {
-	api := js.Global().Get("Object").New()
-	api.Set("version", "0.1.0-dev")
+func arg(args []js.Value, i int) js.Value {
+	if i < len(args) {
+		return args[i]
+	}
+	return js.Undefined()
+}
+
+// installAPI fills window.ditkit (created by app.js with its ready promise).
+func installAPI() js.Value {
+	api := js.Global().Get("ditkit")
+	if api.Type() != js.TypeObject {
+		api = js.Global().Get("Object").New()
+		js.Global().Set("ditkit", api)
+	}
+	api.Set("version", version)
 	api.Set("inspect", js.FuncOf(func(this js.Value, args []js.Value) any {
-		var file js.Value
-		if len(args) > 0 {
-			file = args[0]
-		}
+		file := arg(args, 0)
 		return promise(func() (any, error) {
 			ck, err := openBlob(file)
 			if err != nil {
@@ -72,10 +84,59 @@ func main() {
 			return toJS(report.BuildInspect(ck))
 		})
 	}))
-	api.Set("ready", js.Global().Get("Promise").Call("resolve", true))
-	js.Global().Set("ditkit", api)
-	if cb := js.Global().Get("__ditkitReady"); cb.Type() == js.TypeFunction {
-		cb.Invoke()
+	api.Set("stats", js.FuncOf(func(this js.Value, args []js.Value) any {
+		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load())}
+	}))
+	if api.Get("ready").IsUndefined() {
+		api.Set("ready", js.Global().Get("Promise").Call("resolve", true))
 	}
-	select {}
+	return api
+}
+
+// newRenderer creates vugu's DOM renderer. domrender.New evals its helper
+// script, which the page's CSP forbids; the same script is served as
+// vugu-render.js (loaded before us), so eval is stubbed for the call.
+func newRenderer(mount string) (*domrender.JSRenderer, error) {
+	w := js.Global()
+	if w.Get("vuguRender").Type() != js.TypeFunction {
+		return nil, errors.New("vugu-render.js is not loaded")
+	}
+	orig := w.Get("eval")
+	noop := js.FuncOf(func(js.Value, []js.Value) any { return nil })
+	w.Set("eval", noop)
+	defer func() {
+		w.Set("eval", orig)
+		noop.Release()
+	}()
+	return domrender.New(mount)
+}
+
+func main() {
+	installAPI()
+	signal := func(name string, args ...any) {
+		if cb := js.Global().Get(name); cb.Type() == js.TypeFunction {
+			cb.Invoke(args...)
+		}
+	}
+	renderer, err := newRenderer("#app")
+	if err != nil {
+		signal("__ditkitFailed", err.Error())
+		select {}
+	}
+	env, err := vugu.NewBuildEnv(renderer.EventEnv())
+	if err != nil {
+		signal("__ditkitFailed", err.Error())
+		select {}
+	}
+	root := &ui.Root{Host: host{}}
+	first := true
+	for ok := true; ok; ok = renderer.EventWait() {
+		if err := renderer.Render(env.RunBuild(root)); err != nil {
+			js.Global().Get("console").Call("error", "ditkit: render: "+err.Error())
+		}
+		if first {
+			first = false
+			signal("__ditkitReady")
+		}
+	}
 }

@@ -1,0 +1,158 @@
+package ui
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/report"
+	js "github.com/vugu/vugu/js"
+)
+
+// Source is one checkpoint the user gave the page: a dropped or picked File,
+// or the built-in demo. R reads byte ranges of it; nothing is copied whole.
+type Source struct {
+	Name string
+	Size int64
+	R    io.ReaderAt
+}
+
+// Host is what the page needs from its environment. The wasm entry point
+// implements it over JS Blobs; native tests implement it over files.
+type Host interface {
+	// Files turns a FileList (from a drop or the file picker) into sources.
+	Files(list js.Value) []*Source
+	// Demo loads the built-in demo checkpoint. It may block (a fetch): it is
+	// only called from a goroutine.
+	Demo() (*Source, error)
+}
+
+// CLIError words an error as the CLI prints it (`ditkit: ...` on one line).
+func CLIError(err error) string {
+	return "ditkit: " + strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// Param is one derived hyperparameter.
+type Param struct{ Name, Value, Doc string }
+
+// Detected is the page's view of spec.Detect over the weights root.
+type Detected struct {
+	Family, Version, Prefix string
+	Preset, ClosestPreset   string
+	Confidence              string
+	Params                  []Param
+	Evidence, Ambiguous     []string
+	Missing, Unexpected     []string
+	ShapeMismatch           []string
+}
+
+// Detect runs architecture detection on the checkpoint's weights root.
+func Detect(ck *loader.Checkpoint) *Detected {
+	var infos []tensor.Info
+	for _, w := range ck.Weights() {
+		infos = append(infos, w.Info())
+	}
+	d := spec.Detect(infos)
+	out := &Detected{
+		Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
+		Confidence: fmt.Sprintf("%.0f%%", d.Confidence*100),
+		Evidence:   d.Evidence, Ambiguous: d.Ambiguous,
+		Missing: d.Missing, Unexpected: d.Unexpected, ShapeMismatch: d.ShapeMismatch,
+	}
+	if d.Params != nil {
+		for _, f := range spec.Families() {
+			if f.ID != d.Family {
+				continue
+			}
+			for _, p := range f.Params {
+				if v, ok := d.Params.Get(p.Name); ok && v != nil {
+					out.Params = append(out.Params, Param{Name: p.Name, Value: formatValue(v), Doc: p.Doc})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func formatValue(v any) string {
+	switch t := v.(type) {
+	case []int:
+		return tensor.FormatShape(t)
+	case float64:
+		return fmt.Sprintf("%g", t)
+	}
+	return fmt.Sprint(v)
+}
+
+// TensorRow is one row of the tensor table, preformatted.
+type TensorRow struct {
+	Name, DType, Shape, Params string
+	lower                      string
+}
+
+func tensorRows(rep *report.Inspect) []TensorRow {
+	rows := make([]TensorRow, len(rep.Tensors))
+	for i, t := range rep.Tensors {
+		n, _ := tensor.Numel(t.Shape)
+		rows[i] = TensorRow{Name: t.Name, DType: t.DType, Shape: tensor.FormatShape(t.Shape),
+			Params: humanCount(n), lower: strings.ToLower(t.Name + " " + t.DType + " " + tensor.FormatShape(t.Shape))}
+	}
+	return rows
+}
+
+// filterRows returns the rows matching every word of query, at most limit,
+// and the total number of matches.
+func filterRows(rows []TensorRow, query string, limit int) ([]TensorRow, int) {
+	words := strings.Fields(strings.ToLower(query))
+	var out []TensorRow
+	total := 0
+next:
+	for i := range rows {
+		for _, w := range words {
+			if !strings.Contains(rows[i].lower, w) {
+				continue next
+			}
+		}
+		total++
+		if len(out) < limit {
+			out = append(out, rows[i])
+		}
+	}
+	return out, total
+}
+
+// HumanBytes formats a byte count like the CLI (KiB, MiB, ...).
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func rootLabel(r string) string {
+	if r == "" {
+		return "(top level)"
+	}
+	return r
+}

@@ -1,0 +1,258 @@
+package ui
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/report"
+	"github.com/vugu/vugu"
+)
+
+// pageRows is how many tensor rows are rendered at first; "show more" adds
+// more. Filtering runs over every row, rendering only over these.
+const pageRows = 200
+
+// Root is the whole page below the header: drop zone, file list, report.
+type Root struct {
+	Host Host
+
+	Status string
+	Err    string // in-place error, worded like the CLI
+	Busy   bool
+	Over   bool // a drag is over the drop zone
+
+	Sources []*Source
+	Cur     int
+
+	ck    *loader.Checkpoint
+	Rep   *report.Inspect
+	Det   *Detected
+	rows  []TensorRow
+	Query string
+	Limit int
+
+	gen int // generation of the latest load; stale results are dropped
+}
+
+// Init is called by vugu once before the first build.
+func (c *Root) Init(ctx vugu.InitCtx) {
+	if c.Status == "" {
+		c.Status = "Ready. Your files never leave this page."
+	}
+}
+
+func (c *Root) dropClass() string {
+	if c.Over {
+		return "drop over"
+	}
+	return "drop"
+}
+
+// DragOver accepts the drag so that the drop event fires.
+func (c *Root) DragOver(e vugu.DOMEvent) {
+	e.PreventDefault()
+	c.Over = true
+}
+
+func (c *Root) DragLeave(e vugu.DOMEvent) { c.Over = false }
+
+// Drop opens the dropped files (several shards at once are fine).
+func (c *Root) Drop(e vugu.DOMEvent) {
+	e.PreventDefault()
+	c.Over = false
+	c.addSources(c.Host.Files(e.JSEvent().Get("dataTransfer").Get("files")), e.EventEnv())
+}
+
+// Picked opens the files chosen with the file picker.
+func (c *Root) Picked(e vugu.DOMEvent) {
+	c.addSources(c.Host.Files(e.JSEventTarget().Get("files")), e.EventEnv())
+}
+
+// DemoClick loads the built-in demo checkpoint.
+func (c *Root) DemoClick(e vugu.DOMEvent) {
+	c.Busy, c.Err, c.Status = true, "", "Loading the demo checkpoint…"
+	ee := e.EventEnv()
+	go func() {
+		src, err := c.Host.Demo()
+		ee.Lock()
+		defer ee.UnlockRender()
+		c.Busy = false
+		if err != nil {
+			c.Err = CLIError(err)
+			c.Status = "The demo could not be loaded."
+			return
+		}
+		c.Sources = append(c.Sources, src)
+		c.startInspect(len(c.Sources)-1, ee)
+	}()
+}
+
+func (c *Root) addSources(srcs []*Source, ee vugu.EventEnv) {
+	if len(srcs) == 0 {
+		return
+	}
+	first := len(c.Sources)
+	c.Sources = append(c.Sources, srcs...)
+	c.startInspect(first, ee)
+}
+
+// Select shows the report of the i-th file.
+func (c *Root) Select(i int, e vugu.DOMEvent) { c.startInspect(i, e.EventEnv()) }
+
+// startInspect reads the metadata of source i on a goroutine (Blob reads
+// must not run inside an event callback). Call with the env locked.
+func (c *Root) startInspect(i int, ee vugu.EventEnv) {
+	src := c.Sources[i]
+	c.gen++
+	gen := c.gen
+	c.Cur, c.Busy, c.Err = i, true, ""
+	c.Status = "Reading " + src.Name + " …"
+	go func() {
+		start := time.Now()
+		ck, err := openSource(src)
+		var rep *report.Inspect
+		var det *Detected
+		if err == nil {
+			rep, det = report.BuildInspect(ck), Detect(ck)
+		}
+		ee.Lock()
+		defer ee.UnlockRender()
+		if gen != c.gen {
+			return
+		}
+		c.Busy = false
+		if err != nil {
+			c.ck, c.Rep, c.Det, c.rows = nil, nil, nil, nil
+			c.Err = CLIError(err)
+			c.Status = src.Name + " could not be read; nothing was changed. Drop another file."
+			return
+		}
+		c.setReport(ck, rep, det)
+		c.Status = fmt.Sprintf("%s: %d tensors, read in %d ms.", src.Name, rep.TensorCount, time.Since(start).Milliseconds())
+	}()
+}
+
+// openSource opens a checkpoint, turning a reader panic into an error so
+// that a hostile file cannot take the page down.
+func openSource(src *Source) (ck *loader.Checkpoint, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ck, err = nil, fmt.Errorf("%s: internal error while reading: %v", src.Name, p)
+		}
+	}()
+	return loader.Open(src.R, src.Size, src.Name)
+}
+
+func (c *Root) setReport(ck *loader.Checkpoint, rep *report.Inspect, det *Detected) {
+	c.ck, c.Rep, c.Det = ck, rep, det
+	c.rows = tensorRows(rep)
+	c.Limit = pageRows
+}
+
+// SetRoot switches the weights root (the state dict the report describes).
+func (c *Root) SetRoot(e vugu.DOMEvent) {
+	if c.ck == nil {
+		return
+	}
+	if err := c.ck.SetWeightsRoot(e.PropString("target", "value")); err != nil {
+		c.Err = CLIError(err)
+		return
+	}
+	c.Err = ""
+	c.setReport(c.ck, report.BuildInspect(c.ck), Detect(c.ck))
+}
+
+// Search filters the tensor table.
+func (c *Root) Search(e vugu.DOMEvent) {
+	c.Query = e.PropString("target", "value")
+	c.Limit = pageRows
+}
+
+// More renders more rows of the tensor table.
+func (c *Root) More(e vugu.DOMEvent) { c.Limit += 5 * pageRows }
+
+func (c *Root) visibleRows() ([]TensorRow, int) { return filterRows(c.rows, c.Query, c.Limit) }
+
+func (c *Root) tableSummary() string {
+	rows, total := c.visibleRows()
+	if c.Query == "" && total == len(rows) {
+		return fmt.Sprintf("%d tensors", total)
+	}
+	return fmt.Sprintf("showing %d of %d matching tensors (%d in the file)", len(rows), total, len(c.rows))
+}
+
+func (c *Root) moreLeft() bool {
+	rows, total := c.visibleRows()
+	return len(rows) < total
+}
+
+// roots lists the weights root and its alternatives, for the root switch.
+func (c *Root) roots() []string {
+	seen := map[string]bool{c.Rep.WeightsRoot: true}
+	out := []string{c.Rep.WeightsRoot}
+	for _, a := range c.Rep.Alternatives {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (c *Root) dtypes() []string {
+	var out []string
+	for k, v := range c.Rep.BytesByDType {
+		out = append(out, k+" "+HumanBytes(v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *Root) danger() bool {
+	return c.Rep != nil && (c.Rep.Safety.Verdict == loader.VerdictDangerous || c.Rep.Safety.Verdict == "unknown")
+}
+
+func (c *Root) dangerText() string {
+	s := c.Rep.Safety
+	text := "SUSPICIOUS FILE: " + s.Summary + "."
+	if s.Verdict == loader.VerdictDangerous {
+		text = s.Summary + "."
+	}
+	for _, g := range s.Globals {
+		if g.Verdict != loader.VerdictSafe {
+			text += fmt.Sprintf(" %s (%s at offset %d);", g.FullName(), g.Opcode, g.Offset)
+		}
+	}
+	return text
+}
+
+func (c *Root) fileClass(i int) string {
+	if i == c.Cur {
+		return "file current"
+	}
+	return "file"
+}
+
+func (c *Root) fileLabel(s *Source) string { return s.Name + " (" + HumanBytes(s.Size) + ")" }
+
+func (c *Root) sizeText() string {
+	return fmt.Sprintf("%s (%d bytes)", HumanBytes(c.Rep.Size), c.Rep.Size)
+}
+
+func (c *Root) paramsText() string {
+	return fmt.Sprintf("%s in the file, %s in the weights root", humanCount(c.Rep.Params), humanCount(c.Rep.WeightParams))
+}
+
+func (c *Root) presetText() string {
+	switch {
+	case c.Det.Preset != "":
+		return c.Det.Preset + " (exact match)"
+	case c.Det.ClosestPreset != "":
+		return "none exactly; closest: " + c.Det.ClosestPreset
+	}
+	return "none"
+}
+
+func (c *Root) rowsNow() []TensorRow { r, _ := c.visibleRows(); return r }
