@@ -295,4 +295,3 @@ func jsonEqual(a, b []byte) (bool, error) {
 	bx, _ := json.Marshal(y)
 	return bytes.Equal(ax, bx), nil
 }
-
