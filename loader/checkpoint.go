@@ -67,6 +67,11 @@ type Checkpoint struct {
 	Root     any               // torch formats: the unpickled container tree
 	Pickle   *PickleReport     // torch formats: globals and calls the pickle names
 	Notes    []string          // non-fatal observations (lenient reads, odd entries)
+	Scan     *ScanReport       // full static safety scan (every pickle, zip structure)
+	// HeaderSHA256 is the sha256 of the metadata that describes the
+	// tensors: the safetensors JSON header, the zip's data.pkl, or the
+	// legacy object pickle (provenance for converted files).
+	HeaderSHA256 string
 
 	WeightsRoot  string   // container path of the state dict a user means ("" = top level)
 	Alternatives []string // other plausible weights roots
@@ -108,6 +113,7 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 	}
 	ck.Name, ck.Size, ck.r = name, size, r
 	ck.chooseWeightsRoot()
+	ck.attachScan(r, size)
 	return ck, nil
 }
 

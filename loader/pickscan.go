@@ -6,18 +6,23 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits on what one pickle may declare. They bound the memory and time a
 // hostile pickle can cost before anything is unpickled.
 var (
-	MaxPickleBytes    int64 = 1 << 30 // one pickle stream
-	MaxPickleStack          = 1 << 20 // stack items
-	MaxPickleDepth          = 10000   // nested MARKs
-	MaxPickleMemo           = 1 << 22 // memo entries
-	MaxPickleOps            = 1 << 26 // opcodes
-	MaxPickleString   int64 = 1 << 28 // one string/bytes argument
-	MaxPickleLongSize       = 1 << 12 // LONG1/LONG4 bytes (PyTorch never needs more than 8)
+	MaxPickleBytes    int64 = 256 << 20 // one pickle stream
+	MaxPickleStack          = 1 << 20   // stack items
+	MaxPickleDepth          = 10000     // nested MARKs
+	MaxPickleMemo           = 1 << 22   // memo entries
+	MaxPickleOps            = 1 << 26   // opcodes
+	MaxPickleObjects        = 1 << 23   // values pushed (each one an object the unpickler would build)
+	MaxPickleString   int64 = 1 << 28   // one string/bytes argument
+	MaxPickleLongSize       = 1 << 12   // LONG1/LONG4 bytes (PyTorch never needs more than 8)
+	MaxNestedDepth          = 4         // pickles inside bytes inside pickles (or zips)
 )
 
 // Global is one callable or class a pickle names.
@@ -36,9 +41,51 @@ func (g Global) FullName() string { return g.Module + "." + g.Name }
 
 // PickleReport is what a static pass over a checkpoint's pickles found.
 type PickleReport struct {
-	Globals  []Global `json:"globals"`
-	Findings []string `json:"findings,omitempty"` // unresolved names, odd opcodes
-	Protocol int      `json:"protocol"`
+	Globals  []Global  `json:"globals"`
+	Findings []string  `json:"findings,omitempty"` // Issues as one-line strings
+	Issues   []Finding `json:"issues,omitempty"`   // unresolved names, odd opcodes, zip tricks
+	Protocol int       `json:"protocol"`
+}
+
+// Finding severities, from least to most serious.
+const (
+	SeverityInfo       = "info"       // no effect on the verdict
+	SeverityWarning    = "warning"    // harmless, but torch.load(weights_only=True) refuses it: verdict at least benign
+	SeveritySuspicious = "suspicious" // nothing PyTorch writes; cannot be vouched for: verdict at least unknown
+	SeverityDangerous  = "dangerous"  // a known way to run code or to hide code from scanners
+)
+
+// Finding is one observation of a scan, in plain words.
+type Finding struct {
+	Severity string `json:"severity"`
+	Where    string `json:"where,omitempty"` // "entry a/data.pkl offset 12", "offset 4096", ...
+	Message  string `json:"message"`
+}
+
+// Verdict is the file verdict a finding implies on its own.
+func (f Finding) Verdict() string {
+	switch f.Severity {
+	case SeverityWarning:
+		return VerdictBenign
+	case SeveritySuspicious:
+		return VerdictUnknown
+	case SeverityDangerous:
+		return VerdictDangerous
+	}
+	return VerdictSafe
+}
+
+func (f Finding) String() string {
+	if f.Where == "" {
+		return f.Severity + ": " + f.Message
+	}
+	return f.Severity + ": " + f.Where + ": " + f.Message
+}
+
+// AddFinding records a finding in both the structured and the string list.
+func (r *PickleReport) AddFinding(f Finding) {
+	r.Issues = append(r.Issues, f)
+	r.Findings = append(r.Findings, f.String())
 }
 
 // symbolic stack values of the static scanner
@@ -48,26 +95,37 @@ const (
 	symOther symKind = iota
 	symStr
 	symGlobal
-	symMark
 )
 
 type sym struct {
 	kind symKind
-	s    string // string value, or "module\x00name" for globals
+	s    string // string value, or "module.name" for globals
+	gi   int    // index into report.Globals for symGlobal
+}
+
+// nestedBlob is a bytes or str value that may itself be a pickle or a zip.
+type nestedBlob struct {
+	off  int64 // offset of the opcode that pushed it
+	data []byte
 }
 
 type pickleScan struct {
-	data   []byte
-	pos    int
-	stack  []sym
-	marks  []int
-	memo   map[uint64]sym
-	report *PickleReport
-	label  string
-	file   string
-	ops    int
-	proto  int
-	memoN  uint64
+	data    []byte
+	pos     int
+	stack   []sym
+	marks   []int
+	memo    map[int64]sym
+	report  *PickleReport
+	label   string
+	file    string
+	ops     int
+	objects int
+	proto   int
+	// collect bytes/str values that could be nested pickles (Scan only)
+	collect bool
+	nested  []nestedBlob
+	nestedN int64 // bytes held by nested
+	refused map[byte]bool
 }
 
 // scanPickle walks one pickle statically, without building any objects,
@@ -75,16 +133,32 @@ type pickleScan struct {
 // (through STOP), checking every length and limit on the way, and appends the
 // globals it names to rep.
 func scanPickle(data []byte, file, label string, base int64, rep *PickleReport) (int, error) {
-	s := &pickleScan{data: data, memo: map[uint64]sym{}, report: rep, label: label, file: file}
+	s := newPickleScan(data, file, label, rep)
+	return s.runProto(base)
+}
+
+func newPickleScan(data []byte, file, label string, rep *PickleReport) *pickleScan {
+	return &pickleScan{data: data, memo: map[int64]sym{}, report: rep, label: label, file: file}
+}
+
+func (s *pickleScan) runProto(base int64) (int, error) {
 	n, err := s.run(base)
-	if rep.Protocol < s.proto {
-		rep.Protocol = s.proto
+	if s.report.Protocol < s.proto {
+		s.report.Protocol = s.proto
 	}
 	return n, err
 }
 
+func (s *pickleScan) where(at int64) string {
+	return fmt.Sprintf("pickle %s offset %d", s.label, at)
+}
+
 func (s *pickleScan) errf(base int64, sentinel error, format string, args ...any) error {
-	return ferr(s.file, sentinel, fmt.Sprintf("pickle %s offset %d", s.label, base+int64(s.pos)), format, args...)
+	return ferr(s.file, sentinel, s.where(base+int64(s.pos)), format, args...)
+}
+
+func (s *pickleScan) finding(sev string, at int64, format string, args ...any) {
+	s.report.AddFinding(Finding{Severity: sev, Where: s.where(at), Message: fmt.Sprintf(format, args...)})
 }
 
 func (s *pickleScan) need(n int64, base int64, what string) ([]byte, error) {
@@ -99,13 +173,17 @@ func (s *pickleScan) need(n int64, base int64, what string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *pickleScan) line(base int64) ([]byte, error) {
-	i := bytes.IndexByte(s.data[s.pos:], '\n')
-	if i < 0 {
-		return nil, s.errf(base, ErrTruncated, "unterminated text argument")
+func (s *pickleScan) line(base int64, limit int64) ([]byte, error) {
+	rest := s.data[s.pos:]
+	if int64(len(rest)) > limit+1 {
+		rest = rest[:limit+1]
 	}
-	if int64(i) > MaxPickleString {
-		return nil, s.errf(base, ErrLimit, "text argument too long")
+	i := bytes.IndexByte(rest, '\n')
+	if i < 0 {
+		if int64(len(rest)) > limit {
+			return nil, s.errf(base, ErrLimit, "text argument longer than %d bytes", limit)
+		}
+		return nil, s.errf(base, ErrTruncated, "unterminated text argument")
 	}
 	b := s.data[s.pos : s.pos+i]
 	s.pos += i + 1
@@ -115,6 +193,10 @@ func (s *pickleScan) line(base int64) ([]byte, error) {
 func (s *pickleScan) push(v sym, base int64) error {
 	if len(s.stack) >= MaxPickleStack {
 		return s.errf(base, ErrLimit, "stack exceeds %d items", MaxPickleStack)
+	}
+	s.objects++
+	if s.objects > MaxPickleObjects {
+		return s.errf(base, ErrLimit, "more than %d objects", MaxPickleObjects)
 	}
 	s.stack = append(s.stack, v)
 	return nil
@@ -147,29 +229,29 @@ func (s *pickleScan) popMark(base int64) ([]sym, error) {
 
 func (s *pickleScan) global(mod, name, op string, at int64) sym {
 	s.report.Globals = append(s.report.Globals, Global{Module: mod, Name: name, Opcode: op, Offset: at, Pickle: s.label, Verdict: Verdict(mod, name)})
-	return sym{kind: symGlobal, s: mod + "\x00" + name}
+	return sym{kind: symGlobal, s: mod + "." + name, gi: len(s.report.Globals) - 1}
 }
 
-// called marks the global a callable symbol refers to as called.
+// called marks the global a callable symbol refers to as called. A call of
+// anything but a named global (the result of another call, a value fetched
+// from a container) is how scanners are bypassed: the callable cannot be
+// resolved statically, so it is dangerous.
 func (s *pickleScan) called(v sym, op string, at int64) {
 	if v.kind != symGlobal {
-		if op != "BUILD" {
-			s.report.Findings = append(s.report.Findings, fmt.Sprintf("pickle %s offset %d: %s on a value that is not a named global", s.label, at, op))
-		}
+		s.finding(SeverityDangerous, at, "%s calls a value that is not a named global (built at load time, e.g. by getattr): the callable cannot be known without running the pickle", op)
 		return
 	}
-	for i := len(s.report.Globals) - 1; i >= 0; i-- {
-		g := &s.report.Globals[i]
-		if g.Pickle == s.label && g.Module+"\x00"+g.Name == v.s {
-			g.Called = true
-			return
-		}
+	if v.gi >= 0 && v.gi < len(s.report.Globals) {
+		s.report.Globals[v.gi].Called = true
 	}
 }
 
-func (s *pickleScan) memoPut(idx uint64, base int64) error {
-	if len(s.stack) == 0 {
+func (s *pickleScan) memoPut(idx int64, base int64) error {
+	if len(s.stack) == 0 || (len(s.marks) > 0 && s.marks[len(s.marks)-1] == len(s.stack)) {
 		return s.errf(base, ErrCorrupt, "memo put on an empty stack")
+	}
+	if idx < 0 {
+		return s.errf(base, ErrCorrupt, "negative memo index %d", idx)
 	}
 	if _, ok := s.memo[idx]; !ok && len(s.memo) >= MaxPickleMemo {
 		return s.errf(base, ErrLimit, "memo exceeds %d entries", MaxPickleMemo)
@@ -178,12 +260,78 @@ func (s *pickleScan) memoPut(idx uint64, base int64) error {
 	return nil
 }
 
-func (s *pickleScan) memoGet(idx uint64, base int64) error {
+func (s *pickleScan) memoGet(idx int64, base int64) error {
 	v, ok := s.memo[idx]
 	if !ok {
 		return s.errf(base, ErrCorrupt, "memo get of missing entry %d", idx)
 	}
 	return s.push(v, base)
+}
+
+// weightsOnlyOps are the opcodes PyTorch's weights_only unpickler accepts.
+var weightsOnlyOps = func() [256]bool {
+	var t [256]bool
+	for _, c := range []byte("c\x81Rbaesu(t\x85\x86\x87N\x88\x89)]}\x8f\x90JKMGX\x8dB\x8eCUQqrhj\x8a\x80.") {
+		t[c] = true
+	}
+	return t
+}()
+
+var opNames = map[byte]string{
+	'0': "POP", '1': "POP_MARK", '2': "DUP", 'F': "FLOAT", 'I': "INT", 'L': "LONG", 'P': "PERSID", 'S': "STRING",
+	'T': "BINSTRING", 'V': "UNICODE", 'd': "DICT", 'g': "GET", 'i': "INST", 'l': "LIST", 'o': "OBJ", 'p': "PUT",
+	0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x8b: "LONG4", 0x8c: "SHORT_BINUNICODE", 0x91: "FROZENSET",
+	0x92: "NEWOBJ_EX", 0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME", 0x96: "BYTEARRAY8",
+	0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
+}
+
+// blob records a bytes/str value that may be a nested pickle or zip.
+func (s *pickleScan) blob(at int64, b []byte, unicode bool) {
+	if !s.collect || len(b) < 4 || s.nestedN+int64(len(b)) > MaxPickleBytes {
+		return
+	}
+	if unicode && utf8.Valid(b) {
+		// protocol 2 pickles bytes as _codecs.encode(str, 'latin1'):
+		// undo that so "\u0080\u0002..." is seen as b"\x80\x02...".
+		if l, ok := latin1(b); ok {
+			b = l
+		}
+	}
+	if !looksLikePickleOrZip(b) {
+		return
+	}
+	s.nested = append(s.nested, nestedBlob{off: at, data: b})
+	s.nestedN += int64(len(b))
+}
+
+func latin1(b []byte) ([]byte, bool) {
+	wide := false
+	for _, c := range b {
+		if c >= 0x80 {
+			wide = true
+			break
+		}
+	}
+	if !wide {
+		return b, true
+	}
+	out := make([]byte, 0, len(b))
+	for _, r := range string(b) {
+		if r > 0xff {
+			return nil, false
+		}
+		out = append(out, byte(r))
+	}
+	return out, true
+}
+
+// looksLikePickleOrZip is a cheap filter before a full nested scan: a zip, a
+// protocol 2+ pickle, or a protocol 0/1 pickle that names a global.
+func looksLikePickleOrZip(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("PK\x03\x04")) || b[0] == 0x80 && b[1] <= 5 {
+		return true
+	}
+	return bytes.IndexByte(b, '.') > 0 && (bytes.IndexByte(b, 'c') >= 0 || bytes.IndexByte(b, 'i') >= 0 || bytes.IndexByte(b, 0x93) >= 0)
 }
 
 func (s *pickleScan) run(base int64) (int, error) {
@@ -199,6 +347,19 @@ func (s *pickleScan) run(base int64) (int, error) {
 		at := base + int64(s.pos)
 		op := s.data[s.pos]
 		s.pos++
+		if !weightsOnlyOps[op] && opNames[op] != "" {
+			if s.refused == nil {
+				s.refused = map[byte]bool{}
+			}
+			if !s.refused[op] {
+				s.refused[op] = true
+				if op == 0x97 || op == 0x98 {
+					s.finding(SeveritySuspicious, at, "protocol-5 out-of-band buffer opcode %s: torch.save never writes it and torch.load cannot supply the buffer", opNames[op])
+				} else {
+					s.finding(SeverityWarning, at, "opcode %s: torch.save does not write it and PyTorch's weights_only unpickler refuses it", opNames[op])
+				}
+			}
+		}
 		var err error
 		switch op {
 		case '.': // STOP
@@ -221,11 +382,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 		case 'N', 0x88, 0x89, ')', ']', '}', 0x8f: // NONE NEWTRUE NEWFALSE EMPTY_TUPLE EMPTY_LIST EMPTY_DICT EMPTY_SET
 			err = s.push(sym{}, base)
 		case 'I', 'L', 'F': // INT LONG FLOAT (text)
-			var b []byte
-			if b, err = s.line(base); err == nil {
-				if op == 'L' && len(b) > MaxPickleLongSize*3 {
-					return 0, s.errf(base, ErrLimit, "LONG of %d digits", len(b))
-				}
+			if _, err = s.line(base, int64(MaxPickleLongSize)*3); err == nil {
 				err = s.push(sym{}, base)
 			}
 		case 'J':
@@ -267,15 +424,14 @@ func (s *pickleScan) run(base int64) (int, error) {
 			}
 		case 'S', 'V': // STRING UNICODE (text)
 			var b []byte
-			if b, err = s.line(base); err == nil {
-				v := string(b)
+			if b, err = s.line(base, MaxPickleString); err == nil {
+				var v string
 				if op == 'S' {
-					if u, e := strconv.Unquote(v); e == nil {
-						v = u
-					} else if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-						v = v[1 : len(v)-1]
-					}
+					v = pyEscapeDecode(b)
+				} else {
+					v = pyRawUnicodeEscape(b)
 				}
+				s.blob(at, []byte(v), op == 'V')
 				err = s.push(sym{kind: symStr, s: v}, base)
 			}
 		case 'T', 'X', 'B', 0x8c, 'U', 'C', 0x8d, 0x8e, 0x96: // counted strings and bytes
@@ -306,23 +462,24 @@ func (s *pickleScan) run(base int64) (int, error) {
 			if err == nil {
 				if b, err = s.need(n, base, "string"); err == nil {
 					v := sym{}
-					if op == 'X' || op == 0x8c || op == 0x8d || op == 'T' || op == 'U' {
+					str := op == 'X' || op == 0x8c || op == 0x8d || op == 'T' || op == 'U'
+					if str {
 						v = sym{kind: symStr, s: string(b)}
-					} else if bytes.HasPrefix(b, []byte{0x80}) || bytes.HasPrefix(b, []byte("PK\x03\x04")) {
-						s.report.Findings = append(s.report.Findings, fmt.Sprintf("pickle %s offset %d: a bytes value of %d bytes looks like an embedded pickle or zip", s.label, at, n))
 					}
+					s.blob(at, b, op == 'X' || op == 0x8c || op == 0x8d)
 					err = s.push(v, base)
 				}
 			}
-		case 0x97, 0x98: // NEXT_BUFFER READONLY_BUFFER (out-of-band, protocol 5)
-			s.report.Findings = append(s.report.Findings, fmt.Sprintf("pickle %s offset %d: protocol-5 out-of-band buffer opcode", s.label, at))
-			if op == 0x97 {
-				err = s.push(sym{}, base)
+		case 0x97: // NEXT_BUFFER
+			err = s.push(sym{}, base)
+		case 0x98: // READONLY_BUFFER
+			if len(s.stack) == 0 {
+				return 0, s.errf(base, ErrCorrupt, "READONLY_BUFFER on an empty stack")
 			}
 		case 'c', 'i': // GLOBAL INST
 			var m, n []byte
-			if m, err = s.line(base); err == nil {
-				if n, err = s.line(base); err == nil {
+			if m, err = s.line(base, 4096); err == nil {
+				if n, err = s.line(base, 4096); err == nil {
 					if op == 'c' {
 						err = s.push(s.global(string(m), string(n), "GLOBAL", at), base)
 					} else {
@@ -341,18 +498,18 @@ func (s *pickleScan) run(base int64) (int, error) {
 					err = s.push(s.global(v[0].s, v[1].s, "STACK_GLOBAL", at), base)
 				} else {
 					s.report.Globals = append(s.report.Globals, Global{Module: "?", Name: "?", Opcode: "STACK_GLOBAL", Offset: at, Pickle: s.label, Verdict: VerdictDangerous})
-					s.report.Findings = append(s.report.Findings, fmt.Sprintf("pickle %s offset %d: STACK_GLOBAL with operands that are not plain strings (a known way to hide a callable)", s.label, at))
-					err = s.push(sym{kind: symGlobal, s: "?\x00?"}, base)
+					s.finding(SeverityDangerous, at, "STACK_GLOBAL with a module or name that is not a plain string (built at load time): a known way to hide a callable")
+					err = s.push(sym{kind: symGlobal, s: "?.?", gi: len(s.report.Globals) - 1}, base)
 				}
 			}
 		case 0x82, 0x83, 0x84: // EXT1 EXT2 EXT4
 			sz := map[byte]int64{0x82: 1, 0x83: 2, 0x84: 4}[op]
 			if _, err = s.need(sz, base, "EXT"); err == nil {
-				s.report.Globals = append(s.report.Globals, Global{Module: "?", Name: "copyreg extension", Opcode: "EXT", Offset: at, Pickle: s.label, Verdict: VerdictUnknown})
-				err = s.push(sym{kind: symGlobal, s: "?\x00copyreg extension"}, base)
+				s.report.Globals = append(s.report.Globals, Global{Module: "?", Name: "copyreg extension", Opcode: opNames[op], Offset: at, Pickle: s.label, Verdict: VerdictUnknown})
+				err = s.push(sym{kind: symGlobal, s: "?.copyreg extension", gi: len(s.report.Globals) - 1}, base)
 			}
 		case 'P': // PERSID
-			if _, err = s.line(base); err == nil {
+			if _, err = s.line(base, MaxPickleString); err == nil {
 				err = s.push(sym{}, base)
 			}
 		case 'Q': // BINPERSID
@@ -387,12 +544,16 @@ func (s *pickleScan) run(base int64) (int, error) {
 				err = s.push(sym{}, base)
 			}
 		case 'b': // BUILD
-			var v []sym
-			if v, err = s.pop(base, 1); err == nil && len(s.stack) > 0 {
-				_ = v
-				s.called(s.stack[len(s.stack)-1], "BUILD", at)
-			} else if err == nil {
-				return 0, s.errf(base, ErrCorrupt, "stack underflow")
+			if _, err = s.pop(base, 1); err == nil {
+				if len(s.stack) == 0 {
+					return 0, s.errf(base, ErrCorrupt, "stack underflow")
+				}
+				if t := s.stack[len(s.stack)-1]; t.kind == symGlobal {
+					// BUILD on a class or function itself sets its attributes:
+					// monkey-patching, never an instance's state.
+					s.report.Globals[t.gi].Called = true
+					s.finding(SeverityDangerous, at, "BUILD sets attributes on %s itself, not on an instance: it rewrites code other objects use", t.s)
+				}
 			}
 		case '0': // POP
 			if len(s.stack) > 0 && (len(s.marks) == 0 || s.marks[len(s.marks)-1] < len(s.stack)) {
@@ -413,8 +574,16 @@ func (s *pickleScan) run(base int64) (int, error) {
 			_, err = s.pop(base, 1)
 		case 'e', 0x90: // APPENDS ADDITEMS
 			_, err = s.popMark(base)
-		case 'l', 't', 'd', 0x91: // LIST TUPLE DICT FROZENSET
+		case 'l', 't', 0x91: // LIST TUPLE FROZENSET
 			if _, err = s.popMark(base); err == nil {
+				err = s.push(sym{}, base)
+			}
+		case 'd': // DICT
+			var v []sym
+			if v, err = s.popMark(base); err == nil {
+				if len(v)%2 != 0 {
+					return 0, s.errf(base, ErrCorrupt, "DICT with an odd number of items")
+				}
 				err = s.push(sym{}, base)
 			}
 		case 0x85, 0x86, 0x87: // TUPLE1..3
@@ -430,9 +599,9 @@ func (s *pickleScan) run(base int64) (int, error) {
 			}
 		case 'g', 'p': // GET PUT (text)
 			var b []byte
-			if b, err = s.line(base); err == nil {
-				idx, e := strconv.ParseUint(string(b), 10, 63)
-				if e != nil {
+			if b, err = s.line(base, 64); err == nil {
+				idx, ok := pyInt(b)
+				if !ok {
 					return 0, s.errf(base, ErrCorrupt, "bad memo index %q", b)
 				}
 				if op == 'g' {
@@ -445,23 +614,22 @@ func (s *pickleScan) run(base int64) (int, error) {
 			var b []byte
 			if b, err = s.need(1, base, "memo index"); err == nil {
 				if op == 'h' {
-					err = s.memoGet(uint64(b[0]), base)
+					err = s.memoGet(int64(b[0]), base)
 				} else {
-					err = s.memoPut(uint64(b[0]), base)
+					err = s.memoPut(int64(b[0]), base)
 				}
 			}
 		case 'j', 'r':
 			var b []byte
 			if b, err = s.need(4, base, "memo index"); err == nil {
 				if op == 'j' {
-					err = s.memoGet(uint64(le.Uint32(b)), base)
+					err = s.memoGet(int64(le.Uint32(b)), base)
 				} else {
-					err = s.memoPut(uint64(le.Uint32(b)), base)
+					err = s.memoPut(int64(le.Uint32(b)), base)
 				}
 			}
-		case 0x94: // MEMOIZE
-			err = s.memoPut(s.memoN, base)
-			s.memoN++
+		case 0x94: // MEMOIZE: Python stores at len(memo), whatever PUTs came before
+			err = s.memoPut(int64(len(s.memo)), base)
 		default:
 			return 0, s.errf(base, ErrCorrupt, "unknown opcode 0x%02x", op)
 		}
@@ -469,4 +637,133 @@ func (s *pickleScan) run(base int64) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+// pyInt parses a memo index as Python's int() does: surrounding whitespace,
+// a sign, and underscores between digits are allowed.
+func pyInt(b []byte) (int64, bool) {
+	t := strings.TrimSpace(string(b))
+	neg := false
+	if t != "" && (t[0] == '+' || t[0] == '-') {
+		neg = t[0] == '-'
+		t = t[1:]
+	}
+	if t == "" || t[0] == '_' || t[len(t)-1] == '_' || strings.Contains(t, "__") {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(strings.ReplaceAll(t, "_", ""), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// pyEscapeDecode undoes the quoting of a protocol-0 STRING argument as
+// Python's unpickler does (codecs.escape_decode inside matching quotes).
+func pyEscapeDecode(b []byte) string {
+	if len(b) >= 2 && b[0] == b[len(b)-1] && (b[0] == '\'' || b[0] == '"') {
+		b = b[1 : len(b)-1]
+	}
+	if bytes.IndexByte(b, '\\') < 0 {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			out = append(out, c)
+			continue
+		}
+		i++
+		switch e := b[i]; e {
+		case '\\', '\'', '"':
+			out = append(out, e)
+		case 'a':
+			out = append(out, 7)
+		case 'b':
+			out = append(out, 8)
+		case 'f':
+			out = append(out, 12)
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'v':
+			out = append(out, 11)
+		case '\n':
+		case 'x':
+			if i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
+				v, _ := strconv.ParseUint(string(b[i+1:i+3]), 16, 8)
+				out = append(out, byte(v))
+				i += 2
+			} else {
+				out = append(out, '\\', 'x')
+			}
+		default:
+			if e >= '0' && e <= '7' {
+				v := int(e - '0')
+				for k := 0; k < 2 && i+1 < len(b) && b[i+1] >= '0' && b[i+1] <= '7'; k++ {
+					i++
+					v = v*8 + int(b[i]-'0')
+				}
+				out = append(out, byte(v))
+			} else {
+				out = append(out, '\\', e)
+			}
+		}
+	}
+	return string(out)
+}
+
+// pyRawUnicodeEscape decodes a protocol-0 UNICODE argument: bytes are
+// latin-1 code points, \uXXXX and \UXXXXXXXX escapes after an odd number of
+// backslashes are decoded.
+func pyRawUnicodeEscape(b []byte) string {
+	var sb strings.Builder
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c != '\\' {
+			sb.WriteRune(rune(c))
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && b[j] == '\\' {
+			j++
+		}
+		n := j - i
+		if n%2 == 0 || j >= len(b) || (b[j] != 'u' && b[j] != 'U') {
+			sb.WriteString(strings.Repeat("\\", n))
+			i = j
+			continue
+		}
+		sb.WriteString(strings.Repeat("\\", n-1))
+		w := 4
+		if b[j] == 'U' {
+			w = 8
+		}
+		if j+1+w > len(b) {
+			sb.WriteString("\\")
+			i = j
+			continue
+		}
+		v, err := strconv.ParseUint(string(b[j+1:j+1+w]), 16, 32)
+		if err != nil || v > unicode.MaxRune {
+			sb.WriteString("\\")
+			i = j
+			continue
+		}
+		sb.WriteRune(rune(v))
+		i = j + 1 + w
+	}
+	return sb.String()
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }

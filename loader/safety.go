@@ -37,6 +37,7 @@ var safeGlobals = map[string]bool{
 	"torch.device":                        true,
 	"torch.nn.parameter.Parameter":        true,
 	"torch._tensor._rebuild_from_type_v2": true,
+	"torch.serialization._get_layout":     true,
 	"_codecs.encode":                      true,
 	"builtins.set":                        true,
 	"builtins.frozenset":                  true,
@@ -112,8 +113,68 @@ var dangerousNames = map[string]bool{
 	"collections._collections_abc.Callable": false,
 }
 
-// Verdict classifies one global a pickle names.
+// py2Modules maps Python 2 module names to what Python 3's unpickler imports
+// instead (pickle's fix_imports, _compat_pickle.IMPORT_MAPPING): a verdict
+// must follow the module that actually gets imported.
+var py2Modules = map[string]string{
+	"__builtin__": "builtins", "exceptions": "builtins", "copy_reg": "copyreg", "cPickle": "pickle",
+	"commands": "subprocess", "cStringIO": "io", "StringIO": "io", "thread": "_thread", "dummy_thread": "_dummy_thread",
+	"urllib2": "urllib.request", "urlparse": "urllib.parse", "robotparser": "urllib.robotparser", "httplib": "http.client",
+	"cookielib": "http.cookiejar", "Cookie": "http.cookies", "BaseHTTPServer": "http.server", "SimpleHTTPServer": "http.server",
+	"CGIHTTPServer": "http.server", "xmlrpclib": "xmlrpc.client", "SimpleXMLRPCServer": "xmlrpc.server",
+	"UserDict": "collections", "UserList": "collections", "UserString": "collections", "Queue": "queue", "repr": "reprlib",
+	"ConfigParser": "configparser", "SocketServer": "socketserver", "Tkinter": "tkinter", "anydbm": "dbm", "whichdb": "dbm",
+	"dbhash": "dbm.bsd", "dumbdbm": "dbm.dumb", "gdbm": "dbm.gnu", "markupbase": "_markupbase", "_winreg": "winreg",
+}
+
+var py2Names = map[string][2]string{
+	"__builtin__.reduce": {"functools", "reduce"}, "__builtin__.intern": {"sys", "intern"},
+	"__builtin__.xrange": {"builtins", "range"}, "__builtin__.unicode": {"builtins", "str"},
+	"__builtin__.long": {"builtins", "int"}, "__builtin__.unichr": {"builtins", "chr"},
+	"__builtin__.basestring": {"builtins", "str"}, "__builtin__.raw_input": {"builtins", "input"},
+	"__builtin__.execfile": {"builtins", "exec"}, "itertools.izip": {"builtins", "zip"},
+	"itertools.imap": {"builtins", "map"}, "itertools.ifilter": {"builtins", "filter"},
+}
+
+// Verdict classifies one global a pickle names. Python 2 names are mapped
+// as Python 3's unpickler maps them, and dotted names (protocol 4 resolves
+// them attribute by attribute) are judged on every module/attribute split.
 func Verdict(module, name string) string {
+	if m, ok := py2Names[module+"."+name]; ok {
+		module, name = m[0], m[1]
+	} else if m, ok := py2Modules[module]; ok {
+		module = m
+	}
+	if module == "" || name == "" {
+		return VerdictUnknown
+	}
+	for _, part := range strings.Split(module+"."+name, ".") {
+		if len(part) > 4 && strings.HasPrefix(part, "__") && strings.HasSuffix(part, "__") &&
+			part != "__builtin__" && part != "__main__" && part != "__import__" {
+			// __globals__, __subclasses__, __builtins__, __class__ ...: attribute
+			// traversal out of an innocent-looking object.
+			return VerdictDangerous
+		}
+	}
+	v := verdict1(module, name)
+	if !strings.Contains(name, ".") {
+		return v
+	}
+	// "a.b.c" under module m reaches m.a.b.c; judge each split and never
+	// call a dotted path safe unless it is listed whole.
+	if v == VerdictSafe || v == VerdictBenign {
+		v = VerdictUnknown
+	}
+	parts := strings.Split(name, ".")
+	for i := 1; i < len(parts); i++ {
+		mod := module + "." + strings.Join(parts[:i], ".")
+		v = WorstVerdict(v, verdict1(mod, strings.Join(parts[i:], ".")))
+		v = WorstVerdict(v, verdict1(parts[i-1], parts[i]))
+	}
+	return v
+}
+
+func verdict1(module, name string) string {
 	full := module + "." + name
 	if safeGlobals[full] {
 		return VerdictSafe
@@ -121,7 +182,10 @@ func Verdict(module, name string) string {
 	if dangerousNames[full] {
 		return VerdictDangerous
 	}
-	if module == "torch" && (strings.HasSuffix(name, "Storage") || isTorchDType(name)) {
+	if module == "torch" && !strings.Contains(name, ".") && (isTorchStorage(name) || isTorchDType(name) || torchConstants[name]) {
+		return VerdictSafe
+	}
+	if module == "numpy.dtypes" && !strings.Contains(name, ".") && strings.HasSuffix(name, "DType") {
 		return VerdictSafe
 	}
 	for _, m := range dangerousModules {
@@ -139,6 +203,20 @@ func Verdict(module, name string) string {
 		return VerdictBenign
 	}
 	return VerdictUnknown
+}
+
+func isTorchStorage(name string) bool {
+	_, ok := storageDTypes[name]
+	return ok || name == "UntypedStorage" || name == "TypedStorage"
+}
+
+// torchConstants are torch attributes the weights_only unpickler accepts as
+// plain values (layouts, quantisation schemes, memory formats).
+var torchConstants = map[string]bool{
+	"strided": true, "sparse_coo": true, "sparse_csr": true, "sparse_csc": true, "sparse_bsr": true, "sparse_bsc": true,
+	"_mkldnn": true, "jagged": true, "per_tensor_affine": true, "per_channel_affine": true, "per_tensor_symmetric": true,
+	"per_channel_symmetric": true, "per_channel_affine_float_qparams": true, "contiguous_format": true,
+	"channels_last": true, "channels_last_3d": true, "preserve_format": true, "Tensor": true,
 }
 
 func isTorchDType(name string) bool {
@@ -159,6 +237,9 @@ func (r *PickleReport) Verdict() string {
 	v := VerdictSafe
 	for _, g := range r.Globals {
 		v = WorstVerdict(v, g.Verdict)
+	}
+	for _, f := range r.Issues {
+		v = WorstVerdict(v, f.Verdict())
 	}
 	return v
 }

@@ -1,0 +1,228 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// tarMember is one regular file of a tar archive.
+type tarMember struct {
+	name      string
+	off, size int64
+}
+
+// isTarHeader reports whether the first 512 bytes are a tar header with a
+// valid checksum (what Python's tarfile, and so torch.load, accepts).
+func isTarHeader(r io.ReaderAt, size int64) bool {
+	if size < 512 {
+		return false
+	}
+	var h [512]byte
+	if n, _ := r.ReadAt(h[:], 0); n < 512 {
+		return false
+	}
+	return tarChecksumOK(h[:])
+}
+
+func tarChecksumOK(h []byte) bool {
+	want, ok := tarOctal(h[148:156])
+	if !ok {
+		return false
+	}
+	var u, sgn int64
+	for i, c := range h[:512] {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		u += int64(c)
+		sgn += int64(int8(c))
+	}
+	return u != 8*' ' && (want == u || want == sgn)
+}
+
+func tarOctal(b []byte) (int64, bool) {
+	if len(b) > 0 && b[0]&0x80 != 0 { // base-256
+		var v int64
+		for i, c := range b {
+			if i == 0 {
+				c &= 0x7f
+			}
+			if v > 1<<55 {
+				return 0, false
+			}
+			v = v<<8 | int64(c)
+		}
+		return v, true
+	}
+	t := strings.Trim(string(b), " \x00")
+	if t == "" {
+		return 0, true
+	}
+	v, err := strconv.ParseInt(t, 8, 64)
+	return v, err == nil && v >= 0
+}
+
+func cstr(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// tarMembers lists the regular files of a tar (ustar, pax and GNU long names).
+func (s *scanner) tarMembers(r io.ReaderAt, size int64) []tarMember {
+	var out []tarMember
+	var h [512]byte
+	pos := int64(0)
+	longName := ""
+	for pos+512 <= size {
+		if len(out) >= MaxZipEntries {
+			s.setFatal(ferr(s.file, ErrLimit, "tar", "more than %d members", MaxZipEntries))
+			return out
+		}
+		if n, _ := r.ReadAt(h[:], pos); n < 512 {
+			break
+		}
+		if bytes.Count(h[:], []byte{0}) == 512 {
+			break
+		}
+		if !tarChecksumOK(h[:]) {
+			s.setFatal(ferr(s.file, ErrCorrupt, fmt.Sprintf("offset %d", pos), "bad tar header checksum"))
+			return out
+		}
+		sz, ok := tarOctal(h[124:136])
+		if !ok || sz > size-pos-512 {
+			s.setFatal(ferr(s.file, ErrTruncated, fmt.Sprintf("offset %d", pos), "tar member of %d bytes runs past the end of the file", sz))
+			return out
+		}
+		name := cstr(h[0:100])
+		if string(h[257:262]) == "ustar" {
+			if p := cstr(h[345:500]); p != "" {
+				name = p + "/" + name
+			}
+		}
+		data := pos + 512
+		switch h[156] {
+		case 'x', 'L':
+			b := make([]byte, min(sz, 1<<20))
+			r.ReadAt(b, data)
+			if h[156] == 'L' {
+				longName = cstr(b)
+			} else {
+				for _, rec := range strings.Split(string(b), "\n") {
+					if _, kv, ok := strings.Cut(rec, " "); ok {
+						if v, ok := strings.CutPrefix(kv, "path="); ok {
+							longName = v
+						}
+					}
+				}
+			}
+		case '0', 0, '7':
+			if longName != "" {
+				name, longName = longName, ""
+			}
+			out = append(out, tarMember{name: name, off: data, size: sz})
+		default:
+			longName = ""
+		}
+		pos = data + (sz+511)/512*512
+	}
+	return out
+}
+
+// scanTar walks a torch ≤ 0.1 tar checkpoint: sys_info and pickle are one
+// pickle each; storages and tensors interleave pickles with raw records.
+func (s *scanner) scanTar(r io.ReaderAt, size int64) {
+	members := s.tarMembers(r, size)
+	names := map[string]bool{}
+	for _, m := range members {
+		names[m.name] = true
+	}
+	torch := names["pickle"] && names["sys_info"]
+	if !torch {
+		s.add(SeveritySuspicious, "tar", "a tar archive that is not a torch.save checkpoint; its pickle-like members are scanned")
+	} else {
+		s.add(SeverityWarning, "tar", "legacy tar checkpoint (PyTorch ≤ 0.1): torch.load(weights_only=True) refuses it")
+	}
+	for _, m := range members {
+		sec := io.NewSectionReader(r, m.off, m.size)
+		where := fmt.Sprintf("member %q", m.name)
+		switch {
+		case torch && (m.name == "pickle" || m.name == "sys_info"):
+			if _, err := s.scanAt(sec, m.size, 0, m.name, true, MaxPickleBytes); err != nil {
+				s.setFatal(err)
+			}
+		case torch && (m.name == "tensors" || m.name == "storages"):
+			s.scanTarRecords(sec, m.size, m.name, where)
+		default:
+			var hb [2]byte
+			if n, _ := sec.ReadAt(hb[:], 0); n == 2 && hb[0] == 0x80 && hb[1] <= 5 {
+				s.add(SeverityWarning, where, "an extra member that holds a pickle")
+				s.scanAt(sec, m.size, 0, m.name, false, 16<<20)
+			}
+		}
+	}
+}
+
+// scanTarRecords walks the "tensors" or "storages" member: a count pickle,
+// then per record a pickle and raw bytes whose length the record gives.
+func (s *scanner) scanTarRecords(r io.ReaderAt, size int64, name, where string) {
+	pos := int64(0)
+	for k := 0; pos < size; k++ {
+		if k > MaxZipEntries {
+			s.add(SeveritySuspicious, where, "too many records; the rest is not scanned")
+			return
+		}
+		label := fmt.Sprintf("%s#%d", name, k)
+		before := len(s.acc.Globals)
+		data, err := s.scanAt(r, size, pos, label, true, MaxPickleBytes)
+		if err != nil {
+			s.setFatal(err)
+			return
+		}
+		pos += int64(len(data))
+		if k == 0 {
+			continue // the record count
+		}
+		var b [8]byte
+		if name == "tensors" {
+			if n, _ := r.ReadAt(b[:8], pos); n < 8 {
+				s.setFatal(ferr(s.file, ErrTruncated, where, "tensor record truncated"))
+				return
+			}
+			ndim := int64(int32(binary.LittleEndian.Uint32(b[:])))
+			if ndim < 0 || ndim > 64 {
+				s.setFatal(ferr(s.file, ErrCorrupt, where, "tensor record with %d dimensions", ndim))
+				return
+			}
+			pos += 8 + ndim*16 + 8
+			continue
+		}
+		es := int64(0)
+		for _, g := range s.acc.Globals[before:] {
+			if dt, ok := storageDTypes[g.Name]; ok && g.Module == "torch" {
+				es = int64(dt.Size())
+			}
+		}
+		if es == 0 {
+			es = int64(tensor.U8.Size())
+			s.add(SeveritySuspicious, where, "storage record %d names no torch storage type", k)
+		}
+		if n, _ := r.ReadAt(b[:], pos); n < 8 {
+			s.setFatal(ferr(s.file, ErrTruncated, where, "storage record truncated"))
+			return
+		}
+		cnt := int64(binary.LittleEndian.Uint64(b[:]))
+		if cnt < 0 || cnt > (size-pos-8)/es {
+			s.setFatal(ferr(s.file, ErrTruncated, where, "storage of %d elements runs past the member", cnt))
+			return
+		}
+		pos += 8 + cnt*es
+	}
+}
