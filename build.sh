@@ -4,6 +4,7 @@
 #   ./build.sh serve [ADDR] build, then serve the page on 127.0.0.1 (default :8080)
 #   ./build.sh test         everything CI runs (installs what the tests need when missing)
 #   ./build.sh bench        benchmarks, with PyTorch side by side when it is installed
+#   ./build.sh worker       the page as a Cloudflare Worker in web/worker/build (+ wrangler)
 #   ./build.sh fuzz [TIME]  run every fuzz target for TIME each (default 30s)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -48,6 +49,40 @@ ensure_chromium() {
   fi
 }
 
+# ensure_wrangler installs the pinned wrangler (web/worker/package-lock.json,
+# npm ci; it runs offline once installed). The Worker test skips without it.
+ensure_wrangler() {
+  [ -x web/worker/node_modules/.bin/wrangler ] && return 0
+  if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
+    log "worker: installing nodejs + npm (apt-get)"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm; } >&2 || true
+  fi
+  log "worker: npm ci (wrangler)"
+  (cd web/worker && npm ci --no-audit --no-fund --loglevel=error) >&2 \
+    || log "could not install wrangler: the Worker test will skip"
+}
+
+# build_worker fills web/worker/build/: worker.mjs + app.wasm (web's handler
+# via syumai/workers, without embedded assets) and assets/ (web/static + a
+# _headers file generated from web.SecurityHeaders).
+build_worker() {
+  log "worker: web/worker/build"
+  (cd web/worker && go tool workers-assets-gen -mode=go -o build)
+  GOOS=js GOARCH=wasm go build -trimpath -tags ditkit_noassets -ldflags "-s -w" -o web/worker/build/app.wasm ./web/worker
+  mkdir -p web/worker/build/assets
+  cp -R web/static/. web/worker/build/assets/
+  rm -f web/worker/build/assets/*.gz
+  go run ./web/internal/genheaders web/worker/build/assets/_headers
+}
+
+cmd_worker() {
+  build_wasm
+  build_worker
+  ensure_wrangler
+  log "worker ready: (cd web/worker && WRANGLER_SEND_METRICS=false npx wrangler dev --ip 127.0.0.1 --port 8787 --local)"
+}
+
 # --- end of page functions ------------------------------------------------------
 
 build_cli() {
@@ -84,6 +119,7 @@ cmd_test() {
   GOOS=js GOARCH=wasm go vet ./core/... ./loader/... ./wasm/... ./ui/...
   cmd_build
   ensure_chromium
+  ensure_wrangler
   log "go test"
   go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/ditkit-test.log
   local rc=${PIPESTATUS[0]}
@@ -114,6 +150,7 @@ case "${1:-}" in
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
   bench) cmd_bench ;;
+  worker) cmd_worker ;;
   fuzz) shift; cmd_fuzz "$@" ;;
-  *) sed -n '2,8p' "$0"; exit 2 ;;
+  *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

@@ -8,8 +8,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -17,9 +17,6 @@ import (
 	"strings"
 	"sync"
 )
-
-//go:embed static
-var embedded embed.FS
 
 // CSP allows only this origin; wasm needs 'wasm-unsafe-eval' to compile.
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' blob: data:; " +
@@ -39,7 +36,8 @@ type Handler struct {
 	err    error
 }
 
-// New returns a handler over the embedded static folder.
+// New returns a handler over the embedded static folder (empty in the
+// Worker build, where wrangler serves the assets).
 func New() *Handler {
 	sub, _ := fs.Sub(embedded, "static")
 	return NewFS(sub)
@@ -51,6 +49,9 @@ func NewFS(fsys fs.FS) *Handler { return &Handler{fsys: fsys} }
 func (h *Handler) load() {
 	h.assets = map[string]*asset{}
 	h.err = fs.WalkDir(h.fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if p == "." && errors.Is(err, fs.ErrNotExist) {
+			return fs.SkipAll // no assets (the Worker build: wrangler serves them)
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -115,13 +116,13 @@ func SecurityHeaders(h http.Header) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.once.Do(h.load)
 	SecurityHeaders(w.Header())
-	if h.err != nil {
-		http.Error(w, "assets: "+h.err.Error(), http.StatusInternalServerError)
-		return
-	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed: this page never receives uploads; files stay in your browser", http.StatusMethodNotAllowed)
+		return
+	}
+	if h.err != nil {
+		http.Error(w, "assets: "+h.err.Error(), http.StatusInternalServerError)
 		return
 	}
 	p := r.URL.Path

@@ -31,6 +31,7 @@ import (
 var (
 	skipReason string // set when Chromium cannot be found
 	siteURL    string
+	siteDir    string // the built page (static files, wasm, demo)
 	cliPath    string // the CLI built from this checkout
 	repoRoot   string
 	artifacts  string
@@ -44,11 +45,6 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	wd, _ := os.Getwd()
 	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
-	chrome := findChromium()
-	if chrome == "" {
-		skipReason = "no Chromium found (looked for $DITKIT_CHROMIUM, chromium, chromium-browser, google-chrome); ./build.sh test installs it"
-		return m.Run()
-	}
 	tmp, err := os.MkdirTemp("", "ditkit-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -56,6 +52,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	site := filepath.Join(tmp, "site")
+	siteDir = site
 	if err := buildSite(site); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build the page:", err)
 		return 1
@@ -74,6 +71,12 @@ func run(m *testing.M) int {
 		artifacts = filepath.Join(repoRoot, "testdata-out", "e2e")
 	}
 	os.MkdirAll(artifacts, 0o755)
+
+	chrome := findChromium()
+	if chrome == "" {
+		skipReason = "no Chromium found (looked for $DITKIT_CHROMIUM, chromium, chromium-browser, google-chrome); ./build.sh test installs it"
+		return m.Run()
+	}
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chrome),
@@ -170,6 +173,11 @@ func buildSite(dir string) error {
 // page opens the page in a new tab and waits for window.ditkit.ready.
 func page(t *testing.T) context.Context {
 	t.Helper()
+	return pageAt(t, siteURL)
+}
+
+func pageAt(t *testing.T, url string) context.Context {
+	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
@@ -177,7 +185,7 @@ func page(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancelT)
-	if err := chromedp.Do(ctx, chromedp.Navigate(siteURL)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.ditkit.ready`, chromedp.EvalAwaitPromise)); err != nil {
