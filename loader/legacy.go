@@ -25,11 +25,13 @@ func openLegacy(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
 	u := &unpickler{file: name, legacy: true}
 	pos := int64(0)
 	ps := &pickleStream{r: r, size: size, file: name}
+	var last []byte // the most recent pickle's bytes
 	next := func(label string) (any, error) {
 		data, err := ps.next(pos, label, ck.Pickle)
 		if err != nil {
 			return nil, err
 		}
+		last = data
 		v, err := u.unpickle(data, label)
 		pos += int64(len(data))
 		return v, err
@@ -59,6 +61,7 @@ func openLegacy(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
 	}
 	objStart := pos
 	obj, err := next("object")
+	ck.HeaderSHA256 = sha256Hex(last)
 	if err != nil {
 		return nil, err
 	}

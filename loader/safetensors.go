@@ -2,7 +2,9 @@ package loader
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,7 +53,7 @@ func openSafetensors(r io.ReaderAt, size int64, name string) (*Checkpoint, error
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, ferr(name, ErrCorrupt, "header", "safetensors header is not a JSON object")
 	}
-	ck := &Checkpoint{Format: FormatSafetensors}
+	ck := &Checkpoint{Format: FormatSafetensors, HeaderSHA256: sha256Hex(hdr)}
 	seen := map[string]bool{}
 	dataStart := int64(8 + n)
 	type item struct {
@@ -150,4 +152,9 @@ func openSafetensors(r io.ReaderAt, size int64, name string) (*Checkpoint, error
 		ck.Notes = append(ck.Notes, fmt.Sprintf("%d trailing bytes after the data buffer (offset %d) are ignored; a strict reader refuses this file", bufLen-pos, dataStart+pos))
 	}
 	return ck, nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

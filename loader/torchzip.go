@@ -65,7 +65,7 @@ func openTorchZip(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Format: FormatTorchZip, Pickle: &PickleReport{}, Notes: notes}
+	ck := &Checkpoint{Format: FormatTorchZip, Pickle: &PickleReport{}, Notes: notes, HeaderSHA256: sha256Hex(data)}
 	n, err := scanPickle(data, name, pkl.Name, 0, ck.Pickle)
 	if err != nil {
 		return nil, err

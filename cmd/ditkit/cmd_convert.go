@@ -1,0 +1,203 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ditkit/ditkit/loader/report"
+)
+
+func init() {
+	register(&command{
+		name: "convert",
+		usage: "FILE -o OUT [--arch PRESET | --spec SPEC.json | --error-text ERR.txt] [--fix auto|none|ID,ID…] " +
+			"[--dtype keep|fp32|fp16|bf16] [--keep-nonweights] [--keep-unexpected] [--wrap KEY] [--root PATH] [--json]",
+		summary: "Write fixed weights (.safetensors, or torch-loadable .pt/.pth/.bin/.ckpt by OUT's extension) in one streaming pass, then verify them.",
+		run:     runConvert,
+	})
+}
+
+func runConvert(args []string, stdout, stderr io.Writer) int {
+	c := commands["convert"]
+	fs := newFlags(c, stdout, stderr)
+	tf := addTargetFlags(fs)
+	outPath := fs.String("o", "", "output file; its extension picks the format")
+	fixes := fs.String("fix", "auto", "auto (the whole plan), none, or plan step ids/ops separated by commas (see ditkit diff)")
+	dtype := fs.String("dtype", "keep", "keep, fp32, fp16 or bf16 (floating-point tensors only; rounding as torch)")
+	keepNon := fs.Bool("keep-nonweights", false, "also write tensors outside the weights root (optimizer state...) under their full names")
+	keepUnexp := fs.Bool("keep-unexpected", false, "keep keys the target lacks instead of dropping them")
+	wrap := fs.String("wrap", "", ".pt only: nest the state dict under this key (e.g. ema, state_dict, model)")
+	asJSON := fs.Bool("json", false, "print the conversion report as JSON")
+	noVerify := fs.Bool("no-verify", false, "skip re-reading the output to verify it")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || *outPath == "" {
+		fmt.Fprintln(stderr, "ditkit convert: need FILE and -o OUT (see ditkit convert --help)")
+		return exitError
+	}
+	format, err := report.FormatFor(*outPath)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if *wrap != "" && format != "pt" {
+		return fail(stderr, fmt.Errorf("--wrap applies to .pt outputs only"))
+	}
+	dt, err := parseDTypeFlag(*dtype)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	req, err := tf.request()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	src, err := filepath.Abs(pos[0])
+	if err != nil {
+		return fail(stderr, err)
+	}
+	dst, err := filepath.Abs(*outPath)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if src == dst {
+		return fail(stderr, fmt.Errorf("%s: refusing to overwrite the input", *outPath))
+	}
+	ck, f, err := openCheckpoint(pos[0], *tf.root)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer f.Close()
+	report.Version = version
+	// Write to a temporary file beside the output, then rename: an
+	// interrupted or failed write never leaves a partial OUT behind.
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".ditkit-*")
+	if err != nil {
+		return fail(stderr, fmt.Errorf("%s: cannot write there: %w", *outPath, err))
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	prog := newProgress(stderr, filepath.Base(dst))
+	opt := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
+		KeepUnexpected: *keepUnexp, Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
+	bw := newBufWriter(tmp)
+	rep, err := report.BuildConvert(ck, req, opt, bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	prog.done()
+	if err != nil {
+		return fail(stderr, fmt.Errorf("%s: %w (nothing was written)", *outPath, err))
+	}
+	if !*noVerify {
+		st, _ := tmp.Stat()
+		if err := report.VerifyOutput(tmp, st.Size(), rep); err != nil {
+			return fail(stderr, fmt.Errorf("%s: verification failed: %w (nothing was written)", *outPath, err))
+		}
+		rep.Verified = true
+		rep.Verification = "re-read with ditkit's reader: every tensor's name, dtype, shape and sha256 match what was written"
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail(stderr, fmt.Errorf("%s: %w", *outPath, err))
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(stderr, fmt.Errorf("%s: %w", *outPath, err))
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fail(stderr, fmt.Errorf("%s: %w", *outPath, err))
+	}
+	committed = true
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", " ")
+		enc.Encode(rep)
+		return exitOK
+	}
+	printConvert(stdout, rep)
+	return exitOK
+}
+
+func printConvert(w io.Writer, r *report.Convert) {
+	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s)\n", r.Output, r.Format, len(r.Tensors), humanBytes(r.Bytes))
+	if r.Safety.Verdict == "dangerous" || r.Safety.Verdict == "unknown" {
+		fmt.Fprintf(w, "warning: the source is %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
+	}
+	if len(r.Applied) == 0 {
+		fmt.Fprintln(w, "fixes: none")
+	}
+	for _, s := range r.Applied {
+		fmt.Fprintf(w, "fixed: %s — %s\n", s.ID, s.Description)
+	}
+	for _, id := range r.Skipped {
+		fmt.Fprintf(w, "not applied (not selected with --fix): %s\n", id)
+	}
+	if r.Clean != nil {
+		if *r.Clean {
+			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", r.Target)
+		} else {
+			fmt.Fprintf(w, "target %s: %d difference(s) remain (see ditkit diff on the output)\n", r.Target, len(r.Remaining))
+		}
+	}
+	if r.Verified {
+		fmt.Fprintln(w, "verified: "+r.Verification)
+	}
+}
+
+// progress prints conversion progress on stderr: a bar on a terminal,
+// plain lines otherwise, only for outputs over a few hundred MB.
+type progress struct {
+	w     io.Writer
+	name  string
+	start time.Time
+	tty   bool
+	shown bool
+	lastP int
+}
+
+func newProgress(w io.Writer, name string) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progress{w: w, name: name, start: time.Now(), tty: tty, lastP: -1}
+}
+
+func (p *progress) update(done, total int64) {
+	if total < 256<<20 || total == 0 {
+		return
+	}
+	pct := int(done * 100 / total)
+	secs := time.Since(p.start).Seconds()
+	rate := float64(done) / 1e6 / max(secs, 1e-9)
+	if p.tty {
+		bar := strings.Repeat("#", pct/4) + strings.Repeat(".", 25-pct/4)
+		fmt.Fprintf(p.w, "\r%s [%s] %3d%% %.0f MB/s", p.name, bar, pct, rate)
+		p.shown = true
+		return
+	}
+	if pct/10 != p.lastP/10 {
+		p.lastP = pct
+		fmt.Fprintf(p.w, "%s: %d%% (%s of %s, %.0f MB/s)\n", p.name, pct, humanBytes(done), humanBytes(total), rate)
+	}
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,348 @@
+package report
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/diff"
+	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
+)
+
+// Version is ditkit's version, recorded in converted files.
+var Version = "0.1.0-dev"
+
+// ConvertOptions mirror `ditkit convert`'s flags.
+type ConvertOptions struct {
+	Format         string       // "safetensors" or "pt"
+	Fixes          []string     // "auto", "none" or step ids / ops
+	DType          tensor.DType // Invalid keeps the stored dtypes
+	KeepNonWeights bool         // also write tensors outside the weights root (full names)
+	KeepUnexpected bool         // do not drop keys the target lacks
+	Wrap           string       // .pt only: nest the state dict under this key
+	Archive        string       // .pt only: zip root folder (default: output stem)
+	OutputName     string       // output file name (for the archive root and messages)
+	Progress       func(done, total int64)
+}
+
+// Convert is the document `ditkit convert --json` prints.
+type Convert struct {
+	File         string            `json:"file"`
+	Output       string            `json:"output"`
+	Format       string            `json:"format"`
+	Wrap         string            `json:"wrap,omitempty"`
+	Target       string            `json:"target,omitempty"`
+	WeightsRoot  string            `json:"weights_root"`
+	Applied      []*fix.Step       `json:"applied"`
+	Skipped      []string          `json:"skipped,omitempty"` // plan steps not selected
+	Tensors      []Written         `json:"tensors"`
+	Bytes        int64             `json:"bytes"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+	Safety       Safety            `json:"safety"`
+	Remaining    []diff.Finding    `json:"remaining,omitempty"` // vs the target, after conversion
+	Clean        *bool             `json:"clean,omitempty"`     // the output's diff against the target
+	Verified     bool              `json:"verified"`
+	Verification string            `json:"verification,omitempty"`
+}
+
+// Written is one output tensor and the sha256 of its bytes.
+type Written struct {
+	Name   string `json:"name"`
+	DType  string `json:"dtype"`
+	Shape  []int  `json:"shape"`
+	SHA256 string `json:"sha256"`
+}
+
+// FormatFor picks the output format from a file name's extension.
+func FormatFor(name string) (string, error) {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".safetensors":
+		return "safetensors", nil
+	case ".pt", ".pth", ".bin", ".ckpt":
+		return "pt", nil
+	}
+	return "", fmt.Errorf("%s: unknown output extension (use .safetensors, .pt, .pth, .bin or .ckpt)", name)
+}
+
+// BuildConvert plans the conversion and writes the result to w in one
+// streaming pass. With no target (req empty) only the dtype cast applies.
+func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, w io.Writer) (*Convert, error) {
+	if opt.Format != "safetensors" && opt.Format != "pt" {
+		return nil, fmt.Errorf("output format %q: want safetensors or pt", opt.Format)
+	}
+	weights := ck.Weights()
+	infos := WeightInfos(ck)
+	if len(infos) == 0 {
+		return nil, fmt.Errorf("%s: no tensors under the weights root %q", ck.Name, ck.WeightsRoot)
+	}
+	out := &Convert{File: ck.Name, Output: opt.OutputName, Format: opt.Format, Wrap: opt.Wrap, WeightsRoot: ck.WeightsRoot, Safety: SafetyOf(ck)}
+	var steps []*fix.Step
+	var tg *diff.Target
+	if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" {
+		var err error
+		if tg, err = req.Target(infos); err != nil {
+			return nil, err
+		}
+		res, err := diff.Diff(infos, tg, diff.Options{DType: opt.DType, KeepUnexpected: opt.KeepUnexpected})
+		if err != nil {
+			return nil, err
+		}
+		if steps, err = res.Select(opt.Fixes); err != nil {
+			return nil, err
+		}
+		out.Target = tg.Label
+		for _, s := range res.Plan {
+			if !containsStep(steps, s) {
+				out.Skipped = append(out.Skipped, s.ID)
+			}
+		}
+	} else {
+		if len(opt.Fixes) > 0 && opt.Fixes[0] != "auto" && opt.Fixes[0] != "none" {
+			return nil, fmt.Errorf("--fix %s needs a target (--arch, --spec or --error-text)", strings.Join(opt.Fixes, ","))
+		}
+		if opt.DType != tensor.Invalid {
+			steps = append(steps, fix.CastAll(opt.DType, nil))
+		}
+	}
+	virt, err := fix.FromInfos(infos)
+	if err != nil {
+		return nil, err
+	}
+	if virt, err = fix.Apply(virt, steps); err != nil {
+		return nil, err
+	}
+	// The dtype cast applies even when the target plan was narrowed by --fix.
+	if opt.DType != tensor.Invalid && !hasOp(steps, "cast") {
+		s := fix.CastAll(opt.DType, nil)
+		if virt, err = s.Apply(virt); err != nil {
+			return nil, err
+		}
+		steps = append(steps, s)
+	}
+	if tg != nil {
+		virt = targetOrder(virt, tg)
+	}
+	out.Applied = steps
+	if out.Applied == nil {
+		out.Applied = []*fix.Step{}
+	}
+	rr := loader.NewRangeReader(ck, weights)
+	var srcs []loader.Source
+	hashes := make([]hash.Hash, 0, len(virt))
+	for _, t := range virt {
+		srcs = append(srcs, hashed(loader.FixSource(t, rr), &hashes))
+	}
+	if opt.KeepNonWeights && ck.WeightsRoot != "" {
+		all := loader.NewRangeReader(ck, ck.Tensors)
+		pre := ck.WeightsRoot + "/"
+		for _, t := range ck.Tensors {
+			if strings.HasPrefix(t.Name, pre) {
+				continue
+			}
+			ft := fix.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape, Data: fix.Src{Name: t.Name, N: t.NBytes()}}
+			if opt.DType != tensor.Invalid && t.DType.IsFloat() && t.DType != opt.DType {
+				ft.Data, ft.DType = fix.Cast{In: ft.Data, From: t.DType, To: opt.DType}, opt.DType
+			}
+			virt = append(virt, ft)
+			srcs = append(srcs, hashed(loader.FixSource(ft, all), &hashes))
+		}
+	}
+	total := int64(0)
+	for _, t := range virt {
+		total += t.Data.Size()
+	}
+	cw := &progressWriter{w: w, total: total, fn: opt.Progress}
+	switch opt.Format {
+	case "safetensors":
+		out.Metadata = provenance(ck, out, steps)
+		err = loader.WriteSafetensors(cw, srcs, out.Metadata)
+	default:
+		arch := opt.Archive
+		if arch == "" {
+			arch = archiveName(opt.OutputName)
+		}
+		err = loader.WriteTorch(cw, srcs, loader.TorchOptions{Archive: arch, Wrap: opt.Wrap})
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.Bytes = cw.n
+	for i, t := range virt {
+		out.Tensors = append(out.Tensors, Written{Name: t.Name, DType: t.DType.String(), Shape: t.Shape, SHA256: hex.EncodeToString(hashes[i].Sum(nil))})
+	}
+	if tg != nil {
+		rest := diff.Compare(fix.Infos(virt[:len(virt)-extraCount(virt, ck, opt)]), tg)
+		clean := len(rest) == 0
+		out.Clean = &clean
+		out.Remaining = rest
+	}
+	return out, nil
+}
+
+// targetOrder puts tensors in the target's state_dict order (what
+// torch.save(model.state_dict()) would write); others follow in their order.
+func targetOrder(ts []fix.Tensor, tg *diff.Target) []fix.Tensor {
+	pos := map[string]int{}
+	for i, e := range tg.Entries {
+		pos[e.Name] = i
+	}
+	out := append([]fix.Tensor(nil), ts...)
+	sort.SliceStable(out, func(i, j int) bool {
+		pi, oi := pos[out[i].Name]
+		pj, oj := pos[out[j].Name]
+		switch {
+		case oi && oj:
+			return pi < pj
+		case oi != oj:
+			return oi
+		}
+		return false
+	})
+	return out
+}
+
+func extraCount(virt []fix.Tensor, ck *loader.Checkpoint, opt ConvertOptions) int {
+	if !opt.KeepNonWeights || ck.WeightsRoot == "" {
+		return 0
+	}
+	return len(ck.Tensors) - len(ck.Weights())
+}
+
+func containsStep(ss []*fix.Step, s *fix.Step) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasOp(ss []*fix.Step, op string) bool {
+	for _, s := range ss {
+		if s.Op == op {
+			return true
+		}
+	}
+	return false
+}
+
+// hashed wraps a source so the bytes it writes are hashed.
+func hashed(s loader.Source, hs *[]hash.Hash) loader.Source {
+	h := sha256.New()
+	*hs = append(*hs, h)
+	inner := s.WriteTo
+	s.WriteTo = func(w io.Writer) error { return inner(io.MultiWriter(w, h)) }
+	return s
+}
+
+func provenance(ck *loader.Checkpoint, c *Convert, steps []*fix.Step) map[string]string {
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.ID
+	}
+	md := map[string]string{
+		"format":                      "pt",
+		"ditkit_version":              Version,
+		"ditkit_source":               path.Base(strings.ReplaceAll(ck.Name, "\\", "/")),
+		"ditkit_source_header_sha256": ck.HeaderSHA256,
+		"ditkit_source_format":        ck.Format,
+		"ditkit_fixes":                strings.Join(ids, ","),
+	}
+	if ck.WeightsRoot != "" {
+		md["ditkit_weights_root"] = ck.WeightsRoot
+	}
+	if c.Target != "" {
+		md["ditkit_target"] = c.Target
+	}
+	// keep the source's own metadata unless it collides
+	keys := make([]string, 0, len(ck.Metadata))
+	for k := range ck.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := md[k]; !ok {
+			md[k] = ck.Metadata[k]
+		}
+	}
+	return md
+}
+
+func archiveName(out string) string {
+	base := path.Base(strings.ReplaceAll(out, "\\", "/"))
+	if i := strings.LastIndexByte(base, '.'); i > 0 {
+		base = base[:i]
+	}
+	clean := strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, base)
+	if clean == "" || clean == "." || clean == ".." {
+		return "archive"
+	}
+	return clean
+}
+
+type progressWriter struct {
+	w     io.Writer
+	n     int64
+	total int64
+	fn    func(done, total int64)
+	last  int64
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	if p.fn != nil && (p.n-p.last >= 8<<20 || p.n >= p.total) {
+		p.last = p.n
+		p.fn(p.n, p.total)
+	}
+	return n, err
+}
+
+// VerifyOutput re-opens a written file with ditkit's own reader and checks
+// every tensor's name, dtype, shape and sha256 against the report.
+func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
+	ck, err := loader.Open(r, size, c.Output)
+	if err != nil {
+		return fmt.Errorf("re-reading the output: %w", err)
+	}
+	got := map[string]*loader.Tensor{}
+	for _, t := range ck.Tensors {
+		got[t.Name] = t
+	}
+	if len(ck.Tensors) != len(c.Tensors) {
+		return fmt.Errorf("output holds %d tensors, %d were written", len(ck.Tensors), len(c.Tensors))
+	}
+	pre := ""
+	if c.Wrap != "" {
+		pre = c.Wrap + "/"
+	}
+	for _, w := range c.Tensors {
+		t := got[pre+w.Name]
+		if t == nil {
+			return fmt.Errorf("output lacks tensor %q", w.Name)
+		}
+		if t.DType.String() != w.DType || !tensor.EqualShape(t.Shape, w.Shape) {
+			return fmt.Errorf("tensor %q: output has %v %v, wrote %s %v", w.Name, t.DType, t.Shape, w.DType, w.Shape)
+		}
+		h := sha256.New()
+		if err := ck.TensorChunks(t, 4<<20, func(b []byte) error { h.Write(b); return nil }); err != nil {
+			return err
+		}
+		if hex.EncodeToString(h.Sum(nil)) != w.SHA256 {
+			return fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package loader
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/ditkit/ditkit/core/fix"
+)
+
+// RangeReader serves byte ranges of tensors by name (names relative to the
+// weights root by default) for core/fix's Data descriptions.
+type RangeReader struct {
+	ck     *Checkpoint
+	byName map[string]*Tensor
+	Chunk  int // bytes per read; 4 MiB by default
+}
+
+var _ fix.SourceReader = (*RangeReader)(nil)
+
+// NewRangeReader serves the given tensors (e.g. ck.Weights()).
+func NewRangeReader(ck *Checkpoint, ts []*Tensor) *RangeReader {
+	m := make(map[string]*Tensor, len(ts))
+	for _, t := range ts {
+		m[t.Name] = t
+	}
+	return &RangeReader{ck: ck, byName: m, Chunk: 4 << 20}
+}
+
+// ReadRange streams bytes [off, off+n) of tensor name (row-major, gathered
+// when the view is not contiguous) to fn in chunks.
+func (r *RangeReader) ReadRange(name string, off, n int64, fn func([]byte) error) error {
+	t := r.byName[name]
+	if t == nil {
+		return fmt.Errorf("%s: no tensor %q", r.ck.Name, name)
+	}
+	if err := t.check(r.ck.Name); err != nil {
+		return err
+	}
+	es := int64(t.DType.Size())
+	if off < 0 || n < 0 || off%es != 0 || n%es != 0 || off+n > t.NBytes() {
+		return fmt.Errorf("%s: tensor %q: bad range [%d, %d) of %d bytes", r.ck.Name, name, off, off+n, t.NBytes())
+	}
+	chunk := max(es, int64(r.Chunk)/es*es)
+	buf := make([]byte, min(chunk, n))
+	for pos := int64(0); pos < n; {
+		m := min(int64(len(buf)), n-pos)
+		if err := r.ck.readTensorInto(t, buf[:m], (off+pos)/es); err != nil {
+			return err
+		}
+		if err := fn(buf[:m]); err != nil {
+			return err
+		}
+		pos += m
+	}
+	return nil
+}
+
+// FixSource turns a virtual state-dict entry into a writer Source.
+func FixSource(t fix.Tensor, r fix.SourceReader) Source {
+	return Source{Name: t.Name, DType: t.DType, Shape: t.Shape, WriteTo: func(w io.Writer) error { return t.Data.Stream(r, w) }}
+}
