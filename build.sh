@@ -49,6 +49,20 @@ ensure_chromium() {
   fi
 }
 
+# ensure_torch installs Debian's python3-torch (PyTorch 1.13 for /usr/bin/python3)
+# for the interop tests that torch.load ditkit's outputs.
+ensure_torch() {
+  if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then
+    return 0
+  fi
+  log "interop tests: installing python3-torch (apt-get)"
+  if command -v apt-get >/dev/null; then
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-torch libopenblas0-pthread; } >&2 \
+      || log "could not install python3-torch: the torch interop tests will fail under CI"
+  fi
+}
+
 # ensure_wrangler installs the pinned wrangler (web/worker/package-lock.json,
 # npm ci; it runs offline once installed). The Worker test skips without it.
 ensure_wrangler() {
@@ -120,6 +134,7 @@ cmd_test() {
   cmd_build
   ensure_chromium
   ensure_wrangler
+  ensure_torch
   log "go test"
   go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/ditkit-test.log
   local rc=${PIPESTATUS[0]}
