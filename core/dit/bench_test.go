@@ -102,11 +102,7 @@ func xl2Shape(name string, H, mh int) []int {
 
 func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
 	m := randomXL2(b, dt)
-	runtime.GC()
 	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(m.WeightBytes())/1e9, "weightGB")
-	b.ReportMetric(float64(ms.HeapInuse)/1e9, "heapGB")
 	x := make([]float32, batch*4*32*32)
 	fastRand(x, 7, 1)
 	ts := make([]float64, batch)
@@ -121,8 +117,11 @@ func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(ms.HeapInuse)/1e9, "heapGB")
+	b.ReportMetric(float64(m.WeightBytes())/1e9, "weightGB")
+	b.ReportMetric(float64(ms.HeapAlloc)/1e9, "liveGB")
 	b.ReportMetric(m.FLOPs(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
