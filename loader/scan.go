@@ -66,7 +66,7 @@ func ScanSummary(v string) string {
 	case VerdictBenign:
 		return "plain data classes or opcodes that torch.load(weights_only=True) refuses, but nothing that runs code"
 	case VerdictDangerous:
-		return "DANGEROUS: torch.load(weights_only=False) on this file can run code; ditkit never executes it — convert to safetensors to use the weights safely"
+		return "torch.load(weights_only=False) on this file can run code; ditkit never executes it — convert to safetensors to use the weights safely"
 	}
 	return "names or structures outside every allow-list: treat as suspicious, do not torch.load it"
 }

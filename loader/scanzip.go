@@ -72,7 +72,14 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		s.add(SeveritySuspicious, wh("offset %d", eocd), "multi-disk (split) zip")
 	}
 	if tail := size - (eocd + 22 + commentLen); tail > 0 {
-		s.add(SeveritySuspicious, wh("offset %d", eocd+22+commentLen), "%d bytes after the end of the zip archive: a polyglot or appended payload that some readers see and others ignore", tail)
+		at := eocd + 22 + commentLen
+		s.add(SeveritySuspicious, wh("offset %d", at), "%d bytes after the end of the zip archive: a polyglot or appended payload that some readers see and others ignore", tail)
+		if container == "" && primary {
+			var h [2]byte
+			if n, _ := r.ReadAt(h[:], at); n == 2 && isPickleStart(h[:]) {
+				s.scanAt(r, size, at, fmt.Sprintf("trailer@%d", at), false, 16<<20)
+			}
+		}
 	} else if tail < 0 {
 		s.add(SeveritySuspicious, wh("offset %d", eocd), "the zip comment claims %d bytes, the file holds %d", commentLen, size-eocd-22)
 	}
@@ -200,7 +207,7 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 			s.add(SeveritySuspicious, where, "unsafe entry name (absolute, parent directory, backslash or NUL)")
 		}
 		if e.flags&0x41 != 0 || e.flags&0x2000 != 0 {
-			s.add(SeveritySuspicious, where, "encrypted entry (flag bits 0x%04x): it cannot be scanned", e.flags)
+			s.add(SeveritySuspicious, where, "flagged as encrypted (flag bits 0x%04x): Python's zipfile refuses to read it, so scanners built on it skip it; scanned here as stored", e.flags)
 		} else if odd := e.flags &^ (0x0008 | 0x0800 | 0x0006); odd != 0 {
 			s.add(SeveritySuspicious, where, "unusual general-purpose flag bits 0x%04x", odd)
 		}
@@ -327,10 +334,9 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 }
 
 // entryReader returns the entry's (inflated) bytes, at most limit.
+// An entry flagged encrypted is read as if it were not: a reader that
+// ignores the flag (or a crafted one) would, and a flag must not hide a pickle.
 func (s *scanner) entryBytes(r io.ReaderAt, e *zipRec, limit int64) ([]byte, error) {
-	if e.flags&0x41 != 0 {
-		return nil, fmt.Errorf("encrypted")
-	}
 	sec := io.NewSectionReader(r, e.dataOff, e.csize)
 	switch e.method {
 	case 0:
@@ -365,7 +371,7 @@ func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool,
 		// protocol-2+ pickle or a zip (wrong-extension tricks)
 		var h [4]byte
 		if e.method != 0 || e.csize < 4 {
-			if e.method == 0 || e.flags&0x41 != 0 {
+			if e.method == 0 {
 				return
 			}
 			b, err := s.entryBytes(r, e, 4096)
