@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"sort"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -302,54 +300,44 @@ type namedTensor struct {
 	data  []float32
 }
 
-// writeSafetensors is a minimal private safetensors writer (loader has no
-// writer yet): header JSON padded with spaces to 8 bytes, then the data.
+// writeSafetensors writes float tensors (encoded as their dtype) with
+// loader's writer, atomically: a temp file beside path, then rename.
 func writeSafetensors(path string, ts []namedTensor, meta map[string]string) error {
-	sort.Slice(ts, func(i, j int) bool { return ts[i].name < ts[j].name })
-	type entry struct {
-		DType   string `json:"dtype"`
-		Shape   []int  `json:"shape"`
-		Offsets [2]int `json:"data_offsets"`
-	}
-	hdr := map[string]any{}
-	if len(meta) > 0 {
-		hdr["__metadata__"] = meta
-	}
-	var blobs [][]byte
-	off := 0
-	for _, t := range ts {
+	srcs := make([]loader.Source, len(ts))
+	for i, t := range ts {
 		b := make([]byte, len(t.data)*t.dtype.Size())
 		if err := tensor.EncodeFloat32(t.dtype, t.data, b); err != nil {
 			return err
 		}
-		hdr[t.name] = entry{t.dtype.String(), append([]int{}, t.shape...), [2]int{off, off + len(b)}}
-		off += len(b)
-		blobs = append(blobs, b)
+		srcs[i] = loader.BytesSource(t.name, t.dtype, t.shape, b)
 	}
-	h, err := json.Marshal(hdr)
+	return writeFileAtomic(path, func(w io.Writer) error { return loader.WriteSafetensors(w, srcs, meta) })
+}
+
+// writeFileAtomic writes through fn into a temporary file beside path and
+// renames it into place only when everything succeeded.
+func writeFileAtomic(path string, fn func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".ditkit-*")
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: cannot write there: %w", path, err)
 	}
-	for len(h)%8 != 0 {
-		h = append(h, ' ')
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(len(h)))
-	_, err = f.Write(n[:])
+	bw := newBufWriter(tmp)
+	err = fn(bw)
 	if err == nil {
-		_, err = f.Write(h)
+		err = bw.Flush()
 	}
-	for _, b := range blobs {
-		if err == nil {
-			_, err = f.Write(b)
-		}
+	if err == nil {
+		err = tmp.Chmod(0o644)
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
