@@ -3,11 +3,16 @@ package loader_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
@@ -15,23 +20,106 @@ import (
 // smallFixtures are the seed corpus: one file per format.
 var smallFixtures = []string{"dit_A/ckpt_plain.pt", "dit_A/ckpt_legacy.pt", "dit_A/ckpt.safetensors", "dit_A/ckpt_bf16.safetensors", "dit_A/ckpt_fp16.pt"}
 
-// openAll opens data and reads every tensor; it must return an error or
-// succeed, never panic.
-func openAll(data []byte) error {
-	ck, err := loader.Open(bytesReaderAt(data), int64(len(data)), "fuzz.bin")
-	if err != nil {
-		var fe *loader.FormatError
-		if !errors.As(err, &fe) {
-			return errors.New("error is not a FormatError: " + err.Error())
-		}
+// checkErr accepts only FormatErrors that do not come from a recovered
+// panic (a runtime error inside a reader is a crasher even when recovered).
+func checkErr(what string, err error) error {
+	if err == nil {
 		return nil
 	}
-	for _, t := range ck.Tensors {
-		if _, err := ck.ReadTensor(t); err != nil {
-			return nil
-		}
+	var fe *loader.FormatError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("%s: error is not a FormatError: %v", what, err)
+	}
+	if strings.Contains(err.Error(), "runtime error") || strings.Contains(err.Error(), "failed on malformed input") {
+		return fmt.Errorf("%s: recovered panic: %v", what, err)
+	}
+	if err.Error() == "" {
+		return fmt.Errorf("%s: empty message", what)
 	}
 	return nil
+}
+
+// openAll opens data and reads every tensor, then scans it; each must
+// return an error or succeed, never panic.
+func openAll(data []byte) error {
+	ck, err := loader.Open(bytesReaderAt(data), int64(len(data)), "fuzz.bin")
+	if err := checkErr("open", err); err != nil {
+		return err
+	}
+	if err == nil {
+		for _, t := range ck.Tensors {
+			if _, err := ck.ReadTensor(t); err != nil {
+				break
+			}
+		}
+	}
+	rep, err := loader.Scan(bytesReaderAt(data), int64(len(data)), "fuzz.bin")
+	if err := checkErr("scan", err); err != nil {
+		return err
+	}
+	if err == nil && rep.Verdict == "" {
+		return errors.New("scan: empty verdict")
+	}
+	if ck != nil && rep != nil && ck.Pickle.Verdict() != rep.Verdict && ck.Format != loader.FormatSafetensors {
+		return fmt.Errorf("open's verdict %s differs from scan's %s", ck.Pickle.Verdict(), rep.Verdict)
+	}
+	return nil
+}
+
+func tinySources() []loader.Source {
+	return []loader.Source{
+		loader.BytesSource("a.weight", tensor.F32, []int{2, 3}, []byte("0123456789abcdefghijklmn")),
+		loader.BytesSource("a.bias", tensor.F16, []int{3}, []byte("xyzxyz")),
+	}
+}
+
+func tinyTorch(t testing.TB) []byte {
+	var b bytes.Buffer
+	if err := loader.WriteTorch(&b, tinySources(), loader.TorchOptions{Wrap: "ema"}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func tinySafetensors(t testing.TB) []byte {
+	var b bytes.Buffer
+	if err := loader.WriteSafetensors(&b, tinySources(), map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// tinyLegacy is a pre-1.6 torch.save stream of one 2×2 float tensor.
+func tinyLegacy() []byte {
+	obj := newPk(2).op('}').str("w").global("torch._utils", "_rebuild_tensor_v2").op('(')
+	obj.op('(').str("storage").global("torch", "FloatStorage").str("0").str("cpu").op('K', 4, 'N', 't', 'Q')
+	obj.op('K', 0, 'K', 2, 'K', 2, 0x86, 'K', 2, 'K', 1, 0x86, 0x89).global("collections", "OrderedDict").op(')', 'R', 't', 'R', 's')
+	keys := newPk(2).op(']').str("0").op('a').stop()
+	b := legacyStream(sysInfoPkl(), obj.stop())
+	b = b[:len(b)-4] // drop the empty key list
+	b = append(b, keys...)
+	b = append(b, 4, 0, 0, 0, 0, 0, 0, 0)
+	return append(b, make([]byte, 16)...)
+}
+
+func tinyPickle() []byte {
+	return newPk(2).global("collections", "OrderedDict").op(')', 'R').str("k").op('K', 1, 's').stop()
+}
+
+func addHostileSeeds(f *testing.F, match func(name string, b []byte) bool) {
+	des, _ := os.ReadDir(hostileDir)
+	for _, d := range des {
+		b, err := os.ReadFile(filepath.Join(hostileDir, d.Name()))
+		if err == nil && match(d.Name(), b) {
+			f.Add(b)
+		}
+	}
+}
+
+func fuzzBody(t *testing.T, data []byte) {
+	if err := openAll(data); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func FuzzOpen(f *testing.F) {
@@ -42,19 +130,117 @@ func FuzzOpen(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := openAll(data); err != nil {
+	f.Fuzz(fuzzBody)
+}
+
+// FuzzPickleScan: bare pickles, including every hostile pickle.
+func FuzzPickleScan(f *testing.F) {
+	f.Add(tinyPickle())
+	f.Add([]byte("cos\nsystem\n(S'x'\ntR."))
+	addHostileSeeds(f, func(name string, b []byte) bool { return strings.HasSuffix(name, ".pkl") })
+	f.Fuzz(fuzzBody)
+}
+
+// FuzzTorchZip: small torch.save zips and the hostile zips.
+func FuzzTorchZip(f *testing.F) {
+	f.Add(tinyTorch(f))
+	addHostileSeeds(f, func(name string, b []byte) bool { return bytes.HasPrefix(b, []byte("PK")) && len(b) < 4096 })
+	f.Fuzz(fuzzBody)
+}
+
+// FuzzLegacy: pre-1.6 streams and tars.
+func FuzzLegacy(f *testing.F) {
+	f.Add(tinyLegacy())
+	addHostileSeeds(f, func(name string, b []byte) bool {
+		return strings.HasPrefix(name, "legacy_") || strings.HasPrefix(name, "polyglot_")
+	})
+	f.Fuzz(fuzzBody)
+}
+
+// FuzzSafetensors: small safetensors files.
+func FuzzSafetensors(f *testing.F) {
+	f.Add(tinySafetensors(f))
+	f.Add(append(tinySafetensors(f), tinyPickle()...))
+	f.Fuzz(fuzzBody)
+}
+
+// The tiny seeds are what they claim to be.
+func TestTinySeeds(t *testing.T) {
+	for name, b := range map[string][]byte{"zip": tinyTorch(t), "legacy": tinyLegacy(), "safetensors": tinySafetensors(t)} {
+		ck, err := loader.Open(bytesReaderAt(b), int64(len(b)), name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(ck.Tensors) == 0 || ck.Pickle.Verdict() != loader.VerdictSafe {
+			t.Errorf("%s: %d tensors, verdict %s", name, len(ck.Tensors), ck.Pickle.Verdict())
+		}
+		for _, tt := range ck.Tensors {
+			if _, err := ck.ReadTensor(tt); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	rep, err := loader.Scan(bytesReaderAt(tinyPickle()), int64(len(tinyPickle())), "p")
+	if err != nil || rep.Verdict != loader.VerdictSafe || rep.Format != loader.FormatPickle {
+		t.Errorf("pickle: %v %+v", err, rep)
+	}
+}
+
+// sweepSeeds are small files of every format: mutations of them reach
+// every structure quickly.
+func sweepSeeds(t *testing.T) map[string][]byte {
+	m := map[string][]byte{"tiny.zip": tinyTorch(t), "tiny.legacy": tinyLegacy(), "tiny.safetensors": tinySafetensors(t), "tiny.pkl": tinyPickle()}
+	for _, h := range []string{"polyglot_legacy_tar.pt", "zip_deflated_data_pkl.pt", "nested_load_from_bytes_zip.pt", "proto4_frame_stackglobal.pkl"} {
+		b, err := os.ReadFile(filepath.Join(hostileDir, h))
+		if err != nil {
 			t.Fatal(err)
 		}
-	})
+		m[h] = b
+	}
+	return m
+}
+
+func timed(t *testing.T, what string, b []byte) {
+	t.Helper()
+	start := time.Now()
+	if err := openAll(b); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		os.WriteFile("/tmp/slow.bin", b, 0o644)
+		t.Fatalf("%s took %v", what, d)
+	}
+}
+
+func mutate(r *rand.Rand, orig []byte) []byte {
+	b := bytes.Clone(orig)
+	k := 1 + r.Intn(8)
+	for j := 0; j < k; j++ {
+		var pos int
+		switch r.Intn(3) {
+		case 0:
+			pos = r.Intn(min(len(b), 4096))
+		case 1:
+			pos = len(b) - 1 - r.Intn(min(len(b), 8192))
+		default:
+			pos = r.Intn(len(b))
+		}
+		switch r.Intn(4) {
+		case 0: // interesting values
+			b[pos] = []byte{0, 0xff, 0x7f, 0x80, '.', '(', 'R', 0x93, 'P', 'K'}[r.Intn(10)]
+		default:
+			b[pos] = byte(r.Intn(256))
+		}
+	}
+	return b
 }
 
 // Seeded random mutations of each format: never a panic, never a hang,
-// always a FormatError when the file is rejected.
+// always a FormatError when the file is rejected; Open and Scan agree.
 func TestMutationSweep(t *testing.T) {
-	n := 300
+	n, nSmall := 300, 2000
 	if testing.Short() {
-		n = 50
+		n, nSmall = 30, 300
 	}
 	r := rand.New(rand.NewSource(42))
 	for _, rel := range smallFixtures {
@@ -62,29 +248,15 @@ func TestMutationSweep(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Mutations concentrate on the metadata: headers, pickle, directory.
 		for i := 0; i < n; i++ {
-			b := bytes.Clone(orig)
-			k := 1 + r.Intn(8)
-			for j := 0; j < k; j++ {
-				var pos int
-				switch r.Intn(3) {
-				case 0:
-					pos = r.Intn(min(len(b), 4096))
-				case 1:
-					pos = len(b) - 1 - r.Intn(min(len(b), 8192))
-				default:
-					pos = r.Intn(len(b))
-				}
-				b[pos] = byte(r.Intn(256))
-			}
-			start := time.Now()
-			if err := openAll(b); err != nil {
-				t.Fatalf("%s mutation %d: %v", rel, i, err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Fatalf("%s mutation %d took %v", rel, i, d)
-			}
+			timed(t, fmt.Sprintf("%s mutation %d", rel, i), mutate(r, orig))
+		}
+	}
+	seeds := sweepSeeds(t)
+	for _, name := range sortedNames(seeds) {
+		orig := seeds[name]
+		for i := 0; i < nSmall; i++ {
+			timed(t, fmt.Sprintf("%s mutation %d", name, i), mutate(r, orig))
 		}
 	}
 }
@@ -104,9 +276,23 @@ func TestTruncationSweep(t *testing.T) {
 			if cut > 8192 && cut < len(orig)-8192 && cut%509 != 0 {
 				continue // the data region in the middle is sampled, the edges exhaustively
 			}
-			if err := openAll(orig[:cut]); err != nil {
-				t.Fatalf("%s cut at %d: %v", rel, cut, err)
-			}
+			timed(t, fmt.Sprintf("%s cut at %d", rel, cut), orig[:cut])
 		}
 	}
+	seeds := sweepSeeds(t)
+	for _, name := range sortedNames(seeds) {
+		orig := seeds[name]
+		for cut := 0; cut < len(orig); cut++ {
+			timed(t, fmt.Sprintf("%s cut at %d", name, cut), orig[:cut])
+		}
+	}
+}
+
+func sortedNames(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

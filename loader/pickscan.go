@@ -122,10 +122,11 @@ type pickleScan struct {
 	objects int
 	proto   int
 	// collect bytes/str values that could be nested pickles (Scan only)
-	collect bool
-	nested  []nestedBlob
-	nestedN int64 // bytes held by nested
-	refused map[byte]bool
+	collect  bool
+	nested   []nestedBlob
+	nestedN  int64 // bytes held by nested
+	refused  map[byte]bool
+	frameEnd int // end of the furthest FRAME seen
 }
 
 // scanPickle walks one pickle statically, without building any objects,
@@ -363,6 +364,9 @@ func (s *pickleScan) run(base int64) (int, error) {
 		var err error
 		switch op {
 		case '.': // STOP
+			if s.frameEnd > s.pos {
+				return 0, s.errf(base, ErrCorrupt, "a FRAME runs %d bytes past the pickle's STOP", s.frameEnd-s.pos)
+			}
 			return s.pos, nil
 		case 0x80: // PROTO
 			var b []byte
@@ -373,7 +377,15 @@ func (s *pickleScan) run(base int64) (int, error) {
 				}
 			}
 		case 0x95: // FRAME
-			_, err = s.need(8, base, "FRAME")
+			var b []byte
+			if b, err = s.need(8, base, "FRAME"); err == nil {
+				n := le.Uint64(b)
+				if n > uint64(len(s.data)-s.pos) {
+					// readers allocate the declared frame before reading it
+					return 0, s.errf(base, ErrTruncated, "FRAME of %d bytes runs past the data (%d bytes remain)", n, len(s.data)-s.pos)
+				}
+				s.frameEnd = max(s.frameEnd, s.pos+int(n))
+			}
 		case '(': // MARK
 			if len(s.marks) >= MaxPickleDepth {
 				return 0, s.errf(base, ErrLimit, "more than %d nested MARKs", MaxPickleDepth)
