@@ -145,7 +145,49 @@ cmd_bench() {
   cmd_build
   log "go benchmarks"
   go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 60m ./... 
-  if [ -x scripts/bench-peers.sh ]; then scripts/bench-peers.sh; fi
+  bench_io
+}
+
+# bench_io times `ditkit inspect` and `ditkit convert` (fp32 → bf16
+# safetensors) on a generated 2.7 GB DiT-XL/2 checkpoint, next to torch.load
+# and torch's load + cast + save of the same file when torch is installed.
+bench_io() {
+  local dir="${DITKIT_BENCH_DIR:-/tmp/ditkit-bench}"
+  local ck="$dir/DiT-XL-2-256x256.pt"
+  mkdir -p "$dir"
+  if [ ! -s "$ck" ]; then
+    log "bench: generating $ck (DiT-XL/2 shapes, random fp32 weights)"
+    go run ./loader/internal/benchgen -preset DiT-XL_2_256 -o "$ck"
+  fi
+  local size; size=$(stat -c %s "$ck")
+  cat "$ck" > /dev/null   # warm the page cache for both sides alike
+  local tm=(); [ -x /usr/bin/time ] && tm=(/usr/bin/time -f '%e s wall, %M KB peak RSS')
+  log "bench: ditkit inspect ($((size / 1000000)) MB)"
+  local t0 t1
+  t0=$(date +%s.%N); "${tm[@]}" bin/ditkit inspect --json "$ck" > /dev/null; t1=$(date +%s.%N)
+  local inspect_s; inspect_s=$(echo "$t1 - $t0" | bc -l)
+  log "bench: ditkit convert --dtype bf16 → safetensors"
+  rm -f "$dir/out.safetensors"
+  t0=$(date +%s.%N); "${tm[@]}" bin/ditkit convert "$ck" -o "$dir/out.safetensors" --dtype bf16 --no-verify > /dev/null; t1=$(date +%s.%N)
+  local conv_s; conv_s=$(echo "$t1 - $t0" | bc -l)
+  printf 'ditkit inspect: %.3f s   convert fp32→bf16 safetensors: %.2f s (%.0f MB/s of input)\n' "$inspect_s" "$conv_s" "$(echo "$size / 1000000 / $conv_s" | bc -l)"
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    log "bench: torch.load and torch load+cast+save (2 threads)"
+    OMP_NUM_THREADS=2 /usr/bin/python3 - "$ck" "$dir/torch_out.pt" "$inspect_s" "$conv_s" <<'PY'
+import resource, sys, time, torch
+ck, out, ins, conv = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+torch.set_num_threads(2)
+t = time.time(); sd = torch.load(ck, map_location="cpu"); load = time.time() - t
+t = time.time(); sd = {k: v.to(torch.bfloat16) for k, v in sd.items()}; torch.save(sd, out); cs = time.time() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"torch.load: {load:.2f} s   torch load+cast+save: {load + cs:.2f} s, peak RSS {rss:.0f} MB")
+print(f"ratio: inspect is {load / ins:.0f}x faster than torch.load; convert is {(load + cs) / conv:.1f}x faster than torch (target >= 2x)")
+PY
+    rm -f "$dir/torch_out.pt"
+  else
+    log "bench: torch not installed (build.sh test installs python3-torch); no peer numbers"
+  fi
+  rm -f "$dir/out.safetensors"
 }
 
 cmd_fuzz() {

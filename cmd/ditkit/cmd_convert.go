@@ -90,10 +90,10 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, filepath.Base(dst))
 	opt := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
 		KeepUnexpected: *keepUnexp, Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
-	bw := newBufWriter(tmp)
-	rep, err := report.BuildConvert(ck, req, opt, bw)
-	if err == nil {
-		err = bw.Flush()
+	aw := newAsyncWriter(tmp, 8<<20, 3)
+	rep, err := report.BuildConvert(ck, req, opt, aw)
+	if cerr := aw.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil {
 		err = tmp.Sync()

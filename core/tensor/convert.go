@@ -269,6 +269,23 @@ func Cast(from, to DType, src, dst []byte) error {
 		return nil
 	}
 	le := binary.LittleEndian
+	switch {
+	case from == F32 && to == BF16:
+		for i := 0; i < n; i++ {
+			le.PutUint16(dst[2*i:], F32ToBF16(math.Float32frombits(le.Uint32(src[4*i:]))))
+		}
+		return nil
+	case from == F32 && to == F16:
+		for i := 0; i < n; i++ {
+			le.PutUint16(dst[2*i:], F32ToF16(math.Float32frombits(le.Uint32(src[4*i:]))))
+		}
+		return nil
+	case from == BF16 && to == F32:
+		for i := 0; i < n; i++ {
+			le.PutUint32(dst[4*i:], uint32(le.Uint16(src[2*i:]))<<16)
+		}
+		return nil
+	}
 	if from == F64 && to == F32 {
 		for i := 0; i < n; i++ {
 			le.PutUint32(dst[4*i:], math.Float32bits(float32(math.Float64frombits(le.Uint64(src[8*i:])))))
