@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/ditkit/ditkit/loader"
@@ -34,12 +35,43 @@ type Root struct {
 	Limit int
 
 	gen int // generation of the latest load; stale results are dropped
+
+	// target and diff
+	Mode      string // "preset", "error" or "spec"
+	Preset    string
+	ErrorText string
+	SpecText  string
+	Diff      *report.Diff
+	Groups    []FindingGroup
+	Checked   map[string]bool // plan step id → selected
+
+	// convert
+	Format     string // "safetensors" or "pt"
+	DType      string // keep, fp16, bf16, fp32
+	Converting bool
+	Done       int64
+	Total      int64
+	Rate       string
+	Saved      string
+	cancel     *atomic.Bool
 }
+
+// demoName is the demo checkpoint's file name.
+const demoName = "dit-demo-2d-layout.pt"
 
 // Init is called by vugu once before the first build.
 func (c *Root) Init(ctx vugu.InitCtx) {
 	if c.Status == "" {
 		c.Status = "Ready. Your files never leave this page."
+	}
+	if c.Mode == "" {
+		c.Mode = "preset"
+	}
+	if c.Format == "" {
+		c.Format = "safetensors"
+	}
+	if c.DType == "" {
+		c.DType = "keep"
 	}
 }
 
@@ -124,7 +156,7 @@ func (c *Root) startInspect(i int, ee vugu.EventEnv) {
 		}
 		c.Busy = false
 		if err != nil {
-			c.ck, c.Rep, c.Det, c.rows = nil, nil, nil, nil
+			c.ck, c.Rep, c.Det, c.rows, c.Diff = nil, nil, nil, nil, nil
 			c.Err = CLIError(err)
 			c.Status = src.Name + " could not be read; nothing was changed. Drop another file."
 			return
@@ -149,6 +181,8 @@ func (c *Root) setReport(ck *loader.Checkpoint, rep *report.Inspect, det *Detect
 	c.ck, c.Rep, c.Det = ck, rep, det
 	c.rows = tensorRows(rep)
 	c.Limit = pageRows
+	c.Saved, c.Preset = "", ""
+	c.resetTarget()
 }
 
 // SetRoot switches the weights root (the state dict the report describes).

@@ -52,8 +52,8 @@ func toJS(v any) (any, error) {
 }
 
 func openBlob(file js.Value) (*loader.Checkpoint, error) {
-	if file.IsUndefined() || file.IsNull() || file.Get("size").IsUndefined() {
-		return nil, fmt.Errorf("expected a File or Blob")
+	if file.Type() != js.TypeObject || file.Get("size").Type() != js.TypeNumber {
+		return nil, errNoFile
 	}
 	src := blobSource(file)
 	return loader.Open(src.R, src.Size, src.Name)
@@ -84,6 +84,28 @@ func installAPI() js.Value {
 			return toJS(report.BuildInspect(ck))
 		})
 	}))
+	api.Set("diff", js.FuncOf(func(this js.Value, args []js.Value) any {
+		file, target := arg(args, 0), arg(args, 1)
+		return promise(func() (any, error) {
+			req, err := targetRequest(target)
+			if err != nil {
+				return nil, err
+			}
+			ck, err := openBlob(file)
+			if err != nil {
+				return nil, err
+			}
+			d, _, err := report.BuildDiff(ck, req, report.DiffOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return toJS(d)
+		})
+	}))
+	api.Set("convert", js.FuncOf(func(this js.Value, args []js.Value) any {
+		file, target, opts := arg(args, 0), arg(args, 1), arg(args, 2)
+		return promise(func() (any, error) { return convertAPI(file, target, opts) })
+	}))
 	api.Set("stats", js.FuncOf(func(this js.Value, args []js.Value) any {
 		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load())}
 	}))
@@ -112,6 +134,7 @@ func newRenderer(mount string) (*domrender.JSRenderer, error) {
 }
 
 func main() {
+	report.Version = version
 	installAPI()
 	signal := func(name string, args ...any) {
 		if cb := js.Global().Get(name); cb.Type() == js.TypeFunction {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,12 +67,21 @@ func TestHostileFiles(t *testing.T) {
 		t.Errorf("banner %q does not name the danger", got)
 	}
 	shot(t, ctx, "1-dangerous")
+	// asking for a fix plan fails in place, with the CLI's words
+	js[bool](t, ctx, `(document.getElementById("compare").click(), true)`)
+	waitJS(t, ctx, `!!document.querySelector("#error")`, "the diff error")
+	preset := js[string](t, ctx, `document.getElementById("preset").value`)
+	_, stderr, code := cli(t, dir, "diff", "--arch", preset, "hostile.pt")
+	if got, want := text(t, ctx, "#error"), strings.TrimSpace(stderr); code != 2 || got != want {
+		t.Errorf("page error %q, CLI (exit %d) %q", got, code, want)
+	}
+	shot(t, ctx, "1b-diff-error")
 
 	garbage := filepath.Join(dir, "garbage.pt")
 	os.WriteFile(garbage, []byte("<html>this is a web page saved as .pt, not a checkpoint</html>\n"), 0o644)
 	drop(t, ctx, garbage)
 	waitJS(t, ctx, `!!document.querySelector("#error")`, "the error")
-	_, stderr, code := cli(t, dir, "inspect", "garbage.pt")
+	_, stderr, code = cli(t, dir, "inspect", "garbage.pt")
 	if code != 2 {
 		t.Fatalf("cli exit %d, want 2", code)
 	}
@@ -86,4 +96,5 @@ func TestHostileFiles(t *testing.T) {
 	shot(t, ctx, "3-recovered")
 }
 
-func quote(s string) string { return "\"" + strings.ReplaceAll(s, "\"", "\\\"") + "\"" }
+// quote is s as a JS string literal.
+func quote(s string) string { b, _ := json.Marshal(s); return string(b) }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -303,3 +304,5 @@ func jsonEqual(a, b []byte) (bool, error) {
 	bx, _ := json.Marshal(y)
 	return bytes.Equal(ax, bx), nil
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
