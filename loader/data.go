@@ -85,6 +85,9 @@ func (c *Checkpoint) ReadDense(t *Tensor) (*tensor.Dense, error) {
 // readTensorInto fills out with the contiguous bytes of elements
 // [first, first+len(out)/es) of the tensor in row-major order.
 func (c *Checkpoint) readTensorInto(t *Tensor, out []byte, first int64) error {
+	if len(out) == 0 {
+		return nil // empty tensor (a zero dimension): nothing to gather, no division by it
+	}
 	es := int64(t.DType.Size())
 	base := t.Storage.Off + t.Offset*es
 	if t.Contiguous() {

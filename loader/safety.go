@@ -95,6 +95,14 @@ var dangerousModules = []string{
 	"venv", "zipimport", "imp", "_posixsubprocess", "_io", "io", "uuid", "operator", "functools",
 	"joblib", "numpy.testing", "builtins.__import__", "_thread", "xmlrpc", "sqlite3", "shelve", "dbm",
 	"linecache", "doctest", "idlelib", "lib2to3", "tkinter", "turtle", "ssl", "select", "selectors",
+	// further gadgets named in picklescan/fickling/modelscan advisories
+	"_operator", "_functools", "_ctypes", "cffi", "codeop", "concurrent", "pkgutil", "site", "logging.config",
+	"imaplib", "nntplib", "poplib", "socketserver", "asynchat", "asyncore", "_socket", "aiohttp", "httpx",
+	"_winapi", "msvcrt", "winreg", "_winreg", "cloudpickle", "jsonpickle", "pandas.read_pickle", "pandas.io.pickle",
+	"numpy.f2py", "numpy.distutils", "numpy.ctypeslib", "numpy.lib.npyio", "torch.fx", "torch.distributed",
+	"torch.testing", "torch.utils.bottleneck", "torch.utils.collect_env", "torch.utils.data", "torch.export",
+	"torch._export", "torch.compiler", "torch.onnx", "torch._functorch", "torch.utils._config_module",
+	"torch.ops", "torch._ops", "torch._C._jit", "keras", "tensorflow", "unittest.mock", "builtins.getattr",
 }
 
 var dangerousNames = map[string]bool{
@@ -187,6 +195,9 @@ func verdict1(module, name string) string {
 	}
 	if module == "numpy.dtypes" && !strings.Contains(name, ".") && strings.HasSuffix(name, "DType") {
 		return VerdictSafe
+	}
+	if module == "torch.serialization" || module == "torch.storage" {
+		return VerdictDangerous // load, _load, _legacy_load, _load_from_bytes ... (_get_layout is listed safe)
 	}
 	for _, m := range dangerousModules {
 		if module == m || strings.HasPrefix(module, m+".") {

@@ -161,10 +161,23 @@ func (s *scanner) scanTar(r io.ReaderAt, size int64) {
 		case torch && (m.name == "tensors" || m.name == "storages"):
 			s.scanTarRecords(sec, m.size, m.name, where)
 		default:
-			var hb [2]byte
-			if n, _ := sec.ReadAt(hb[:], 0); n == 2 && hb[0] == 0x80 && hb[1] <= 5 {
-				s.add(SeverityWarning, where, "an extra member that holds a pickle")
+			var hb [4]byte
+			n, _ := sec.ReadAt(hb[:], 0)
+			if n >= 2 && isPickleStart(hb[:n]) {
+				before := len(s.rep.Pickles)
 				s.scanAt(sec, m.size, 0, m.name, false, 16<<20)
+				if len(s.rep.Pickles) > before {
+					s.add(SeverityWarning, where, "a member that holds a pickle")
+				}
+			} else if n == 4 && string(hb[:]) == "PK\x03\x04" {
+				s.add(SeveritySuspicious, where, "a zip archive inside the tar")
+				sub := &scanner{file: s.file, rep: &ScanReport{}}
+				sub.scanZip(sec, m.size, m.name, false, 1)
+				s.acc.Globals = append(s.acc.Globals, sub.acc.Globals...)
+				for _, f := range sub.acc.Issues {
+					s.acc.AddFinding(f)
+				}
+				s.rep.Pickles = append(s.rep.Pickles, sub.rep.Pickles...)
 			}
 		}
 	}

@@ -120,7 +120,13 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		}
 		s.add(sev, wh("offset %d", cdAt), "the central directory says it starts at %d but sits at %d: %d bytes are prepended or inserted, so Python's zipfile (which shifts every offset) and PyTorch's reader (which does not) look for entries in different places", cdOff, cdAt, concat)
 	}
-	if cdSize > 1<<30 || cdSize > size {
+	if commentLen > 0 && eocd+22+commentLen <= size {
+		var c [4]byte
+		if n, _ := r.ReadAt(c[:], eocd+22); n >= 2 && (isPickleStart(c[:n]) && c[0] == 0x80 || string(c[:n]) == "PK\x03\x04") {
+			s.add(SeveritySuspicious, wh("offset %d", eocd+22), "the zip comment (%d bytes) starts like a pickle or a zip", commentLen)
+		}
+	}
+	if cdSize > 256<<20 || cdSize > size {
 		s.setFatal(ferr(s.file, ErrLimit, wh("zip"), "central directory of %d bytes", cdSize))
 		return
 	}
@@ -385,6 +391,15 @@ func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool,
 		isZip := string(h[:]) == "PK\x03\x04"
 		if !(h[0] == 0x80 && h[1] >= 2 && h[1] <= 5) && !isZip {
 			return
+		}
+		if !isZip && e.method == 0 && e.csize > 64<<10 {
+			// most storages that happen to start with 0x80 fail within a few bytes
+			pre := make([]byte, 64<<10)
+			if n, _ := r.ReadAt(pre, e.dataOff); n == len(pre) {
+				if _, err := newPickleScan(pre, s.file, label, &PickleReport{}).runProto(0); err != nil && !isTruncation(err) {
+					return
+				}
+			}
 		}
 		b, err := s.entryBytes(r, e, 64<<20)
 		if err != nil {
