@@ -262,7 +262,7 @@ func relabel(p *PickleReport, from, to string) {
 // scanAt reads and walks the pickle starting at pos, growing its window
 // until the pickle's STOP is inside it. It returns the pickle's bytes.
 func (s *scanner) scanAt(r io.ReaderAt, size, pos int64, label string, loaded bool, limit int64) ([]byte, error) {
-	win := min(int64(64<<10), size-pos)
+	win := min(int64(4<<10), size-pos)
 	for {
 		buf := make([]byte, win)
 		if n, err := r.ReadAt(buf, pos); int64(n) < win {

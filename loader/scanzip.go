@@ -22,6 +22,7 @@ type zipRec struct {
 	dataOff       int64 // first data byte; -1 when the local header is unusable
 	end           int64 // data end plus any data descriptor
 	lname         string
+	peek          []byte // first data bytes, when the header read reached them
 }
 
 const (
@@ -278,13 +279,18 @@ func (s *scanner) classifyZip(recs []*zipRec, root string) {
 // localHeader reads and cross-checks the entry's local header.
 func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string) {
 	le := binary.LittleEndian
-	var h [30]byte
 	if e.at < 0 || e.at > size-30 {
 		s.add(SeveritySuspicious, where, "local header offset %d is outside the file", e.at)
 		s.setFatal(ferr(s.file, ErrCorrupt, where, "local header offset %d is outside the file", e.at))
 		return
 	}
-	if n, _ := r.ReadAt(h[:], e.at); n < 30 || le.Uint32(h[:]) != 0x04034b50 {
+	// one read for the header, its name, a typical extra field and the
+	// first data bytes (the browser reads a Blob range per ReadAt)
+	buf := make([]byte, min(int64(30+len(e.name)+160), size-e.at))
+	got, _ := r.ReadAt(buf, e.at)
+	buf = buf[:got]
+	h := buf
+	if got < 30 || le.Uint32(h[:]) != 0x04034b50 {
 		s.add(SeveritySuspicious, where, "no local header at offset %d", e.at)
 		s.setFatal(ferr(s.file, ErrCorrupt, where, "no local header at offset %d", e.at))
 		return
@@ -295,9 +301,16 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 		s.setFatal(ferr(s.file, ErrTruncated, where, "local header runs past the end of the file"))
 		return
 	}
-	nb := make([]byte, nl)
-	r.ReadAt(nb, e.at+30)
-	e.lname = string(nb)
+	if int64(len(buf)) >= 30+nl {
+		e.lname = string(buf[30 : 30+nl])
+	} else {
+		nb := make([]byte, nl)
+		r.ReadAt(nb, e.at+30)
+		e.lname = string(nb)
+	}
+	if p := 30 + nl + xl; int64(len(buf)) >= p+4 {
+		e.peek = append([]byte(nil), buf[p:p+4]...)
+	}
 	if e.lname != e.name {
 		s.add(SeverityDangerous, where, "the local header names it %q: readers that trust the local header (streaming unzip, some scanners) and those that trust the central directory (PyTorch, Python) see different files", e.lname)
 	}
@@ -324,19 +337,8 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 	}
 	e.dataOff = data
 	e.end = data + e.csize
-	if flags&0x8 != 0 || e.flags&0x8 != 0 {
-		// data descriptor: optional signature, CRC, two sizes (4 or 8 bytes)
-		var d [24]byte
-		n, _ := r.ReadAt(d[:], e.end)
-		dl := int64(12)
-		if n >= 4 && le.Uint32(d[:]) == 0x08074b50 {
-			dl = 16
-		}
-		if n >= 24 && (e.csize >= 0xffffffff || e.usize >= 0xffffffff || dl == 16 && int64(le.Uint32(d[8:])) != e.csize) {
-			dl += 8
-		}
-		e.end = min(e.end+dl, size)
-	}
+	// a data descriptor (flag bit 3) of up to 24 bytes may follow: gaps
+	// that small are not read (see zipGaps)
 }
 
 // entryReader returns the entry's (inflated) bytes, at most limit.
@@ -385,6 +387,8 @@ func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool,
 				return
 			}
 			copy(h[:], b)
+		} else if len(e.peek) == 4 {
+			copy(h[:], e.peek)
 		} else if n, _ := r.ReadAt(h[:], e.dataOff); n < 4 {
 			return
 		}
@@ -487,8 +491,8 @@ func (s *scanner) zipGaps(r io.ReaderAt, size int64, recs []*zipRec, cdAt, cdEnd
 		pos = spans[0].a // the bytes before an appended zip were scanned as the file's own content
 	}
 	check := func(a, b int64) {
-		if b-a <= 0 {
-			return
+		if b-a <= 24 {
+			return // a data descriptor, or too small for a local header
 		}
 		n := min(b-a, zipGapPeek)
 		buf := make([]byte, n)
@@ -517,7 +521,7 @@ func (s *scanner) zipGaps(r io.ReaderAt, size int64, recs []*zipRec, cdAt, cdEnd
 			s.scanBytes(buf, prefix+fmt.Sprintf("gap@%d", a), a, false, true)
 			return
 		}
-		if b-a > 24 {
+		{
 			s.add(SeverityInfo, prefix+fmt.Sprintf("offset %d", a), "%d bytes between zip structures belong to no entry", b-a)
 		}
 	}
