@@ -127,6 +127,9 @@ type pickleScan struct {
 	nestedN  int64 // bytes held by nested
 	refused  map[byte]bool
 	frameEnd int // end of the furthest FRAME seen
+	// strict rejects valid but odd encodings the unpickler (gopickle) cannot
+	// take; Scan stays lenient so that nothing Python accepts stops it early
+	strict bool
 }
 
 // scanPickle walks one pickle statically, without building any objects,
@@ -135,6 +138,7 @@ type pickleScan struct {
 // globals it names to rep.
 func scanPickle(data []byte, file, label string, base int64, rep *PickleReport) (int, error) {
 	s := newPickleScan(data, file, label, rep)
+	s.strict = true
 	return s.runProto(base)
 }
 
@@ -427,6 +431,9 @@ func (s *pickleScan) run(base int64) (int, error) {
 				}
 			}
 			if err == nil {
+				if n == 0 && s.strict {
+					return 0, s.errf(base, ErrUnsupported, "zero-length LONG (torch.save never writes one)")
+				}
 				if n < 0 || n > int64(MaxPickleLongSize) {
 					return 0, s.errf(base, ErrLimit, "LONG of %d bytes exceeds the limit of %d", n, MaxPickleLongSize)
 				}
