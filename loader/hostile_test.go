@@ -8,18 +8,15 @@ package loader_test
 // None of them is ever unpickled by anything: the payloads only echo.
 
 import (
-	"archive/zip"
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 
-	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 )
 
@@ -52,17 +49,38 @@ func (p *pk) u32op(op byte, n int) {
 
 const echo = "echo ditkit-hostile-test"
 
-// benignTorch is a real two-tensor torch.save zip written by loader.WriteTorch.
-func benignTorch(t testing.TB) []byte {
-	var buf bytes.Buffer
-	srcs := []loader.Source{
-		loader.BytesSource("w", tensor.F32, []int{2, 2}, make([]byte, 16)),
-		loader.BytesSource("b", tensor.F32, []int{2}, make([]byte, 8)),
+// benignPklHand is the data.pkl torch.save writes for an OrderedDict of a
+// 2×2 and a 2-element float tensor, written by hand so the committed corpus
+// does not depend on loader.WriteTorch.
+func benignPklHand() []byte {
+	p := newPk(2).global("collections", "OrderedDict").op(')', 'R').put(0).op('(')
+	for i, sh := range [][]byte{{2, 2}, {2}} {
+		numel := byte(1)
+		for _, d := range sh {
+			numel *= d
+		}
+		p.str([]string{"w", "b"}[i]).global("torch._utils", "_rebuild_tensor_v2").op('(')
+		p.op('(').str("storage").global("torch", "FloatStorage").str(string(rune('0'+i))).str("cpu").op('K', numel, 't', 'Q')
+		p.op('K', 0)
+		if len(sh) == 2 {
+			p.op('K', 2, 'K', 2, 0x86, 'K', 2, 'K', 1, 0x86)
+		} else {
+			p.op('K', 2, 0x85, 'K', 1, 0x85)
+		}
+		p.op(0x89).global("collections", "OrderedDict").op(')', 'R', 't', 'R')
 	}
-	if err := loader.WriteTorch(&buf, srcs, loader.TorchOptions{}); err != nil {
-		t.Fatal(err)
+	return p.op('u').stop()
+}
+
+// benignEntries are the entries of a small valid torch.save zip.
+func benignEntries() []zent {
+	return []zent{
+		{name: "archive/data.pkl", data: benignPklHand()},
+		{name: "archive/byteorder", data: []byte("little")},
+		{name: "archive/data/0", data: make([]byte, 16)},
+		{name: "archive/data/1", data: make([]byte, 8)},
+		{name: "archive/version", data: []byte("3\n")},
 	}
-	return buf.Bytes()
 }
 
 type zent struct {
@@ -72,21 +90,6 @@ type zent struct {
 	method uint16
 	flags  uint16
 	hidden bool // local entry only, not in the central directory
-}
-
-func zipEntriesOf(t testing.TB, b []byte) []zent {
-	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []zent
-	for _, f := range zr.File {
-		rc, _ := f.Open()
-		d, _ := io.ReadAll(rc)
-		rc.Close()
-		out = append(out, zent{name: f.Name, data: d})
-	}
-	return out
 }
 
 // buildZip writes entries without data descriptors; offsets in the central
@@ -142,7 +145,7 @@ func buildZip(ents []zent, prepend, trailer []byte) []byte {
 
 // withDataPkl returns the benign torch zip's entries with data.pkl replaced.
 func withDataPkl(t testing.TB, pkl []byte) []zent {
-	ents := zipEntriesOf(t, benignTorch(t))
+	ents := benignEntries()
 	for i := range ents {
 		if ents[i].name == "archive/data.pkl" {
 			ents[i].data = pkl
@@ -151,15 +154,7 @@ func withDataPkl(t testing.TB, pkl []byte) []zent {
 	return ents
 }
 
-func benignPkl(t testing.TB) []byte {
-	for _, e := range zipEntriesOf(t, benignTorch(t)) {
-		if e.name == "archive/data.pkl" {
-			return e.data
-		}
-	}
-	t.Fatal("no data.pkl")
-	return nil
-}
+func benignPkl(t testing.TB) []byte { return benignPklHand() }
 
 // prefixed puts payload ops (which must leave nothing on the stack) before
 // the benign state dict, keeping its memo indices free.
@@ -287,7 +282,7 @@ func hostileCorpus(t testing.TB) map[string][]byte {
 	}))
 
 	// zip tricks
-	ents := zipEntriesOf(t, benignTorch(t))
+	ents := benignEntries()
 	c["zip_extra_pkl_entry.pt"] = buildZip(append(append([]zent{}, ents...), zent{name: "archive/extra.pkl", data: inner}), nil, nil)
 	dup := append([]zent{}, ents...)
 	dup = append(dup, zent{name: "archive/data.pkl", data: prefixed(t, func(p *pk) { p.call1("os", "system", echo).op('0') })})
@@ -334,7 +329,7 @@ func hostileCorpus(t testing.TB) map[string][]byte {
 	c["legacy_malicious_sys_info.pt"] = legacyStream(osSystemPkl(2), newPk(2).op('}').stop())
 
 	// polyglots
-	c["polyglot_pickle_then_zip.pt"] = append(osSystemPkl(2), benignTorch(t)...)
+	c["polyglot_pickle_then_zip.pt"] = append(osSystemPkl(2), buildZip(benignEntries(), nil, nil)...)
 	var tb bytes.Buffer
 	tb.Write(tarMember("sys_info", sysInfoPkl()))
 	tb.Write(tarMember("pickle", newPk(2).call1("os", "system", echo).stop()))
@@ -431,5 +426,17 @@ func TestHostileCorpusFlagged(t *testing.T) {
 				t.Errorf("%s: Open's verdict %s, scan's %s", name, v, rep.Verdict)
 			}
 		}
+	}
+}
+
+// The hand-written benign zip is a checkpoint Open reads, and safe.
+func TestHostileBaseIsBenign(t *testing.T) {
+	b := buildZip(benignEntries(), nil, nil)
+	ck, err := loader.Open(bytes.NewReader(b), int64(len(b)), "base.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ck.Tensors) != 2 || ck.Pickle.Verdict() != loader.VerdictSafe {
+		t.Fatalf("%d tensors, verdict %s, findings %v", len(ck.Tensors), ck.Pickle.Verdict(), ck.Pickle.Findings)
 	}
 }
