@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"sync/atomic"
 )
 
 // asyncWriter hands full buffers to a goroutine that writes them, so
@@ -14,6 +15,7 @@ type asyncWriter struct {
 	free chan []byte
 	done chan error
 	err  error
+	werr atomic.Pointer[error] // the first write error, seen by Write early
 }
 
 func newAsyncWriter(w io.Writer, bufSize, depth int) *asyncWriter {
@@ -22,15 +24,18 @@ func newAsyncWriter(w io.Writer, bufSize, depth int) *asyncWriter {
 		a.free <- make([]byte, 0, bufSize)
 	}
 	a.cur = <-a.free
+	full, free, done := a.full, a.free, a.done // the goroutine must not read fields Close resets
 	go func() {
 		var err error
-		for b := range a.full {
+		for b := range full {
 			if err == nil {
-				_, err = a.w.Write(b)
+				if _, err = w.Write(b); err != nil {
+					a.werr.Store(&err)
+				}
 			}
-			a.free <- b[:0]
+			free <- b[:0]
 		}
-		a.done <- err
+		done <- err
 	}()
 	return a
 }
@@ -38,6 +43,9 @@ func newAsyncWriter(w io.Writer, bufSize, depth int) *asyncWriter {
 func (a *asyncWriter) Write(p []byte) (int, error) {
 	if a.err != nil {
 		return 0, a.err
+	}
+	if e := a.werr.Load(); e != nil {
+		return 0, *e
 	}
 	n := len(p)
 	for len(p) > 0 {
