@@ -29,6 +29,12 @@ build_wasm() {
   GOOS=js GOARCH=wasm go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o web/static/ditkit.wasm ./wasm
   cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" web/static/wasm_exec.js
   gzip -9 -n -c web/static/ditkit.wasm > web/static/ditkit.wasm.gz
+  if command -v brotli >/dev/null; then
+    brotli -q 11 -f -o web/static/ditkit.wasm.br web/static/ditkit.wasm
+  else
+    rm -f web/static/ditkit.wasm.br
+    log "brotli not installed: the page is served with gzip only"
+  fi
   log "demo: web/static/demo/dit-demo-2d-layout.pt (generated, not committed)"
   go run ./web/internal/gendemo/cmd web/static/demo/dit-demo-2d-layout.pt
 }
@@ -86,7 +92,7 @@ build_worker() {
   GOOS=js GOARCH=wasm go build -trimpath -tags ditkit_noassets -ldflags "-s -w" -o web/worker/build/app.wasm ./web/worker
   mkdir -p web/worker/build/assets
   cp -R web/static/. web/worker/build/assets/
-  rm -f web/worker/build/assets/*.gz
+  rm -f web/worker/build/assets/*.gz web/worker/build/assets/*.br
   go run ./web/internal/genheaders web/worker/build/assets/_headers
 }
 
@@ -95,6 +101,16 @@ cmd_worker() {
   build_worker
   ensure_wrangler
   log "worker ready: (cd web/worker && WRANGLER_SEND_METRICS=false npx wrangler dev --ip 127.0.0.1 --port 8787 --local)"
+}
+
+# ensure_brotli installs brotli (for ditkit.wasm.br) when apt-get can.
+ensure_brotli() {
+  command -v brotli >/dev/null && return 0
+  command -v apt-get >/dev/null || return 0
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  log "page: installing brotli (apt-get)"
+  { $sudo apt-get install -y -qq brotli || { $sudo apt-get update -qq && $sudo apt-get install -y -qq brotli; }; } >&2 \
+    || log "could not install brotli: gzip only"
 }
 
 # --- end of page functions ------------------------------------------------------
@@ -131,6 +147,7 @@ cmd_test() {
   go vet ./...
   log "go vet + build (GOOS=js GOARCH=wasm: core, loader, wasm, ui)"
   GOOS=js GOARCH=wasm go vet ./core/... ./loader/... ./wasm/... ./ui/...
+  ensure_brotli
   cmd_build
   ensure_chromium
   ensure_wrangler
@@ -168,9 +185,9 @@ bench_io() {
   local inspect_s; inspect_s=$(echo "$t1 - $t0" | bc -l)
   log "bench: ditkit convert --dtype bf16 → safetensors"
   rm -f "$dir/out.safetensors"
-  t0=$(date +%s.%N); "${tm[@]}" bin/ditkit convert "$ck" -o "$dir/out.safetensors" --dtype bf16 --no-verify > /dev/null; t1=$(date +%s.%N)
+  t0=$(date +%s.%N); "${tm[@]}" bin/ditkit convert "$ck" -o "$dir/out.safetensors" --dtype bf16 > /dev/null; t1=$(date +%s.%N)
   local conv_s; conv_s=$(echo "$t1 - $t0" | bc -l)
-  printf 'ditkit inspect: %.3f s   convert fp32→bf16 safetensors: %.2f s (%.0f MB/s of input)\n' "$inspect_s" "$conv_s" "$(echo "$size / 1000000 / $conv_s" | bc -l)"
+  printf 'ditkit inspect: %.3f s   convert fp32→bf16 safetensors incl. re-read verification: %.2f s (%.0f MB/s of input)\n' "$inspect_s" "$conv_s" "$(echo "$size / 1000000 / $conv_s" | bc -l)"
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     log "bench: torch.load and torch load+cast+save (2 threads)"
     OMP_NUM_THREADS=2 /usr/bin/python3 - "$ck" "$dir/torch_out.pt" "$inspect_s" "$conv_s" <<'PY'

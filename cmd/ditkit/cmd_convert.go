@@ -95,9 +95,6 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	if cerr := aw.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
 	prog.done()
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%s: %w (nothing was written)", *outPath, err))
