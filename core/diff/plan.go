@@ -87,7 +87,7 @@ func (p *planner) plan(cur []fix.Tensor) error {
 	for _, t := range cur {
 		p.orig[t.Name] = t.Name
 	}
-	for _, f := range []func() error{p.planPrefix, p.planRenames, p.planEntries, p.planSplits, p.planDrops, p.planCast} {
+	for _, f := range []func() error{p.planPrefix, p.planLayout, p.planRenames, p.planEntries, p.planSplits, p.planDrops, p.planCast} {
 		if err := f(); err != nil {
 			return err
 		}
@@ -279,6 +279,8 @@ func (p *planner) floatDType() tensor.DType {
 
 var fuseForms = []struct{ fused, parts []string }{
 	{[]string{".qkv."}, []string{".q.", ".k.", ".v."}},
+	{[]string{".qkv."}, []string{".to_q.", ".to_k.", ".to_v."}},
+	{[]string{".kv."}, []string{".to_k.", ".to_v."}},
 	{[]string{".qkv."}, []string{".q_proj.", ".k_proj.", ".v_proj."}},
 	{[]string{".kv_linear."}, []string{".k_linear.", ".v_linear."}},
 	{[]string{".kv."}, []string{".k.", ".v."}},

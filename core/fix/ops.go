@@ -17,7 +17,10 @@ type Step struct {
 	Produces    []string          `json:"produces"`    // keys it leaves in the state dict
 	Lossy       bool              `json:"lossy"`       // removes data from the output
 	Params      map[string]string `json:"params,omitempty"`
-	apply       func([]Tensor) ([]Tensor, error)
+	// Equal lists groups of checkpoint keys whose bytes must be equal for
+	// the step to be lossless; writers verify them before writing.
+	Equal [][]string `json:"verify_equal,omitempty"`
+	apply func([]Tensor) ([]Tensor, error)
 }
 
 // Apply runs the step on a virtual state dict.
@@ -49,7 +52,8 @@ func Ops() []OpInfo {
 		{"drop", "leave tensors out of the output (unexpected keys, stale buffers, optimizer state)"},
 		{"regenerate", "recompute a fixed table from its formula (sin-cos pos_embed, temporal pos_embed) for the target's sizes"},
 		{"resize", "change the length of a table's first axis by a stated rule (repeat the last row, or truncate)"},
-		{"dedupe", "keep one of several equal copies (diffusers' per-block embedder copies)"},
+		{"replicate", "copy a shared tensor into every block (DiT's timestep and class embedders, as diffusers stores them)"},
+		{"dedupe", "keep one of several equal copies (diffusers' per-block embedder copies); the copies are verified byte-equal before writing"},
 		{"cast", "convert floating-point tensors to another dtype, rounding to nearest even like torch; integer and bool tensors are never cast"},
 	}
 }
@@ -383,4 +387,63 @@ func Apply(ts []Tensor, steps []*Step) ([]Tensor, error) {
 		}
 	}
 	return ts, nil
+}
+
+// Replicate copies key to each name in copies (diffusers' DiT stores the
+// shared timestep and class embedders once per block) and removes key.
+func Replicate(key string, copies []string) *Step {
+	return &Step{ID: "replicate:" + key, Op: "replicate", Keys: []string{key}, Produces: copies,
+		Description: fmt.Sprintf("copy %s into %d blocks (%s, …) as diffusers stores it", key, len(copies), copies[0]),
+		apply: func(ts []Tensor) ([]Tensor, error) {
+			i, ok := index(ts)[key]
+			if !ok {
+				return nil, fmt.Errorf("no tensor %q", key)
+			}
+			src := ts[i]
+			var out []Tensor
+			for j, t := range ts {
+				if j == i {
+					for _, c := range copies {
+						cp := src
+						cp.Name = c
+						out = append(out, cp)
+					}
+					continue
+				}
+				out = append(out, t)
+			}
+			return out, nil
+		}}
+}
+
+// Dedupe keeps keep (renamed to into) and drops the other copies. Equal
+// lists the groups a writer must verify byte-equal before writing.
+func Dedupe(keep string, others []string, into string) *Step {
+	all := append([]string{keep}, others...)
+	s := &Step{ID: "dedupe:" + into, Op: "dedupe", Keys: all, Produces: []string{into},
+		Description: fmt.Sprintf("keep %s as %s and drop its %d per-block copies (verified equal before writing)", keep, into, len(others)),
+		Equal:       [][]string{all},
+		apply: func(ts []Tensor) ([]Tensor, error) {
+			drop := map[string]bool{}
+			for _, o := range others {
+				drop[o] = true
+			}
+			var out []Tensor
+			found := false
+			for _, t := range ts {
+				switch {
+				case t.Name == keep:
+					t.Name = into
+					found = true
+					out = append(out, t)
+				case !drop[t.Name]:
+					out = append(out, t)
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("no tensor %q", keep)
+			}
+			return out, nil
+		}}
+	return s
 }

@@ -115,8 +115,14 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	if err != nil {
 		return nil, err
 	}
-	if virt, err = fix.Apply(virt, steps); err != nil {
-		return nil, err
+	rr := loader.NewRangeReader(ck, weights)
+	for _, s := range steps {
+		if err := verifyEqual(virt, s, rr); err != nil {
+			return nil, err
+		}
+		if virt, err = s.Apply(virt); err != nil {
+			return nil, err
+		}
 	}
 	// The dtype cast applies even when the target plan was narrowed by --fix.
 	if opt.DType != tensor.Invalid && !hasOp(steps, "cast") {
@@ -133,7 +139,6 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	if out.Applied == nil {
 		out.Applied = []*fix.Step{}
 	}
-	rr := loader.NewRangeReader(ck, weights)
 	var srcs []loader.Source
 	hashes := make([]hash.Hash, 0, len(virt))
 	for _, t := range virt {
@@ -206,6 +211,49 @@ func targetOrder(ts []fix.Tensor, tg *diff.Target) []fix.Tensor {
 		return false
 	})
 	return out
+}
+
+// verifyEqual checks, before a step that keeps one of several copies, that
+// the copies really are byte-equal (diffusers fine-tuning can make them
+// diverge; dropping a different copy would lose data silently).
+func verifyEqual(virt []fix.Tensor, s *fix.Step, r fix.SourceReader) error {
+	for _, group := range s.Equal {
+		var first []byte
+		for _, name := range group {
+			var t *fix.Tensor
+			for i := range virt {
+				if virt[i].Name == name {
+					t = &virt[i]
+				}
+			}
+			if t == nil {
+				return fmt.Errorf("fix %s: no tensor %q to verify", s.ID, name)
+			}
+			h := sha256.New()
+			if err := t.Data.Stream(r, h); err != nil {
+				return err
+			}
+			sum := h.Sum(nil)
+			if first == nil {
+				first = sum
+			} else if !bytesEqual(first, sum) {
+				return fmt.Errorf("fix %s: %s differs from %s: the per-block copies diverged (fine-tuned in diffusers?), so keeping one would lose the others; leave this fix out with --fix or convert with --keep-unexpected", s.ID, name, group[0])
+			}
+		}
+	}
+	return nil
+}
+
+func bytesEqual(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func extraCount(virt []fix.Tensor, ck *loader.Checkpoint, opt ConvertOptions) int {
