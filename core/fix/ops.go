@@ -447,3 +447,15 @@ func Dedupe(keep string, others []string, into string) *Step {
 		}}
 	return s
 }
+
+// Unwrap records that the weights were taken from a nested state dict
+// (e.g. "ema" of a training checkpoint). The reader already selected that
+// root, so the step changes nothing in the virtual state dict.
+func Unwrap(root string, alternatives []string) *Step {
+	desc := fmt.Sprintf("use the state dict under %q as the weights", root)
+	if len(alternatives) > 0 {
+		desc += fmt.Sprintf(" (also in the file: %s)", strings.Join(alternatives, ", "))
+	}
+	return &Step{ID: "unwrap:" + root, Op: "unwrap", Description: desc, Params: map[string]string{"root": root},
+		apply: func(ts []Tensor) ([]Tensor, error) { return ts, nil }}
+}

@@ -136,6 +136,9 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 		virt = targetOrder(virt, tg)
 	}
 	out.Applied = steps
+	if ck.WeightsRoot != "" {
+		out.Applied = append([]*fix.Step{fix.Unwrap(ck.WeightsRoot, ck.Alternatives)}, steps...)
+	}
 	if out.Applied == nil {
 		out.Applied = []*fix.Step{}
 	}

@@ -117,8 +117,12 @@ func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff
 	if err != nil {
 		return nil, nil, err
 	}
+	plan := res.Plan
+	if ck.WeightsRoot != "" {
+		plan = append([]*fix.Step{fix.Unwrap(ck.WeightsRoot, ck.Alternatives)}, plan...)
+	}
 	d := &Diff{
-		File: ck.Name, Target: tg.Label, WeightsRoot: ck.WeightsRoot, Findings: res.Findings, Plan: res.Plan,
+		File: ck.Name, Target: tg.Label, WeightsRoot: ck.WeightsRoot, Findings: res.Findings, Plan: plan,
 		Clean: res.Clean, Remaining: res.Remaining, NeedsTraining: res.Untrained, Safety: SafetyOf(ck),
 		Counts: map[string]int{}, Detected: detected(res.Detected),
 		TargetInfo: targetInfo{Source: tg.Source, Class: tg.Class},
