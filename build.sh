@@ -161,8 +161,23 @@ cmd_test() {
 cmd_bench() {
   cmd_build
   log "go benchmarks"
-  go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 60m ./... 
+  go test -run '^$' -bench "${BENCH:-.}" -skip 'DiTXL2' -benchtime "${BENCHTIME:-1x}" -timeout 60m ./...
+  bench_forward
   bench_io
+}
+
+# bench_forward times a full-size DiT-XL/2 256 px forward (random weights of
+# the real shapes; fp32 and bf16 weights, batch 1 and 2) and the
+# single-threaded portable path wasm uses, next to PyTorch (2 threads).
+bench_forward() {
+  log "bench: DiT-XL/2 forward (go)"
+  go test -run '^$' -bench 'DiTXL2' -benchtime 1x -timeout 30m ./core/dit | grep -E 'Benchmark|ok' || true
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    log "bench: DiT-XL/2 forward (torch, 2 threads)"
+    OMP_NUM_THREADS=2 /usr/bin/python3 core/dit/testdata/torch_dit_bench.py 2
+  else
+    log "bench: torch not installed; no peer numbers"
+  fi
 }
 
 # bench_io times `ditkit inspect` and `ditkit convert` (fp32 → bf16
