@@ -25,6 +25,14 @@ type Storage struct {
 	DType tensor.DType // element type (for UntypedStorage: the viewing tensor's)
 	Off   int64        // absolute byte offset in the file
 	Size  int64        // bytes
+	Shard *Shard       // set for sharded sets: the file holding the bytes
+}
+
+// Shard is one file of a sharded checkpoint.
+type Shard struct {
+	Name string
+	R    io.ReaderAt
+	Size int64
 }
 
 // Tensor is a lazy handle: metadata now, data when asked.

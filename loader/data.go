@@ -91,7 +91,7 @@ func (c *Checkpoint) readTensorInto(t *Tensor, out []byte, first int64) error {
 	es := int64(t.DType.Size())
 	base := t.Storage.Off + t.Offset*es
 	if t.Contiguous() {
-		return c.readAt(out, base+first*es, t.Name)
+		return c.readAt(t, out, base+first*es)
 	}
 	// Gather: walk rows of the innermost dimension.
 	nd := len(t.Shape)
@@ -112,7 +112,7 @@ func (c *Checkpoint) readTensorInto(t *Tensor, out []byte, first int64) error {
 		}
 		cnt := min(inner-idx[nd-1], (int64(len(out))-pos)/es)
 		if innerStride == 1 {
-			if err := c.readAt(out[pos:pos+cnt*es], base+off*es, t.Name); err != nil {
+			if err := c.readAt(t, out[pos:pos+cnt*es], base+off*es); err != nil {
 				return err
 			}
 		} else {
@@ -121,7 +121,7 @@ func (c *Checkpoint) readTensorInto(t *Tensor, out []byte, first int64) error {
 				row = make([]byte, span)
 			}
 			row = row[:span]
-			if err := c.readAt(row, base+off*es, t.Name); err != nil {
+			if err := c.readAt(t, row, base+off*es); err != nil {
 				return err
 			}
 			for j := int64(0); j < cnt; j++ {
@@ -138,15 +138,19 @@ func (c *Checkpoint) readTensorInto(t *Tensor, out []byte, first int64) error {
 	return nil
 }
 
-func (c *Checkpoint) readAt(p []byte, off int64, name string) error {
-	n, err := c.r.ReadAt(p, off)
+func (c *Checkpoint) readAt(t *Tensor, p []byte, off int64) error {
+	r, file, size := c.r, c.Name, c.Size
+	if sh := t.Storage.Shard; sh != nil { // a tensor of a sharded set lives in its own file
+		r, file, size = sh.R, sh.Name, sh.Size
+	}
+	n, err := r.ReadAt(p, off)
 	if n == len(p) {
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return ferr(c.Name, ErrTruncated, fmt.Sprintf("tensor %q", name), "data at offset %d+%d ends early (file is %d bytes)", off, len(p), c.Size)
+		return ferr(file, ErrTruncated, fmt.Sprintf("tensor %q", t.Name), "data at offset %d+%d ends early (file is %d bytes)", off, len(p), size)
 	}
-	return fmt.Errorf("%s: tensor %q: read at offset %d: %w", c.Name, name, off, err)
+	return fmt.Errorf("%s: tensor %q: read at offset %d: %w", file, t.Name, off, err)
 }
 
 // TensorChunks streams a tensor's contiguous bytes in pieces of at most

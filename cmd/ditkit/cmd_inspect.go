@@ -23,7 +23,7 @@ func init() {
 }
 
 func openCheckpoint(path, root string) (*loader.Checkpoint, io.Closer, error) {
-	ck, f, err := loader.OpenFile(path)
+	ck, f, err := loader.OpenPath(path)
 	if err != nil {
 		return nil, nil, err
 	}
