@@ -12,25 +12,6 @@ import (
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-// torchPython returns a python with torch, or skips. build.sh test installs
-// Debian's python3-torch, so CI always has it.
-func torchPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{os.Getenv("DITKIT_TORCH_PYTHON"), "/usr/bin/python3"} {
-		if py == "" {
-			continue
-		}
-		if err := exec.Command(py, "-c", "import torch").Run(); err == nil {
-			return py
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("CI: no python3 with torch (build.sh test installs python3-torch)")
-	}
-	t.Skip("no python3 with torch; install Debian's python3-torch (build.sh test does)")
-	return ""
-}
-
 type torchJob struct {
 	File    string           `json:"file"`
 	Tensors []map[string]any `json:"tensors"`
@@ -40,7 +21,7 @@ type torchJob struct {
 
 func runTorch(t *testing.T, jobs []torchJob) {
 	t.Helper()
-	py := torchPython(t)
+	py := fixtures.TorchPython(t)
 	in, _ := json.Marshal(jobs)
 	cmd := exec.Command(py, "testdata/torch_check.py")
 	cmd.Stdin = bytes.NewReader(in)
