@@ -592,8 +592,15 @@ func (s *pickleScan) run(base int64) (int, error) {
 		case 'a': // APPEND
 			_, err = s.pop(base, 1)
 		case 'e', 0x90: // APPENDS ADDITEMS
+			if op == 0x90 && s.strict {
+				// gopickle keeps sets in Go maps: an unhashable item ([]byte) panics
+				return 0, s.errf(base, ErrUnsupported, "protocol-4 set opcodes (ADDITEMS) are not supported by the reader; torch.save never writes them")
+			}
 			_, err = s.popMark(base)
 		case 'l', 't', 0x91: // LIST TUPLE FROZENSET
+			if op == 0x91 && s.strict {
+				return 0, s.errf(base, ErrUnsupported, "protocol-4 set opcodes (FROZENSET) are not supported by the reader; torch.save never writes them")
+			}
 			if _, err = s.popMark(base); err == nil {
 				err = s.push(sym{}, base)
 			}
