@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -57,6 +58,22 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	m := n.dit
 	cfg := m.Cfg
 	label := *class
+	if *noisePath != "" {
+		// A reference file also says which class and how many steps it
+		// was sampled with; flags given explicitly win.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if in, err := readTensors(*noisePath); err == nil {
+			if y := in["y"]; y != nil && label < 0 {
+				if ys, err := y.Int64s(); err == nil && len(ys) > 0 {
+					label = int(ys[0])
+				}
+			}
+			if sn := in["step_noise"]; sn != nil && !set["steps"] && len(sn.Shape) > 0 {
+				*steps = sn.Shape[0]
+			}
+		}
+	}
 	if label < 0 {
 		label = 0
 		if cfg.NumClasses == 1000 {
