@@ -106,6 +106,7 @@ func installAPI() js.Value {
 		file, target, opts := arg(args, 0), arg(args, 1), arg(args, 2)
 		return promise(func() (any, error) { return convertAPI(file, target, opts) })
 	}))
+	installComputeAPI(api)
 	api.Set("stats", js.FuncOf(func(this js.Value, args []js.Value) any {
 		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load())}
 	}))

@@ -295,6 +295,9 @@ func (m *Model) Forward(ctx context.Context, x []float32, t []float64, y []int, 
 			}
 		}
 	}
+	if r, ok := be.(Runner); ok && (opt == nil || opt.Hook == nil) {
+		return m.runOn(ctx, r, patches, t, y)
+	}
 	h := make([]float32, rows*H)
 	be.Linear(h, patches, rows, m.XEmbed.W, m.XEmbed.B)
 	opt.hook("x_embed", []int{N, T, H}, h)

@@ -90,6 +90,7 @@ func run(m *testing.M) int {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("enable-unsafe-webgpu", true), // SwiftShader WebGPU (webgpu_test.go)
 		chromedp.WindowSize(1280, 900),
 		chromedp.UserDataDir(filepath.Join(tmp, "profile")),
 	}
@@ -137,6 +138,7 @@ func buildSite(dir string) error {
 		return err
 	}
 	wasm := filepath.Join(dir, "ditkit.wasm")
+	os.Remove(wasm + ".br") // build.sh's, of another build: the handler would prefer it
 	if err := goCmd([]string{"GOOS=js", "GOARCH=wasm"}, "build", "-trimpath", "-ldflags", "-s -w", "-o", wasm, "./wasm"); err != nil {
 		return err
 	}

@@ -1,0 +1,402 @@
+//go:build js && wasm
+
+package webgpu
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall/js"
+	"unsafe"
+
+	"github.com/ditkit/ditkit/core/dit"
+)
+
+//go:embed shaders/*.wgsl
+var shaderFS embed.FS
+
+// Usage flags (GPUBufferUsage).
+const (
+	usageMapRead  = 0x0001
+	usageCopySrc  = 0x0004
+	usageCopyDst  = 0x0008
+	usageUniform  = 0x0040
+	usageStorage  = 0x0080
+	mapModeRead   = 0x0001
+	uniformSize   = 64
+	maxHeadDim    = 128
+	gemvMaxRows   = 8
+	maxWorkgroups = 65535
+)
+
+// ErrUnavailable wraps every reason the GPU cannot be used (no WebGPU, no
+// adapter, device lost, out of memory); callers fall back to the CPU.
+var ErrUnavailable = errors.New("WebGPU unavailable")
+
+// GPU is an open WebGPU device with its compiled pipelines.
+type GPU struct {
+	device, queue js.Value
+	// Adapter describes the adapter (vendor, architecture, fallback).
+	Adapter  string
+	Fallback bool // a software adapter (SwiftShader)
+	// Limits the device was created with.
+	MaxBinding, MaxBuffer int64
+	// SplitBytes, when > 0 and smaller than the limits, caps the size of
+	// one weight buffer (tests force tensor splitting with it).
+	SplitBytes int64
+
+	mu        sync.Mutex
+	pipelines map[string]js.Value
+	dummy     js.Value
+	lost      string // why the device was lost, "" while alive
+	models    map[*dit.Model]*gpuModel
+	weights   map[*dit.Weight]*gpuWeight // per-op Backend calls
+	plans     map[planKey]*plan
+}
+
+var (
+	openOnce sync.Once
+	shared   *GPU
+	openErr  error
+)
+
+// Open returns the page's GPU, initialising it on first use (navigator.gpu
+// → requestAdapter → requestDevice). It awaits promises, so it must run on
+// a goroutine, never inside a js.FuncOf callback.
+func Open() (*GPU, error) {
+	openOnce.Do(func() { shared, openErr = open() })
+	if openErr != nil {
+		return nil, openErr
+	}
+	if why := shared.Lost(); why != "" {
+		return nil, fmt.Errorf("%w: device lost (%s)", ErrUnavailable, why)
+	}
+	return shared, nil
+}
+
+func open() (*GPU, error) {
+	nav := js.Global().Get("navigator")
+	gpu := nav.Get("gpu")
+	if gpu.Type() != js.TypeObject {
+		return nil, fmt.Errorf("%w: this browser has no navigator.gpu", ErrUnavailable)
+	}
+	adapter, err := await(gpu.Call("requestAdapter"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: requestAdapter: %v", ErrUnavailable, err)
+	}
+	if adapter.Type() != js.TypeObject {
+		return nil, fmt.Errorf("%w: no adapter (requestAdapter returned null)", ErrUnavailable)
+	}
+	g := &GPU{pipelines: map[string]js.Value{}, models: map[*dit.Model]*gpuModel{}, weights: map[*dit.Weight]*gpuWeight{}, plans: map[planKey]*plan{}}
+	g.Adapter, g.Fallback = adapterInfo(adapter)
+	lim := adapter.Get("limits")
+	g.MaxBinding = int64(lim.Get("maxStorageBufferBindingSize").Float())
+	g.MaxBuffer = int64(lim.Get("maxBufferSize").Float())
+	desc := js.Global().Get("Object").New()
+	req := js.Global().Get("Object").New()
+	req.Set("maxStorageBufferBindingSize", float64(g.MaxBinding))
+	req.Set("maxBufferSize", float64(g.MaxBuffer))
+	desc.Set("requiredLimits", req)
+	dev, err := await(adapter.Call("requestDevice", desc))
+	if err != nil {
+		return nil, fmt.Errorf("%w: requestDevice: %v", ErrUnavailable, err)
+	}
+	g.device, g.queue = dev, dev.Get("queue")
+	var onLost js.Func
+	onLost = js.FuncOf(func(this js.Value, args []js.Value) any {
+		msg := "unknown reason"
+		if len(args) > 0 && args[0].Type() == js.TypeObject {
+			msg = strings.TrimSpace(args[0].Get("reason").String() + ": " + args[0].Get("message").String())
+		}
+		g.mu.Lock()
+		g.lost = msg
+		g.mu.Unlock()
+		onLost.Release()
+		return nil
+	})
+	dev.Get("lost").Call("then", onLost)
+	g.dummy = g.buffer(16, usageStorage)
+	return g, nil
+}
+
+func adapterInfo(adapter js.Value) (string, bool) {
+	info := adapter.Get("info")
+	var parts []string
+	fallback := adapter.Get("isFallbackAdapter").Truthy()
+	if info.Type() == js.TypeObject {
+		for _, k := range []string{"vendor", "architecture", "device", "description"} {
+			if v := info.Get(k); v.Type() == js.TypeString && v.String() != "" {
+				parts = append(parts, v.String())
+			}
+		}
+		if v := info.Get("isFallbackAdapter"); v.Type() == js.TypeBoolean {
+			fallback = fallback || v.Bool()
+		}
+	}
+	s := strings.Join(parts, " ")
+	if s == "" {
+		s = "unnamed adapter"
+	}
+	if fallback {
+		s += " (software fallback adapter)"
+	}
+	return s, fallback
+}
+
+// Lost reports why the device was lost, or "".
+func (g *GPU) Lost() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lost
+}
+
+func (g *GPU) alive() error {
+	if why := g.Lost(); why != "" {
+		return fmt.Errorf("%w: device lost (%s)", ErrUnavailable, why)
+	}
+	return nil
+}
+
+// Limits reports the device limits as text.
+func (g *GPU) Limits() string {
+	return fmt.Sprintf("maxStorageBufferBindingSize %s, maxBufferSize %s", mib(g.MaxBinding), mib(g.MaxBuffer))
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// chunkLimit is the largest single weight buffer.
+func (g *GPU) chunkLimit() int64 {
+	l := min(g.MaxBinding, g.MaxBuffer)
+	if g.SplitBytes > 0 && g.SplitBytes < l {
+		l = g.SplitBytes
+	}
+	return l &^ 3
+}
+
+func (g *GPU) buffer(size int64, usage int) js.Value {
+	d := js.Global().Get("Object").New()
+	d.Set("size", float64((size+3)&^3))
+	d.Set("usage", usage)
+	return g.device.Call("createBuffer", d)
+}
+
+// write copies b into buf at off (b's length is padded to 4 bytes).
+func (g *GPU) write(buf js.Value, off int64, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	n := (len(b) + 3) &^ 3
+	u8 := js.Global().Get("Uint8Array").New(n)
+	js.CopyBytesToJS(u8, b)
+	g.queue.Call("writeBuffer", buf, float64(off), u8)
+}
+
+func f32bytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
+}
+
+func u32bytes(v []uint32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
+}
+
+func (g *GPU) storage(n int) (js.Value, error) {
+	size := int64(max(n, 1)) * 4
+	if size > g.MaxBinding || size > g.MaxBuffer {
+		return js.Value{}, fmt.Errorf("%w: an activation buffer of %s exceeds the device limits (%s)", ErrUnavailable, mib(size), g.Limits())
+	}
+	return g.buffer(size, usageStorage|usageCopyDst|usageCopySrc), nil
+}
+
+func (g *GPU) uniform(words []uint32) js.Value {
+	b := g.buffer(uniformSize, usageUniform|usageCopyDst)
+	g.write(b, 0, u32bytes(words))
+	return b
+}
+
+// pipeline returns the compute pipeline of a shader (compiled once per
+// shader and dtype, then cached).
+func (g *GPU) pipeline(name string, dtype int) (js.Value, error) {
+	key := fmt.Sprintf("%s/%d", name, dtype)
+	g.mu.Lock()
+	p, ok := g.pipelines[key]
+	g.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	src, err := shaderFS.ReadFile("shaders/" + name + ".wgsl")
+	if err != nil {
+		return js.Value{}, err
+	}
+	code := string(src)
+	withW := name == "matmul" || name == "gemv"
+	if withW {
+		common, _ := shaderFS.ReadFile("shaders/common.wgsl")
+		code = string(common) + "\n" + code
+	}
+	md := js.Global().Get("Object").New()
+	md.Set("code", code)
+	md.Set("label", name)
+	mod := g.device.Call("createShaderModule", md)
+	comp := js.Global().Get("Object").New()
+	comp.Set("module", mod)
+	comp.Set("entryPoint", "main")
+	if withW {
+		c := js.Global().Get("Object").New()
+		c.Set("DTYPE", dtype)
+		comp.Set("constants", c)
+	}
+	pd := js.Global().Get("Object").New()
+	pd.Set("layout", "auto")
+	pd.Set("compute", comp)
+	pd.Set("label", key)
+	g.device.Call("pushErrorScope", "validation")
+	pv, err := await(g.device.Call("createComputePipelineAsync", pd))
+	scopeErr := g.popError()
+	if err != nil {
+		return js.Value{}, fmt.Errorf("webgpu: compile %s: %v", key, err)
+	}
+	if scopeErr != nil {
+		return js.Value{}, fmt.Errorf("webgpu: compile %s: %v", key, scopeErr)
+	}
+	g.mu.Lock()
+	g.pipelines[key] = pv
+	g.mu.Unlock()
+	return pv, nil
+}
+
+// popError awaits the innermost error scope.
+func (g *GPU) popError() error {
+	v, err := await(g.device.Call("popErrorScope"))
+	if err != nil {
+		return err
+	}
+	if v.Type() == js.TypeObject {
+		return errors.New(v.Get("message").String())
+	}
+	return nil
+}
+
+// dispatch is one recorded compute dispatch.
+type dispatch struct {
+	pipe  js.Value
+	group js.Value
+	wg    [3]int
+	owned []js.Value // buffers to destroy with the dispatch (uniforms)
+}
+
+func (g *GPU) bind(pipe js.Value, bufs ...js.Value) js.Value {
+	entries := js.Global().Get("Array").New()
+	for i, b := range bufs {
+		e := js.Global().Get("Object").New()
+		e.Set("binding", i)
+		r := js.Global().Get("Object").New()
+		r.Set("buffer", b)
+		e.Set("resource", r)
+		entries.Call("push", e)
+	}
+	d := js.Global().Get("Object").New()
+	d.Set("layout", pipe.Call("getBindGroupLayout", 0))
+	d.Set("entries", entries)
+	return g.device.Call("createBindGroup", d)
+}
+
+// encode records the dispatches into one compute pass of enc.
+func encode(enc js.Value, ds []dispatch) {
+	pass := enc.Call("beginComputePass")
+	for _, d := range ds {
+		pass.Call("setPipeline", d.pipe)
+		pass.Call("setBindGroup", 0, d.group)
+		pass.Call("dispatchWorkgroups", d.wg[0], d.wg[1], d.wg[2])
+	}
+	pass.Call("end")
+}
+
+func destroy(ds []dispatch) {
+	for _, d := range ds {
+		for _, b := range d.owned {
+			b.Call("destroy")
+		}
+	}
+}
+
+// run submits ds and reads n float32s of out back (out must allow
+// COPY_SRC). The mapped range is copied out before unmap.
+func (g *GPU) run(ds []dispatch, out js.Value, outOff int64, dst []float32) error {
+	if err := g.alive(); err != nil {
+		return err
+	}
+	size := int64(len(dst)) * 4
+	staging := g.buffer(size, usageMapRead|usageCopyDst)
+	defer staging.Call("destroy")
+	g.device.Call("pushErrorScope", "out-of-memory")
+	g.device.Call("pushErrorScope", "validation")
+	enc := g.device.Call("createCommandEncoder")
+	encode(enc, ds)
+	enc.Call("copyBufferToBuffer", out, float64(outOff), staging, 0, float64((size+3)&^3))
+	g.queue.Call("submit", []any{enc.Call("finish")})
+	verr := g.popError()
+	oerr := g.popError()
+	if verr != nil {
+		return fmt.Errorf("webgpu: %v", verr)
+	}
+	if oerr != nil {
+		return fmt.Errorf("%w: out of GPU memory: %v", ErrUnavailable, oerr)
+	}
+	if _, err := await(staging.Call("mapAsync", mapModeRead)); err != nil {
+		if lerr := g.alive(); lerr != nil {
+			return lerr
+		}
+		return fmt.Errorf("webgpu: readback: %v", err)
+	}
+	view := js.Global().Get("Uint8Array").New(staging.Call("getMappedRange", 0, float64((size+3)&^3)))
+	js.CopyBytesToGo(f32bytes(dst), view) // copy out before unmap detaches it
+	staging.Call("unmap")
+	return g.alive()
+}
+
+// await blocks the calling goroutine until the promise settles. Never call
+// it inside a js.FuncOf callback (the runtime deadlocks).
+func await(promise js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	var then, catch js.Func
+	then = js.FuncOf(func(this js.Value, args []js.Value) any {
+		var v js.Value
+		if len(args) > 0 {
+			v = args[0]
+		}
+		ch <- result{v: v}
+		return nil
+	})
+	catch = js.FuncOf(func(this js.Value, args []js.Value) any {
+		msg := "promise rejected"
+		if len(args) > 0 {
+			msg = args[0].Call("toString").String()
+		}
+		ch <- result{err: errors.New(msg)}
+		return nil
+	})
+	promise.Call("then", then, catch)
+	r := <-ch
+	then.Release()
+	catch.Release()
+	return r.v, r.err
+}
+
+func u16bytes(v []uint16) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*2)
+}
