@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"image"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,16 @@ type Root struct {
 	Rate       string
 	Saved      string
 	cancel     *atomic.Bool
+
+	// preview
+	Steps, Class, Seed, Heads int
+	Sampler                   string
+	CFG                       float64
+	Sampling, HasImage        bool
+	StepsDone, StepsTotal     int
+	StepText, PreviewInfo     string
+	stopSample                func()
+	img                       *image.RGBA
 }
 
 // demoName is the demo checkpoint's file name.
@@ -72,6 +83,9 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 	}
 	if c.DType == "" {
 		c.DType = "keep"
+	}
+	if c.Steps == 0 {
+		c.Steps, c.Sampler, c.CFG, c.Class = 25, "ddim", 4, 207
 	}
 }
 
@@ -181,7 +195,16 @@ func (c *Root) setReport(ck *loader.Checkpoint, rep *report.Inspect, det *Detect
 	c.ck, c.Rep, c.Det = ck, rep, det
 	c.rows = tensorRows(rep)
 	c.Limit = pageRows
-	c.Saved, c.Preset = "", ""
+	c.Saved, c.Preset, c.HasImage, c.StepText, c.img = "", "", false, "", nil
+	c.Heads = 0
+	for _, p := range det.Params {
+		if p.Name == "num_heads" {
+			c.Heads = atoi(p.Value, 0)
+		}
+		if p.Name == "num_classes" && c.Class >= atoi(p.Value, 1000) {
+			c.Class = 0
+		}
+	}
 	c.resetTarget()
 }
 

@@ -23,7 +23,7 @@ const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src
 	"connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 type asset struct {
-	body, gz []byte
+	body, gz, br []byte
 	etag     string
 	ctype    string
 }
@@ -59,11 +59,14 @@ func (h *Handler) load() {
 		if err != nil {
 			return err
 		}
-		if strings.HasSuffix(p, ".gz") {
+		if strings.HasSuffix(p, ".gz") || strings.HasSuffix(p, ".br") {
 			return nil
 		}
 		sum := sha256.Sum256(body)
 		a := &asset{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: contentType(p)}
+		if br, err := fs.ReadFile(h.fsys, p+".br"); err == nil {
+			a.br = br // pre-compressed by build.sh when brotli is installed
+		}
 		if gz, err := fs.ReadFile(h.fsys, p+".gz"); err == nil {
 			a.gz = gz
 		} else if len(body) > 1024 && compressible(a.ctype) {
@@ -148,7 +151,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := a.body
-	if a.gz != nil && acceptsGzip(r) {
+	switch {
+	case a.br != nil && accepts(r, "br"):
+		hd.Set("Content-Encoding", "br")
+		body = a.br
+	case a.gz != nil && accepts(r, "gzip"):
 		hd.Set("Content-Encoding", "gzip")
 		body = a.gz
 	}
@@ -159,10 +166,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-func acceptsGzip(r *http.Request) bool {
+// accepts reports whether the request accepts the content coding.
+func accepts(r *http.Request, coding string) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
 		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.TrimSpace(enc) == "gzip" && !strings.Contains(q, "q=0") {
+		q = strings.TrimSpace(q)
+		if strings.TrimSpace(enc) == coding && q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000" {
 			return true
 		}
 	}

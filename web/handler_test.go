@@ -67,6 +67,23 @@ func TestWasmIsCompressedTypedAndRevalidated(t *testing.T) {
 	}
 }
 
+func TestBrotliPreferredWhenPresent(t *testing.T) {
+	fsys := testFS()
+	fsys["ditkit.wasm.br"] = &fstest.MapFile{Data: []byte("brotli bytes")}
+	h := NewFS(fsys)
+	w := serve(h, "GET", "/ditkit.wasm", map[string]string{"Accept-Encoding": "gzip, deflate, br"})
+	if w.Header().Get("Content-Encoding") != "br" || w.Body.String() != "brotli bytes" {
+		t.Fatalf("%v %q", w.Header(), w.Body.String())
+	}
+	w = serve(h, "GET", "/ditkit.wasm", map[string]string{"Accept-Encoding": "gzip, br;q=0"})
+	if w.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("br;q=0 still got %q", w.Header().Get("Content-Encoding"))
+	}
+	if w := serve(h, "GET", "/ditkit.wasm.br", nil); w.Code != 404 {
+		t.Fatalf("the .br file itself is served: %d", w.Code)
+	}
+}
+
 // The Worker build has no embedded assets: the handler still answers, with
 // 404/405 and the security headers, instead of failing.
 func TestEmptyAssetsServeNotFound(t *testing.T) {

@@ -69,7 +69,7 @@ func TestHostileFiles(t *testing.T) {
 	shot(t, ctx, "1-dangerous")
 	// asking for a fix plan fails in place, with the CLI's words
 	js[bool](t, ctx, `(document.getElementById("compare").click(), true)`)
-	waitJS(t, ctx, `!!document.querySelector("#error")`, "the diff error")
+	waitJS(t, ctx, `!!document.querySelector("#error:not([hidden])")`, "the diff error")
 	preset := js[string](t, ctx, `document.getElementById("preset").value`)
 	_, stderr, code := cli(t, dir, "diff", "--arch", preset, "hostile.pt")
 	if got, want := text(t, ctx, "#error"), strings.TrimSpace(stderr); code != 2 || got != want {
@@ -80,7 +80,7 @@ func TestHostileFiles(t *testing.T) {
 	garbage := filepath.Join(dir, "garbage.pt")
 	os.WriteFile(garbage, []byte("<html>this is a web page saved as .pt, not a checkpoint</html>\n"), 0o644)
 	drop(t, ctx, garbage)
-	waitJS(t, ctx, `!!document.querySelector("#error")`, "the error")
+	waitJS(t, ctx, `document.querySelector("#error:not([hidden])")?.textContent.includes("garbage.pt")`, "the error")
 	_, stderr, code = cli(t, dir, "inspect", "garbage.pt")
 	if code != 2 {
 		t.Fatalf("cli exit %d, want 2", code)
@@ -92,7 +92,7 @@ func TestHostileFiles(t *testing.T) {
 
 	// the page survives: a good file still opens
 	drop(t, ctx, fixtures.Path(t, "dit_A/ckpt.safetensors"))
-	waitJS(t, ctx, `document.querySelector("#report h2")?.textContent === "ckpt.safetensors" && !document.querySelector("#error")`, "the report after the errors")
+	waitJS(t, ctx, `document.querySelector("#report h2")?.textContent === "ckpt.safetensors" && !document.querySelector("#error:not([hidden])")`, "the report after the errors")
 	shot(t, ctx, "3-recovered")
 }
 

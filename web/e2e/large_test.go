@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/spec"
@@ -97,6 +98,10 @@ func TestMultiGBFileReadsOnlyMetadata(t *testing.T) {
 		}
 		if got := text(t, ctx, "#preset-text"); got != "DiT-XL_2_256 (exact match)" {
 			t.Errorf("%s: preset %q", format, got)
+		}
+		// the preview refuses a model that would not fit, with the numbers
+		if got := text(t, ctx, "#preview"); !strings.Contains(got, "would not fit") || !strings.Contains(got, "GiB") {
+			t.Errorf("%s: preview panel says %q", format, got)
 		}
 		shot(t, ctx, "report-"+format)
 	}

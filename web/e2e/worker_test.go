@@ -46,6 +46,7 @@ func TestWorkerWithWranglerDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(filepath.Join(assets, "ditkit.wasm.gz"))
+	os.Remove(filepath.Join(assets, "ditkit.wasm.br"))
 	os.WriteFile(filepath.Join(assets, "_headers"), []byte(web.HeadersFile()), 0o644)
 	cfg, err := os.ReadFile(filepath.Join(repoRoot, "web", "worker", "wrangler.jsonc"))
 	if err != nil {

@@ -1,0 +1,274 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ditkit/ditkit/core/diffusion"
+	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/preview"
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
+	"github.com/vugu/vugu"
+	js "github.com/vugu/vugu/js"
+)
+
+// Painter is the optional part of Host that draws the preview and lets
+// long computations yield to the browser.
+type Painter interface {
+	// Paint draws img on the canvas element (called after every render:
+	// the renderer resets the canvas's attributes).
+	Paint(canvas js.Value, img *image.RGBA)
+	// Yield lets the browser run its event loop.
+	Yield()
+}
+
+// MemoryLimit is what one Go wasm instance can allocate (platform facts:
+// ~3.99 GiB, past which the runtime dies unrecoverably); the preview keeps
+// a margin under it.
+const MemoryLimit = 3.5 * (1 << 30)
+
+// PreviewMemory estimates what a preview needs: the weights as stored, half
+// as much again for read buffers and the garbage collector's headroom, and
+// room for activations.
+func PreviewMemory(weightBytes int64) int64 { return weightBytes + weightBytes/2 + 256<<20 }
+
+// NamedClasses are ImageNet classes with names (those DiT's sample.py
+// uses, and a few more); any class index can be typed.
+var NamedClasses = []struct {
+	ID   int
+	Name string
+}{
+	{88, "macaw"}, {207, "golden retriever"}, {279, "arctic fox"}, {360, "otter"},
+	{387, "lesser panda"}, {417, "balloon"}, {974, "geyser"}, {979, "valley"},
+}
+
+// PreviewConfig is the DiT configuration a preview runs: from the chosen
+// preset target when it is a DiT, else from the detected hyperparameters.
+func PreviewConfig(ck *loader.Checkpoint, presetName string, heads int) (dit.Config, string, error) {
+	if presetName != "" {
+		if sp, err := spec.Preset(presetName); err == nil && sp.Family == "dit" {
+			return ditConfig(sp), "preset " + presetName, nil
+		}
+	}
+	var infos []tensor.Info
+	for _, w := range ck.Weights() {
+		infos = append(infos, w.Info())
+	}
+	d := spec.Detect(infos)
+	if d.Family != "dit" || d.Params == nil {
+		fam := d.Family
+		if fam == "" {
+			fam = "unrecognised"
+		}
+		return dit.Config{}, "", fmt.Errorf("%s: the preview runs class-conditional DiT checkpoints; this one is %s (STDiT needs caption embeddings: use ditkit forward)", ck.Name, fam)
+	}
+	cfg := ditConfig(d.Params)
+	if heads > 0 {
+		cfg.NumHeads = heads
+	}
+	return cfg, "detected hyperparameters", nil
+}
+
+func ditConfig(s *spec.Spec) dit.Config {
+	return dit.Config{
+		InputSize: s.Int("input_size"), PatchSize: s.Int("patch_size"), InChannels: s.Int("in_channels"),
+		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
+		NumClasses: s.Int("num_classes"), LearnSigma: s.Bool("learn_sigma"), MLPRatio: s.Float("mlp_ratio"),
+		NullClass: s.Float("class_dropout_prob") > 0,
+	}
+}
+
+// LoadDiT reads the weights root into a DiT model. Prefixes such as
+// "module." are stripped as ditkit forward does.
+func LoadDiT(ck *loader.Checkpoint, cfg dit.Config) (*dit.Model, error) {
+	byName := map[string]*loader.Tensor{}
+	for _, w := range ck.Weights() {
+		byName[strings.TrimPrefix(w.Name, "module.")] = w
+	}
+	return dit.Load(cfg, func(name string) (*tensor.Dense, error) {
+		w := byName[name]
+		if w == nil {
+			return nil, nil
+		}
+		return ck.ReadDense(w)
+	})
+}
+
+func weightBytes(ck *loader.Checkpoint) int64 {
+	n := int64(0)
+	for _, w := range ck.Weights() {
+		n += w.NBytes()
+	}
+	return n
+}
+
+// --- Root: preview panel -------------------------------------------------------
+
+func (c *Root) previewable() bool { return c.Det != nil && c.Det.Family == "dit" }
+
+func (c *Root) previewMemoryText() string {
+	need := PreviewMemory(weightBytes(c.ck))
+	return fmt.Sprintf("needs about %s of memory (weights %s); a browser tab's Go wasm can use at most %s",
+		HumanBytes(need), HumanBytes(weightBytes(c.ck)), HumanBytes(int64(MemoryLimit)))
+}
+
+func (c *Root) previewFits() bool { return PreviewMemory(weightBytes(c.ck)) <= int64(MemoryLimit) }
+
+func (c *Root) SetSteps(e vugu.DOMEvent)   { c.Steps = atoi(e.PropString("target", "value"), c.Steps) }
+func (c *Root) SetSampler(e vugu.DOMEvent) { c.Sampler = e.PropString("target", "value") }
+func (c *Root) SetClass(e vugu.DOMEvent)   { c.Class = atoi(e.PropString("target", "value"), c.Class) }
+func (c *Root) SetSeed(e vugu.DOMEvent)    { c.Seed = atoi(e.PropString("target", "value"), c.Seed) }
+func (c *Root) SetHeads(e vugu.DOMEvent)   { c.Heads = atoi(e.PropString("target", "value"), c.Heads) }
+func (c *Root) SetCFG(e vugu.DOMEvent) {
+	if v, err := strconv.ParseFloat(e.PropString("target", "value"), 64); err == nil {
+		c.CFG = v
+	}
+}
+
+func atoi(s string, def int) int {
+	if v, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+		return v
+	}
+	return def
+}
+
+func (c *Root) classLabel(id int, name string) string { return strconv.Itoa(id) + " — " + name }
+
+// Sample runs the sampler and draws the latent preview.
+func (c *Root) Sample(e vugu.DOMEvent) {
+	painter, ok := c.Host.(Painter)
+	if !ok || c.ck == nil || c.Sampling {
+		return
+	}
+	if !c.previewFits() {
+		c.Err = CLIError(fmt.Errorf("%s: too large to preview here: %s", c.ck.Name, c.previewMemoryText()))
+		return
+	}
+	// an exactly matching preset knows the heads; else the shapes and the heads field
+	cfg, from, err := PreviewConfig(c.ck, c.Det.Preset, c.Heads)
+	if err != nil {
+		c.Err = CLIError(err)
+		return
+	}
+	ck, steps, sampler, class, cfgScale, seed := c.ck, c.Steps, c.Sampler, c.Class, c.CFG, c.Seed
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopSample = cancel
+	c.Err, c.Sampling, c.StepText, c.StepsDone, c.StepsTotal = "", true, "loading the weights…", 0, steps
+	c.PreviewInfo = fmt.Sprintf("backend: CPU (Go wasm, one thread); model: %s (H %d, depth %d, %d heads, %d classes)", from, cfg.HiddenSize, cfg.Depth, cfg.NumHeads, cfg.NumClasses)
+	ee := e.EventEnv()
+	update := func(fn func()) { ee.Lock(); fn(); ee.UnlockRender() }
+	go func() {
+		img, err := runSample(ctx, ck, cfg, steps, sampler, class, cfgScale, uint64(seed), painter.Yield, func(i, n int, per time.Duration) {
+			update(func() {
+				c.StepsDone = i
+				c.StepText = fmt.Sprintf("step %d of %d, %.0f ms per step", i, n, float64(per.Microseconds())/1000)
+			})
+		})
+		ee.Lock()
+		defer ee.UnlockRender()
+		c.Sampling, c.stopSample = false, nil
+		if err != nil {
+			c.Err = CLIError(err)
+			c.StepText = ""
+			return
+		}
+		c.HasImage, c.img = true, img
+	}()
+}
+
+// StopSample cancels a running preview.
+func (c *Root) StopSample(e vugu.DOMEvent) {
+	if c.stopSample != nil {
+		c.stopSample()
+	}
+}
+
+// runSample is `ditkit sample` without the files: the same diffusion, noise
+// generator and preview.
+func runSample(ctx context.Context, ck *loader.Checkpoint, cfg dit.Config, steps int, sampler string, class int, cfgScale float64,
+	seed uint64, yield func(), progress func(i, n int, per time.Duration)) (img *image.RGBA, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			img, err = nil, fmt.Errorf("%s: internal error while sampling: %v", ck.Name, p)
+		}
+	}()
+	if steps < 1 || steps > 1000 {
+		return nil, fmt.Errorf("steps %d: want 1 to 1000", steps)
+	}
+	if class < 0 || class >= cfg.NumClasses {
+		return nil, fmt.Errorf("class %d outside [0, %d)", class, cfg.NumClasses)
+	}
+	m, err := LoadDiT(ck, cfg)
+	if err != nil {
+		return nil, err
+	}
+	useCFG := cfgScale > 1
+	if useCFG && !cfg.NullClass {
+		return nil, fmt.Errorf("the label table has no null class: CFG is impossible (use a scale of 1)")
+	}
+	d, err := diffusion.Create(strconv.Itoa(steps), cfg.LearnSigma)
+	if err != nil {
+		return nil, err
+	}
+	C, S := cfg.InChannels, cfg.InputSize
+	per := C * S * S
+	batch := 1
+	y := []int{class}
+	if useCFG {
+		batch, y = 2, []int{class, cfg.NullLabel()}
+	}
+	x := make([]float32, batch*per)
+	rng := rand.New(rand.NewPCG(seed, 0x6469746b6974))
+	for i := 0; i < per; i++ {
+		x[i] = float32(rng.NormFloat64())
+	}
+	if useCFG {
+		copy(x[per:], x[:per])
+	}
+	opt := &dit.Options{Backend: &dit.CPU{Threads: 1, Yield: yield}, Yield: yield}
+	model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
+		if useCFG {
+			return m.ForwardWithCFG(ctx, x, t, y, float32(cfgScale), opt)
+		}
+		return m.Forward(ctx, x, t, y, opt)
+	}
+	start, last := time.Now(), time.Now()
+	out, err := d.Sample(ctx, model, x, batch, diffusion.Options{
+		Sampler: sampler,
+		Noise: func(_ int, dst []float32) {
+			for i := range dst {
+				dst[i] = float32(rng.NormFloat64())
+			}
+		},
+		Step: func(i, t int, _, _ []float32) {
+			progress(i+1, d.Steps(), time.Since(last))
+			last = time.Now()
+			yield()
+		},
+	})
+	_ = start
+	if err != nil {
+		return nil, err
+	}
+	return preview.Image(out[:per], C, S, S)
+}
+
+func (c *Root) paintCanvas(v js.Value) {
+	if p, ok := c.Host.(Painter); ok && c.img != nil {
+		p.Paint(v, c.img)
+	}
+}
+
+func (c *Root) canvasClass() string {
+	if c.HasImage {
+		return "shown"
+	}
+	return "empty"
+}
