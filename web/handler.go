@@ -24,8 +24,8 @@ const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src
 
 type asset struct {
 	body, gz, br []byte
-	etag     string
-	ctype    string
+	etag         string
+	ctype        string
 }
 
 // Handler serves the files of fsys (rooted so that index.html is at its top).
