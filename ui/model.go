@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/ditkit/ditkit/core/spec"
@@ -18,6 +19,44 @@ type Source struct {
 	Name string
 	Size int64
 	R    io.ReaderAt
+	// Open, when set, opens the source instead of loader.Open (a shard
+	// index opens the set with the shards dropped beside it).
+	Open func() (*loader.Checkpoint, error)
+}
+
+// linkShards gives every *.index.json among srcs an Open that reads the
+// shards it names from all (matched by base name), and returns the index
+// of the first index in srcs (-1 if none).
+func linkShards(srcs, all []*Source) int {
+	first := -1
+	for i, s := range srcs {
+		if !loader.IsIndexName(s.Name) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		idx := s
+		idx.Open = func() (*loader.Checkpoint, error) {
+			if idx.Size > loader.MaxIndexJSON {
+				return nil, fmt.Errorf("%s: index of %d bytes is larger than %d", idx.Name, idx.Size, loader.MaxIndexJSON)
+			}
+			b := make([]byte, idx.Size)
+			if _, err := idx.R.ReadAt(b, 0); err != nil && err != io.EOF {
+				return nil, fmt.Errorf("%s: %w", idx.Name, err)
+			}
+			return loader.OpenSharded(b, idx.Name, func(name string) (io.ReaderAt, int64, error) {
+				base := path.Base(name)
+				for _, sh := range all {
+					if sh.Name == base {
+						return sh.R, sh.Size, nil
+					}
+				}
+				return nil, 0, fmt.Errorf("shard %s was not dropped with %s: drop the index and every shard together", name, idx.Name)
+			})
+		}
+	}
+	return first
 }
 
 // Host is what the page needs from its environment. The wasm entry point

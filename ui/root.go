@@ -141,6 +141,9 @@ func (c *Root) addSources(srcs []*Source, ee vugu.EventEnv) {
 	}
 	first := len(c.Sources)
 	c.Sources = append(c.Sources, srcs...)
+	if i := linkShards(srcs, c.Sources); i >= 0 {
+		first += i // a shard set opens through its index
+	}
 	c.startInspect(first, ee)
 }
 
@@ -188,6 +191,9 @@ func openSource(src *Source) (ck *loader.Checkpoint, err error) {
 			ck, err = nil, fmt.Errorf("%s: internal error while reading: %v", src.Name, p)
 		}
 	}()
+	if src.Open != nil {
+		return src.Open()
+	}
 	return loader.Open(src.R, src.Size, src.Name)
 }
 

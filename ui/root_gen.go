@@ -63,7 +63,7 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 				vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "strong", Attr: []vugu.VGAttribute(nil)}
 				vgparent.AppendChild(vgn)
 				vgn.SetInnerHTML(vugu.HTML("Drop checkpoint files here"))
-				vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: " (several shards at once are fine),\n      "}
+				vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: " (a sharded set: the *.index.json with all its shards),\n      "}
 				vgparent.AppendChild(vgn)
 				vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "label", Attr: []vugu.VGAttribute{{Namespace: "", Key: "class", Val: "button"}}}
 				vgparent.AppendChild(vgn)
