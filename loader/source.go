@@ -41,16 +41,44 @@ func (r *RangeReader) ReadRange(name string, off, n int64, fn func([]byte) error
 		return fmt.Errorf("%s: tensor %q: bad range [%d, %d) of %d bytes", r.ck.Name, name, off, off+n, t.NBytes())
 	}
 	chunk := max(es, int64(r.Chunk)/es*es)
-	buf := make([]byte, min(chunk, n))
-	for pos := int64(0); pos < n; {
-		m := min(int64(len(buf)), n-pos)
-		if err := r.ck.readTensorInto(t, buf[:m], (off+pos)/es); err != nil {
+	if n <= chunk {
+		buf := make([]byte, n)
+		if err := r.ck.readTensorInto(t, buf, off/es); err != nil {
 			return err
 		}
-		if err := fn(buf[:m]); err != nil {
+		return fn(buf)
+	}
+	// Read ahead: the next chunk is read while fn works on this one.
+	type result struct {
+		buf []byte
+		err error
+	}
+	bufs := [2][]byte{make([]byte, chunk), make([]byte, chunk)}
+	read := func(i int, pos int64) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			m := min(chunk, n-pos)
+			b := bufs[i][:m]
+			ch <- result{b, r.ck.readTensorInto(t, b, (off+pos)/es)}
+		}()
+		return ch
+	}
+	next := read(0, 0)
+	for pos, i := int64(0), 0; pos < n; i ^= 1 {
+		res := <-next
+		if res.err != nil {
+			return res.err
+		}
+		pos += int64(len(res.buf))
+		if pos < n {
+			next = read(i^1, pos)
+		}
+		if err := fn(res.buf); err != nil {
+			if pos < n {
+				<-next // let the read in flight finish before its buffer is dropped
+			}
 			return err
 		}
-		pos += m
 	}
 	return nil
 }

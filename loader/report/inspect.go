@@ -52,7 +52,7 @@ func SafetyOf(ck *loader.Checkpoint) Safety {
 }
 
 func VerdictSummary(format, v string) string {
-	if format == loader.FormatSafetensors {
+	if format == loader.FormatSafetensors && v == loader.VerdictSafe {
 		return "safetensors holds no code"
 	}
 	switch v {
