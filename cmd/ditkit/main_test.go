@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/ditkit/ditkit/core/tensor"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ func TestInspectJSONMatchesManifests(t *testing.T) {
 		}
 		for i, mt := range m.Tensors {
 			g := got.Tensors[i]
-			if g.Name != mt.Name || g.DType != mt.SafeDType || !equalInts(g.Shape, mt.Shape) {
+			if g.Name != mt.Name || g.DType != mt.SafeDType || !tensor.EqualShape(g.Shape, mt.Shape) {
 				t.Errorf("%s tensor %d: %v, manifest %s %s %v", rel, i, g, mt.Name, mt.SafeDType, mt.Shape)
 			}
 		}
@@ -62,18 +63,6 @@ func TestInspectJSONMatchesManifests(t *testing.T) {
 			t.Errorf("%s: verdict %s but weights_only load is %v", rel, got.Safety.Verdict, *m.LoadsWithWeightsOnly)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestInspectHumanOutput(t *testing.T) {

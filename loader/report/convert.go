@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -239,24 +240,12 @@ func verifyEqual(virt []fix.Tensor, s *fix.Step, r fix.SourceReader) error {
 			sum := h.Sum(nil)
 			if first == nil {
 				first = sum
-			} else if !bytesEqual(first, sum) {
+			} else if !bytes.Equal(first, sum) {
 				return fmt.Errorf("fix %s: %s differs from %s: the per-block copies diverged (fine-tuned in diffusers?), so keeping one would lose the others; leave this fix out with --fix or convert with --keep-unexpected", s.ID, name, group[0])
 			}
 		}
 	}
 	return nil
-}
-
-func bytesEqual(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func extraCount(virt []fix.Tensor, ck *loader.Checkpoint, opt ConvertOptions) int {
