@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"time"
 
@@ -52,8 +51,16 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	if n.stdit != nil {
+		cfgSet := false
+		fs.Visit(func(f *flag.Flag) { cfgSet = cfgSet || f.Name == "cfg-scale" })
+		if cfgSet && *cfgScale > 1 {
+			fmt.Fprintln(stderr, "ditkit sample: STDiT samples with the null caption only (no text encoder): --cfg-scale is ignored")
+		}
+		return sampleSTDiT(n.stdit, *steps, *sampler, *eta, *clip, *seed, *outPath, *latentOut, mf.threads, stderr)
+	}
 	if n.dit == nil {
-		return fail(stderr, fmt.Errorf("sample supports class-conditional DiT checkpoints; STDiT needs caption embeddings (use forward)"))
+		return fail(stderr, fmt.Errorf("sample supports DiT and Open-Sora 1.0 STDiT checkpoints"))
 	}
 	m := n.dit
 	cfg := m.Cfg
@@ -174,15 +181,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	f, err := os.Create(*outPath)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	if err := preview.WritePNG(f, img); err != nil {
-		f.Close()
-		return fail(stderr, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := writeFileAtomic(*outPath, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
 		return fail(stderr, err)
 	}
 	if *latentOut != "" {
@@ -190,6 +189,66 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 			{"out", tensor.F32, []int{batch, C, S, S}, out},
 			{"x_steps", tensor.F32, []int{d.Steps(), batch, C, S, S}, xSteps},
 		}, map[string]string{"producer": "ditkit sample", "sampler": *sampler, "steps": strconv.Itoa(*steps), "cfg_scale": strconv.FormatFloat(*cfgScale, 'g', -1, 64)})
+		if err != nil {
+			return fail(stderr, err)
+		}
+	}
+	return exitOK
+}
+
+// sampleSTDiT samples an Open-Sora 1.0 STDiT video latent conditioned on
+// the model's own null caption (no text encoder here, so guidance has
+// nothing to contrast and is not used), and writes a frame strip.
+func sampleSTDiT(m *dit.STDiT, steps int, sampler string, eta float64, clip bool, seed uint64,
+	outPath, latentOut string, threads int, stderr io.Writer) int {
+	cfg := m.Cfg
+	d, err := diffusion.Create(strconv.Itoa(steps), cfg.PredSigma)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	C, T, H, W := cfg.InChannels, cfg.InputSize[0], cfg.InputSize[1], cfg.InputSize[2]
+	shape := []int{1, C, T, H, W}
+	x := make([]float32, C*T*H*W)
+	rng := rand.New(rand.NewPCG(seed, 0x6469746b6974))
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	opt := &dit.Options{Backend: &dit.CPU{Threads: threads}}
+	model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
+		out, _, err := m.Forward(ctx, x, shape, t, nil, nil, opt)
+		return out, err
+	}
+	var xSteps []float32
+	start := time.Now()
+	out, err := d.Sample(context.Background(), model, x, 1, diffusion.Options{
+		Sampler: sampler, Eta: eta, ClipDenoised: clip,
+		Noise: func(_ int, dst []float32) {
+			for i := range dst {
+				dst[i] = float32(rng.NormFloat64())
+			}
+		},
+		Step: func(i, t int, xs, _ []float32) {
+			if latentOut != "" {
+				xSteps = append(xSteps, xs...)
+			}
+			fmt.Fprintf(stderr, "step %d/%d t=%d %.1fs\n", i+1, d.Steps(), t, time.Since(start).Seconds())
+		},
+	})
+	if err != nil {
+		return fail(stderr, err)
+	}
+	img, err := preview.FrameStrip(out, C, T, H, W)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := writeFileAtomic(outPath, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
+		return fail(stderr, err)
+	}
+	if latentOut != "" {
+		err := writeSafetensors(latentOut, []namedTensor{
+			{"out", tensor.F32, shape, out},
+			{"x_steps", tensor.F32, append([]int{d.Steps()}, shape...), xSteps},
+		}, map[string]string{"producer": "ditkit sample", "sampler": sampler, "steps": strconv.Itoa(steps), "caption": "null (y_embedder.y_embedding)"})
 		if err != nil {
 			return fail(stderr, err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	imagepng "image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -134,5 +135,35 @@ func TestForwardBadInputs(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 1 {
 		t.Errorf("files left: %v", left)
+	}
+}
+
+// STDiT samples a video latent with its null caption and previews a frame strip.
+func TestSampleSTDiTFrameStrip(t *testing.T) {
+	dir := t.TempDir()
+	png, lat := filepath.Join(dir, "strip.png"), filepath.Join(dir, "l.safetensors")
+	code, _, errs := runCLI(t, "sample", fixtures.Path(t, "stdit_tiny/ckpt_plain.pt"), "--spec", specFile(t, "stdit_tiny"),
+		"--steps", "3", "--sampler", "ddim", "-o", png, "--latent-out", lat)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	f, err := os.Open(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := imagepng.DecodeConfig(f)
+	if err != nil || cfg.Width != 2*8*8 || cfg.Height != 8*8 {
+		t.Errorf("frame strip %dx%d (%v), want 128x64 (2 frames of 8×8 latents, upscaled 8×)", cfg.Width, cfg.Height, err)
+	}
+	out := readF64(t, lat, "out")
+	steps := readF64(t, lat, "x_steps")
+	if len(out) != 4*2*8*8 || len(steps) != 3*len(out) {
+		t.Fatalf("latent sizes %d %d", len(out), len(steps))
+	}
+	for i := range out {
+		if out[i] != steps[2*len(out)+i] || math.IsNaN(out[i]) {
+			t.Fatalf("out is not the last step's latent at %d", i)
+		}
 	}
 }
