@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/core/fix"
@@ -376,13 +377,35 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 		if t.DType.String() != w.DType || !tensor.EqualShape(t.Shape, w.Shape) {
 			return fmt.Errorf("tensor %q: output has %v %v, wrote %s %v", w.Name, t.DType, t.Shape, w.DType, w.Shape)
 		}
-		h := sha256.New()
-		if err := ck.TensorChunks(t, 4<<20, func(b []byte) error { h.Write(b); return nil }); err != nil {
-			return err
-		}
-		if hex.EncodeToString(h.Sum(nil)) != w.SHA256 {
-			return fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
-		}
+	}
+	// Hash the tensors on two workers: reading and hashing overlap.
+	jobs := make(chan Written)
+	errs := make(chan error, len(c.Tensors))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range jobs {
+				h := sha256.New()
+				if err := ck.TensorChunks(got[pre+w.Name], 4<<20, func(b []byte) error { h.Write(b); return nil }); err != nil {
+					errs <- err
+					continue
+				}
+				if hex.EncodeToString(h.Sum(nil)) != w.SHA256 {
+					errs <- fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
+				}
+			}
+		}()
+	}
+	for _, w := range c.Tensors {
+		jobs <- w
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
 	}
 	return nil
 }
