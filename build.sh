@@ -164,6 +164,19 @@ cmd_bench() {
   go test -run '^$' -bench "${BENCH:-.}" -skip 'DiTXL2' -benchtime "${BENCHTIME:-1x}" -timeout 60m ./...
   bench_forward
   bench_io
+  bench_webgpu
+}
+
+# bench_webgpu times a DiT-XL/2-shaped forward (batch 2 as with CFG, bf16
+# weights, random values) on WebGPU and on the CPU (Go wasm) in the same
+# headless Chromium run (--enable-unsafe-webgpu: SwiftShader without a GPU,
+# so the ratio there only proves the path works), with the kernel GFLOP/s.
+# DITKIT_BENCH_DEPTH (default 28) runs fewer blocks; times are also scaled to 28.
+bench_webgpu() {
+  ensure_chromium
+  log "bench: WebGPU vs CPU-wasm forward, DiT-XL/2 shapes (depth ${DITKIT_BENCH_DEPTH:-28})"
+  DITKIT_BENCH_WEBGPU=1 go test -count=1 -run '^TestWebGPUBench$' -v -timeout 60m ./web/e2e 2>&1 \
+    | grep -E '^(bench webgpu:|--- (FAIL|SKIP)|FAIL|ok )' || true
 }
 
 # bench_forward times a full-size DiT-XL/2 256 px forward (random weights of
@@ -239,6 +252,7 @@ case "${1:-}" in
   serve) shift; cmd_serve "$@" ;;
   test) cmd_test ;;
   bench) cmd_bench ;;
+  bench_webgpu) bench_webgpu ;;
   worker) cmd_worker ;;
   fuzz) shift; cmd_fuzz "$@" ;;
   *) sed -n '2,9p' "$0"; exit 2 ;;

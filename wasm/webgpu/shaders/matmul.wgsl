@@ -1,6 +1,8 @@
 // y[i, n] = sum_k x[i, k] * W[n, k] + b[n] (optionally GELU), for rows
 // i < M and columns n < N of one weight chunk. 64×64 output tile per
-// workgroup, 16×16 threads with 4×4 outputs each, K in steps of 16.
+// workgroup, 16×16 threads with a 4×4 register block each (vec4 rows, no
+// dynamically indexed arrays: SwiftShader keeps them in registers), K in
+// steps of 32 through workgroup memory.
 struct P {
   M: u32, N: u32, K: u32, xOff: u32,
   xStride: u32, yOff: u32, yStride: u32, bOff: u32,
@@ -12,58 +14,64 @@ struct P {
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-var<workgroup> As: array<f32, 1024>; // [16 k][64 rows]
-var<workgroup> Bs: array<f32, 1024>; // [16 k][64 cols]
+const TK = 32u;
+var<workgroup> As: array<vec4<f32>, 512>; // [TK][16]: rows 4r..4r+3 at k
+var<workgroup> Bs: array<vec4<f32>, 512>; // [TK][16]: cols 4c..4c+3 at k
+
+fn xat(r: u32, k: u32) -> f32 {
+  if (r < p.M && k < p.K) { return x[p.xOff + r * p.xStride + k]; }
+  return 0.0;
+}
+
+fn wat(n: u32, k: u32) -> f32 {
+  if (n < p.N && k < p.K) { return wload(n * p.K + k); }
+  return 0.0;
+}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let row0 = wg.y * 64u;
   let col0 = wg.x * 64u;
   let tid = l.y * 16u + l.x;
-  var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < p.K; k0 += 16u) {
-    for (var i = 0u; i < 4u; i++) {
-      let e = tid + i * 256u;
-      let r = e / 16u;
-      let kk = e % 16u;
-      let gk = k0 + kk;
-      var a = 0.0;
-      if (row0 + r < p.M && gk < p.K) {
-        a = x[p.xOff + (row0 + r) * p.xStride + gk];
-      }
-      As[kk * 64u + r] = a;
-      var bv = 0.0;
-      if (col0 + r < p.N && gk < p.K) {
-        bv = wload((col0 + r) * p.K + gk);
-      }
-      Bs[kk * 64u + r] = bv;
+  var c0 = vec4<f32>(0.0);
+  var c1 = vec4<f32>(0.0);
+  var c2 = vec4<f32>(0.0);
+  var c3 = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < p.K; k0 += TK) {
+    for (var e = tid; e < TK * 16u; e += 256u) {
+      let kk = e % TK;
+      let g = e / TK;
+      let k = k0 + kk;
+      let r = row0 + 4u * g;
+      As[kk * 16u + g] = vec4<f32>(xat(r, k), xat(r + 1u, k), xat(r + 2u, k), xat(r + 3u, k));
+      let n = col0 + 4u * g;
+      Bs[kk * 16u + g] = vec4<f32>(wat(n, k), wat(n + 1u, k), wat(n + 2u, k), wat(n + 3u, k));
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk++) {
-      var av: array<f32, 4>;
-      var bw: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        av[i] = As[kk * 64u + l.y + 16u * i];
-        bw[i] = Bs[kk * 64u + l.x + 16u * i];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-          acc[i * 4u + j] += av[i] * bw[j];
-        }
-      }
+    for (var kk = 0u; kk < TK; kk++) {
+      let a = As[kk * 16u + l.y];
+      let bv = Bs[kk * 16u + l.x];
+      c0 += a.x * bv;
+      c1 += a.y * bv;
+      c2 += a.z * bv;
+      c3 += a.w * bv;
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let r = row0 + l.y + 16u * i;
-    if (r >= p.M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let c = col0 + l.x + 16u * j;
-      if (c >= p.N) { continue; }
-      var v = acc[i * 4u + j];
-      if (p.hasBias != 0u) { v += b[p.bOff + c]; }
-      if (p.act == 1u) { v = gelu(v); }
-      y[p.yOff + r * p.yStride + c] = v;
-    }
+  let r0 = row0 + 4u * l.y;
+  store(r0, col0 + 4u * l.x, c0);
+  store(r0 + 1u, col0 + 4u * l.x, c1);
+  store(r0 + 2u, col0 + 4u * l.x, c2);
+  store(r0 + 3u, col0 + 4u * l.x, c3);
+}
+
+fn store(r: u32, c: u32, v: vec4<f32>) {
+  if (r >= p.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    if (c + j >= p.N) { return; }
+    var o = v[j];
+    if (p.hasBias != 0u) { o += b[p.bOff + c + j]; }
+    if (p.act == 1u) { o = gelu(o); }
+    y[p.yOff + r * p.yStride + c + j] = o;
   }
 }
