@@ -29,6 +29,14 @@ type Painter interface {
 	Yield()
 }
 
+// Backends is the optional part of Host that runs a model on another
+// backend (WebGPU). Run calls fn with the backend asked for ("auto",
+// "webgpu" or "cpu"), falls back to the CPU when WebGPU is missing or
+// fails, and describes what ran.
+type Backends interface {
+	Run(ctx context.Context, want string, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error)
+}
+
 // MemoryLimit is what one Go wasm instance can allocate (platform facts:
 // ~3.99 GiB, past which the runtime dies unrecoverably); the preview keeps
 // a margin under it.
@@ -157,15 +165,22 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		c.Err = CLIError(err)
 		return
 	}
-	ck, steps, sampler, class, cfgScale, seed := c.ck, c.Steps, c.Sampler, c.Class, c.CFG, c.Seed
+	ck, steps, sampler, class, cfgScale, seed, want := c.ck, c.Steps, c.Sampler, c.Class, c.CFG, c.Seed, c.Backend
+	run := func(ctx context.Context, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error) {
+		if b, ok := c.Host.(Backends); ok && want != "cpu" {
+			return b.Run(ctx, want, m, batch, fn)
+		}
+		return "CPU (Go wasm, one thread)", fn(&dit.CPU{Threads: 1, Yield: painter.Yield})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopSample = cancel
 	c.Err, c.Sampling, c.StepText, c.StepsDone, c.StepsTotal = "", true, "loading the weights…", 0, steps
-	c.PreviewInfo = fmt.Sprintf("backend: CPU (Go wasm, one thread); model: %s (H %d, depth %d, %d heads, %d classes)", from, cfg.HiddenSize, cfg.Depth, cfg.NumHeads, cfg.NumClasses)
+	model := fmt.Sprintf("model: %s (H %d, depth %d, %d heads, %d classes)", from, cfg.HiddenSize, cfg.Depth, cfg.NumHeads, cfg.NumClasses)
+	c.PreviewInfo = "backend: starting…; " + model
 	ee := e.EventEnv()
 	update := func(fn func()) { ee.Lock(); fn(); ee.UnlockRender() }
 	go func() {
-		img, err := runSample(ctx, ck, cfg, steps, sampler, class, cfgScale, uint64(seed), painter.Yield, func(i, n int, per time.Duration) {
+		img, backend, err := runSample(ctx, ck, cfg, steps, sampler, class, cfgScale, uint64(seed), painter.Yield, run, func(i, n int, per time.Duration) {
 			update(func() {
 				c.StepsDone = i
 				c.StepText = fmt.Sprintf("step %d of %d, %.0f ms per step", i, n, float64(per.Microseconds())/1000)
@@ -174,6 +189,9 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		ee.Lock()
 		defer ee.UnlockRender()
 		c.Sampling, c.stopSample = false, nil
+		if backend != "" {
+			c.PreviewInfo = "backend: " + backend + "; " + model
+		}
 		if err != nil {
 			c.Err = CLIError(err)
 			c.StepText = ""
@@ -193,29 +211,30 @@ func (c *Root) StopSample(e vugu.DOMEvent) {
 // runSample is `ditkit sample` without the files: the same diffusion, noise
 // generator and preview.
 func runSample(ctx context.Context, ck *loader.Checkpoint, cfg dit.Config, steps int, sampler string, class int, cfgScale float64,
-	seed uint64, yield func(), progress func(i, n int, per time.Duration)) (img *image.RGBA, err error) {
+	seed uint64, yield func(), run func(context.Context, *dit.Model, int, func(dit.Backend) error) (string, error),
+	progress func(i, n int, per time.Duration)) (img *image.RGBA, backend string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			img, err = nil, fmt.Errorf("%s: internal error while sampling: %v", ck.Name, p)
 		}
 	}()
 	if steps < 1 || steps > 1000 {
-		return nil, fmt.Errorf("steps %d: want 1 to 1000", steps)
+		return nil, "", fmt.Errorf("steps %d: want 1 to 1000", steps)
 	}
 	if class < 0 || class >= cfg.NumClasses {
-		return nil, fmt.Errorf("class %d outside [0, %d)", class, cfg.NumClasses)
+		return nil, "", fmt.Errorf("class %d outside [0, %d)", class, cfg.NumClasses)
 	}
 	m, err := LoadDiT(ck, cfg)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	useCFG := cfgScale > 1
 	if useCFG && !cfg.NullClass {
-		return nil, fmt.Errorf("the label table has no null class: CFG is impossible (use a scale of 1)")
+		return nil, "", fmt.Errorf("the label table has no null class: CFG is impossible (use a scale of 1)")
 	}
 	d, err := diffusion.Create(strconv.Itoa(steps), cfg.LearnSigma)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	C, S := cfg.InChannels, cfg.InputSize
 	per := C * S * S
@@ -232,33 +251,40 @@ func runSample(ctx context.Context, ck *loader.Checkpoint, cfg dit.Config, steps
 	if useCFG {
 		copy(x[per:], x[:per])
 	}
-	opt := &dit.Options{Backend: &dit.CPU{Threads: 1, Yield: yield}, Yield: yield}
-	model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
-		if useCFG {
-			return m.ForwardWithCFG(ctx, x, t, y, float32(cfgScale), opt)
-		}
-		return m.Forward(ctx, x, t, y, opt)
-	}
-	start, last := time.Now(), time.Now()
-	out, err := d.Sample(ctx, model, x, batch, diffusion.Options{
-		Sampler: sampler,
-		Noise: func(_ int, dst []float32) {
-			for i := range dst {
-				dst[i] = float32(rng.NormFloat64())
+	var out []float32
+	backend, err = run(ctx, m, batch, func(be dit.Backend) error {
+		opt := &dit.Options{Backend: be, Yield: yield}
+		model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
+			if useCFG {
+				return m.ForwardWithCFG(ctx, x, t, y, float32(cfgScale), opt)
 			}
-		},
-		Step: func(i, t int, _, _ []float32) {
-			progress(i+1, d.Steps(), time.Since(last))
-			last = time.Now()
-			yield()
-		},
+			return m.Forward(ctx, x, t, y, opt)
+		}
+		last := time.Now()
+		var err error
+		out, err = d.Sample(ctx, model, x, batch, diffusion.Options{
+			Sampler: sampler,
+			Noise: func(_ int, dst []float32) {
+				for i := range dst {
+					dst[i] = float32(rng.NormFloat64())
+				}
+			},
+			Step: func(i, t int, _, _ []float32) {
+				progress(i+1, d.Steps(), time.Since(last))
+				last = time.Now()
+				yield()
+			},
+		})
+		return err
 	})
-	_ = start
 	if err != nil {
-		return nil, err
+		return nil, backend, err
 	}
-	return preview.Image(out[:per], C, S, S)
+	img, err = preview.Image(out[:per], C, S, S)
+	return img, backend, err
 }
+
+func (c *Root) SetBackend(e vugu.DOMEvent) { c.Backend = e.PropString("target", "value") }
 
 func (c *Root) paintCanvas(v js.Value) {
 	if p, ok := c.Host.(Painter); ok && c.img != nil {
@@ -272,3 +298,5 @@ func (c *Root) canvasClass() string {
 	}
 	return "empty"
 }
+
+func (c *Root) cfgText() string { return strconv.FormatFloat(c.CFG, 'g', -1, 64) }

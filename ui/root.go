@@ -58,7 +58,7 @@ type Root struct {
 
 	// preview
 	Steps, Class, Seed, Heads int
-	Sampler                   string
+	Sampler, Backend          string
 	CFG                       float64
 	Sampling, HasImage        bool
 	StepsDone, StepsTotal     int
@@ -85,7 +85,7 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 		c.DType = "keep"
 	}
 	if c.Steps == 0 {
-		c.Steps, c.Sampler, c.CFG, c.Class = 25, "ddim", 4, 207
+		c.Steps, c.Sampler, c.CFG, c.Class, c.Backend = 25, "ddim", 4, 207, "auto"
 	}
 }
 

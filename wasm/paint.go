@@ -3,8 +3,11 @@
 package main
 
 import (
+	"context"
 	"image"
 	"syscall/js"
+
+	"github.com/ditkit/ditkit/core/dit"
 
 	vjs "github.com/vugu/vugu/js"
 )
@@ -27,3 +30,22 @@ func (host) Paint(canvas vjs.Value, img *image.RGBA) {
 // Yield lets the browser paint and handle input between sampler steps and
 // kernel chunks.
 func (host) Yield() { yieldToJS() }
+
+// Run runs the preview's sampler on WebGPU when asked and available (the
+// compute API's withBackend), else on the CPU, and says which ran.
+func (host) Run(ctx context.Context, want string, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error) {
+	opts := js.Global().Get("Object").New()
+	opts.Set("backend", want)
+	info, err := withBackend(ctx, opts, m, batch, fn)
+	if info == nil {
+		return "", err
+	}
+	line := "CPU (Go wasm, one thread)"
+	if info.Backend == "webgpu" {
+		line = "WebGPU (" + info.Adapter + ")"
+	}
+	if info.Note != "" {
+		line += " — " + info.Note
+	}
+	return line, err
+}

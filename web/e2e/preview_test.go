@@ -20,8 +20,10 @@ func TestPreviewSamplesTheDemo(t *testing.T) {
 	if got := text(t, ctx, "#pv-step"); !strings.HasPrefix(got, "step 4 of 4,") || !strings.Contains(got, "ms per step") {
 		t.Errorf("progress %q", got)
 	}
-	if got := text(t, ctx, "#backend"); !strings.Contains(got, "CPU") || !strings.Contains(got, "4 heads") {
+	if got := text(t, ctx, "#backend"); !(strings.HasPrefix(got, "backend: WebGPU") || strings.HasPrefix(got, "backend: CPU")) || !strings.Contains(got, "4 heads") {
 		t.Errorf("backend line %q", got)
+	} else {
+		t.Log(got)
 	}
 	// the canvas holds a 64×64 (8× upscaled 8×8 latent) non-blank image (a
 	// random model's latents grow large, so colours saturate: few distinct)
@@ -31,4 +33,10 @@ func TestPreviewSamplesTheDemo(t *testing.T) {
 		t.Errorf("canvas has %d distinct colours", n)
 	}
 	shot(t, ctx, "sampled")
+
+	// the same on the CPU backend
+	setSelect(t, ctx, "pv-backend", "cpu")
+	js[bool](t, ctx, `(document.getElementById("preview-canvas").classList.remove("shown"), document.getElementById("sample").click(), true)`)
+	waitJS(t, ctx, `document.getElementById("backend").textContent.startsWith("backend: CPU") && !document.getElementById("stop-sample")`, "the CPU run")
+	shot(t, ctx, "sampled-cpu")
 }
