@@ -31,6 +31,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	dtype := fs.String("dtype", "keep", "keep, fp32, fp16 or bf16 (floating-point tensors only; rounding as torch)")
 	keepNon := fs.Bool("keep-nonweights", false, "also write tensors outside the weights root (optimizer state...) under their full names")
 	keepUnexp := fs.Bool("keep-unexpected", false, "keep keys the target lacks instead of dropping them")
+	keepDT := fs.String("keep-dtype", "", "with --dtype: tensors to leave in their stored dtype, comma-separated (\"fixed\" = the target's fixed tables such as sin-cos pos_embed and rope.freqs); default: cast every float tensor, like torch's model.to(dtype)")
 	wrap := fs.String("wrap", "", ".pt only: nest the state dict under this key (e.g. ema, state_dict, model)")
 	asJSON := fs.Bool("json", false, "print the conversion report as JSON")
 	noVerify := fs.Bool("no-verify", false, "skip re-reading the output to verify it")
@@ -89,7 +90,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	}()
 	prog := newProgress(stderr, filepath.Base(dst))
 	opt := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
-		KeepUnexpected: *keepUnexp, Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
+		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
 	aw := newAsyncWriter(tmp, 8<<20, 3)
 	rep, err := report.BuildConvert(ck, req, opt, aw)
 	if cerr := aw.Close(); err == nil {
@@ -197,4 +198,14 @@ func (p *progress) done() {
 	if p.shown {
 		fmt.Fprintln(p.w)
 	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

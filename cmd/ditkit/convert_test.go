@@ -127,3 +127,30 @@ func TestConvertFailuresLeaveNothing(t *testing.T) {
 		t.Errorf("files left behind: %v", left)
 	}
 }
+
+// --keep-dtype fixed leaves the sin-cos table in fp32 while the rest is cast.
+func TestConvertKeepDType(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "k.safetensors")
+	if code, _, errs := runCLI(t, "convert", fixtures.Path(t, "dit_A/ckpt_plain.pt"), "-o", out, "--spec", specFile(t, "dit_A"), "--dtype", "bf16", "--keep-dtype", "fixed"); code != 0 {
+		t.Fatal(errs)
+	}
+	ck, f, err := loader.OpenFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := fixtures.ReadManifest(t, "dit_A/ckpt_plain.pt")
+	for _, mt := range m.Tensors {
+		tt := ck.Tensor(mt.Name)
+		b, _ := ck.ReadTensor(tt)
+		sum := sha256.Sum256(b)
+		want, dt := mt.CastSHA256["bfloat16"], "BF16"
+		if mt.Name == "pos_embed" {
+			want, dt = mt.SHA256, "F32"
+		}
+		if tt.DType.String() != dt || hex.EncodeToString(sum[:]) != want {
+			t.Errorf("%s: %v, bytes match=%v", mt.Name, tt.DType, hex.EncodeToString(sum[:]) == want)
+		}
+	}
+}

@@ -48,6 +48,8 @@ type Options struct {
 	KeepUnexpected bool
 	// DType, when valid, casts floating-point tensors in the plan.
 	DType tensor.DType
+	// KeepDType names tensors the cast leaves in their stored dtype.
+	KeepDType map[string]bool
 }
 
 // Compare lists the raw differences between ts and t (no plan).

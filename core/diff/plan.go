@@ -368,21 +368,17 @@ func (p *planner) planCast() error {
 	if dt == tensor.Invalid {
 		return nil
 	}
-	need := false
+	var keys []string
 	for _, t := range p.cur {
-		if t.DType.IsFloat() && t.DType != dt {
-			need = true
+		if t.DType.IsFloat() && t.DType != dt && !p.opt.KeepDType[t.Name] {
+			keys = append(keys, t.Name)
 		}
 	}
-	if !need {
+	if len(keys) == 0 {
 		return nil
 	}
-	s := fix.CastAll(dt, nil)
-	for _, t := range p.cur {
-		if t.DType.IsFloat() && t.DType != dt {
-			s.Keys = append(s.Keys, t.Name)
-		}
-	}
+	s := fix.CastAll(dt, p.opt.KeepDType)
+	s.Keys = keys
 	return p.add(s)
 }
 

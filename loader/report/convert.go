@@ -28,6 +28,7 @@ type ConvertOptions struct {
 	DType          tensor.DType // Invalid keeps the stored dtypes
 	KeepNonWeights bool         // also write tensors outside the weights root (full names)
 	KeepUnexpected bool         // do not drop keys the target lacks
+	KeepDType      []string     // tensors the cast leaves as stored ("fixed" = every fixed table of the target)
 	Wrap           string       // .pt only: nest the state dict under this key
 	Archive        string       // .pt only: zip root folder (default: output stem)
 	OutputName     string       // output file name (for the archive root and messages)
@@ -92,7 +93,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 		if tg, err = req.Target(infos); err != nil {
 			return nil, err
 		}
-		res, err := diff.Diff(infos, tg, diff.Options{DType: opt.DType, KeepUnexpected: opt.KeepUnexpected})
+		res, err := diff.Diff(infos, tg, diff.Options{DType: opt.DType, KeepUnexpected: opt.KeepUnexpected, KeepDType: keepSet(opt.KeepDType, tg)})
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +111,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 			return nil, fmt.Errorf("--fix %s needs a target (--arch, --spec or --error-text)", strings.Join(opt.Fixes, ","))
 		}
 		if opt.DType != tensor.Invalid {
-			steps = append(steps, fix.CastAll(opt.DType, nil))
+			steps = append(steps, fix.CastAll(opt.DType, keepSet(opt.KeepDType, nil)))
 		}
 	}
 	virt, err := fix.FromInfos(infos)
@@ -128,7 +129,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	}
 	// The dtype cast applies even when the target plan was narrowed by --fix.
 	if opt.DType != tensor.Invalid && !hasOp(steps, "cast") {
-		s := fix.CastAll(opt.DType, nil)
+		s := fix.CastAll(opt.DType, keepSet(opt.KeepDType, tg))
 		if virt, err = s.Apply(virt); err != nil {
 			return nil, err
 		}
@@ -194,6 +195,27 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 		out.Remaining = rest
 	}
 	return out, nil
+}
+
+// keepSet expands --keep-dtype names; "fixed" means the target's fixed
+// tables (sin-cos position tables, rope.freqs).
+func keepSet(names []string, tg *diff.Target) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, n := range names {
+		if n == "fixed" && tg != nil {
+			for _, e := range tg.Entries {
+				if e.Fixed {
+					m[e.Name] = true
+				}
+			}
+			continue
+		}
+		m[n] = true
+	}
+	return m
 }
 
 // targetOrder puts tensors in the target's state_dict order (what
