@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -134,56 +133,31 @@ type runInfo struct {
 	FirstMS float64 `json:"firstMs"`   // first step incl. upload and pipeline compiles
 }
 
-// withBackend runs fn on the backend opts.backend asks for ("webgpu",
-// "cpu"; default: WebGPU when available). WebGPU failures (no adapter,
-// device lost, out of memory, a kernel error) rerun fn on the CPU and
-// say why in the note.
+// withBackend runs fn on the backend opts.backend asks for: "cpu", or
+// "webgpu" (the default) which uses WebGPU when an adapter exists and
+// falls back to the CPU (no adapter, device lost, out of memory, a kernel
+// error), saying why in the note.
 func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn func(dit.Backend) error) (*runInfo, error) {
-	want := optString(opts, "backend", "auto")
-	cpu := &dit.CPU{Threads: 1, Yield: yieldToJS}
-	info := &runInfo{Backend: "cpu"}
+	_ = ctx // cancellation reaches the backend through fn's own context
+	want := optString(opts, "backend", "webgpu")
 	switch want {
-	case "cpu":
-		return info, fn(cpu)
-	case "webgpu", "gpu", "auto", "":
+	case "cpu", "webgpu", "gpu", "auto":
 	default:
 		return nil, fmt.Errorf("backend %q: want webgpu or cpu", want)
 	}
-	g, err := webgpu.Open()
-	if err == nil {
-		info.Backend, info.Adapter, info.Memory = "webgpu", g.Adapter, g.Memory(m, batch)
-		g.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
-		err = guarded(func() error { return fn(g) })
-		g.Release(m)
-		g.FreeWeights()
-		g.SplitBytes = 0
-		if err == nil {
-			return info, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		if !errors.Is(err, webgpu.ErrUnavailable) {
-			err = fmt.Errorf("WebGPU failed: %w", err)
-		}
+	be := webgpu.NewAuto(&dit.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
+	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
+	be.Start()
+	info := &runInfo{Memory: be.Memory(m, batch)}
+	err := fn(be)
+	be.Close()
+	info.Backend, info.Adapter, info.Note = be.Status()
+	if info.Note == "CPU forced" {
+		info.Note = ""
+	} else if info.Note != "" {
+		info.Note += "; ran on the CPU instead"
 	}
-	info.Backend = "cpu"
-	info.Note = err.Error() + "; ran on the CPU instead"
-	js.Global().Get("console").Call("warn", "ditkit: "+info.Note)
-	return info, fn(cpu)
-}
-
-func guarded(fn func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			if e, ok := p.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", p)
-			}
-		}
-	}()
-	return fn()
+	return info, err
 }
 
 // resultBlob writes float tensors as a safetensors Blob with the run info

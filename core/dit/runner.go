@@ -33,3 +33,41 @@ func (m *Model) runOn(ctx context.Context, r Runner, patches []float32, t []floa
 	}
 	return unpatchify(fo, N, 1, g, g, 1, p, p, cfg.OutChannels()), nil
 }
+
+// RunTokens is the op-by-op computation a Runner replaces, on any Backend:
+// from patches, tfreq and yemb to final_out [N·T, p²·Cout]. A device
+// backend falls back to it (on the CPU) when its device fails mid-run.
+func (m *Model) RunTokens(ctx context.Context, be Backend, patches, tfreq, yemb []float32, n int, opt *Options) ([]float32, error) {
+	cfg := m.Cfg
+	H, T := cfg.HiddenSize, cfg.Tokens()
+	rows := n * T
+	h := make([]float32, rows*H)
+	be.Linear(h, patches, rows, m.XEmbed.W, m.XEmbed.B)
+	for i := 0; i < n; i++ {
+		add(h[i*T*H:(i+1)*T*H], m.PosEmbed)
+	}
+	t1 := make([]float32, n*H)
+	be.Linear(t1, tfreq, n, m.TMLP1.W, m.TMLP1.B)
+	silu(t1, t1)
+	c := make([]float32, n*H)
+	be.Linear(c, t1, n, m.TMLP2.W, m.TMLP2.B)
+	add(c, yemb)
+	sc := make([]float32, n*H)
+	silu(sc, c)
+	s := newBlockScratch(rows, H, cfg.MLPHidden())
+	for i := range m.Blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m.block(be, i, h, sc, n, T, s, nil)
+		if y := opt.yield(); y != nil {
+			y()
+		}
+	}
+	fm := make([]float32, n*2*H)
+	be.Linear(fm, sc, n, m.FinalAda.W, m.FinalAda.B)
+	be.LayerNormModulate(s.norm, h, rows, H, 1e-6, T, fm, fm[H:], 2*H)
+	fo := make([]float32, rows*m.Final.W.Rows)
+	be.Linear(fo, s.norm, rows, m.Final.W, m.Final.B)
+	return fo, nil
+}

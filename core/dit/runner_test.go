@@ -10,8 +10,8 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
-// cpuRunner is the CPU reference of the Runner contract: what a device
-// backend computes from patches, tfreq and yemb.
+// cpuRunner is a Runner over RunTokens on the CPU: what a device backend
+// computes from patches, tfreq and yemb.
 type cpuRunner struct {
 	CPU
 	calls int
@@ -19,33 +19,7 @@ type cpuRunner struct {
 
 func (r *cpuRunner) RunDiT(ctx context.Context, m *Model, patches, tfreq, yemb []float32, n int) ([]float32, error) {
 	r.calls++
-	be := &r.CPU
-	cfg := m.Cfg
-	H, T := cfg.HiddenSize, cfg.Tokens()
-	rows := n * T
-	h := make([]float32, rows*H)
-	be.Linear(h, patches, rows, m.XEmbed.W, m.XEmbed.B)
-	for i := 0; i < n; i++ {
-		add(h[i*T*H:(i+1)*T*H], m.PosEmbed)
-	}
-	t1 := make([]float32, n*H)
-	be.Linear(t1, tfreq, n, m.TMLP1.W, m.TMLP1.B)
-	silu(t1, t1)
-	c := make([]float32, n*H)
-	be.Linear(c, t1, n, m.TMLP2.W, m.TMLP2.B)
-	add(c, yemb)
-	sc := make([]float32, n*H)
-	silu(sc, c)
-	s := newBlockScratch(rows, H, cfg.MLPHidden())
-	for i := range m.Blocks {
-		m.block(be, i, h, sc, n, T, s, nil)
-	}
-	fm := make([]float32, n*2*H)
-	be.Linear(fm, sc, n, m.FinalAda.W, m.FinalAda.B)
-	be.LayerNormModulate(s.norm, h, rows, H, 1e-6, T, fm, fm[H:], 2*H)
-	fo := make([]float32, rows*m.Final.W.Rows)
-	be.Linear(fo, s.norm, rows, m.Final.W, m.Final.B)
-	return fo, ctx.Err()
+	return m.RunTokens(ctx, &r.CPU, patches, tfreq, yemb, n, nil)
 }
 
 func randomModel(t *testing.T, cfg Config) *Model {

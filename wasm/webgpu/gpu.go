@@ -327,37 +327,50 @@ func destroy(ds []dispatch) {
 	}
 }
 
-// run submits ds and reads n float32s of out back (out must allow
-// COPY_SRC). The mapped range is copied out before unmap.
+// run submits ds and reads len(dst) float32s of out back (out must allow
+// COPY_SRC) through a temporary staging buffer, checking for validation
+// and out-of-memory errors.
 func (g *GPU) run(ds []dispatch, out js.Value, outOff int64, dst []float32) error {
+	staging := g.buffer(int64(len(dst))*4, usageMapRead|usageCopyDst)
+	defer staging.Call("destroy")
+	return g.submit(ds, out, outOff, dst, staging, true)
+}
+
+// submit encodes ds into one compute pass, copies out into staging and
+// reads it back. The mapped range is copied out before unmap (which
+// detaches it). check wraps the submission in validation and
+// out-of-memory error scopes (a plan checks its first run only).
+func (g *GPU) submit(ds []dispatch, out js.Value, outOff int64, dst []float32, staging js.Value, check bool) error {
 	if err := g.alive(); err != nil {
 		return err
 	}
-	size := int64(len(dst)) * 4
-	staging := g.buffer(size, usageMapRead|usageCopyDst)
-	defer staging.Call("destroy")
-	g.device.Call("pushErrorScope", "out-of-memory")
-	g.device.Call("pushErrorScope", "validation")
+	size := (int64(len(dst))*4 + 3) &^ 3
+	if check {
+		g.device.Call("pushErrorScope", "out-of-memory")
+		g.device.Call("pushErrorScope", "validation")
+	}
 	enc := g.device.Call("createCommandEncoder")
 	encode(enc, ds)
-	enc.Call("copyBufferToBuffer", out, float64(outOff), staging, 0, float64((size+3)&^3))
+	enc.Call("copyBufferToBuffer", out, float64(outOff), staging, 0, float64(size))
 	g.queue.Call("submit", []any{enc.Call("finish")})
-	verr := g.popError()
-	oerr := g.popError()
-	if verr != nil {
-		return fmt.Errorf("webgpu: %v", verr)
+	if check {
+		verr := g.popError()
+		oerr := g.popError()
+		if verr != nil {
+			return fmt.Errorf("webgpu: %v", verr)
+		}
+		if oerr != nil {
+			return fmt.Errorf("%w: out of GPU memory: %v", ErrUnavailable, oerr)
+		}
 	}
-	if oerr != nil {
-		return fmt.Errorf("%w: out of GPU memory: %v", ErrUnavailable, oerr)
-	}
-	if _, err := await(staging.Call("mapAsync", mapModeRead)); err != nil {
+	if _, err := await(staging.Call("mapAsync", mapModeRead, 0, float64(size))); err != nil {
 		if lerr := g.alive(); lerr != nil {
 			return lerr
 		}
 		return fmt.Errorf("webgpu: readback: %v", err)
 	}
-	view := js.Global().Get("Uint8Array").New(staging.Call("getMappedRange", 0, float64((size+3)&^3)))
-	js.CopyBytesToGo(f32bytes(dst), view) // copy out before unmap detaches it
+	view := js.Global().Get("Uint8Array").New(staging.Call("getMappedRange", 0, float64(size)))
+	js.CopyBytesToGo(f32bytes(dst), view)
 	staging.Call("unmap")
 	return g.alive()
 }

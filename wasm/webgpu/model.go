@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/core/dit"
@@ -171,9 +172,12 @@ type planKey struct {
 // dispatches into one pass and reads final_out back.
 type plan struct {
 	patches, tfreq, yemb, fo js.Value
+	staging                  js.Value // MAP_READ copy of fo
 	bufs                     []js.Value
 	ds                       []dispatch
 	foLen                    int
+	checked                  bool // the first run passed the error scopes
+	mu                       sync.Mutex
 }
 
 func (p *plan) destroy() {
@@ -214,6 +218,10 @@ func (g *GPU) plan(m *dit.Model, gm *gpuModel, n int) (*plan, error) {
 	mod, norm, qkv, att := alloc(n*6*H), alloc(rows*H), alloc(rows*3*H), alloc(rows*H)
 	proj, fc1, fc2, fm := alloc(rows*H), alloc(rows*mh), alloc(rows*H), alloc(n*2*H)
 	p.fo = alloc(rows * po)
+	if err == nil {
+		p.staging = g.buffer(int64(rows*po)*4, usageMapRead|usageCopyDst)
+		p.bufs = append(p.bufs, p.staging)
+	}
 	if err != nil {
 		p.destroy()
 		return nil, err
@@ -285,12 +293,15 @@ func (g *GPU) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []f
 	if err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	g.write(p.patches, 0, f32bytes(patches))
 	g.write(p.tfreq, 0, f32bytes(tfreq))
 	g.write(p.yemb, 0, f32bytes(yemb))
 	out := make([]float32, p.foLen)
-	if err := g.run(p.ds, p.fo, 0, out); err != nil {
+	if err := g.submit(p.ds, p.fo, 0, out, p.staging, !p.checked); err != nil {
 		return nil, err
 	}
+	p.checked = true
 	return out, nil
 }
