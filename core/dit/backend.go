@@ -49,6 +49,9 @@ type AttnArgs struct {
 type CPU struct {
 	Threads int    // 0 = GOMAXPROCS
 	Yield   func() // called between chunks when single-threaded
+	// Precision of the activations entering Linear/LinearGELU (FP32
+	// default; BF16 rounds them and uses VDPBF16PS where available).
+	Precision Precision
 }
 
 // NewCPU returns a CPU backend using all available threads.

@@ -27,6 +27,16 @@ func (c *CPU) LinearGELU(y, x []float32, m int, w *Weight, b []float32) {
 }
 
 func (c *CPU) linear(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
+	if c != nil && c.Precision == BF16 {
+		c.linearBF16(y, x, m, w, b, gelu)
+		return
+	}
+	c.linearF32(y, x, m, w, b, gelu, false)
+}
+
+// linearF32 is the fp32-activation product; roundW rounds the weights to
+// bf16 values as they are widened (the bf16 emulation, see linearBF16).
+func (c *CPU) linearF32(y, x []float32, m int, w *Weight, b []float32, gelu, roundW bool) {
 	n, k := w.Rows, w.Cols
 	if m == 0 || n == 0 {
 		return
@@ -34,7 +44,7 @@ func (c *CPU) linear(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
 	_ = x[m*k-1]
 	_ = y[m*n-1]
 	if m <= gemvRows {
-		c.parallel(n, max(1, 1<<14/k), func(lo, hi int) { gemv(y, x, m, w, b, lo, hi) })
+		c.parallel(n, max(1, 1<<14/k), func(lo, hi int) { gemv(y, x, m, w, b, lo, hi, roundW) })
 		if gelu {
 			geluTanh(y[:m*n])
 		}
@@ -45,7 +55,7 @@ func (c *CPU) linear(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
 	grain := max(1, 1<<16/(m*min(k, kc)+1))
 	c.parallel(panels, grain, func(lo, hi int) {
 		buf := getPanel()
-		linearPanels(y, x, m, w, b, lo, hi, buf)
+		linearPanels(y, x, m, w, b, lo, hi, buf, roundW)
 		if gelu {
 			n0, n1 := lo*nr, min(n, hi*nr)
 			for i := 0; i < m; i++ {
@@ -56,8 +66,9 @@ func (c *CPU) linear(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
 	})
 }
 
-// linearPanels computes output columns [lo*nr, hi*nr) for all m rows.
-func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, panel []float32) {
+// linearPanels computes output columns [lo*nr, hi*nr) for all m rows;
+// roundW rounds the packed weights to bf16 values.
+func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, panel []float32, roundW bool) {
 	n, k := w.Rows, w.Cols
 	for p := lo; p < hi; p++ {
 		n0 := p * nr
@@ -74,6 +85,9 @@ func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, pan
 			kw := min(kc, k-k0)
 			packPanel(panel, w, n0, nw, k0, kw)
 			pp := panel[:kw*nr]
+			if roundW {
+				roundSliceBF16(pp)
+			}
 			i := 0
 			for ; i+microMR <= m; i += microMR {
 				microKernel(y, n, x, k, i, k0, kw, pp, n0, nw)
@@ -137,8 +151,9 @@ func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
 
 // gemv computes y[i,n] = x[i,:]·W[n,:] + b[n] for output rows [lo, hi)
 // directly from the stored weight rows (no packing): the path for the
-// few-row products (adaLN modulation, embedders).
-func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int) {
+// few-row products (adaLN modulation, embedders). roundW rounds the
+// widened weights to bf16 values.
+func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int, roundW bool) {
 	k := w.Cols
 	var row [kc]float32
 	for n := lo; n < hi; n++ {
@@ -147,6 +162,9 @@ func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int) {
 			kw := min(kc, k-k0)
 			wr := row[:kw]
 			w.Widen(n*k+k0, wr)
+			if roundW {
+				roundSliceBF16(wr)
+			}
 			for i := 0; i < m; i++ {
 				xr := x[i*k+k0 : i*k+k0+kw]
 				var s0, s1, s2, s3 float32
@@ -266,12 +284,12 @@ func (c *CPU) Attention(a *AttnArgs) {
 				clear(o)
 			} else {
 				kw := &Weight{DType: tensor.F32, Rows: nk, Cols: hd, F32: kt}
-				linearPanels(s, q, nq, kw, nil, 0, (nk+nr-1)/nr, buf)
+				linearPanels(s, q, nq, kw, nil, 0, (nk+nr-1)/nr, buf, false)
 				for r := 0; r < nq; r++ {
 					softmaxScaled(s[r*nk:(r+1)*nk], a.Scale)
 				}
 				vw := &Weight{DType: tensor.F32, Rows: hd, Cols: nk, F32: vt}
-				linearPanels(o, s, nq, vw, nil, 0, (hd+nr-1)/nr, buf)
+				linearPanels(o, s, nq, vw, nil, 0, (hd+nr-1)/nr, buf, false)
 			}
 			for r := 0; r < nq; r++ {
 				copy(a.Out[(seq*a.NQ+r)*a.OutStride+h*hd:][:hd], o[r*hd:(r+1)*hd])

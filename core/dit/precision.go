@@ -1,0 +1,259 @@
+package dit
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// Precision is the precision of the activations entering the CPU
+// backend's matmuls (Linear, LinearGELU). Accumulation is always fp32, and
+// everything outside those matmuls (LayerNorm, softmax, attention's own
+// products, residual adds, GELU) always runs in fp32.
+type Precision int
+
+const (
+	// FP32: activations stay fp32; weights are widened from their stored
+	// dtype. The default.
+	FP32 Precision = iota
+	// BF16: activations are rounded to bf16 (round to nearest even) and
+	// multiplied with bf16 weights, pairs of products accumulated into
+	// fp32 (VDPBF16PS where the CPU has AVX512_BF16). Weights not stored as
+	// BF16 are rounded to bf16 as they are packed; Model.ConvertWeights
+	// does that once at load. Without AVX512_BF16 (and on wasm) the same
+	// rounding is emulated on the fp32 kernels: same results within fp32
+	// summation-order differences, no speedup. See BF16Native.
+	BF16
+)
+
+func (p Precision) String() string {
+	switch p {
+	case FP32:
+		return "fp32"
+	case BF16:
+		return "bf16"
+	}
+	return fmt.Sprintf("Precision(%d)", int(p))
+}
+
+// ParsePrecision reads "fp32" (or "") and "bf16".
+func ParsePrecision(s string) (Precision, error) {
+	switch strings.ToLower(s) {
+	case "", "fp32", "f32", "float32":
+		return FP32, nil
+	case "bf16", "bfloat16":
+		return BF16, nil
+	}
+	return FP32, fmt.Errorf("precision %q: want fp32 or bf16", s)
+}
+
+// BF16Native reports whether Precision BF16 runs on the AVX512_BF16
+// VDPBF16PS kernel (CPUID leaf 7 subleaf 1, EAX bit 5, and not
+// SetPortableKernels(true)); otherwise it is emulated on the fp32 kernels.
+func BF16Native() bool { return bf16KernelOn() }
+
+// ConvertWeights converts every Linear weight of the model (embedders,
+// blocks, final layer) to dt, rounding like torch. The label table and
+// positional embeddings are untouched.
+func (m *Model) ConvertWeights(dt tensor.DType) {
+	for _, l := range m.linears() {
+		l.W = l.W.ToDType(dt)
+	}
+}
+
+// ConvertWeights converts every Linear weight of the STDiT to dt.
+func (m *STDiT) ConvertWeights(dt tensor.DType) {
+	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	for i := range m.Blocks {
+		b := &m.Blocks[i]
+		ls = append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
+	}
+	for _, l := range ls {
+		l.W = l.W.ToDType(dt)
+	}
+}
+
+// roundBF16 rounds f to the nearest bf16 (ties to even), NaN stays NaN.
+func roundBF16(f float32) uint16 {
+	u := math.Float32bits(f)
+	if u&0x7fffffff > 0x7f800000 {
+		return uint16(u>>16) | 0x40
+	}
+	return uint16((u + (u>>16)&1 + 0x7fff) >> 16)
+}
+
+func bf16f(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// roundSliceBF16 rounds every value of v to a bf16 value in place.
+func roundSliceBF16(v []float32) {
+	for i, f := range v {
+		v[i] = bf16f(roundBF16(f))
+	}
+}
+
+var (
+	u16Pool = sync.Pool{New: func() any { return new([]uint16) }}
+	f32Pool = sync.Pool{New: func() any { return new([]float32) }}
+	// bf16PanelPool holds kc/2 pairs × nr columns of packed bf16 pairs.
+	bf16PanelPool = sync.Pool{New: func() any { b := make([]uint32, kc/2*nr); return &b }}
+)
+
+// linearBF16 is CPU.linear at Precision BF16.
+func (c *CPU) linearBF16(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
+	n, k := w.Rows, w.Cols
+	roundW := w.DType != tensor.BF16
+	if m <= gemvRows || !bf16KernelOn() {
+		// Emulation (and the few-row products, which are bound by reading
+		// the weights): x rounded to bf16 values, weights rounded as they
+		// are widened, fp32 kernels. bf16·bf16 products are exact in fp32,
+		// so only the summation order differs from VDPBF16PS.
+		xp := f32Pool.Get().(*[]float32)
+		xr := grow(*xp, m*k)
+		c.parallel(m, max(1, 1<<14/k), func(lo, hi int) {
+			for i, f := range x[lo*k : hi*k] {
+				xr[lo*k+i] = bf16f(roundBF16(f))
+			}
+		})
+		c.linearF32(y, xr, m, w, b, gelu, roundW)
+		*xp = xr
+		f32Pool.Put(xp)
+		return
+	}
+	// Native: activations → bf16 rows of kp2 (even) elements, rows padded
+	// to a multiple of 8; the panels hold (even, odd) weight pairs.
+	kp2 := (k + 1) &^ 1
+	mp := (m + 7) &^ 7
+	xp := u16Pool.Get().(*[]uint16)
+	if cap(*xp) < mp*kp2 {
+		*xp = make([]uint16, mp*kp2)
+	}
+	xb := (*xp)[:mp*kp2]
+	c.parallel(mp, max(1, 1<<14/k), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			dst := xb[r*kp2 : (r+1)*kp2]
+			if r >= m {
+				clear(dst)
+				continue
+			}
+			for i, f := range x[r*k : (r+1)*k] {
+				dst[i] = roundBF16(f)
+			}
+			if kp2 > k {
+				dst[k] = 0
+			}
+		}
+	})
+	panels := (n + nr - 1) / nr
+	grain := max(1, 1<<16/(m*min(k, kc)+1))
+	c.parallel(panels, grain, func(lo, hi int) {
+		pb := bf16PanelPool.Get().(*[]uint32)
+		panel := *pb
+		var tile [8 * nr]float32
+		for p := lo; p < hi; p++ {
+			n0 := p * nr
+			nw := min(nr, n-n0)
+			for i := 0; i < m; i++ {
+				row := y[i*n+n0 : i*n+n0+nw]
+				if b != nil {
+					copy(row, b[n0:n0+nw])
+				} else {
+					clear(row)
+				}
+			}
+			for k0 := 0; k0 < k; k0 += kc {
+				kw := min(kc, k-k0)
+				kp := (kw + 1) / 2
+				packPanelBF16(panel, w, n0, nw, k0, kw)
+				pp := panel[:kp*nr]
+				for i := 0; i < m; i += 8 {
+					a := xb[i*kp2+k0:]
+					if i+8 <= m && nw == nr {
+						bf16Tile(a, kp2, pp, kp, y[i*n+n0:], n)
+						continue
+					}
+					bf16Tile(a, kp2, pp, kp, tile[:], 0)
+					for r := 0; r < 8 && i+r < m; r++ {
+						row := y[(i+r)*n+n0:][:nw]
+						for j, v := range tile[r*nr : r*nr+nw] {
+							row[j] += v
+						}
+					}
+				}
+			}
+			if gelu {
+				for i := 0; i < m; i++ {
+					geluTanh(y[i*n+n0 : i*n+n0+nw])
+				}
+			}
+		}
+		bf16PanelPool.Put(pb)
+	})
+	u16Pool.Put(xp)
+}
+
+// packPanelBF16 writes panel[q*nr+j] = the bf16 pair (W[n0+j, k0+2q],
+// W[n0+j, k0+2q+1]) (even element in the low half) for q < ⌈kw/2⌉, zero
+// past kw and for j ≥ nw; F32/F16 weights are rounded to bf16.
+func packPanelBF16(panel []uint32, w *Weight, n0, nw, k0, kw int) {
+	kp := (kw + 1) / 2
+	var tmp [kc]float32
+	for j := 0; j < nr; j++ {
+		if j >= nw {
+			for q := 0; q < kp; q++ {
+				panel[q*nr+j] = 0
+			}
+			continue
+		}
+		off := (n0+j)*w.Cols + k0
+		if w.DType == tensor.BF16 {
+			r := w.U16[off : off+kw]
+			q := 0
+			for ; 2*q+1 < kw; q++ {
+				panel[q*nr+j] = uint32(r[2*q]) | uint32(r[2*q+1])<<16
+			}
+			if q < kp {
+				panel[q*nr+j] = uint32(r[2*q])
+			}
+			continue
+		}
+		t := tmp[:kw]
+		w.Widen(off, t)
+		q := 0
+		for ; 2*q+1 < kw; q++ {
+			panel[q*nr+j] = uint32(roundBF16(t[2*q])) | uint32(roundBF16(t[2*q+1]))<<16
+		}
+		if q < kp {
+			panel[q*nr+j] = uint32(roundBF16(t[2*q]))
+		}
+	}
+}
+
+// bf16TileGeneric is what kernBF16 computes, in Go: for each pair the odd
+// product is added first, then the even one, each rounded to fp32 as
+// VDPBF16PS does (bf16 products are exact in fp32, so a*b+c rounds once).
+// Denormal inputs and results are not flushed here (VDPBF16PS flushes).
+func bf16TileGeneric(a []uint16, lda int, b []uint32, kp int, c []float32, ldc int) {
+	for r := 0; r < 8; r++ {
+		var acc [nr]float32
+		ar := a[r*lda : r*lda+2*kp]
+		for q := 0; q < kp; q++ {
+			a0, a1 := bf16f(ar[2*q]), bf16f(ar[2*q+1])
+			bq := b[q*nr : q*nr+nr]
+			for j, p := range bq {
+				acc[j] += a1 * bf16f(uint16(p>>16))
+				acc[j] += a0 * bf16f(uint16(p))
+			}
+		}
+		if ldc == 0 {
+			copy(c[r*nr:r*nr+nr], acc[:])
+			continue
+		}
+		row := c[r*ldc : r*ldc+nr]
+		for j := range row {
+			row[j] += acc[j]
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package dit_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// TestForwardBF16Precision runs the dit_A fixture (ckpt_plain.pt, plain and
+// CFG forwards) at Precision BF16, weights converted to bf16 at load as
+// `ditkit forward --precision bf16` does, against PyTorch's fp32 outputs:
+// max |a−b|/max|ref| ≤ 3e-2 (fixtures README, reduced-precision compute).
+// "native" is the VDPBF16PS kernel (skipped without AVX512_BF16),
+// "emulated" the fp32-kernel emulation every CPU and wasm run.
+func TestForwardBF16Precision(t *testing.T) {
+	m := loadDiT(t, "ckpt_plain.pt")
+	m.ConvertWeights(tensor.BF16)
+	for _, mode := range []string{"native", "emulated"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "native" && !dit.BF16Native() {
+				t.Skip("CPU lacks AVX512_BF16 (CPUID.(EAX=7,ECX=1):EAX[5]) or AVX-512")
+			}
+			if mode == "emulated" {
+				dit.SetPortableKernels(true)
+				defer dit.SetPortableKernels(false)
+			}
+			for _, c := range []struct {
+				ref string
+				cfg bool
+			}{{"ref_forward_fp32", false}, {"ref_cfg_fp32", true}, {"ref_cfg_fp64", true}} {
+				ref := readAll(t, filepath.Join(fixtureDir(t), "dit_A", c.ref+".safetensors"))
+				x, tt, y := f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"])
+				for _, threads := range []int{1, 2} {
+					opt := &dit.Options{Backend: &dit.CPU{Threads: threads, Precision: dit.BF16}}
+					var out []float32
+					var err error
+					if c.cfg {
+						out, err = m.ForwardWithCFG(context.Background(), x, tt, y, 4, opt)
+					} else {
+						out, err = m.Forward(context.Background(), x, tt, y, opt)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					e := relErr(out, f64s(t, ref["out"]))
+					t.Logf("%s threads %d: bf16 precision max rel err %.3g (native kernel: %v)", c.ref, threads, e, dit.BF16Native())
+					if e > 3e-2 {
+						t.Errorf("%s threads %d: max rel err %.3g > 3e-2", c.ref, threads, e)
+					}
+					if e < 1e-5 {
+						t.Errorf("%s threads %d: max rel err %.3g: bf16 rounding apparently not applied", c.ref, threads, e)
+					}
+				}
+			}
+		})
+	}
+}
