@@ -171,10 +171,11 @@ cmd_bench() {
 # weights, random values) on WebGPU and on the CPU (Go wasm) in the same
 # headless Chromium run (--enable-unsafe-webgpu: SwiftShader without a GPU,
 # so the ratio there only proves the path works), with the kernel GFLOP/s.
-# DITKIT_BENCH_DEPTH (default 28) runs fewer blocks; times are also scaled to 28.
+# DITKIT_BENCH_DEPTH (default 4; 28 = the whole model, ~15 min on SwiftShader)
+# sets the blocks run; times are also printed scaled to 28 blocks.
 bench_webgpu() {
   ensure_chromium
-  log "bench: WebGPU vs CPU-wasm forward, DiT-XL/2 shapes (depth ${DITKIT_BENCH_DEPTH:-28})"
+  log "bench: WebGPU vs CPU-wasm forward, DiT-XL/2 shapes (depth ${DITKIT_BENCH_DEPTH:-4} of 28)"
   DITKIT_BENCH_WEBGPU=1 go test -count=1 -run '^TestWebGPUBench$' -v -timeout 60m ./web/e2e 2>&1 \
     | grep -E '^(bench webgpu:|--- (FAIL|SKIP)|FAIL|ok )' || true
 }

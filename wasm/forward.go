@@ -147,6 +147,7 @@ func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn
 	}
 	be := webgpu.NewAuto(&dit.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
 	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
+	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
 	be.Start()
 	info := &runInfo{Memory: be.Memory(m, batch)}
 	err := fn(be)
@@ -193,7 +194,7 @@ type namedF32 struct {
 }
 
 // forwardAPI is window.ditkit.forward(file, target, inputsFile, {backend,
-// cfgScale, heads}): model(x, t, y) (or forward_with_cfg) as `ditkit
+// cfgScale, heads, gpuMemoryBytes, splitBytes}): model(x, t, y) (or forward_with_cfg) as `ditkit
 // forward`, returning a safetensors Blob holding out; blob.ditkit says
 // which backend ran, the adapter, the time and any fallback.
 func forwardAPI(file, target, inputs, opts js.Value) (any, error) {

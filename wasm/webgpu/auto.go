@@ -24,6 +24,10 @@ type Auto struct {
 	ForceCPU bool
 	// SplitBytes caps one weight buffer (tests force tensor splits).
 	SplitBytes int64
+	// MemoryBudget, when > 0, is the GPU memory this page may use: a model
+	// needing more runs on the CPU (WebGPU cannot query free memory; the
+	// page may know better, and tests simulate a small GPU with it).
+	MemoryBudget int64
 
 	mu      sync.Mutex
 	started bool
@@ -88,6 +92,10 @@ func (a *Auto) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []
 		a.models[m] = true
 		a.mu.Unlock()
 		g.SplitBytes = a.SplitBytes
+		if need := WeightBytes(m) + ActivationBytes(m.Cfg, n); a.MemoryBudget > 0 && need > a.MemoryBudget {
+			a.fail(fmt.Errorf("%w: the model needs %s of GPU memory, %s available", ErrUnavailable, mib(need), mib(a.MemoryBudget)))
+			return m.RunTokens(ctx, a.CPU, patches, tfreq, yemb, n, &dit.Options{Yield: a.CPU.Yield})
+		}
 		var out []float32
 		err := guard(func() (err error) {
 			out, err = g.RunDiT(ctx, m, patches, tfreq, yemb, n)

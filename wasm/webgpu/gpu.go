@@ -41,6 +41,9 @@ type GPU struct {
 	// Adapter describes the adapter (vendor, architecture, fallback).
 	Adapter  string
 	Fallback bool // a software adapter (SwiftShader)
+	// F16 reports the shader-f16 feature: F16 weights are then read as
+	// array<f16> instead of unpacking u32 words.
+	F16 bool
 	// Limits the device was created with.
 	MaxBinding, MaxBuffer int64
 	// SplitBytes, when > 0 and smaller than the limits, caps the size of
@@ -99,6 +102,10 @@ func open() (*GPU, error) {
 	req.Set("maxStorageBufferBindingSize", float64(g.MaxBinding))
 	req.Set("maxBufferSize", float64(g.MaxBuffer))
 	desc.Set("requiredLimits", req)
+	if feats := adapter.Get("features"); feats.Type() == js.TypeObject && feats.Call("has", "shader-f16").Bool() {
+		g.F16 = true
+		desc.Set("requiredFeatures", []any{"shader-f16"})
+	}
 	dev, err := await(adapter.Call("requestDevice", desc))
 	if err != nil {
 		return nil, fmt.Errorf("%w: requestDevice: %v", ErrUnavailable, err)
@@ -161,7 +168,11 @@ func (g *GPU) alive() error {
 
 // Limits reports the device limits as text.
 func (g *GPU) Limits() string {
-	return fmt.Sprintf("maxStorageBufferBindingSize %s, maxBufferSize %s", mib(g.MaxBinding), mib(g.MaxBuffer))
+	f16 := "no shader-f16 (16-bit weights unpacked from u32 words)"
+	if g.F16 {
+		f16 = "shader-f16"
+	}
+	return fmt.Sprintf("maxStorageBufferBindingSize %s, maxBufferSize %s, %s", mib(g.MaxBinding), mib(g.MaxBuffer), f16)
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
@@ -222,7 +233,8 @@ func (g *GPU) uniform(words []uint32) js.Value {
 }
 
 // pipeline returns the compute pipeline of a shader (compiled once per
-// shader and dtype, then cached).
+// shader and dtype, then cached). With shader-f16, F16 weights use the
+// array<f16> variant, or the u32 one should that fail to compile.
 func (g *GPU) pipeline(name string, dtype int) (js.Value, error) {
 	key := fmt.Sprintf("%s/%d", name, dtype)
 	g.mu.Lock()
@@ -231,44 +243,64 @@ func (g *GPU) pipeline(name string, dtype int) (js.Value, error) {
 	if ok {
 		return p, nil
 	}
+	withW := name == "matmul" || name == "gemv"
 	src, err := shaderFS.ReadFile("shaders/" + name + ".wgsl")
 	if err != nil {
 		return js.Value{}, err
 	}
+	if withW && dtype == dtF16 && g.F16 {
+		common, _ := shaderFS.ReadFile("shaders/common_f16.wgsl")
+		code := string(common) + "\n" + strings.Replace(string(src), "var<storage, read> w: array<u32>;", "var<storage, read> w: array<f16>;", 1)
+		if p, err := g.compile(key+"/f16", code, nil); err == nil {
+			g.mu.Lock()
+			g.pipelines[key] = p
+			g.mu.Unlock()
+			return p, nil
+		} else {
+			js.Global().Get("console").Call("warn", "ditkit: shader-f16 variant of "+name+": "+err.Error()+"; unpacking u32 words instead")
+		}
+	}
 	code := string(src)
-	withW := name == "matmul" || name == "gemv"
+	var constants map[string]any
 	if withW {
 		common, _ := shaderFS.ReadFile("shaders/common.wgsl")
 		code = string(common) + "\n" + code
+		constants = map[string]any{"DTYPE": dtype}
 	}
+	p, err = g.compile(key, code, constants)
+	if err != nil {
+		return js.Value{}, err
+	}
+	g.mu.Lock()
+	g.pipelines[key] = p
+	g.mu.Unlock()
+	return p, nil
+}
+
+func (g *GPU) compile(label, code string, constants map[string]any) (js.Value, error) {
 	md := js.Global().Get("Object").New()
 	md.Set("code", code)
-	md.Set("label", name)
+	md.Set("label", label)
+	g.device.Call("pushErrorScope", "validation")
 	mod := g.device.Call("createShaderModule", md)
 	comp := js.Global().Get("Object").New()
 	comp.Set("module", mod)
 	comp.Set("entryPoint", "main")
-	if withW {
-		c := js.Global().Get("Object").New()
-		c.Set("DTYPE", dtype)
-		comp.Set("constants", c)
+	if constants != nil {
+		comp.Set("constants", js.ValueOf(constants))
 	}
 	pd := js.Global().Get("Object").New()
 	pd.Set("layout", "auto")
 	pd.Set("compute", comp)
-	pd.Set("label", key)
-	g.device.Call("pushErrorScope", "validation")
+	pd.Set("label", label)
 	pv, err := await(g.device.Call("createComputePipelineAsync", pd))
 	scopeErr := g.popError()
 	if err != nil {
-		return js.Value{}, fmt.Errorf("webgpu: compile %s: %v", key, err)
+		return js.Value{}, fmt.Errorf("webgpu: compile %s: %v", label, err)
 	}
 	if scopeErr != nil {
-		return js.Value{}, fmt.Errorf("webgpu: compile %s: %v", key, scopeErr)
+		return js.Value{}, fmt.Errorf("webgpu: compile %s: %v", label, scopeErr)
 	}
-	g.mu.Lock()
-	g.pipelines[key] = pv
-	g.mu.Unlock()
 	return pv, nil
 }
 
