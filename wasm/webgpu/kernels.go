@@ -131,7 +131,11 @@ func (g *GPU) attention(a attnArgs) (dispatch, error) {
 	if a.hd > maxHeadDim {
 		return dispatch{}, fmt.Errorf("%w: head dimension %d > %d", ErrUnavailable, a.hd, maxHeadDim)
 	}
-	pipe, err := g.pipeline("attention", 0)
+	name := "attention"
+	if a.hd%4 == 0 {
+		name = "attention4"
+	}
+	pipe, err := g.pipeline(name, 0)
 	if err != nil {
 		return dispatch{}, err
 	}
