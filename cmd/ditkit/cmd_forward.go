@@ -19,7 +19,7 @@ import (
 func init() {
 	register(&command{
 		name:    "forward",
-		usage:   "FILE [--arch PRESET | --spec SPEC.json] --inputs IN.safetensors -o OUT.safetensors [--cfg-scale S] [--precision fp32] [--timing]",
+		usage:   "FILE [--arch PRESET | --spec SPEC.json] --inputs IN.safetensors -o OUT.safetensors [--cfg-scale S] [--precision fp32|bf16] [--timing]",
 		summary: "Run one forward pass of a DiT / Open-Sora 1.0 STDiT checkpoint on inputs x, t, y (, mask) and write out.",
 		run:     runForward,
 	})
@@ -29,6 +29,20 @@ func init() {
 type modelFlags struct {
 	arch, specPath, precision, root string
 	heads, threads                  int
+	prec                            dit.Precision // parsed --precision
+}
+
+// cpu is the CPU backend the flags ask for.
+func (mf *modelFlags) cpu() *dit.CPU {
+	return &dit.CPU{Threads: mf.threads, Precision: mf.prec}
+}
+
+// precisionNote says, for --precision bf16 on a CPU without AVX512_BF16,
+// that the bf16 rounding is emulated.
+func (mf *modelFlags) precisionNote(stderr io.Writer) {
+	if mf.prec == dit.BF16 && !dit.BF16Native() {
+		fmt.Fprintln(stderr, "ditkit: this CPU (or build) has no AVX512_BF16: --precision bf16 is emulated on the fp32 kernels (same bf16 rounding, no speedup)")
+	}
 }
 
 func addModelFlags(fs interface {
@@ -37,7 +51,10 @@ func addModelFlags(fs interface {
 }, mf *modelFlags) {
 	fs.StringVar(&mf.arch, "arch", "", "architecture preset (e.g. DiT-XL_2_256); default: derived from the checkpoint's shapes")
 	fs.StringVar(&mf.specPath, "spec", "", "architecture spec JSON file (instead of --arch)")
-	fs.StringVar(&mf.precision, "precision", "fp32", "activation precision: fp32 (weights always stay in their stored dtype)")
+	fs.StringVar(&mf.precision, "precision", "fp32", "matmul activation precision: fp32 (weights stay in their stored dtype, widened on the fly) or bf16 "+
+		"(inputs of every Linear: qkv, proj, fc1, fc2, adaLN, final, embedders, rounded to bf16 and multiplied with bf16 weights by VDPBF16PS, fp32 accumulation; "+
+		"F32/F16 weights are converted to bf16 once at load; LayerNorm, attention, softmax, residuals stay fp32; emulated on CPUs without AVX512_BF16). "+
+		"bf16 is not faster than fp32 on the AVX512_BF16 machine measured (see README)")
 	fs.StringVar(&mf.root, "root", "", "weights root inside the checkpoint (default: the loader's choice, e.g. ema)")
 	fs.IntVar(&mf.heads, "heads", 0, "attention heads when neither --arch nor --spec is given and the size is not a registered one")
 	fs.IntVar(&mf.threads, "threads", 0, "worker goroutines (0 = all CPUs)")
@@ -60,9 +77,11 @@ func (n *runNet) flops(batch int) float64 {
 // loadNet opens a checkpoint and builds the model it holds.
 func loadNet(path string, mf *modelFlags) (*runNet, error) {
 	start := time.Now()
-	if mf.precision != "fp32" && mf.precision != "" {
-		return nil, fmt.Errorf("--precision %q: only fp32 activations are implemented (bf16/fp16 weights are used as stored)", mf.precision)
+	prec, err := dit.ParsePrecision(mf.precision)
+	if err != nil {
+		return nil, fmt.Errorf("--precision %q: want fp32 or bf16 (fp16 activations are not implemented; fp16 weights are used as stored)", mf.precision)
 	}
+	mf.prec = prec
 	ck, f, err := loader.OpenFile(path)
 	if err != nil {
 		return nil, err
@@ -128,6 +147,9 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		if n.stdit, err = dit.LoadSTDiT(cfg, get); err != nil {
 			return nil, err
 		}
+		if prec == dit.BF16 {
+			n.stdit.ConvertWeights(tensor.BF16)
+		}
 	} else {
 		cfg, err := dit.ConfigFromShapes(infos, mf.heads)
 		if sp != nil {
@@ -141,6 +163,9 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		}
 		if n.dit, err = dit.Load(cfg, get); err != nil {
 			return nil, err
+		}
+		if prec == dit.BF16 {
+			n.dit.ConvertWeights(tensor.BF16)
 		}
 	}
 	n.load = time.Since(start)
@@ -204,7 +229,8 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	opt := &dit.Options{Backend: &dit.CPU{Threads: mf.threads}}
+	mf.precisionNote(stderr)
+	opt := &dit.Options{Backend: mf.cpu()}
 	ctx := context.Background()
 	start := time.Now()
 	var out []float32

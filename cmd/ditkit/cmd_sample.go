@@ -51,13 +51,14 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	mf.precisionNote(stderr)
 	if n.stdit != nil {
 		cfgSet := false
 		fs.Visit(func(f *flag.Flag) { cfgSet = cfgSet || f.Name == "cfg-scale" })
 		if cfgSet && *cfgScale > 1 {
 			fmt.Fprintln(stderr, "ditkit sample: STDiT samples with the null caption only (no text encoder): --cfg-scale is ignored")
 		}
-		return sampleSTDiT(n.stdit, *steps, *sampler, *eta, *clip, *seed, *outPath, *latentOut, mf.threads, stderr)
+		return sampleSTDiT(n.stdit, *steps, *sampler, *eta, *clip, *seed, *outPath, *latentOut, mf.cpu(), stderr)
 	}
 	if n.dit == nil {
 		return fail(stderr, fmt.Errorf("sample supports DiT and Open-Sora 1.0 STDiT checkpoints"))
@@ -153,7 +154,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 	if useCFG {
 		y = []int{label, cfg.NullLabel()}
 	}
-	opt := &dit.Options{Backend: &dit.CPU{Threads: mf.threads}}
+	opt := &dit.Options{Backend: mf.cpu()}
 	model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
 		if useCFG {
 			return m.ForwardWithCFG(ctx, x, t, y, float32(*cfgScale), opt)
@@ -200,7 +201,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 // the model's own null caption (no text encoder here, so guidance has
 // nothing to contrast and is not used), and writes a frame strip.
 func sampleSTDiT(m *dit.STDiT, steps int, sampler string, eta float64, clip bool, seed uint64,
-	outPath, latentOut string, threads int, stderr io.Writer) int {
+	outPath, latentOut string, cpu *dit.CPU, stderr io.Writer) int {
 	cfg := m.Cfg
 	d, err := diffusion.Create(strconv.Itoa(steps), cfg.PredSigma)
 	if err != nil {
@@ -213,7 +214,7 @@ func sampleSTDiT(m *dit.STDiT, steps int, sampler string, eta float64, clip bool
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
-	opt := &dit.Options{Backend: &dit.CPU{Threads: threads}}
+	opt := &dit.Options{Backend: cpu}
 	model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
 		out, _, err := m.Forward(ctx, x, shape, t, nil, nil, opt)
 		return out, err

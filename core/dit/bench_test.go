@@ -101,6 +101,10 @@ func xl2Shape(name string, H, mh int) []int {
 }
 
 func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
+	benchForwardPrec(b, dt, batch, threads, dit.FP32)
+}
+
+func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec dit.Precision) {
 	m := randomXL2(b, dt)
 	var ms runtime.MemStats
 	x := make([]float32, batch*4*32*32)
@@ -110,7 +114,7 @@ func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
 	for i := range ts {
 		ts[i], ys[i] = float64(100*i+10), i
 	}
-	opt := &dit.Options{Backend: &dit.CPU{Threads: threads}}
+	opt := &dit.Options{Backend: &dit.CPU{Threads: threads, Precision: prec}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Forward(context.Background(), x, ts, ys, opt); err != nil {
@@ -126,12 +130,22 @@ func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
 }
 
 // BenchmarkDiTXL2 times a full DiT-XL/2 256 px forward with random weights
-// of the real shapes: fp32 and bf16 weights, batch 1 and 2, all threads.
+// of the real shapes: fp32 and bf16 weights, batch 1 and 2, all threads;
+// then bf16 weights at Precision BF16 (bf16 activations into the matmuls,
+// VDPBF16PS where the CPU has AVX512_BF16), to compare with BF16/batchN.
 func BenchmarkDiTXL2(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
 		for _, batch := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%v/batch%d", dt, batch), func(b *testing.B) { benchForward(b, dt, batch, 0) })
 		}
+	}
+	for _, batch := range []int{1, 2} {
+		b.Run(fmt.Sprintf("BF16/batch%d/precision=bf16", batch), func(b *testing.B) {
+			if !dit.BF16Native() {
+				b.Log("no AVX512_BF16: bf16 precision is emulated on the fp32 kernels")
+			}
+			benchForwardPrec(b, tensor.BF16, batch, 0, dit.BF16)
+		})
 	}
 }
 
@@ -147,8 +161,26 @@ func BenchmarkDiTXL2SingleThread(b *testing.B) {
 	})
 }
 
-// BenchmarkLinear times one fc1-sized matmul [256×1152]·[4608×1152]ᵀ.
+// BenchmarkLinear times one fc1-sized matmul [256×1152]·[4608×1152]ᵀ;
+// "bf16act" runs bf16 weights at Precision BF16.
 func BenchmarkLinear(b *testing.B) {
+	for _, th := range []int{1, 0} {
+		b.Run(fmt.Sprintf("BF16/bf16act/threads%d", th), func(b *testing.B) {
+			M, N, K := 256, 4608, 1152
+			v := make([]float32, N*K)
+			fastRand(v, 3, 0.05)
+			w := dit.WeightFromFloat32(v, N, K).ToDType(tensor.BF16)
+			x := make([]float32, M*K)
+			fastRand(x, 4, 1)
+			y := make([]float32, M*N)
+			cpu := &dit.CPU{Threads: th, Precision: dit.BF16}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				cpu.Linear(y, x, M, w, nil)
+			}
+			b.ReportMetric(2*float64(M*N*K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
 	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
 		for _, th := range []int{1, 0, -1} {
 			name := fmt.Sprintf("%v/threads%d", dt, th)
