@@ -32,6 +32,10 @@ func optFloat(opts js.Value, key string, def float64) float64 {
 	return def
 }
 
+func optBool(opts js.Value, key string) bool {
+	return opts.Type() == js.TypeObject && opts.Get(key).Truthy()
+}
+
 // loadDiTBlob reads a DiT from a dropped File; target is {arch}, {spec} or
 // null (hyperparameters from the shapes; heads from opts.heads when the
 // size is not a registered one).
@@ -145,6 +149,14 @@ func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn
 	default:
 		return nil, fmt.Errorf("backend %q: want webgpu or cpu", want)
 	}
+	if optBool(opts, "perOp") { // every kernel on the GPU with its own readback (kernel tests)
+		g, err := webgpu.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer g.FreeWeights()
+		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"}, guarded(func() error { return fn(g) })
+	}
 	be := webgpu.NewAuto(&dit.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
 	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
 	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
@@ -229,6 +241,9 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	var dur time.Duration
 	info, err := withBackend(ctx, opts, m, len(t), func(be dit.Backend) error {
 		o := &dit.Options{Backend: be, Yield: yieldToJS}
+		if optBool(opts, "perOp") {
+			o.Hook = func(string, []int, []float32) {} // a Hook keeps Forward op by op
+		}
 		start := time.Now()
 		var err error
 		if cfgScale != 0 {
@@ -501,4 +516,19 @@ func installComputeAPI(api js.Value) {
 		opts := arg(args, 0)
 		return promise(func() (any, error) { return benchAPI(opts) })
 	}))
+}
+
+// guarded turns a panic (the dit.Backend methods of the GPU panic on GPU
+// errors) into an error.
+func guarded(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if e, ok := p.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", p)
+			}
+		}
+	}()
+	return fn()
 }

@@ -177,6 +177,9 @@ func TestWebGPUForward(t *testing.T) {
 		t.Errorf("no adapter/memory report: %+v", r.Info)
 	}
 	check("forward fp32, weights split", fw("ckpt_plain.pt", "ref_forward_fp32.safetensors", "{backend: 'webgpu', splitBytes: 4096}"), "ref_forward_fp32.safetensors", "out", 1e-4)
+	if want == "webgpu" { // the dit.Backend methods: each kernel with its own upload and readback
+		check("forward fp32, op by op", fw("ckpt_plain.pt", "ref_forward_fp32.safetensors", "{backend: 'webgpu', perOp: true}"), "ref_forward_fp32.safetensors", "out", 1e-4)
+	}
 	check("forward bf16 weights", fw("ckpt_bf16.pt", "ref_forward_bf16w_fp32.safetensors", "{backend: 'webgpu'}"), "ref_forward_bf16w_fp32.safetensors", "out", 1e-4)
 	// fp16 weights: the GPU's unpacking against the CPU on the same file.
 	_, g16 := gpuCall(t, ctx, fw("ckpt_fp16.pt", "ref_forward_fp32.safetensors", "{backend: 'webgpu'}"))
