@@ -27,8 +27,13 @@ func TestWorkerWithWranglerDev(t *testing.T) {
 	if _, err := os.Stat(wrangler); err != nil {
 		t.Skip("wrangler is not installed (./build.sh worker or ./build.sh test runs npm ci in web/worker)")
 	}
-	if _, err := exec.LookPath("node"); err != nil {
+	out, err := exec.Command("node", "--version").Output()
+	if err != nil {
 		t.Skip("node is not installed")
+	}
+	var major int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "v%d", &major); err != nil || major < 20 {
+		t.Skipf("wrangler 4.86 needs node >= 20, found %s", strings.TrimSpace(string(out)))
 	}
 	dir := t.TempDir()
 	build := filepath.Join(dir, "build")
