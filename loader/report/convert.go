@@ -33,6 +33,10 @@ type ConvertOptions struct {
 	Archive        string       // .pt only: zip root folder (default: output stem)
 	OutputName     string       // output file name (for the archive root and messages)
 	Progress       func(done, total int64)
+	// SkipHashes leaves out the per-tensor sha256 (Written.SHA256 stays
+	// empty). The browser sets it: Go's sha256 in wasm runs at ~18 MB/s,
+	// and it does not re-read its own output to verify it.
+	SkipHashes bool
 }
 
 // Convert is the document `ditkit convert --json` prints.
@@ -60,7 +64,7 @@ type Written struct {
 	Name   string `json:"name"`
 	DType  string `json:"dtype"`
 	Shape  []int  `json:"shape"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // FormatFor picks the output format from a file name's extension.
@@ -148,7 +152,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	var srcs []loader.Source
 	hashes := make([]hash.Hash, 0, len(virt))
 	for _, t := range virt {
-		srcs = append(srcs, hashed(loader.FixSource(t, rr), &hashes))
+		srcs = append(srcs, hashed(loader.FixSource(t, rr), &hashes, opt.SkipHashes))
 	}
 	if opt.KeepNonWeights && ck.WeightsRoot != "" {
 		all := loader.NewRangeReader(ck, ck.Tensors)
@@ -162,7 +166,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 				ft.Data, ft.DType = fix.Cast{In: ft.Data, From: t.DType, To: opt.DType}, opt.DType
 			}
 			virt = append(virt, ft)
-			srcs = append(srcs, hashed(loader.FixSource(ft, all), &hashes))
+			srcs = append(srcs, hashed(loader.FixSource(ft, all), &hashes, opt.SkipHashes))
 		}
 	}
 	total := int64(0)
@@ -186,7 +190,11 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	}
 	out.Bytes = cw.n
 	for i, t := range virt {
-		out.Tensors = append(out.Tensors, Written{Name: t.Name, DType: t.DType.String(), Shape: t.Shape, SHA256: hex.EncodeToString(hashes[i].Sum(nil))})
+		w := Written{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
+		if hashes[i] != nil {
+			w.SHA256 = hex.EncodeToString(hashes[i].Sum(nil))
+		}
+		out.Tensors = append(out.Tensors, w)
 	}
 	if tg != nil {
 		rest := diff.Compare(fix.Infos(virt[:len(virt)-extraCount(virt, ck, opt)]), tg)
@@ -296,8 +304,12 @@ func hasOp(ss []*fix.Step, op string) bool {
 	return false
 }
 
-// hashed wraps a source so the bytes it writes are hashed.
-func hashed(s loader.Source, hs *[]hash.Hash) loader.Source {
+// hashed wraps a source so the bytes it writes are hashed (unless skip).
+func hashed(s loader.Source, hs *[]hash.Hash, skip bool) loader.Source {
+	if skip {
+		*hs = append(*hs, nil)
+		return s
+	}
 	h := sha256.New()
 	*hs = append(*hs, h)
 	inner := s.WriteTo
@@ -376,6 +388,11 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // VerifyOutput re-opens a written file with ditkit's own reader and checks
 // every tensor's name, dtype, shape and sha256 against the report.
 func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
+	for _, w := range c.Tensors {
+		if w.SHA256 == "" {
+			return fmt.Errorf("the conversion ran without hashes (SkipHashes): nothing to verify against")
+		}
+	}
 	ck, err := loader.Open(r, size, c.Output)
 	if err != nil {
 		return fmt.Errorf("re-reading the output: %w", err)
