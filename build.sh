@@ -177,7 +177,7 @@ bench_webgpu() {
   ensure_chromium
   log "bench: WebGPU vs CPU-wasm forward, DiT-XL/2 shapes (depth ${DITKIT_BENCH_DEPTH:-4} of 28)"
   DITKIT_BENCH_WEBGPU=1 go test -count=1 -run '^TestWebGPUBench$' -v -timeout 60m ./web/e2e 2>&1 \
-    | grep -E '^(bench webgpu:|--- (FAIL|SKIP)|FAIL|ok )' || true
+    | grep -E '^(bench webgpu:|--- (FAIL|SKIP)|FAIL|ok )|webgpu_test.go' || true
 }
 
 # bench_forward times a full-size DiT-XL/2 256 px forward (random weights of

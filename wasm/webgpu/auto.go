@@ -133,8 +133,8 @@ func (a *Auto) Status() (backend, adapter, note string) {
 	if a.gpu != nil {
 		return "webgpu", a.gpu.Adapter, ""
 	}
-	if shared != nil {
-		adapter = shared.Adapter
+	if shared != nil && !a.ForceCPU {
+		adapter = shared.Adapter // the adapter that failed
 	}
 	return "cpu", adapter, a.note
 }

@@ -258,13 +258,23 @@ func TestWebGPUForward(t *testing.T) {
 // (to wrap navigator.gpu for fallback tests).
 func pageWithGPUHook(t *testing.T, script string) context.Context {
 	t.Helper()
+	return gpuPage(t, script, 3*time.Minute)
+}
+
+// gpuPage opens the page (with an optional script run before the page's
+// own) under a deadline of d.
+func gpuPage(t *testing.T, script string, d time.Duration) context.Context {
+	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	t.Cleanup(cancel)
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancelT := context.WithTimeout(ctx, d)
 	t.Cleanup(cancelT)
+	if script == "" {
+		script = "/* no hook */"
+	}
 	if _, err := chromedp.Call(ctx, cdpage.AddScriptToEvaluateOnNewDocument, cdpage.AddScriptToEvaluateOnNewDocumentParams{Source: script}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +296,7 @@ func TestWebGPUBench(t *testing.T) {
 	if os.Getenv("DITKIT_BENCH_WEBGPU") == "" {
 		t.Skip("set DITKIT_BENCH_WEBGPU=1 (./build.sh bench does)")
 	}
-	ctx := page(t)
+	ctx := gpuPage(t, "", 60*time.Minute)
 	depth := 4
 	if v, err := strconv.Atoi(os.Getenv("DITKIT_BENCH_DEPTH")); err == nil && v > 0 {
 		depth = v
