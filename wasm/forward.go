@@ -160,6 +160,7 @@ func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn
 	be := webgpu.NewAuto(&dit.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
 	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
 	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
+	be.Matmul = optString(opts, "matmul", "")
 	be.Start()
 	info := &runInfo{Memory: be.Memory(m, batch)}
 	err := fn(be)

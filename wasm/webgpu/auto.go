@@ -24,6 +24,8 @@ type Auto struct {
 	ForceCPU bool
 	// SplitBytes caps one weight buffer (tests force tensor splits).
 	SplitBytes int64
+	// Matmul overrides the matmul kernel choice (see GPU.Matmul).
+	Matmul string
 	// MemoryBudget, when > 0, is the GPU memory this page may use: a model
 	// needing more runs on the CPU (WebGPU cannot query free memory; the
 	// page may know better, and tests simulate a small GPU with it).
@@ -91,7 +93,7 @@ func (a *Auto) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []
 		a.mu.Lock()
 		a.models[m] = true
 		a.mu.Unlock()
-		g.SplitBytes = a.SplitBytes
+		g.SplitBytes, g.Matmul = a.SplitBytes, a.Matmul
 		if need := WeightBytes(m) + ActivationBytes(m.Cfg, n); a.MemoryBudget > 0 && need > a.MemoryBudget {
 			a.fail(fmt.Errorf("%w: the model needs %s of GPU memory, %s available", ErrUnavailable, mib(need), mib(a.MemoryBudget)))
 			return m.RunTokens(ctx, a.CPU, patches, tfreq, yemb, n, &dit.Options{Yield: a.CPU.Yield})

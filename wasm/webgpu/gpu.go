@@ -49,6 +49,10 @@ type GPU struct {
 	// SplitBytes, when > 0 and smaller than the limits, caps the size of
 	// one weight buffer (tests force tensor splitting with it).
 	SplitBytes int64
+	// Matmul picks the matmul kernel: "tiled" (workgroup-memory tiles, for
+	// GPUs), "direct" (no barriers, for software adapters) or "" (by the
+	// adapter: direct on a fallback adapter).
+	Matmul string
 
 	mu        sync.Mutex
 	pipelines map[string]js.Value
@@ -177,6 +181,16 @@ func (g *GPU) Limits() string {
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
+func (g *GPU) directMatmul() bool {
+	switch g.Matmul {
+	case "direct":
+		return true
+	case "tiled":
+		return false
+	}
+	return g.Fallback
+}
+
 // chunkLimit is the largest single weight buffer.
 func (g *GPU) chunkLimit() int64 {
 	l := min(g.MaxBinding, g.MaxBuffer)
@@ -243,12 +257,12 @@ func (g *GPU) pipeline(name string, dtype int) (js.Value, error) {
 	if ok {
 		return p, nil
 	}
-	withW := name == "matmul" || name == "gemv"
+	withW := name == "matmul" || name == "gemv" || name == "matmul_direct"
 	src, err := shaderFS.ReadFile("shaders/" + name + ".wgsl")
 	if err != nil {
 		return js.Value{}, err
 	}
-	if withW && dtype == dtF16 && g.F16 {
+	if withW && dtype == dtF16 && g.F16 && name != "matmul_direct" {
 		common, _ := shaderFS.ReadFile("shaders/common_f16.wgsl")
 		code := string(common) + "\n" + strings.Replace(string(src), "var<storage, read> w: array<u32>;", "var<storage, read> w: array<f16>;", 1)
 		if p, err := g.compile(key+"/f16", code, nil); err == nil {

@@ -81,8 +81,11 @@ func (g *GPU) upload(w *dit.Weight, b []float32) (*gpuWeight, error) {
 // kernel, or the few-row one when m ≤ 8; one dispatch per weight chunk.
 func (g *GPU) linear(x js.Value, xOff, xStride int, w *gpuWeight, y js.Value, yOff, yStride, m int, gelu bool) ([]dispatch, error) {
 	name := "matmul"
-	if m <= gemvMaxRows {
+	switch {
+	case m <= gemvMaxRows:
 		name = "gemv"
+	case w.cols%4 == 0 && xOff%4 == 0 && xStride%4 == 0 && g.directMatmul():
+		name = "matmul_direct"
 	}
 	pipe, err := g.pipeline(name, w.dtype)
 	if err != nil {
@@ -103,9 +106,12 @@ func (g *GPU) linear(x js.Value, xOff, xStride int, w *gpuWeight, y js.Value, yO
 			uint32(hasBias), uint32(act), 0, 0})
 		d := dispatch{pipe: pipe, owned: []js.Value{u}}
 		d.group = g.bind(pipe, u, x, c.buf, bias, y)
-		if name == "gemv" {
+		switch name {
+		case "gemv":
 			d.wg = [3]int{(c.rows + 63) / 64, 1, 1}
-		} else {
+		case "matmul_direct":
+			d.wg = [3]int{(c.rows + 31) / 32, (m + 31) / 32, 1}
+		default:
 			d.wg = [3]int{(c.rows + 63) / 64, (m + 63) / 64, 1}
 		}
 		if d.wg[0] > maxWorkgroups || d.wg[1] > maxWorkgroups {

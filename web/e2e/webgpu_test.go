@@ -177,6 +177,11 @@ func TestWebGPUForward(t *testing.T) {
 		t.Errorf("no adapter/memory report: %+v", r.Info)
 	}
 	check("forward fp32, weights split", fw("ckpt_plain.pt", "ref_forward_fp32.safetensors", "{backend: 'webgpu', splitBytes: 4096}"), "ref_forward_fp32.safetensors", "out", 1e-4)
+	if want == "webgpu" { // both matmul kernels, whichever the adapter gets by default
+		check("forward fp32, tiled matmul", fw("ckpt_plain.pt", "ref_forward_fp32.safetensors", "{backend: 'webgpu', matmul: 'tiled'}"), "ref_forward_fp32.safetensors", "out", 1e-4)
+		check("forward bf16, direct matmul", fw("ckpt_bf16.pt", "ref_forward_bf16w_fp32.safetensors", "{backend: 'webgpu', matmul: 'direct'}"), "ref_forward_bf16w_fp32.safetensors", "out", 1e-4)
+		check("forward bf16, tiled matmul", fw("ckpt_bf16.pt", "ref_forward_bf16w_fp32.safetensors", "{backend: 'webgpu', matmul: 'tiled'}"), "ref_forward_bf16w_fp32.safetensors", "out", 1e-4)
+	}
 	if want == "webgpu" { // the dit.Backend methods: each kernel with its own upload and readback
 		check("forward fp32, op by op", fw("ckpt_plain.pt", "ref_forward_fp32.safetensors", "{backend: 'webgpu', perOp: true}"), "ref_forward_fp32.safetensors", "out", 1e-4)
 	}
@@ -318,7 +323,7 @@ func TestWebGPUBench(t *testing.T) {
 	}
 	res := map[string]bench{}
 	for _, be := range []string{"webgpu", "cpu"} {
-		b := js[bench](t, ctx, fmt.Sprintf(`ditkit.bench({preset: "DiT-XL_2_256", depth: %d, backend: %q, steps: 2, batch: 2})`, depth, be))
+		b := js[bench](t, ctx, fmt.Sprintf(`ditkit.bench({preset: "DiT-XL_2_256", depth: %d, backend: %q, steps: 2, batch: 2, matmul: %q})`, depth, be, os.Getenv("DITKIT_BENCH_MATMUL")))
 		res[be] = b
 		scale := float64(b.FullDepth) / float64(b.Depth)
 		fmt.Printf("bench webgpu: %-6s %s: DiT-XL/2 shapes, depth %d, batch %d (%.1f GFLOP/step): %.0f ms/step (first %.0f ms incl. upload+compile), %.2f GFLOP/s; at depth %d ≈ %.1f s/step%s\n",
