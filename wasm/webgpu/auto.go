@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/core/dit"
@@ -30,6 +31,8 @@ type Auto struct {
 	// needing more runs on the CPU (WebGPU cannot query free memory; the
 	// page may know better, and tests simulate a small GPU with it).
 	MemoryBudget int64
+
+	gpuRuns, cpuOps atomic.Int64
 
 	mu      sync.Mutex
 	started bool
@@ -104,6 +107,7 @@ func (a *Auto) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []
 			return err
 		})
 		if err == nil {
+			a.gpuRuns.Add(1)
 			return out, nil
 		}
 		if ctx.Err() != nil {
@@ -133,7 +137,10 @@ func (a *Auto) Status() (backend, adapter, note string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.gpu != nil {
-		return "webgpu", a.gpu.Adapter, ""
+		if a.gpuRuns.Load() > 0 || a.cpuOps.Load() == 0 {
+			return "webgpu", a.gpu.Adapter, ""
+		}
+		return "cpu", a.gpu.Adapter, "this model runs op by op on the CPU (the WebGPU path covers DiT forward passes)"
 	}
 	if shared != nil && !a.ForceCPU {
 		adapter = shared.Adapter // the adapter that failed
@@ -187,17 +194,25 @@ func (a *Auto) releaseOn(g *GPU) {
 }
 
 // Linear implements dit.Backend (on the CPU).
-func (a *Auto) Linear(y, x []float32, m int, w *dit.Weight, b []float32) { a.CPU.Linear(y, x, m, w, b) }
+func (a *Auto) Linear(y, x []float32, m int, w *dit.Weight, b []float32) {
+	a.cpuOps.Add(1)
+	a.CPU.Linear(y, x, m, w, b)
+}
 
 // LinearGELU implements dit.Backend (on the CPU).
 func (a *Auto) LinearGELU(y, x []float32, m int, w *dit.Weight, b []float32) {
+	a.cpuOps.Add(1)
 	a.CPU.LinearGELU(y, x, m, w, b)
 }
 
 // Attention implements dit.Backend (on the CPU).
-func (a *Auto) Attention(args *dit.AttnArgs) { a.CPU.Attention(args) }
+func (a *Auto) Attention(args *dit.AttnArgs) {
+	a.cpuOps.Add(1)
+	a.CPU.Attention(args)
+}
 
 // LayerNormModulate implements dit.Backend (on the CPU).
 func (a *Auto) LayerNormModulate(out, x []float32, rows, h int, eps float32, groupRows int, shift, scale []float32, stride int) {
+	a.cpuOps.Add(1)
 	a.CPU.LayerNormModulate(out, x, rows, h, eps, groupRows, shift, scale, stride)
 }
