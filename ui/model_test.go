@@ -29,3 +29,17 @@ func TestCLIErrorIsOneLine(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestImageNetClassNames(t *testing.T) {
+	if len(ImageNetClasses) != 1000 || ImageNetClasses[207] != "golden retriever" || ImageNetClasses[0] != "tench" || ImageNetClasses[999] != "toilet tissue" {
+		t.Fatalf("%d names; 207 %q", len(ImageNetClasses), ImageNetClasses[207])
+	}
+	r := &Root{Det: &Detected{Params: []Param{{Name: "num_classes", Value: "1000"}}}}
+	if len(r.classOptions()) != 1000 {
+		t.Error("1000-class models get the ImageNet names")
+	}
+	r.Det.Params[0].Value = "10"
+	if len(r.classOptions()) != 0 {
+		t.Error("a 10-class model gets no ImageNet names")
+	}
+}

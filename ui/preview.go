@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"image"
 	"math/rand/v2"
@@ -47,14 +48,32 @@ const MemoryLimit = 3.5 * (1 << 30)
 // room for activations.
 func PreviewMemory(weightBytes int64) int64 { return weightBytes + weightBytes/2 + 256<<20 }
 
-// NamedClasses are ImageNet classes with names (those DiT's sample.py
-// uses, and a few more); any class index can be typed.
-var NamedClasses = []struct {
+// NamedClass is a class index with its name.
+type NamedClass struct {
 	ID   int
 	Name string
-}{
-	{88, "macaw"}, {207, "golden retriever"}, {279, "arctic fox"}, {360, "otter"},
-	{387, "lesser panda"}, {417, "balloon"}, {974, "geyser"}, {979, "valley"},
+}
+
+// imagenetClasses holds the 1000 ImageNet-1k class names in index order
+// (from torchvision's _IMAGENET_CATEGORIES, BSD-3-Clause), one per line.
+//
+//go:embed imagenet_classes.txt
+var imagenetClasses string
+
+// ImageNetClasses are the names of DiT's 1000 ImageNet classes.
+var ImageNetClasses = strings.Split(strings.TrimSuffix(imagenetClasses, "\n"), "\n")
+
+// classOptions suggests class names for 1000-class (ImageNet) models; any
+// index can be typed for other models.
+func (c *Root) classOptions() []NamedClass {
+	if c.previewClasses() != len(ImageNetClasses) {
+		return nil
+	}
+	out := make([]NamedClass, len(ImageNetClasses))
+	for i, n := range ImageNetClasses {
+		out[i] = NamedClass{i, n}
+	}
+	return out
 }
 
 // PreviewConfig is the DiT configuration a preview runs: from the chosen
@@ -300,3 +319,17 @@ func (c *Root) canvasClass() string {
 }
 
 func (c *Root) cfgText() string { return strconv.FormatFloat(c.CFG, 'g', -1, 64) }
+
+// previewClasses is the detected class count (0 when unknown).
+func (c *Root) previewClasses() int {
+	if c.Det == nil {
+		return 0
+	}
+	for _, p := range c.Det.Params {
+		if p.Name == "num_classes" {
+			n, _ := strconv.Atoi(p.Value)
+			return n
+		}
+	}
+	return 0
+}

@@ -604,7 +604,7 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 									{
 										vgparent := vgn
 										_ = vgparent
-										for vgiterkeyt, k := range NamedClasses {
+										for vgiterkeyt, k := range c.classOptions() {
 											var vgiterkey interface{} = vgiterkeyt
 											_ = vgiterkey
 											k := k
