@@ -50,7 +50,8 @@ type CPU struct {
 	Threads int    // 0 = GOMAXPROCS
 	Yield   func() // called between chunks when single-threaded
 	// Precision of the activations entering Linear/LinearGELU (FP32
-	// default; BF16 rounds them and uses VDPBF16PS where available).
+	// default; BF16 rounds them to bf16 and runs AMX or VDPBF16PS where
+	// the CPU has them, see Precision).
 	Precision Precision
 }
 

@@ -136,3 +136,111 @@ store:
 	VMOVUPS Z15, 960(DX)
 	VZEROUPPER
 	RET
+
+// func amxPanel(cfg *byte, a *uint16, lda int, nblk int, b *uint32, ksteps int, c *float32, ldc int)
+// AMX-BF16: for each of nblk blocks of 32 rows, c[r*ldc+j] += Σ a[r, k]·B
+// for r < 32, j < 32, k < 32·ksteps, with a row stride lda elements and b
+// the packed panel (pairs × 32 columns, 128 bytes a pair row). cfg is the
+// 64-byte tile configuration (8 tiles of 16 rows × 64 bytes).
+TEXT ·amxPanel(SB), NOSPLIT, $0-64
+	MOVQ cfg+0(FP), AX
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // LDTILECFG [AX]
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	SHLQ $1, R8
+	MOVQ nblk+24(FP), BX
+	MOVQ b+32(FP), DI
+	MOVQ $128, R11
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R12
+	SHLQ $2, R12
+
+blk:
+	LEAQ (DX)(R12*8), R13
+	LEAQ (R13)(R12*8), R13 // c + 16 rows
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x84; BYTE $0x22; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm0, [DX + R12*1 + 0]
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x8c; BYTE $0x22; BYTE $0x40; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm1, [DX + R12*1 + 64]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x94; BYTE $0x25; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm2, [R13 + R12*1 + 0]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x9c; BYTE $0x25; BYTE $0x40; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm3, [R13 + R12*1 + 64]
+	MOVQ SI, AX
+	LEAQ (SI)(R8*8), R9
+	LEAQ (R9)(R8*8), R9 // a + 16 rows
+	MOVQ DI, R10
+	MOVQ ksteps+40(FP), CX
+
+kloop:
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0xa4; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm4, [AX + R8*1 + 0]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0xac; BYTE $0x01; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm5, [R9 + R8*1 + 0]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0xb4; BYTE $0x1a; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm6, [R10 + R11*1 + 0]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0xbc; BYTE $0x1a; BYTE $0x40; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm7, [R10 + R11*1 + 64]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // TDPBF16PS tmm0, tmm4, tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // TDPBF16PS tmm1, tmm4, tmm7
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // TDPBF16PS tmm2, tmm5, tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // TDPBF16PS tmm3, tmm5, tmm7
+	ADDQ $64, AX
+	ADDQ $64, R9
+	ADDQ $2048, R10
+	DECQ CX
+	JNZ  kloop
+
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x84; BYTE $0x22; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILESTORED [DX + R12*1 + 0], tmm0
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x8c; BYTE $0x22; BYTE $0x40; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILESTORED [DX + R12*1 + 64], tmm1
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x94; BYTE $0x25; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILESTORED [R13 + R12*1 + 0], tmm2
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x9c; BYTE $0x25; BYTE $0x40; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILESTORED [R13 + R12*1 + 64], tmm3
+	LEAQ (R13)(R12*8), DX
+	LEAQ (DX)(R12*8), DX // c + 32 rows
+	MOVQ R8, AX
+	SHLQ $5, AX
+	ADDQ AX, SI          // a + 32 rows
+	DECQ BX
+	JNZ  blk
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // TILERELEASE
+	RET
+
+// func amxWeightRows(cfg *byte, wt *uint16, ldw int, xt *uint32, ldx int, ksteps int, out *float32)
+// AMX-BF16 with the weights as the A operand: out[r*32+t] = Σ_k W[r, k]·x[t, k]
+// for 32 weight rows r (row stride ldw elements, k < 32·ksteps) and 32
+// tokens t, where xt holds the tokens' (even, odd) bf16 pairs pair-row by
+// pair-row (row stride ldx uint32s).
+TEXT ·amxWeightRows(SB), NOSPLIT, $0-56
+	MOVQ cfg+0(FP), AX
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // LDTILECFG [AX]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // TILEZERO tmm0
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // TILEZERO tmm1
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // TILEZERO tmm2
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // TILEZERO tmm3
+	MOVQ wt+8(FP), AX
+	MOVQ ldw+16(FP), R8
+	SHLQ $1, R8
+	LEAQ (AX)(R8*8), R9
+	LEAQ (R9)(R8*8), R9 // weight rows 16–31
+	MOVQ xt+24(FP), R10
+	MOVQ ldx+32(FP), R11
+	SHLQ $2, R11
+	MOVQ R11, R12
+	SHLQ $4, R12        // 16 pair rows
+	MOVQ ksteps+40(FP), CX
+
+kloopT:
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0xa4; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm4, [AX + R8*1 + 0]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0xac; BYTE $0x01; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm5, [R9 + R8*1 + 0]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0xb4; BYTE $0x1a; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm6, [R10 + R11*1 + 0]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0xbc; BYTE $0x1a; BYTE $0x40; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILELOADD tmm7, [R10 + R11*1 + 64]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // TDPBF16PS tmm0, tmm4, tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // TDPBF16PS tmm1, tmm4, tmm7
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // TDPBF16PS tmm2, tmm5, tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // TDPBF16PS tmm3, tmm5, tmm7
+	ADDQ $64, AX
+	ADDQ $64, R9
+	ADDQ R12, R10
+	DECQ CX
+	JNZ  kloopT
+
+	MOVQ out+48(FP), DX
+	MOVQ $128, R13
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x84; BYTE $0x2a; BYTE $0x00; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILESTORED [DX + R13*1 + 0], tmm0
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x8c; BYTE $0x2a; BYTE $0x40; BYTE $0x00; BYTE $0x00; BYTE $0x00 // TILESTORED [DX + R13*1 + 64], tmm1
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x94; BYTE $0x2a; BYTE $0x00; BYTE $0x08; BYTE $0x00; BYTE $0x00 // TILESTORED [DX + R13*1 + 2048], tmm2
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x9c; BYTE $0x2a; BYTE $0x40; BYTE $0x08; BYTE $0x00; BYTE $0x00 // TILESTORED [DX + R13*1 + 2112], tmm3
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // TILERELEASE
+	RET

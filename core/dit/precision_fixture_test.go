@@ -13,15 +13,21 @@ import (
 // CFG forwards) at Precision BF16, weights converted to bf16 at load as
 // `ditkit forward --precision bf16` does, against PyTorch's fp32 outputs:
 // max |a−b|/max|ref| ≤ 3e-2 (fixtures README, reduced-precision compute).
-// "native" is the VDPBF16PS kernel (skipped without AVX512_BF16),
-// "emulated" the fp32-kernel emulation every CPU and wasm run.
+// "amx" runs the full tiles on AMX-BF16 (skipped without it), "vdpbf16ps"
+// the AVX512_BF16 kernel only (skipped without AVX512_BF16), "emulated" the
+// fp32-kernel emulation every CPU and wasm run.
 func TestForwardBF16Precision(t *testing.T) {
 	m := loadDiT(t, "ckpt_plain.pt")
 	m.ConvertWeights(tensor.BF16)
-	for _, mode := range []string{"native", "emulated"} {
+	for _, mode := range []string{"amx", "vdpbf16ps", "emulated"} {
 		t.Run(mode, func(t *testing.T) {
-			if mode == "native" && !dit.BF16Native() {
+			if mode != "emulated" && !dit.BF16Native() {
 				t.Skip("CPU lacks AVX512_BF16 (CPUID.(EAX=7,ECX=1):EAX[5]) or AVX-512")
+			}
+			dit.SetAMXForTest(mode == "amx")
+			defer dit.SetAMXForTest(true)
+			if mode == "amx" && !dit.AMXForTest() {
+				t.Skip("no AMX-BF16 on this CPU/OS")
 			}
 			if mode == "emulated" {
 				dit.SetPortableKernels(true)
@@ -46,7 +52,7 @@ func TestForwardBF16Precision(t *testing.T) {
 						t.Fatal(err)
 					}
 					e := relErr(out, f64s(t, ref["out"]))
-					t.Logf("%s threads %d: bf16 precision max rel err %.3g (native kernel: %v)", c.ref, threads, e, dit.BF16Native())
+					t.Logf("%s threads %d: bf16 precision max rel err %.3g (%s)", c.ref, threads, e, mode)
 					if e > 3e-2 {
 						t.Errorf("%s threads %d: max rel err %.3g > 3e-2", c.ref, threads, e)
 					}

@@ -54,9 +54,16 @@ func TestBF16TileExact(t *testing.T) {
 // on the native kernel and on the emulation.
 func TestLinearBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	sizes := [][3]int{{1, 5, 3}, {7, 33, 65}, {9, 31, 17}, {13, 45, 77}, {40, 64, 257}, {67, 97, 515}}
-	for _, portable := range []bool{false, true} {
+	sizes := [][3]int{{1, 5, 3}, {7, 33, 65}, {9, 31, 17}, {13, 45, 77}, {40, 64, 257}, {67, 97, 515}, {96, 64, 40}, {64, 70, 1024}, {45, 96, 160}, {256, 64, 96}}
+	defer setAMX(true)
+	for _, mode := range []string{"amx", "vdpbf16ps", "emulated"} {
+		portable := mode == "emulated"
 		SetPortableKernels(portable)
+		setAMX(mode == "amx")
+		if (mode == "amx" && !amxOn()) || (mode == "vdpbf16ps" && !bf16KernelOn()) {
+			t.Logf("%s: not on this CPU/OS/build", mode)
+			continue
+		}
 		for _, sz := range sizes {
 			m, n, k := sz[0], sz[1], sz[2]
 			x := randNorm(r, m*k, 1)
@@ -93,17 +100,17 @@ func TestLinearBF16(t *testing.T) {
 							// fp32 accumulation over k terms.
 							tol := 1e-6*(mag+1) + 2e-7*float64(k)*(mag+1)
 							if d := math.Abs(got - ref); d > tol {
-								t.Fatalf("portable=%v %dx%dx%d %v gelu=%v: y[%d,%d] = %v, float64 of bf16 operands %v (|d| %.3g > %.3g)", portable, m, n, k, dt, gelu, i, j, got, ref, d, tol)
+								t.Fatalf("%s %dx%dx%d %v gelu=%v: y[%d,%d] = %v, float64 of bf16 operands %v (|d| %.3g > %.3g)", mode, m, n, k, dt, gelu, i, j, got, ref, d, tol)
 							}
 							worst = max(worst, math.Abs(got-ref)/(mag+1))
 							worstExact = max(worstExact, math.Abs(got-exact))
 						}
 					}
 					if worstExact > 0.1 {
-						t.Errorf("portable=%v %dx%dx%d %v: max |bf16 − exact fp64| = %.3g, too large", portable, m, n, k, dt, worstExact)
+						t.Errorf("%s %dx%dx%d %v: max |bf16 − exact fp64| = %.3g, too large", mode, m, n, k, dt, worstExact)
 					}
 					if !gelu && dt == tensor.F32 {
-						t.Logf("native=%v %dx%dx%d: max |d|/(Σ|xw|+1) vs fp64 of bf16 operands %.2g, max |d| vs unrounded fp64 %.2g", bf16KernelOn(), m, n, k, worst, worstExact)
+						t.Logf("%s %dx%dx%d: max |d|/(Σ|xw|+1) vs fp64 of bf16 operands %.2g, max |d| vs unrounded fp64 %.2g", mode, m, n, k, worst, worstExact)
 					}
 				}
 			}
