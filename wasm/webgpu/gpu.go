@@ -257,7 +257,7 @@ func (g *GPU) pipeline(name string, dtype int) (js.Value, error) {
 	if ok {
 		return p, nil
 	}
-	withW := name == "matmul" || name == "gemv" || name == "matmul_direct"
+	withW := strings.HasPrefix(name, "matmul") || strings.HasPrefix(name, "gemv")
 	src, err := shaderFS.ReadFile("shaders/" + name + ".wgsl")
 	if err != nil {
 		return js.Value{}, err

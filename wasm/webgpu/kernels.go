@@ -82,8 +82,10 @@ func (g *GPU) upload(w *dit.Weight, b []float32) (*gpuWeight, error) {
 func (g *GPU) linear(x js.Value, xOff, xStride int, w *gpuWeight, y js.Value, yOff, yStride, m int, gelu bool) ([]dispatch, error) {
 	name := "matmul"
 	switch {
-	case m <= gemvMaxRows:
+	case m <= gemvMaxRows && g.directMatmul():
 		name = "gemv"
+	case m <= gemvMaxRows:
+		name = "gemv_wg"
 	case w.cols%4 == 0 && xOff%4 == 0 && xStride%4 == 0 && g.directMatmul():
 		name = "matmul_direct"
 	}
@@ -109,6 +111,8 @@ func (g *GPU) linear(x js.Value, xOff, xStride int, w *gpuWeight, y js.Value, yO
 		switch name {
 		case "gemv":
 			d.wg = [3]int{(c.rows + 63) / 64, 1, 1}
+		case "gemv_wg":
+			d.wg = [3]int{min(c.rows, maxWorkgroups), (c.rows + maxWorkgroups - 1) / maxWorkgroups, 1}
 		case "matmul_direct":
 			d.wg = [3]int{(c.rows + 31) / 32, (m + 31) / 32, 1}
 		default:
