@@ -131,8 +131,9 @@ func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec di
 
 // BenchmarkDiTXL2 times a full DiT-XL/2 256 px forward with random weights
 // of the real shapes: fp32 and bf16 weights, batch 1 and 2, all threads;
-// then bf16 weights at Precision BF16 (bf16 activations into the matmuls,
-// VDPBF16PS where the CPU has AVX512_BF16), to compare with BF16/batchN.
+// then bf16 weights at Precision BF16 (bf16 activations into the matmuls:
+// AMX tiles where the CPU has them, noAMX = VDPBF16PS only), to compare
+// with BF16/batchN.
 func BenchmarkDiTXL2(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
 		for _, batch := range []int{1, 2} {
@@ -141,12 +142,15 @@ func BenchmarkDiTXL2(b *testing.B) {
 	}
 	for _, batch := range []int{1, 2} {
 		b.Run(fmt.Sprintf("BF16/batch%d/precision=bf16", batch), func(b *testing.B) {
-			if !dit.BF16Native() {
-				b.Log("no AVX512_BF16: bf16 precision is emulated on the fp32 kernels")
-			}
+			b.Logf("AMX tiles: %v, VDPBF16PS: %v (else emulated on the fp32 kernels)", dit.BF16AMX(), dit.BF16Native())
 			benchForwardPrec(b, tensor.BF16, batch, 0, dit.BF16)
 		})
 	}
+	b.Run("BF16/batch1/precision=bf16/noAMX", func(b *testing.B) {
+		dit.SetAMXForTest(false)
+		defer dit.SetAMXForTest(true)
+		benchForwardPrec(b, tensor.BF16, 1, 0, dit.BF16)
+	})
 }
 
 // BenchmarkDiTXL2SingleThread is the single-threaded path the wasm build

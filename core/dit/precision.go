@@ -60,6 +60,10 @@ func ParsePrecision(s string) (Precision, error) {
 // SetPortableKernels(true)); otherwise it is emulated on the fp32 kernels.
 func BF16Native() bool { return bf16KernelOn() }
 
+// BF16AMX reports whether Precision BF16 runs its matmuls on AMX-BF16
+// tiles (the CPU has them and Linux granted tile data to the process).
+func BF16AMX() bool { return amxOn() }
+
 // ConvertWeights converts every Linear weight of the model (embedders,
 // blocks, final layer) to dt, rounding like torch. The label table and
 // positional embeddings are untouched.
