@@ -163,31 +163,10 @@ next:
 	return out, total
 }
 
-// HumanBytes formats a byte count like the CLI (KiB, MiB, ...).
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// HumanBytes formats a byte count like the CLI.
+func HumanBytes(n int64) string { return report.HumanBytes(n) }
 
-func humanCount(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fM", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1fK", float64(n)/1e3)
-	}
-	return fmt.Sprint(n)
-}
+func humanCount(n int64) string { return report.HumanCount(n) }
 
 func rootLabel(r string) string {
 	if r == "" {

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/ditkit/ditkit/wasm/jsutil"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -69,7 +70,7 @@ func (b *blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
 
 func (b *blobReaderAt) readRange(p []byte, off int64) (int, error) {
 	end := off + int64(len(p))
-	buf, err := await(b.blob.Call("slice", float64(off), float64(end)).Call("arrayBuffer"))
+	buf, err := jsutil.Await(b.blob.Call("slice", float64(off), float64(end)).Call("arrayBuffer"))
 	if err != nil {
 		return 0, fmt.Errorf("read %d bytes at offset %d: %w", end-off, off, err)
 	}
@@ -100,7 +101,7 @@ func (b *blobReaderAt) readStream(p []byte, off int64) (int, error) {
 	for n < len(p) {
 		want := min(len(p)-n, streamBuf)
 		view := b.u8.New(b.buf, 0, want)
-		res, err := await(b.reader.Call("read", view))
+		res, err := jsutil.Await(b.reader.Call("read", view))
 		if err != nil {
 			b.closeStream()
 			return n, fmt.Errorf("read %d bytes at offset %d: %w", len(p), off, err)
@@ -126,31 +127,4 @@ func (b *blobReaderAt) closeStream() {
 		b.reader.Call("cancel")
 		b.reader = js.Undefined()
 	}
-}
-
-// await blocks the calling goroutine until the promise settles.
-func await(promise js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	var then, catch js.Func
-	then = js.FuncOf(func(this js.Value, args []js.Value) any {
-		ch <- result{v: args[0]}
-		return nil
-	})
-	catch = js.FuncOf(func(this js.Value, args []js.Value) any {
-		msg := "promise rejected"
-		if len(args) > 0 {
-			msg = args[0].Call("toString").String()
-		}
-		ch <- result{err: errors.New(msg)}
-		return nil
-	})
-	promise.Call("then", then, catch)
-	r := <-ch
-	then.Release()
-	catch.Release()
-	return r.v, r.err
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/ditkit/ditkit/wasm/jsutil"
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/ui"
@@ -39,14 +40,14 @@ func blobSource(file js.Value) *ui.Source {
 }
 
 func (host) Demo() (*ui.Source, error) {
-	resp, err := await(js.Global().Call("fetch", demoURL))
+	resp, err := jsutil.Await(js.Global().Call("fetch", demoURL))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", demoURL, err)
 	}
 	if !resp.Get("ok").Bool() {
 		return nil, fmt.Errorf("%s: HTTP %d", demoURL, resp.Get("status").Int())
 	}
-	blob, err := await(resp.Call("blob"))
+	blob, err := jsutil.Await(resp.Call("blob"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", demoURL, err)
 	}

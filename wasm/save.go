@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/ditkit/ditkit/wasm/jsutil"
 	"strings"
 	"syscall/js"
 
@@ -27,14 +28,14 @@ func (host) SaveAs(name string) func() (ui.Sink, error) {
 	opts.Set("suggestedName", name)
 	handle := picker.Invoke(opts) // a promise, awaited on the goroutine
 	return func() (ui.Sink, error) {
-		h, err := await(handle)
+		h, err := jsutil.Await(handle)
 		if err != nil {
 			if strings.Contains(err.Error(), "AbortError") {
 				return nil, ui.ErrCancelled
 			}
 			return nil, fmt.Errorf("save dialog: %w", err)
 		}
-		w, err := await(h.Call("createWritable"))
+		w, err := jsutil.Await(h.Call("createWritable"))
 		if err != nil {
 			return nil, fmt.Errorf("open for writing: %w", err)
 		}
@@ -70,7 +71,7 @@ func (s *fileSink) flush() error {
 	u8 := js.Global().Get("Uint8Array").New(len(s.buf))
 	js.CopyBytesToJS(u8, s.buf)
 	s.buf = s.buf[:0]
-	if _, err := await(s.w.Call("write", u8)); err != nil {
+	if _, err := jsutil.Await(s.w.Call("write", u8)); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
@@ -80,7 +81,7 @@ func (s *fileSink) Close() (string, error) {
 	if err := s.flush(); err != nil {
 		return "", err
 	}
-	if _, err := await(s.w.Call("close")); err != nil {
+	if _, err := jsutil.Await(s.w.Call("close")); err != nil {
 		return "", fmt.Errorf("close: %w", err)
 	}
 	return "saved to disk", nil

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/ditkit/ditkit/wasm/jsutil"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -89,7 +90,7 @@ func open() (*GPU, error) {
 	if gpu.Type() != js.TypeObject {
 		return nil, fmt.Errorf("%w: this browser has no navigator.gpu", ErrUnavailable)
 	}
-	adapter, err := await(gpu.Call("requestAdapter"))
+	adapter, err := jsutil.Await(gpu.Call("requestAdapter"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: requestAdapter: %v", ErrUnavailable, err)
 	}
@@ -110,7 +111,7 @@ func open() (*GPU, error) {
 		g.F16 = true
 		desc.Set("requiredFeatures", []any{"shader-f16"})
 	}
-	dev, err := await(adapter.Call("requestDevice", desc))
+	dev, err := jsutil.Await(adapter.Call("requestDevice", desc))
 	if err != nil {
 		return nil, fmt.Errorf("%w: requestDevice: %v", ErrUnavailable, err)
 	}
@@ -307,7 +308,7 @@ func (g *GPU) compile(label, code string, constants map[string]any) (js.Value, e
 	pd.Set("layout", "auto")
 	pd.Set("compute", comp)
 	pd.Set("label", label)
-	pv, err := await(g.device.Call("createComputePipelineAsync", pd))
+	pv, err := jsutil.Await(g.device.Call("createComputePipelineAsync", pd))
 	scopeErr := g.popError()
 	if err != nil {
 		return js.Value{}, fmt.Errorf("webgpu: compile %s: %v", label, err)
@@ -320,7 +321,7 @@ func (g *GPU) compile(label, code string, constants map[string]any) (js.Value, e
 
 // popError awaits the innermost error scope.
 func (g *GPU) popError() error {
-	v, err := await(g.device.Call("popErrorScope"))
+	v, err := jsutil.Await(g.device.Call("popErrorScope"))
 	if err != nil {
 		return err
 	}
@@ -409,7 +410,7 @@ func (g *GPU) submit(ds []dispatch, out js.Value, outOff int64, dst []float32, s
 			return fmt.Errorf("%w: out of GPU memory: %v", ErrUnavailable, oerr)
 		}
 	}
-	if _, err := await(staging.Call("mapAsync", mapModeRead, 0, float64(size))); err != nil {
+	if _, err := jsutil.Await(staging.Call("mapAsync", mapModeRead, 0, float64(size))); err != nil {
 		if lerr := g.alive(); lerr != nil {
 			return lerr
 		}
@@ -419,38 +420,6 @@ func (g *GPU) submit(ds []dispatch, out js.Value, outOff int64, dst []float32, s
 	js.CopyBytesToGo(f32bytes(dst), view)
 	staging.Call("unmap")
 	return g.alive()
-}
-
-// await blocks the calling goroutine until the promise settles. Never call
-// it inside a js.FuncOf callback (the runtime deadlocks).
-func await(promise js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	var then, catch js.Func
-	then = js.FuncOf(func(this js.Value, args []js.Value) any {
-		var v js.Value
-		if len(args) > 0 {
-			v = args[0]
-		}
-		ch <- result{v: v}
-		return nil
-	})
-	catch = js.FuncOf(func(this js.Value, args []js.Value) any {
-		msg := "promise rejected"
-		if len(args) > 0 {
-			msg = args[0].Call("toString").String()
-		}
-		ch <- result{err: errors.New(msg)}
-		return nil
-	})
-	promise.Call("then", then, catch)
-	r := <-ch
-	then.Release()
-	catch.Release()
-	return r.v, r.err
 }
 
 func u16bytes(v []uint16) []byte {

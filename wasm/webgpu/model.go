@@ -5,6 +5,7 @@ package webgpu
 import (
 	"context"
 	"fmt"
+	"github.com/ditkit/ditkit/wasm/jsutil"
 	"math"
 	"sync"
 	"syscall/js"
@@ -95,7 +96,7 @@ func (g *GPU) Upload(m *dit.Model) (*gpuModel, error) {
 		if err := g.popError(); err != nil {
 			return fmt.Errorf("%w: out of GPU memory while uploading the weights (%s): %v", ErrUnavailable, g.Memory(m, 2), err)
 		}
-		if _, err := await(g.queue.Call("onSubmittedWorkDone")); err != nil {
+		if _, err := jsutil.Await(g.queue.Call("onSubmittedWorkDone")); err != nil {
 			return fmt.Errorf("webgpu: upload: %v", err)
 		}
 		if err := g.alive(); err != nil {
