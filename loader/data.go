@@ -175,3 +175,17 @@ func (c *Checkpoint) TensorChunks(t *Tensor, chunk int, fn func([]byte) error) e
 	}
 	return nil
 }
+
+// ReadAll reads every tensor under the weights root into memory, by name
+// (for small files: forward inputs, reference tensors).
+func (c *Checkpoint) ReadAll() (map[string]*tensor.Dense, error) {
+	out := map[string]*tensor.Dense{}
+	for _, w := range c.Weights() {
+		d, err := c.ReadDense(w)
+		if err != nil {
+			return nil, err
+		}
+		out[w.Name] = d
+	}
+	return out, nil
+}

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"syscall/js"
@@ -99,30 +98,7 @@ func readInputs(file js.Value) (map[string]*tensor.Dense, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]*tensor.Dense{}
-	for _, w := range ck.Weights() {
-		d, err := ck.ReadDense(w)
-		if err != nil {
-			return nil, err
-		}
-		out[w.Name] = d
-	}
-	return out, nil
-}
-
-func intsOf(d *tensor.Dense) ([]int, error) {
-	v, err := d.Float64s()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int, len(v))
-	for i, f := range v {
-		if f != math.Trunc(f) {
-			return nil, fmt.Errorf("expected integers, found %v", f)
-		}
-		out[i] = int(f)
-	}
-	return out, nil
+	return ck.ReadAll()
 }
 
 // runInfo says where a computation ran (attached to the result).
@@ -232,7 +208,7 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := intsOf(in["y"])
+	y, err := in["y"].Ints()
 	if err != nil {
 		return nil, err
 	}

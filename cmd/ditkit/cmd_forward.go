@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,7 +242,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	var out []float32
 	var outShape []int
 	if n.dit != nil {
-		y, err := intsOf(in["y"])
+		y, err := in["y"].Ints()
 		if err != nil {
 			return fail(stderr, err)
 		}
@@ -269,7 +268,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		}
 		var mask []int
 		if in["mask"] != nil {
-			if mask, err = intsOf(in["mask"]); err != nil {
+			if mask, err = in["mask"].Ints(); err != nil {
 				return fail(stderr, err)
 			}
 		}
@@ -293,21 +292,6 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func intsOf(d *tensor.Dense) ([]int, error) {
-	v, err := d.Float64s()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int, len(v))
-	for i, f := range v {
-		if f != math.Trunc(f) {
-			return nil, fmt.Errorf("expected integers, found %v", f)
-		}
-		out[i] = int(f)
-	}
-	return out, nil
-}
-
 // readTensors reads every tensor of a (small) safetensors or .pt file.
 func readTensors(path string) (map[string]*tensor.Dense, error) {
 	ck, f, err := loader.OpenFile(path)
@@ -315,15 +299,7 @@ func readTensors(path string) (map[string]*tensor.Dense, error) {
 		return nil, err
 	}
 	defer f.Close()
-	out := map[string]*tensor.Dense{}
-	for _, w := range ck.Weights() {
-		d, err := ck.ReadDense(w)
-		if err != nil {
-			return nil, err
-		}
-		out[w.Name] = d
-	}
-	return out, nil
+	return ck.ReadAll()
 }
 
 type namedTensor struct {

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 )
 
 // Info is a tensor's metadata: its name in the state dict, element type and shape.
@@ -80,4 +81,21 @@ func (d *Dense) Check() error {
 		return fmt.Errorf("tensor %v %v has %d bytes, want %d", d.DType, FormatShape(d.Shape), len(d.Data), n)
 	}
 	return nil
+}
+
+// Ints returns the elements as ints, refusing values that are not whole
+// numbers (labels and masks stored as floats are accepted when exact).
+func (d *Dense) Ints() ([]int, error) {
+	v, err := d.Float64s()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(v))
+	for i, f := range v {
+		if f != math.Trunc(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("expected integers, found %v", f)
+		}
+		out[i] = int(f)
+	}
+	return out, nil
 }
