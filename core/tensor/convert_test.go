@@ -1,6 +1,8 @@
 package tensor
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand"
 	"testing"
@@ -143,6 +145,35 @@ func TestShapes(t *testing.T) {
 	for _, name := range []string{"F32", "float32", "torch.bfloat16", "bf16", "half"} {
 		if _, err := ParseDType(name); err != nil {
 			t.Errorf("ParseDType(%q): %v", name, err)
+		}
+	}
+}
+
+// The word-view fast path and the byte-by-byte path agree, aligned or not.
+func TestCastAlignedAndMisaligned(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	n := 1000
+	buf := make([]byte, 4*n+1)
+	for i := range buf {
+		buf[i] = byte(r.Intn(256))
+	}
+	a := make([]byte, 2*n)
+	b := make([]byte, 2*n+1)
+	if err := Cast(F32, BF16, buf[:4*n], a); err != nil { // aligned
+		t.Fatal(err)
+	}
+	src := make([]byte, 4*n+1)
+	copy(src[1:], buf[:4*n])
+	if err := Cast(F32, BF16, src[1:], b[1:]); err != nil { // misaligned
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b[1:]) {
+		t.Fatal("aligned and misaligned casts differ")
+	}
+	for i := 0; i < n; i++ {
+		want := F32ToBF16(math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:])))
+		if got := binary.LittleEndian.Uint16(a[2*i:]); got != want {
+			t.Fatalf("element %d: %04x, want %04x", i, got, want)
 		}
 	}
 }
