@@ -3,7 +3,6 @@ package diffusion_test
 import (
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -11,38 +10,25 @@ import (
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("fixtures absent: %v", err)
-	}
-	return dir
-}
+// fixtureDir is ../shared/fixtures (found by loader/fixtures), or skips.
+func fixtureDir(t testing.TB) string { return fixtures.Root(t) }
 
+// readAll reads every tensor of a safetensors/pt file into memory.
 func readAll(t testing.TB, path string) map[string]*tensor.Dense {
 	t.Helper()
-	f, err := os.Open(path)
+	ck, f, err := loader.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	st, _ := f.Stat()
-	ck, err := loader.Open(f, st.Size(), filepath.Base(path))
+	m, err := ck.ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*tensor.Dense{}
-	for _, w := range ck.Weights() {
-		d, err := ck.ReadDense(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[w.Name] = d
-	}
-	return out
+	return m
 }
 
 func must[T any](v T, err error) T {

@@ -1,50 +1,31 @@
 package dit_test
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-// fixtureDir returns ../shared/fixtures relative to the repo root, or skips.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("fixtures absent: %v", err)
-	}
-	return dir
-}
+// fixtureDir is ../shared/fixtures (found by loader/fixtures), or skips.
+func fixtureDir(t testing.TB) string { return fixtures.Root(t) }
 
 // readAll reads every tensor of a safetensors/pt file into memory.
 func readAll(t testing.TB, path string) map[string]*tensor.Dense {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	ck, f, err := loader.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := loader.Open(f, st.Size(), filepath.Base(path))
+	defer f.Close()
+	m, err := ck.ReadAll()
 	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
+		t.Fatal(err)
 	}
-	out := map[string]*tensor.Dense{}
-	for _, w := range ck.Weights() {
-		d, err := ck.ReadDense(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[w.Name] = d
-	}
-	return out
+	return m
 }
 
 func getter(m map[string]*tensor.Dense) dit.Getter {
