@@ -2,6 +2,8 @@
 
 package dit
 
+import "github.com/ditkit/ditkit/core/internal/cpu"
+
 // The amd64 build uses an AVX-512 8×32 FMA kernel when the CPU and OS
 // support it, the portable kernel otherwise.
 var (
@@ -17,30 +19,9 @@ func init() {
 }
 
 //go:noescape
-func cpuid(eax, ecx uint32) (a, b, c, d uint32)
-
-//go:noescape
-func xgetbv() (eax, edx uint32)
-
-//go:noescape
 func kern8x32(a *float32, lda int, b *float32, kw int, c *float32, ldc int)
 
-func hasAVX512() bool {
-	maxID, _, _, _ := cpuid(0, 0)
-	if maxID < 7 {
-		return false
-	}
-	_, _, c1, _ := cpuid(1, 0)
-	if c1&(1<<27) == 0 || c1&(1<<12) == 0 { // OSXSAVE, FMA
-		return false
-	}
-	xcr0, _ := xgetbv()
-	if xcr0&0xe6 != 0xe6 { // SSE, AVX, opmask, ZMM state enabled by the OS
-		return false
-	}
-	_, b7, _, _ := cpuid(7, 0)
-	return b7&(1<<16) != 0 // AVX512F
-}
+func hasAVX512() bool { return cpu.AVX512 }
 
 // SetPortableKernels switches to (or back from) the portable kernel, for
 // measuring the path the wasm build takes.

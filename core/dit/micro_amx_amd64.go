@@ -2,6 +2,8 @@
 
 package dit
 
+import "github.com/ditkit/ditkit/core/internal/cpu"
+
 //go:noescape
 func amxPanel(cfg *byte, a *uint16, lda int, nblk int, b *uint32, ksteps int, c *float32, ldc int)
 
@@ -11,11 +13,11 @@ func hasAMXBF16() bool {
 	if !hasAVX512() {
 		return false
 	}
-	_, _, _, d7 := cpuid(7, 0)
+	_, _, _, d7 := cpu.CPUID(7, 0)
 	if d7&(1<<24) == 0 || d7&(1<<22) == 0 {
 		return false
 	}
-	xcr0, _ := xgetbv()
+	xcr0, _ := cpu.XGETBV()
 	return xcr0&(3<<17) == 3<<17
 }
 
