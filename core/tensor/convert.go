@@ -272,6 +272,8 @@ func Cast(from, to DType, src, dst []byte) error {
 	le := binary.LittleEndian
 	switch {
 	case from == F32 && to == BF16:
+		done := castF32ToBF16Vec(src, dst, n)
+		src, dst, n = src[4*done:], dst[2*done:], n-done
 		if s32, d16, ok := words32to16(src, dst, n); ok {
 			for i, u := range s32 {
 				if u&0x7fffffff > 0x7f800000 {
@@ -287,6 +289,8 @@ func Cast(from, to DType, src, dst []byte) error {
 		}
 		return nil
 	case from == F32 && to == F16:
+		done := castF32ToF16Vec(src, dst, n)
+		src, dst, n = src[4*done:], dst[2*done:], n-done
 		for i := 0; i < n; i++ {
 			le.PutUint16(dst[2*i:], F32ToF16(math.Float32frombits(le.Uint32(src[4*i:]))))
 		}
