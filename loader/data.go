@@ -162,7 +162,8 @@ func (c *Checkpoint) TensorChunks(t *Tensor, chunk int, fn func([]byte) error) e
 	es := int64(t.DType.Size())
 	nb := t.NBytes()
 	chunk = max(int(es), chunk/int(es)*int(es))
-	buf := make([]byte, min(int64(chunk), nb))
+	buf := getChunk(int(min(int64(chunk), nb)))
+	defer putChunk(buf)
 	for pos := int64(0); pos < nb; {
 		m := min(int64(len(buf)), nb-pos)
 		if err := c.readTensorInto(t, buf[:m], pos/es); err != nil {

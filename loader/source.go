@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/fix"
 )
@@ -53,7 +54,9 @@ func (r *RangeReader) ReadRange(name string, off, n int64, fn func([]byte) error
 		buf []byte
 		err error
 	}
-	bufs := [2][]byte{make([]byte, chunk), make([]byte, chunk)}
+	bufs := [2][]byte{getChunk(int(chunk)), getChunk(int(chunk))}
+	defer putChunk(bufs[0])
+	defer putChunk(bufs[1])
 	read := func(i int, pos int64) <-chan result {
 		ch := make(chan result, 1)
 		go func() {
@@ -87,3 +90,17 @@ func (r *RangeReader) ReadRange(name string, off, n int64, fn func([]byte) error
 func FixSource(t fix.Tensor, r fix.SourceReader) Source {
 	return Source{Name: t.Name, DType: t.DType, Shape: t.Shape, WriteTo: func(w io.Writer) error { return t.Data.Stream(r, w) }}
 }
+
+// chunkBufs recycles the read buffers of streamed tensors (most reads use
+// the default 4 MiB chunk), so a conversion does not allocate and clear a
+// fresh pair for every tensor.
+var chunkBufs sync.Pool
+
+func getChunk(n int) []byte {
+	if b, ok := chunkBufs.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
+func putChunk(b []byte) { chunkBufs.Put(&b) }

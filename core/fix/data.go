@@ -3,6 +3,7 @@ package fix
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -69,7 +70,13 @@ func (c Cast) Size() int64    { return c.In.Size() / int64(c.From.Size()) * int6
 func (c Cast) String() string { return fmt.Sprintf("cast(%v→%v, %v)", c.From, c.To, c.In) }
 func (c Cast) Stream(r SourceReader, w io.Writer) error {
 	cw := &castWriter{w: w, from: c.From, to: c.To}
-	if err := c.In.Stream(r, cw); err != nil {
+	if b, ok := castBufs.Get().(*[]byte); ok {
+		cw.out = *b
+	}
+	err := c.In.Stream(r, cw)
+	out := cw.out[:0]
+	castBufs.Put(&out)
+	if err != nil {
 		return err
 	}
 	if len(cw.carry) != 0 {
@@ -77,6 +84,9 @@ func (c Cast) Stream(r SourceReader, w io.Writer) error {
 	}
 	return nil
 }
+
+// castBufs recycles castWriter output buffers across tensors.
+var castBufs sync.Pool
 
 // castWriter casts whole elements as they arrive, carrying partial ones.
 type castWriter struct {
