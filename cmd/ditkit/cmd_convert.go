@@ -91,11 +91,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, filepath.Base(dst))
 	opt := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
 		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
-	aw := newAsyncWriter(tmp, 8<<20, 3)
-	rep, err := report.BuildConvert(ck, req, opt, aw)
-	if cerr := aw.Close(); err == nil {
-		err = cerr
-	}
+	rep, err := report.BuildConvert(ck, req, opt, tmp)
 	prog.done()
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%s: %w (nothing was written)", *outPath, err))

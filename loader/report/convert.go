@@ -149,10 +149,19 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	if out.Applied == nil {
 		out.Applied = []*fix.Step{}
 	}
+	// Without SkipHashes the stream goes through a pipeline that hashes
+	// every tensor's bytes and writes on goroutines of its own.
+	var pl *pipeline
+	sink := w
+	if !opt.SkipHashes {
+		pl = newPipeline(w, 8<<20, 3)
+		sink = pl
+		defer pl.Close() // after an error: drain the goroutines
+	}
 	var srcs []loader.Source
 	hashes := make([]hash.Hash, 0, len(virt))
 	for _, t := range virt {
-		srcs = append(srcs, hashed(loader.FixSource(t, rr), &hashes, opt.SkipHashes))
+		srcs = append(srcs, hashed(loader.FixSource(t, rr), &hashes, pl))
 	}
 	if opt.KeepNonWeights && ck.WeightsRoot != "" {
 		all := loader.NewRangeReader(ck, ck.Tensors)
@@ -166,14 +175,14 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 				ft.Data, ft.DType = fix.Cast{In: ft.Data, From: t.DType, To: opt.DType}, opt.DType
 			}
 			virt = append(virt, ft)
-			srcs = append(srcs, hashed(loader.FixSource(ft, all), &hashes, opt.SkipHashes))
+			srcs = append(srcs, hashed(loader.FixSource(ft, all), &hashes, pl))
 		}
 	}
 	total := int64(0)
 	for _, t := range virt {
 		total += t.Data.Size()
 	}
-	cw := &progressWriter{w: w, total: total, fn: opt.Progress}
+	cw := &progressWriter{w: sink, total: total, fn: opt.Progress}
 	switch opt.Format {
 	case "safetensors":
 		out.Metadata = provenance(ck, out, steps)
@@ -184,6 +193,11 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 			arch = archiveName(opt.OutputName)
 		}
 		err = loader.WriteTorch(cw, srcs, loader.TorchOptions{Archive: arch, Wrap: opt.Wrap})
+	}
+	if pl != nil {
+		if cerr := pl.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -304,16 +318,23 @@ func hasOp(ss []*fix.Step, op string) bool {
 	return false
 }
 
-// hashed wraps a source so the bytes it writes are hashed (unless skip).
-func hashed(s loader.Source, hs *[]hash.Hash, skip bool) loader.Source {
-	if skip {
-		*hs = append(*hs, nil)
+// hashed registers a source's bytes with the pipeline as they start, so
+// the pipeline hashes exactly them (no pipeline: no hash).
+func hashed(s loader.Source, hs *[]hash.Hash, pl *pipeline) loader.Source {
+	i := len(*hs)
+	*hs = append(*hs, nil)
+	if pl == nil {
 		return s
 	}
-	h := sha256.New()
-	*hs = append(*hs, h)
 	inner := s.WriteTo
-	s.WriteTo = func(w io.Writer) error { return inner(io.MultiWriter(w, h)) }
+	s.WriteTo = func(w io.Writer) error {
+		n, err := s.NBytes()
+		if err != nil {
+			return err
+		}
+		(*hs)[i] = pl.mark(n)
+		return inner(w)
+	}
 	return s
 }
 
