@@ -153,6 +153,20 @@ func (c *Checkpoint) readAt(t *Tensor, p []byte, off int64) error {
 	return fmt.Errorf("%s: tensor %q: read at offset %d: %w", file, t.Name, off, err)
 }
 
+// ReadTensorAt fills buf with bytes [off, off+len(buf)) of the tensor's
+// contiguous data (gathered when the view is strided); off and len(buf)
+// are multiples of the element size.
+func (c *Checkpoint) ReadTensorAt(t *Tensor, buf []byte, off int64) error {
+	if err := t.check(c.Name); err != nil {
+		return err
+	}
+	es := int64(t.DType.Size())
+	if off < 0 || off%es != 0 || int64(len(buf))%es != 0 || off+int64(len(buf)) > t.NBytes() {
+		return fmt.Errorf("%s: tensor %q: bad range [%d, %d) of %d bytes", c.Name, t.Name, off, off+int64(len(buf)), t.NBytes())
+	}
+	return c.readTensorInto(t, buf, off/es)
+}
+
 // TensorChunks streams a tensor's contiguous bytes in pieces of at most
 // chunk bytes to fn, without holding the whole tensor in memory.
 func (c *Checkpoint) TensorChunks(t *Tensor, chunk int, fn func([]byte) error) error {

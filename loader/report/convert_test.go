@@ -1,0 +1,100 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/fixtures"
+)
+
+// VerifyOutput passes a faithful output and names the tensor whose bytes
+// changed when any one byte of tensor data is flipped (both formats; the
+// tensors are verified in pairs, so every position in a pair is hit).
+func TestVerifyOutputCatchesChangedBytes(t *testing.T) {
+	for _, format := range []string{"safetensors", "pt"} {
+		ck, f, err := loader.OpenFile(fixtures.Path(t, "dit_A/ckpt_plain.pt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		rep, err := BuildConvert(ck, TargetRequest{}, ConvertOptions{Format: format, DType: tensor.BF16, OutputName: "out." + format}, &out)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := out.Bytes()
+		if err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep); err != nil {
+			t.Fatalf("%s: faithful output failed verification: %v", format, err)
+		}
+		oc, err := loader.Open(bytes.NewReader(data), int64(len(data)), "out."+format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for i, tn := range oc.Tensors {
+			off, n := tn.Storage.Off+tn.Offset*int64(tn.DType.Size()), tn.NBytes()
+			if n == 0 || i%3 != 0 && i != len(oc.Tensors)-1 {
+				continue
+			}
+			at := off + n - 1 - int64(i)%n // a different position in each tensor
+			data[at] ^= 0x10
+			err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep)
+			data[at] ^= 0x10
+			if err == nil || !strings.Contains(err.Error(), "differ") || !strings.Contains(err.Error(), tn.Name) {
+				t.Fatalf("%s: byte %d of %s flipped: %v", format, at, tn.Name, err)
+			}
+			checked++
+		}
+		if checked < 10 {
+			t.Fatalf("%s: only %d tensors checked", format, checked)
+		}
+	}
+}
+
+// Tensors larger than the 4 MiB read chunk, paired with shorter ones,
+// verify and are caught, including in their last chunk.
+func TestVerifyOutputLargeTensors(t *testing.T) {
+	sizes := []int{9<<20 + 6, 5 << 20, 3, 4 << 20}
+	var srcs []loader.Source
+	rep := &Convert{Output: "big.safetensors"}
+	for i, n := range sizes {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(j*7 + i)
+		}
+		name := string(rune('a' + i))
+		srcs = append(srcs, loader.BytesSource(name, tensor.U8, []int{n}, b))
+		rep.Tensors = append(rep.Tensors, Written{Name: name, DType: "U8", Shape: []int{n}, SHA256: sha256hex(b)})
+	}
+	var out bytes.Buffer
+	if err := loader.WriteSafetensors(&out, srcs, nil); err != nil {
+		t.Fatal(err)
+	}
+	data := out.Bytes()
+	if err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := loader.Open(bytes.NewReader(data), int64(len(data)), "big.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range oc.Tensors {
+		at := tn.Storage.Off + tn.NBytes() - 1 // the last byte: the last chunk
+		data[at] ^= 1
+		err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep)
+		data[at] ^= 1
+		if err == nil || !strings.Contains(err.Error(), "\""+tn.Name+"\"") {
+			t.Fatalf("last byte of %s flipped: %v", tn.Name, err)
+		}
+	}
+}
+
+func sha256hex(b []byte) string {
+	sum := sha256.Sum256(b) // crypto/sha256: independent of sha256x
+	return hex.EncodeToString(sum[:])
+}
