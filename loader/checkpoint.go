@@ -55,6 +55,16 @@ func (t *Tensor) NBytes() int64 { return t.Numel() * int64(t.DType.Size()) }
 func (t *Tensor) Info() tensor.Info { return tensor.Info{Name: t.Name, DType: t.DType, Shape: t.Shape} }
 
 // Contiguous reports whether the strides are row-major.
+// FileRange is where a contiguous tensor's bytes lie in its checkpoint's
+// own file: offset and length. ok is false for strided views and for
+// tensors of a sharded set (they live in other files).
+func (t *Tensor) FileRange() (off, n int64, ok bool) {
+	if t.Storage == nil || t.Storage.Shard != nil || !t.Contiguous() {
+		return 0, 0, false
+	}
+	return t.Storage.Off + t.Offset*int64(t.DType.Size()), t.NBytes(), true
+}
+
 func (t *Tensor) Contiguous() bool {
 	want := tensor.ContiguousStrides(t.Shape)
 	for i := range want {

@@ -8,12 +8,18 @@ import (
 	"github.com/ditkit/ditkit/core/fix"
 )
 
+// StreamChunk is the size of the reads that stream tensor data. Small
+// enough that a chunk is still in the core's cache when it is cast,
+// hashed and handed to write(2): a 2.7 GB conversion runs ~1.5× faster
+// with 512 KiB than with 4 MiB chunks (measured on a 2-core VM).
+const StreamChunk = 512 << 10
+
 // RangeReader serves byte ranges of tensors by name (names relative to the
 // weights root by default) for core/fix's Data descriptions.
 type RangeReader struct {
 	ck     *Checkpoint
 	byName map[string]*Tensor
-	Chunk  int // bytes per read; 4 MiB by default
+	Chunk  int // bytes per read; StreamChunk by default
 }
 
 var _ fix.SourceReader = (*RangeReader)(nil)
@@ -24,7 +30,7 @@ func NewRangeReader(ck *Checkpoint, ts []*Tensor) *RangeReader {
 	for _, t := range ts {
 		m[t.Name] = t
 	}
-	return &RangeReader{ck: ck, byName: m, Chunk: 4 << 20}
+	return &RangeReader{ck: ck, byName: m, Chunk: StreamChunk}
 }
 
 // ReadRange streams bytes [off, off+n) of tensor name (row-major, gathered

@@ -36,10 +36,10 @@ func CheckpointSource(ck *Checkpoint, t *Tensor, name string, dt tensor.DType) S
 	}
 	return Source{Name: name, DType: dt, Shape: t.Shape, WriteTo: func(w io.Writer) error {
 		if dt == t.DType {
-			return ck.TensorChunks(t, 4<<20, func(b []byte) error { _, err := w.Write(b); return err })
+			return ck.TensorChunks(t, StreamChunk, func(b []byte) error { _, err := w.Write(b); return err })
 		}
 		var out []byte
-		return ck.TensorChunks(t, 4<<20, func(b []byte) error {
+		return ck.TensorChunks(t, StreamChunk, func(b []byte) error {
 			n := len(b) / t.DType.Size() * dt.Size()
 			if cap(out) < n {
 				out = make([]byte, n)

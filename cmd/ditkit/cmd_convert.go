@@ -91,17 +91,26 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, filepath.Base(dst))
 	opt := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
 		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
+	if !*noVerify {
+		opt.ReadBack = tmp // written tensors are re-read while the rest is written
+	}
+	start := time.Now()
 	rep, err := report.BuildConvert(ck, req, opt, tmp)
 	prog.done()
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%s: %w (nothing was written)", *outPath, err))
 	}
+	if rep != nil {
+		rep.WriteSeconds = time.Since(start).Seconds()
+	}
 	if !*noVerify {
+		start = time.Now()
 		st, _ := tmp.Stat()
 		if err := report.VerifyOutput(tmp, st.Size(), rep); err != nil {
 			return fail(stderr, fmt.Errorf("%s: verification failed: %w (nothing was written)", *outPath, err))
 		}
 		rep.Verified = true
+		rep.VerifySeconds = time.Since(start).Seconds()
 		rep.Verification = "re-read with ditkit's reader: every tensor's name, dtype, shape and sha256 match what was written"
 	}
 	if err := tmp.Chmod(0o644); err != nil {
@@ -125,7 +134,11 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 }
 
 func printConvert(w io.Writer, r *report.Convert) {
-	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s)\n", r.Output, r.Format, len(r.Tensors), humanBytes(r.Bytes))
+	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s", r.Output, r.Format, len(r.Tensors), humanBytes(r.Bytes))
+	if r.WriteSeconds > 0 {
+		fmt.Fprintf(w, " in %.2f s", r.WriteSeconds)
+	}
+	fmt.Fprintln(w, ")")
 	if r.Safety.Verdict == "dangerous" || r.Safety.Verdict == "unknown" {
 		fmt.Fprintf(w, "warning: the source is %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
 	}
@@ -146,7 +159,11 @@ func printConvert(w io.Writer, r *report.Convert) {
 		}
 	}
 	if r.Verified {
-		fmt.Fprintln(w, "verified: "+r.Verification)
+		fmt.Fprint(w, "verified: "+r.Verification)
+		if r.VerifySeconds > 0 {
+			fmt.Fprintf(w, " (%.2f s)", r.VerifySeconds)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"sort"
@@ -18,6 +17,11 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 )
+
+// pipelineBlock is the size of the blocks the conversion stream is cut
+// into for hashing and writing: like loader.StreamChunk, small enough to
+// stay in cache between the stages (tests make it smaller still).
+var pipelineBlock = loader.StreamChunk
 
 // Version is ditkit's version, recorded in converted files.
 var Version = "0.1.0-dev"
@@ -38,6 +42,13 @@ type ConvertOptions struct {
 	// empty). The browser sets it: Go's sha256 in wasm runs at ~18 MB/s,
 	// and it does not re-read its own output to verify it.
 	SkipHashes bool
+	// ReadBack, when set, is the file w writes, from its start. Tensors
+	// the writer has finished are re-read from it and hashed alongside the
+	// bytes still being written (paired rounds cost less CPU than two
+	// passes), so VerifyOutput has little left to read; it still re-opens
+	// the file and checks that its reader finds every tensor at the range
+	// that was re-read.
+	ReadBack io.ReaderAt
 }
 
 // Convert is the document `ditkit convert --json` prints.
@@ -70,6 +81,11 @@ type Written struct {
 	DType  string `json:"dtype"`
 	Shape  []int  `json:"shape"`
 	SHA256 string `json:"sha256,omitempty"`
+
+	// With ConvertOptions.ReadBack: the sha256 of the bytes re-read from
+	// the output at [off, off+n) once written ("" = left to VerifyOutput).
+	reread string
+	off, n int64
 }
 
 // FormatFor picks the output format from a file name's extension.
@@ -159,14 +175,14 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	var pl *pipeline
 	sink := w
 	if !opt.SkipHashes {
-		pl = newPipeline(w, 8<<20, 3)
+		pl = newPipeline(w, opt.ReadBack, pipelineBlock, 4)
 		sink = pl
 		defer pl.Close() // after an error: drain the goroutines
 	}
 	var srcs []loader.Source
-	hashes := make([]hash.Hash, 0, len(virt))
+	marks := make([]int, 0, len(virt))
 	for _, t := range virt {
-		srcs = append(srcs, hashed(loader.FixSource(t, rr), &hashes, pl))
+		srcs = append(srcs, hashed(loader.FixSource(t, rr), &marks, pl))
 	}
 	if opt.KeepNonWeights && ck.WeightsRoot != "" {
 		all := loader.NewRangeReader(ck, ck.Tensors)
@@ -180,7 +196,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 				ft.Data, ft.DType = fix.Cast{In: ft.Data, From: t.DType, To: opt.DType}, opt.DType
 			}
 			virt = append(virt, ft)
-			srcs = append(srcs, hashed(loader.FixSource(ft, all), &hashes, pl))
+			srcs = append(srcs, hashed(loader.FixSource(ft, all), &marks, pl))
 		}
 	}
 	total := int64(0)
@@ -210,8 +226,9 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	out.Bytes = cw.n
 	for i, t := range virt {
 		w := Written{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
-		if hashes[i] != nil {
-			w.SHA256 = hex.EncodeToString(hashes[i].Sum(nil))
+		if pl != nil && marks[i] >= 0 {
+			w.SHA256 = pl.hashOf(marks[i])
+			w.reread, w.off, w.n = pl.rereadOf(marks[i])
 		}
 		out.Tensors = append(out.Tensors, w)
 	}
@@ -325,9 +342,9 @@ func hasOp(ss []*fix.Step, op string) bool {
 
 // hashed registers a source's bytes with the pipeline as they start, so
 // the pipeline hashes exactly them (no pipeline: no hash).
-func hashed(s loader.Source, hs *[]hash.Hash, pl *pipeline) loader.Source {
-	i := len(*hs)
-	*hs = append(*hs, nil)
+func hashed(s loader.Source, marks *[]int, pl *pipeline) loader.Source {
+	i := len(*marks)
+	*marks = append(*marks, -1)
 	if pl == nil {
 		return s
 	}
@@ -337,7 +354,7 @@ func hashed(s loader.Source, hs *[]hash.Hash, pl *pipeline) loader.Source {
 		if err != nil {
 			return err
 		}
-		(*hs)[i] = pl.mark(n)
+		(*marks)[i] = pl.mark(n)
 		return inner(w)
 	}
 	return s
@@ -446,7 +463,18 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 	// Hash the tensors on two workers, each reading and hashing two
 	// tensors of about the same size together (sha256x interleaves their
 	// rounds on one core).
-	order := append([]Written(nil), c.Tensors...)
+	// Tensors re-read while the file was written are verified when the
+	// reader finds them exactly where they were re-read.
+	var order []Written
+	for _, w := range c.Tensors {
+		if off, n, ok := got[pre+w.Name].FileRange(); ok && w.reread != "" && off == w.off && n == w.n {
+			if w.reread != w.SHA256 {
+				return fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
+			}
+			continue
+		}
+		order = append(order, w)
+	}
 	sort.SliceStable(order, func(i, j int) bool {
 		return got[pre+order[i].Name].NBytes() > got[pre+order[j].Name].NBytes()
 	})
@@ -457,7 +485,7 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bufs := [2][]byte{make([]byte, 4<<20), make([]byte, 4<<20)}
+			bufs := [2][]byte{make([]byte, loader.StreamChunk), make([]byte, loader.StreamChunk)}
 			for pair := range jobs {
 				if err := verifyPair(ck, got, pre, pair, bufs); err != nil {
 					errs <- err

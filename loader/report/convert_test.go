@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"strings"
 	"testing"
 
@@ -97,4 +98,50 @@ func TestVerifyOutputLargeTensors(t *testing.T) {
 func sha256hex(b []byte) string {
 	sum := sha256.Sum256(b) // crypto/sha256: independent of sha256x
 	return hex.EncodeToString(sum[:])
+}
+
+// With ReadBack (what the CLI does), tensors are re-read while the file
+// is written; VerifyOutput accepts those the reader finds at the re-read
+// range and catches one that read back differently.
+func TestConvertReadBackVerification(t *testing.T) {
+	defer func(b int) { pipelineBlock = b }(pipelineBlock)
+	pipelineBlock = 4096 // the fixture is under 1 MB: many blocks
+	for _, format := range []string{"safetensors", "pt"} {
+		for _, flip := range []bool{false, true} {
+			ck, src, err := loader.OpenFile(fixtures.Path(t, "dit_A/ckpt_plain.pt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.CreateTemp(t.TempDir(), "out")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := ConvertOptions{Format: format, DType: tensor.F16, OutputName: "out." + format, ReadBack: f}
+			if flip {
+				opt.ReadBack = flipReader{f, 20000} // inside an early tensor's data
+			}
+			rep, err := BuildConvert(ck, TargetRequest{}, opt, f)
+			src.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			reread := 0
+			for _, w := range rep.Tensors {
+				if w.reread != "" {
+					reread++
+				}
+			}
+			st, _ := f.Stat()
+			err = VerifyOutput(f, st.Size(), rep)
+			f.Close()
+			switch {
+			case reread == 0:
+				t.Fatalf("%s: no tensor was re-read during the write", format)
+			case !flip && err != nil:
+				t.Fatalf("%s: clean output failed verification: %v", format, err)
+			case flip && (err == nil || !strings.Contains(err.Error(), "differ")):
+				t.Fatalf("%s: a byte that read back differently passed: %v", format, err)
+			}
+		}
+	}
 }
