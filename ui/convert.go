@@ -268,7 +268,7 @@ func (c *Root) Convert(e vugu.DOMEvent) {
 	name := c.outName()
 	open := saver.SaveAs(name) // inside the click: the save dialog may open
 	ck, req := c.ck, c.request()
-	opt := report.ConvertOptions{Format: c.Format, Fixes: c.fixes(), DType: dt, OutputName: name, SkipHashes: true}
+	opt := report.ConvertOptions{Format: c.Format, Fixes: c.fixes(), DType: dt, OutputName: name, SkipHashes: true, ReadChunk: 4 << 20}
 	c.Err, c.Saved, c.Converting, c.Done, c.Total, c.Rate = "", "", true, 0, 0, ""
 	cancel := &atomic.Bool{}
 	c.cancel = cancel

@@ -49,6 +49,10 @@ type ConvertOptions struct {
 	// the file and checks that its reader finds every tensor at the range
 	// that was re-read.
 	ReadBack io.ReaderAt
+	// ReadChunk is the size of the reads from the source (default
+	// loader.StreamChunk). The browser reads larger pieces: its Blob
+	// reader streams from 1 MiB reads up.
+	ReadChunk int
 }
 
 // Convert is the document `ditkit convert --json` prints.
@@ -144,6 +148,9 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 		return nil, err
 	}
 	rr := loader.NewRangeReader(ck, weights)
+	if opt.ReadChunk > 0 {
+		rr.Chunk = opt.ReadChunk
+	}
 	for _, s := range steps {
 		if err := verifyEqual(virt, s, rr); err != nil {
 			return nil, err
@@ -186,6 +193,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	}
 	if opt.KeepNonWeights && ck.WeightsRoot != "" {
 		all := loader.NewRangeReader(ck, ck.Tensors)
+		all.Chunk = rr.Chunk
 		pre := ck.WeightsRoot + "/"
 		for _, t := range ck.Tensors {
 			if strings.HasPrefix(t.Name, pre) {
