@@ -437,7 +437,9 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 }
 
 // VerifyOutput re-opens a written file with ditkit's own reader and checks
-// every tensor's name, dtype, shape and sha256 against the report.
+// every tensor's name, dtype, shape and sha256 against the report: the
+// sha256 of the bytes re-read during the write where the reader finds the
+// tensor at that range, else of the bytes it reads now.
 func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 	for _, w := range c.Tensors {
 		if w.SHA256 == "" {
@@ -468,11 +470,11 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 			return fmt.Errorf("tensor %q: output has %v %v, wrote %s %v", w.Name, t.DType, t.Shape, w.DType, w.Shape)
 		}
 	}
-	// Hash the tensors on two workers, each reading and hashing two
-	// tensors of about the same size together (sha256x interleaves their
-	// rounds on one core).
-	// Tensors re-read while the file was written are verified when the
-	// reader finds them exactly where they were re-read.
+	// Tensors re-read while the file was written (ConvertOptions.ReadBack)
+	// are verified when the reader finds them exactly where they were
+	// re-read. The others are read now and hashed on two workers, each
+	// taking two tensors of about the same size together (sha256x
+	// interleaves their rounds on one core).
 	var order []Written
 	for _, w := range c.Tensors {
 		if off, n, ok := got[pre+w.Name].FileRange(); ok && w.reread != "" && off == w.off && n == w.n {
