@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,54 +76,39 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	}
 	defer f.Close()
 	report.Version = version
-	// Write to a temporary file beside the output, then rename: an
-	// interrupted or failed write never leaves a partial OUT behind.
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".ditkit-*")
+	// Write to a temporary file beside the output, then rename: a failed
+	// or interrupted write never leaves a partial OUT behind.
+	tmp, err := createTemp(dst, stderr)
 	if err != nil {
-		return fail(stderr, fmt.Errorf("%s: cannot write there: %w", *outPath, err))
+		return fail(stderr, fmt.Errorf("%s: cannot write there: %w", *outPath, errors.Unwrap(err)))
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.discard()
 	prog := newProgress(stderr, filepath.Base(dst))
 	opt := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
 		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
 	if !*noVerify {
-		opt.ReadBack = tmp // written tensors are re-read while the rest is written
+		opt.ReadBack = tmp.File // written tensors are re-read while the rest is written
 	}
 	start := time.Now()
-	rep, err := report.BuildConvert(ck, req, opt, tmp)
+	rep, err := report.BuildConvert(ck, req, opt, tmp.File)
 	prog.done()
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%s: %w (nothing was written)", *outPath, err))
 	}
-	if rep != nil {
-		rep.WriteSeconds = time.Since(start).Seconds()
-	}
+	rep.WriteSeconds = time.Since(start).Seconds()
 	if !*noVerify {
 		start = time.Now()
 		st, _ := tmp.Stat()
-		if err := report.VerifyOutput(tmp, st.Size(), rep); err != nil {
+		if err := report.VerifyOutput(tmp.File, st.Size(), rep); err != nil {
 			return fail(stderr, fmt.Errorf("%s: verification failed: %w (nothing was written)", *outPath, err))
 		}
 		rep.Verified = true
 		rep.VerifySeconds = time.Since(start).Seconds()
 		rep.Verification = "re-read with ditkit's reader: every tensor's name, dtype, shape and sha256 match what was written"
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fail(stderr, fmt.Errorf("%s: %w", *outPath, err))
+	if err := tmp.commit(); err != nil {
+		return fail(stderr, fmt.Errorf("%s: %w", *outPath, errors.Unwrap(err)))
 	}
-	if err := tmp.Close(); err != nil {
-		return fail(stderr, fmt.Errorf("%s: %w", *outPath, err))
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return fail(stderr, fmt.Errorf("%s: %w", *outPath, err))
-	}
-	committed = true
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", " ")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -326,27 +325,17 @@ func writeSafetensors(path string, ts []namedTensor, meta map[string]string) err
 // writeFileAtomic writes through fn into a temporary file beside path and
 // renames it into place only when everything succeeded.
 func writeFileAtomic(path string, fn func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".ditkit-*")
+	tmp, err := createTemp(path, os.Stderr)
 	if err != nil {
-		return fmt.Errorf("%s: cannot write there: %w", path, err)
+		return err
 	}
-	bw := newBufWriter(tmp)
-	err = fn(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	defer tmp.discard()
+	bw := newBufWriter(tmp.File)
+	if err := fn(bw); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return nil
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return tmp.commit()
 }
