@@ -33,6 +33,14 @@ func Table(s *spec.Spec, key string) ([]float32, []int, string, error) {
 	case "latte/temp_embed":
 		n := s.Int("num_frames")
 		return sinCos1D(h, n, 1), []int{1, n, h}, fmt.Sprintf("1-D sin-cos over %d frames", n), nil
+	case "pixart-alpha/pos_embed", "pixart-sigma/pos_embed":
+		g := s.Int("input_size") / s.Int("patch_size")
+		name := "lewei_scale"
+		if s.Family == "pixart-sigma" {
+			name = "pe_interpolation"
+		}
+		sc := s.Float(name)
+		return sinCos2D(h, g, g, sc), []int{1, g * g, h}, fmt.Sprintf("PixArt 2-D sin-cos, %d×%d grid, %s %g — the target's setting; a model built with another %s computes another table", g, g, name, sc, name), nil
 	case "stdit/pos_embed":
 		in, p := s.Ints("input_size"), s.Ints("patch_size")
 		gh, gw := in[1]/p[1], in[2]/p[2]
@@ -47,7 +55,33 @@ func Table(s *spec.Spec, key string) ([]float32, []int, string, error) {
 	return nil, nil, "", fmt.Errorf("%s %s: %w", s.Family, key, ErrNoFormula)
 }
 
-// sinCos2D is upstream's get_2d_sincos_pos_embed: positions are float32
+// SinCosGrid reports, for a 2-D sin-cos position table of spec s, its grid
+// and coordinate scale (positions are i/scale); ok is false for other keys.
+// Two tables with the same grid and scale hold the same values.
+func SinCosGrid(s *spec.Spec, key string) (gh, gw int, scale float64, ok bool) {
+	if key != "pos_embed" {
+		return 0, 0, 0, false
+	}
+	switch s.Family {
+	case "dit", "latte":
+		g := s.Int("input_size") / s.Int("patch_size")
+		return g, g, 1, true
+	case "pixart-alpha":
+		g := s.Int("input_size") / s.Int("patch_size")
+		return g, g, s.Float("lewei_scale"), true
+	case "pixart-sigma":
+		g := s.Int("input_size") / s.Int("patch_size")
+		return g, g, s.Float("pe_interpolation"), true
+	case "stdit":
+		in, p := s.Ints("input_size"), s.Ints("patch_size")
+		return in[1] / p[1], in[2] / p[2], s.Float("space_scale"), true
+	}
+	return 0, 0, 0, false
+}
+
+// sinCos2D is upstream's get_2d_sincos_pos_embed (DiT, Latte, PixArt's
+// with lewei_scale/pe_interpolation as scale at the construction-time
+// grid, Open-Sora's with space_scale): positions are float32
 // (np.arange(..., dtype=float32) / scale), frequencies and sin/cos float64,
 // the result cast to float32. Row i·w+j holds the w coordinate j in the
 // first half and the h coordinate i in the second (np.meshgrid(w, h)).
