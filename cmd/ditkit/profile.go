@@ -12,25 +12,30 @@ import (
 // returned function stops them. For finding where a command spends its time.
 func startProfiling() func() {
 	var stops []func()
-	if p := os.Getenv("DITKIT_CPUPROFILE"); p != "" {
-		if f, err := os.Create(p); err != nil {
-			fmt.Fprintln(os.Stderr, "ditkit: DITKIT_CPUPROFILE:", err)
-		} else if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "ditkit: DITKIT_CPUPROFILE:", err)
-			f.Close()
-		} else {
-			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	for _, p := range []struct {
+		env   string
+		start func(*os.File) error
+		stop  func()
+	}{
+		{"DITKIT_CPUPROFILE", func(f *os.File) error { return pprof.StartCPUProfile(f) }, pprof.StopCPUProfile},
+		{"DITKIT_TRACE", func(f *os.File) error { return trace.Start(f) }, trace.Stop},
+	} {
+		path := os.Getenv(p.env)
+		if path == "" {
+			continue
 		}
-	}
-	if p := os.Getenv("DITKIT_TRACE"); p != "" {
-		if f, err := os.Create(p); err != nil {
-			fmt.Fprintln(os.Stderr, "ditkit: DITKIT_TRACE:", err)
-		} else if err := trace.Start(f); err != nil {
-			fmt.Fprintln(os.Stderr, "ditkit: DITKIT_TRACE:", err)
-			f.Close()
-		} else {
-			stops = append(stops, func() { trace.Stop(); f.Close() })
+		f, err := os.Create(path)
+		if err == nil {
+			if err = p.start(f); err != nil {
+				f.Close()
+			}
 		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ditkit: %s: %v\n", p.env, err)
+			continue
+		}
+		stop := p.stop
+		stops = append(stops, func() { stop(); f.Close() })
 	}
 	return func() {
 		for _, s := range stops {
