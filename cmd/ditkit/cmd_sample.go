@@ -25,7 +25,12 @@ func init() {
 }
 
 func runSample(args []string, stdout, stderr io.Writer) int {
-	c := commands["sample"]
+	return runSampleAs("sample", args, stdout, stderr)
+}
+
+// runSampleAs runs sample under a command's name (preview reuses it).
+func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
+	c := commands[name]
 	fs := newFlags(c, stdout, stderr)
 	var mf modelFlags
 	addModelFlags(fs, &mf)
@@ -44,7 +49,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit sample: need FILE and -o PREVIEW.png (see ditkit sample --help)")
+		fmt.Fprintf(stderr, "ditkit %s: need FILE and -o PREVIEW.png (see ditkit %s --help)\n", name, name)
 		return exitError
 	}
 	n, err := loadNet(pos[0], &mf)
@@ -56,7 +61,7 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 		cfgSet := false
 		fs.Visit(func(f *flag.Flag) { cfgSet = cfgSet || f.Name == "cfg-scale" })
 		if cfgSet && *cfgScale > 1 {
-			fmt.Fprintln(stderr, "ditkit sample: STDiT samples with the null caption only (no text encoder): --cfg-scale is ignored")
+			fmt.Fprintf(stderr, "ditkit %s: STDiT samples with the null caption only (no text encoder): --cfg-scale is ignored\n", name)
 		}
 		return sampleSTDiT(n.stdit, *steps, *sampler, *eta, *clip, *seed, *outPath, *latentOut, mf.cpu(), stderr)
 	}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/preview"
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+func init() {
+	register(&command{
+		name: "preview",
+		usage: "FILE [--arch PRESET | --spec SPEC.json] [sample's flags; --steps default 25, --sampler default ddim] -o PREVIEW.png\n" +
+			"       ditkit preview --latent L.safetensors [--tensor NAME] -o PREVIEW.png",
+		summary: "Prove a checkpoint works: sample a few steps (as the page does) and write the preview PNG; or render a saved latent.",
+		run:     runPreview,
+	})
+}
+
+// runPreview is sample with the page's quick defaults, or, with --latent,
+// renders a latent file (what --latent-out or a reference file holds).
+func runPreview(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "--latent" || a == "-latent" || strings.HasPrefix(a, "--latent=") || strings.HasPrefix(a, "-latent=") {
+			return previewLatent(args, stdout, stderr)
+		}
+	}
+	set := map[string]bool{}
+	for _, a := range args {
+		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
+		if strings.HasPrefix(a, "-") {
+			set[name] = true
+		}
+	}
+	var pre []string
+	if !set["steps"] && !set["noise"] { // --noise says its own step count
+		pre = append(pre, "--steps", "25")
+	}
+	if !set["sampler"] {
+		pre = append(pre, "--sampler", "ddim")
+	}
+	return runSampleAs("preview", append(pre, args...), stdout, stderr)
+}
+
+func previewLatent(args []string, stdout, stderr io.Writer) int {
+	c := commands["preview"]
+	fs := newFlags(c, stdout, stderr)
+	latent := fs.String("latent", "", "safetensors file holding a latent [N, C, H, W] (images) or [N, C, T, H, W] (video)")
+	name := fs.String("tensor", "", "the tensor to render (default: out, else x, else the only tensor)")
+	outPath := fs.String("o", "", "preview PNG")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 || *latent == "" || *outPath == "" {
+		fmt.Fprintln(stderr, "ditkit preview: need --latent L.safetensors and -o PREVIEW.png (see ditkit preview --help)")
+		return exitError
+	}
+	ts, err := readTensors(*latent)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	key := *name
+	if key == "" {
+		switch {
+		case ts["out"] != nil:
+			key = "out"
+		case ts["x"] != nil:
+			key = "x"
+		case len(ts) == 1:
+			for k := range ts {
+				key = k
+			}
+		default:
+			names := make([]string, 0, len(ts))
+			for k := range ts {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return fail(stderr, fmt.Errorf("%s: no tensor out or x; choose one with --tensor (%s)", *latent, strings.Join(names, ", ")))
+		}
+	}
+	d := ts[key]
+	if d == nil {
+		return fail(stderr, fmt.Errorf("%s: no tensor %q", *latent, key))
+	}
+	v, err := d.Float32s()
+	if err != nil {
+		return fail(stderr, fmt.Errorf("%s: tensor %q: %w", *latent, key, err))
+	}
+	var img *image.RGBA
+	switch s := d.Shape; {
+	case len(s) == 4 && s[1] >= 4:
+		img, err = preview.Grid(v, s[0], s[1], s[2], s[3])
+	case len(s) == 5 && s[1] >= 4: // the first video of the batch
+		img, err = preview.FrameStrip(v, s[1], s[2], s[3], s[4])
+	default:
+		err = fmt.Errorf("%s: tensor %q has shape %s; want a latent [N, C≥4, H, W] or [N, C≥4, T, H, W]", *latent, key, tensor.FormatShape(s))
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := writeFileAtomic(*outPath, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "wrote %s (%s %s, %d×%d px)\n", *outPath, key, tensor.FormatShape(d.Shape), img.Bounds().Dx(), img.Bounds().Dy())
+	return exitOK
+}
