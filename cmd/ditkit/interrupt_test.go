@@ -27,6 +27,28 @@ func TestConvertInterruptedLeavesNothing(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGINT to send on Windows")
 	}
+	lines := convertAndSignal(t, os.Interrupt, 130)
+	if last := lines[len(lines)-1]; !strings.Contains(last, "interrupted") || !strings.Contains(last, "nothing was written") {
+		t.Fatalf("last stderr line %q does not say the write was interrupted and dropped", last)
+	}
+}
+
+// Killed outright (SIGKILL: no handler runs), a conversion still leaves
+// nothing where the output is an unnamed O_TMPFILE file until commit.
+func TestConvertKilledLeavesNothing(t *testing.T) {
+	f, err := openAnon(t.TempDir())
+	if err != nil {
+		t.Skipf("no unnamed temporary files here (%v): a killed conversion leaves its hidden temp file", err)
+	}
+	f.Close()
+	convertAndSignal(t, os.Kill, -1)
+}
+
+// convertAndSignal converts a 3 GB sparse checkpoint in a child process,
+// sends sig at its first progress line, checks the exit code (-1: killed
+// by the signal) and that the output directory stayed empty; it returns
+// the child's stderr lines.
+func convertAndSignal(t *testing.T, sig os.Signal, wantCode int) []string {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "big.safetensors")
 	// One 3 GB F32 tensor in a sparse file: its data reads as zero pages.
@@ -62,19 +84,17 @@ func TestConvertInterruptedLeavesNothing(t *testing.T) {
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 		if !signalled && strings.Contains(sc.Text(), "%") { // the first progress line: mid-write
-			cmd.Process.Signal(os.Interrupt)
+			cmd.Process.Signal(sig)
 			signalled = true
 		}
 	}
 	err = cmd.Wait()
 	var ee *exec.ExitError
-	if !signalled || !errors.As(err, &ee) || ee.ExitCode() != 130 {
+	if !signalled || !errors.As(err, &ee) || ee.ExitCode() != wantCode {
 		t.Fatalf("signalled=%v, exit: %v; stderr:\n%s", signalled, err, strings.Join(lines, "\n"))
-	}
-	if last := lines[len(lines)-1]; !strings.Contains(last, "interrupted") || !strings.Contains(last, "nothing was written") {
-		t.Fatalf("last stderr line %q does not say the write was interrupted and dropped", last)
 	}
 	if left, _ := os.ReadDir(outDir); len(left) != 0 {
 		t.Fatalf("files left behind: %v", left)
 	}
+	return lines
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,12 +11,14 @@ import (
 	"syscall"
 )
 
-// tempFile is an output being written: a hidden temporary file beside
-// its final path, renamed into place by commit. Until then, failing
-// (discard) or being interrupted (SIGINT, SIGTERM) removes it, so no
-// partial output is ever left behind.
+// tempFile is an output being written: on Linux an unnamed file in the
+// output's directory (O_TMPFILE: even kill -9 leaves nothing), elsewhere
+// a hidden temporary file beside the output; commit names it and renames
+// it into place. Until then, failing (discard) or being interrupted
+// (SIGINT, SIGTERM) drops it, so no partial output is ever left behind.
 type tempFile struct {
 	*os.File
+	anon   bool   // unnamed until commit
 	path   string // the final path, as the user gave it
 	mu     sync.Mutex
 	ended  bool // committed or discarded
@@ -24,19 +27,21 @@ type tempFile struct {
 }
 
 func createTemp(path string, stderr io.Writer) (*tempFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".ditkit-*")
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot write there: %w", path, err)
+	f, err := openAnon(filepath.Dir(path))
+	anon := err == nil
+	if !anon {
+		if f, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".ditkit-*"); err != nil {
+			return nil, fmt.Errorf("%s: cannot write there: %w", path, err)
+		}
 	}
-	t := &tempFile{File: f, path: path, sigs: make(chan os.Signal, 1), stopCh: make(chan struct{})}
+	t := &tempFile{File: f, anon: anon, path: path, sigs: make(chan os.Signal, 1), stopCh: make(chan struct{})}
 	signal.Notify(t.sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
 		case s := <-t.sigs:
 			t.mu.Lock() // a commit in progress finishes first
 			if !t.ended {
-				t.File.Close()
-				os.Remove(t.Name())
+				t.drop()
 				fmt.Fprintf(stderr, "ditkit: %s: interrupted (%v); nothing was written\n", path, s)
 			} else {
 				fmt.Fprintf(stderr, "ditkit: interrupted (%v)\n", s)
@@ -63,18 +68,48 @@ func (t *tempFile) commit() error {
 	}
 	t.ended = true
 	defer t.stopSignals()
+	name := t.Name()
+	named := !t.anon // a file by that name exists (ours)
 	err := t.Chmod(0o644)
+	if err == nil && t.anon {
+		if name, err = t.link(); err == nil {
+			named = true
+		}
+	}
 	if cerr := t.File.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(t.Name(), t.path)
+		err = os.Rename(name, t.path)
 	}
 	if err != nil {
-		os.Remove(t.Name())
+		if named {
+			os.Remove(name)
+		}
 		return fmt.Errorf("%s: %w", t.path, err)
 	}
 	return nil
+}
+
+// link names the unnamed file: a hidden name beside the output, renamed
+// over it by commit (the data is complete by then).
+func (t *tempFile) link() (string, error) {
+	dir, base := filepath.Dir(t.path), filepath.Base(t.path)
+	for i := 0; ; i++ {
+		name := filepath.Join(dir, fmt.Sprintf(".%s.ditkit-%d-%d", base, os.Getpid(), i))
+		err := linkAnon(t.File, name)
+		if err == nil || !errors.Is(err, os.ErrExist) || i == 99 {
+			return name, err
+		}
+	}
+}
+
+// drop closes the file and removes it (an unnamed one just goes away).
+func (t *tempFile) drop() {
+	t.File.Close()
+	if !t.anon {
+		os.Remove(t.Name())
+	}
 }
 
 // discard removes the file unless it was committed (safe to defer).
@@ -86,6 +121,5 @@ func (t *tempFile) discard() {
 	}
 	t.ended = true
 	t.stopSignals()
-	t.File.Close()
-	os.Remove(t.Name())
+	t.drop()
 }
