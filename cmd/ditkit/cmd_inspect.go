@@ -16,7 +16,7 @@ import (
 func init() {
 	register(&command{
 		name:    "inspect",
-		usage:   "FILE [--json] [--root PATH]",
+		usage:   "FILE [--json] [--root PATH] [--sha256]",
 		summary: "Show a checkpoint's format, weights root, tensors, detected architecture and safety verdict (reads metadata only).",
 		run:     runInspect,
 	})
@@ -41,6 +41,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(c, stdout, stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	root := fs.String("root", "", "use this container path as the weights root (e.g. model, ema)")
+	hashes := fs.Bool("sha256", false, "also hash every tensor's bytes (reads all the data; the metadata-only inspect reads a few KB)")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -55,6 +56,15 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	}
 	defer f.Close()
 	rep := report.BuildInspect(ck)
+	if *hashes {
+		sums, err := report.HashTensors(ck, ck.Tensors)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		for i := range rep.Tensors {
+			rep.Tensors[i].SHA256 = sums[i]
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", " ")
@@ -112,10 +122,19 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tPARAMS")
+	hashed := len(r.Tensors) > 0 && r.Tensors[0].SHA256 != ""
+	if hashed {
+		fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tPARAMS\tSHA256")
+	} else {
+		fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tPARAMS")
+	}
 	for _, t := range r.Tensors {
 		n, _ := tensor.Numel(t.Shape)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n)
+		if hashed {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n, t.SHA256)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n)
+		}
 	}
 	tw.Flush()
 }

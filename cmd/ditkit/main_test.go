@@ -125,3 +125,35 @@ func TestHelp(t *testing.T) {
 		t.Errorf("inspect without file: exit %d", code)
 	}
 }
+
+// inspect --sha256 hashes every tensor (two at a time) to the manifest's
+// sha256, for every fixture checkpoint; without the flag no hash is printed.
+func TestInspectSHA256MatchesManifests(t *testing.T) {
+	for _, rel := range fixtures.Checkpoints(t) {
+		code, out, errs := runCLI(t, "inspect", fixtures.Path(t, rel), "--json", "--sha256")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", rel, code, errs)
+		}
+		var got struct {
+			Tensors []struct {
+				Name   string `json:"name"`
+				SHA256 string `json:"sha256"`
+			} `json:"tensors"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		m := fixtures.ReadManifest(t, rel)
+		if len(got.Tensors) != len(m.Tensors) {
+			t.Fatalf("%s: %d tensors, manifest %d", rel, len(got.Tensors), len(m.Tensors))
+		}
+		for i, mt := range m.Tensors {
+			if g := got.Tensors[i]; g.Name != mt.Name || g.SHA256 != mt.SHA256 {
+				t.Errorf("%s %s: sha256 %s, manifest %s", rel, mt.Name, g.SHA256, mt.SHA256)
+			}
+		}
+	}
+	if _, out, _ := runCLI(t, "inspect", fixtures.Path(t, "dit_A/ckpt_plain.pt"), "--json"); strings.Contains(out, `"sha256"`) {
+		t.Error("inspect without --sha256 printed hashes")
+	}
+}

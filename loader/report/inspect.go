@@ -28,6 +28,9 @@ type TensorInfo struct {
 	Name  string `json:"name"`
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
+	// SHA256 of the tensor's contiguous bytes, with `inspect --sha256`
+	// (which reads all the data); empty otherwise.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 type Safety struct {

@@ -48,10 +48,9 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 	}
 	// Tensors re-read while the file was written (ConvertOptions.ReadBack)
 	// are verified when the reader finds them exactly where they were
-	// re-read. The others are read now and hashed on two workers, each
-	// taking two tensors of about the same size together (sha256x
-	// interleaves their rounds on one core).
-	var order []Written
+	// re-read. The others are read and hashed now.
+	var todo []Written
+	var ts []*loader.Tensor
 	for _, w := range c.Tensors {
 		if off, n, ok := got[pre+w.Name].FileRange(); ok && w.reread != "" && off == w.off && n == w.n {
 			if w.reread != w.SHA256 {
@@ -59,13 +58,34 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 			}
 			continue
 		}
-		order = append(order, w)
+		todo = append(todo, w)
+		ts = append(ts, got[pre+w.Name])
 	}
-	sort.SliceStable(order, func(i, j int) bool {
-		return got[pre+order[i].Name].NBytes() > got[pre+order[j].Name].NBytes()
-	})
-	jobs := make(chan [2]*Written)
-	errs := make(chan error, len(c.Tensors))
+	sums, err := HashTensors(ck, ts)
+	if err != nil {
+		return err
+	}
+	for i, w := range todo {
+		if sums[i] != w.SHA256 {
+			return fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
+		}
+	}
+	return nil
+}
+
+// HashTensors returns the sha256 of each tensor's contiguous bytes
+// (strided views gathered), hex-encoded, in the order given. Two workers
+// read the tensors, each taking two of about the same size together
+// (sha256x interleaves their rounds on one core).
+func HashTensors(ck *loader.Checkpoint, ts []*loader.Tensor) ([]string, error) {
+	order := make([]int, len(ts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return ts[order[i]].NBytes() > ts[order[j]].NBytes() })
+	sums := make([]string, len(ts))
+	jobs := make(chan [2]int)
+	errs := make(chan error, len(ts))
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Add(1)
@@ -73,16 +93,29 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 			defer wg.Done()
 			bufs := [2][]byte{make([]byte, loader.StreamChunk), make([]byte, loader.StreamChunk)}
 			for pair := range jobs {
-				if err := verifyPair(ck, got, pre, pair, bufs); err != nil {
+				var two [2]*loader.Tensor
+				for k, i := range pair {
+					if i >= 0 {
+						two[k] = ts[i]
+					}
+				}
+				got, err := hashPair(ck, two, bufs)
+				if err != nil {
 					errs <- err
+					continue
+				}
+				for k, i := range pair {
+					if i >= 0 {
+						sums[i] = got[k]
+					}
 				}
 			}
 		}()
 	}
 	for i := 0; i < len(order); i += 2 {
-		pair := [2]*Written{&order[i], nil}
+		pair := [2]int{order[i], -1}
 		if i+1 < len(order) {
-			pair[1] = &order[i+1]
+			pair[1] = order[i+1]
 		}
 		jobs <- pair
 	}
@@ -90,32 +123,29 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return sums, nil
 }
 
-// verifyPair re-reads one or two written tensors (pair[1] may be nil) in
-// chunks and compares their sha256 with what was written.
-func verifyPair(ck *loader.Checkpoint, got map[string]*loader.Tensor, pre string, pair [2]*Written, bufs [2][]byte) error {
-	var ts [2]*loader.Tensor
+// hashPair reads one or two tensors (ts[1] may be nil) in chunks and
+// returns their sha256.
+func hashPair(ck *loader.Checkpoint, ts [2]*loader.Tensor, bufs [2][]byte) ([2]string, error) {
 	var hs [2]*sha256x.Digest
-	var size [2]int64
-	for k, w := range pair {
-		if w != nil {
-			ts[k], hs[k] = got[pre+w.Name], sha256x.New()
-			size[k] = ts[k].NBytes()
+	var size, pos [2]int64
+	for k, t := range ts {
+		if t != nil {
+			hs[k], size[k] = sha256x.New(), t.NBytes()
 		}
 	}
-	var pos [2]int64
 	for pos[0] < size[0] || pos[1] < size[1] {
 		var chunk [2][]byte
-		for k := range pair {
+		for k, t := range ts {
 			if pos[k] < size[k] {
-				es := int64(ts[k].DType.Size())
+				es := int64(t.DType.Size())
 				m := min(int64(len(bufs[k]))/es*es, size[k]-pos[k])
-				if err := ck.ReadTensorAt(ts[k], bufs[k][:m], pos[k]); err != nil {
-					return err
+				if err := ck.ReadTensorAt(t, bufs[k][:m], pos[k]); err != nil {
+					return [2]string{}, err
 				}
 				chunk[k] = bufs[k][:m]
 				pos[k] += m
@@ -127,10 +157,11 @@ func verifyPair(ck *loader.Checkpoint, got map[string]*loader.Tensor, pre string
 			sha256x.Write2(hs[0], chunk[0], hs[1], chunk[1])
 		}
 	}
-	for k, w := range pair {
-		if w != nil && hex.EncodeToString(hs[k].Sum(nil)) != w.SHA256 {
-			return fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
+	var out [2]string
+	for k, h := range hs {
+		if h != nil {
+			out[k] = hex.EncodeToString(h.Sum(nil))
 		}
 	}
-	return nil
+	return out, nil
 }
