@@ -9,27 +9,8 @@ import (
 	"github.com/ditkit/ditkit/core/diffusion"
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/tensor"
-	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
-
-// fixtureDir is ../shared/fixtures (found by loader/fixtures), or skips.
-func fixtureDir(t testing.TB) string { return fixtures.Root(t) }
-
-// readAll reads every tensor of a safetensors/pt file into memory.
-func readAll(t testing.TB, path string) map[string]*tensor.Dense {
-	t.Helper()
-	ck, f, err := loader.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := ck.ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -70,8 +51,8 @@ func TestSpaceTimesteps(t *testing.T) {
 }
 
 func TestSamplerReferences(t *testing.T) {
-	dir := filepath.Join(fixtureDir(t), "dit_A")
-	w := readAll(t, filepath.Join(dir, "ckpt.safetensors"))
+	dir := filepath.Join(fixtures.Root(t), "dit_A")
+	w := fixtures.ReadAll(t, filepath.Join(dir, "ckpt.safetensors"))
 	var infos []tensor.Info
 	for k, v := range w {
 		infos = append(infos, tensor.Info{Name: k, DType: v.DType, Shape: v.Shape})
@@ -83,7 +64,7 @@ func TestSamplerReferences(t *testing.T) {
 		{"ref_sampler_ddpm4_fp64", "ddpm"}, {"ref_sampler_ddim4_fp64", "ddim"},
 	} {
 		t.Run(c.ref, func(t *testing.T) {
-			ref := readAll(t, filepath.Join(dir, c.ref+".safetensors"))
+			ref := fixtures.ReadAll(t, filepath.Join(dir, c.ref+".safetensors"))
 			d := must(diffusion.Create("4", cfg.LearnSigma))
 			betas := must(ref["betas"].Float64s())
 			acs := must(ref["alphas_cumprod"].Float64s())

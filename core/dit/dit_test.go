@@ -8,6 +8,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
 func TestConfigFromShapes(t *testing.T) {
@@ -34,7 +35,7 @@ func TestForwardReferences(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.ref, func(t *testing.T) {
 			m := loadDiT(t, c.ckpt)
-			ref := readAll(t, filepath.Join(fixtureDir(t), "dit_A", c.ref+".safetensors"))
+			ref := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", c.ref+".safetensors"))
 			x := f32s(t, ref["x"])
 			tt := f64s(t, ref["t"])
 			y := ints(t, ref["y"])
@@ -62,7 +63,7 @@ func TestForwardReferences(t *testing.T) {
 
 func TestIntermediates(t *testing.T) {
 	m := loadDiT(t, "ckpt.safetensors")
-	ref := readAll(t, filepath.Join(fixtureDir(t), "dit_A", "ref_intermediates_fp32.safetensors"))
+	ref := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", "ref_intermediates_fp32.safetensors"))
 	seen := map[string]bool{}
 	opt := &dit.Options{Hook: func(name string, shape []int, data []float32) {
 		r, ok := ref[name]
@@ -101,7 +102,7 @@ func TestIntermediates(t *testing.T) {
 // the .pt files hold the same weights (train: ema; ddp: module. prefix;
 // stdit_layout: Conv3d weight and no pos_embed, so the table is regenerated).
 func TestCheckpointWrappings(t *testing.T) {
-	dir := filepath.Join(fixtureDir(t), "dit_A")
+	dir := filepath.Join(fixtures.Root(t), "dit_A")
 	cases := []struct {
 		file, ref string
 		tol       float64
@@ -116,7 +117,7 @@ func TestCheckpointWrappings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			raw := readAll(t, filepath.Join(dir, c.file))
+			raw := fixtures.ReadAll(t, filepath.Join(dir, c.file))
 			w := map[string]*tensor.Dense{}
 			for k, v := range raw {
 				w[strings.TrimPrefix(k, "module.")] = v
@@ -132,7 +133,7 @@ func TestCheckpointWrappings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref := readAll(t, filepath.Join(dir, c.ref+".safetensors"))
+			ref := fixtures.ReadAll(t, filepath.Join(dir, c.ref+".safetensors"))
 			out, err := m.Forward(context.Background(), f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"]), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -149,7 +150,7 @@ func TestCheckpointWrappings(t *testing.T) {
 // TestPosEmbedFormula checks the regenerated 2-D sin-cos table against the
 // stored one.
 func TestPosEmbedFormula(t *testing.T) {
-	w := readAll(t, filepath.Join(fixtureDir(t), "dit_A", "ckpt.safetensors"))
+	w := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", "ckpt.safetensors"))
 	stored := f64s(t, w["pos_embed"])
 	gen := dit.SinCos2D(64, 4, 4, 1)
 	for i := range stored {

@@ -6,27 +6,8 @@ import (
 
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/tensor"
-	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
-
-// fixtureDir is ../shared/fixtures (found by loader/fixtures), or skips.
-func fixtureDir(t testing.TB) string { return fixtures.Root(t) }
-
-// readAll reads every tensor of a safetensors/pt file into memory.
-func readAll(t testing.TB, path string) map[string]*tensor.Dense {
-	t.Helper()
-	ck, f, err := loader.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := ck.ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 func getter(m map[string]*tensor.Dense) dit.Getter {
 	return func(name string) (*tensor.Dense, error) { return m[name], nil }
@@ -95,7 +76,7 @@ func relErr(a []float32, ref []float64) float64 {
 // loadDiT loads a dit_A checkpoint.
 func loadDiT(t testing.TB, file string) *dit.Model {
 	t.Helper()
-	w := readAll(t, filepath.Join(fixtureDir(t), "dit_A", file))
+	w := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", file))
 	cfg, err := dit.ConfigFromShapes(infos(w), 4)
 	if err != nil {
 		t.Fatal(err)

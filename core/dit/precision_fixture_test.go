@@ -7,6 +7,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
 // TestForwardBF16Precision runs the dit_A fixture (ckpt_plain.pt, plain and
@@ -37,7 +38,7 @@ func TestForwardBF16Precision(t *testing.T) {
 				ref string
 				cfg bool
 			}{{"ref_forward_fp32", false}, {"ref_cfg_fp32", true}, {"ref_cfg_fp64", true}} {
-				ref := readAll(t, filepath.Join(fixtureDir(t), "dit_A", c.ref+".safetensors"))
+				ref := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", c.ref+".safetensors"))
 				x, tt, y := f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"])
 				for _, threads := range []int{1, 2} {
 					opt := &dit.Options{Backend: &dit.CPU{Threads: threads, Precision: dit.BF16}}

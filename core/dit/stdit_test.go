@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
 func TestSTDiTReferences(t *testing.T) {
-	dir := filepath.Join(fixtureDir(t), "stdit_tiny")
-	w := readAll(t, filepath.Join(dir, "ckpt_plain.pt"))
+	dir := filepath.Join(fixtures.Root(t), "stdit_tiny")
+	w := fixtures.ReadAll(t, filepath.Join(dir, "ckpt_plain.pt"))
 	cfg, err := dit.STDiTConfigFromShapes(infos(w), 4)
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +25,7 @@ func TestSTDiTReferences(t *testing.T) {
 	}
 	for _, name := range []string{"ref_forward_null_fp32", "ref_forward_mixed_fp32", "ref_forward_masked_fp32"} {
 		t.Run(name, func(t *testing.T) {
-			ref := readAll(t, filepath.Join(dir, name+".safetensors"))
+			ref := fixtures.ReadAll(t, filepath.Join(dir, name+".safetensors"))
 			var mask []int
 			if ref["mask"] != nil {
 				mask = ints(t, ref["mask"])
