@@ -66,6 +66,19 @@ func (c *CPU) linearF32(y, x []float32, m int, w *Weight, b []float32, gelu, rou
 	})
 }
 
+// initColumns starts columns [n0, n0+nw) of the m×n output y at the bias
+// (zero without one), before the panels accumulate into them.
+func initColumns(y, b []float32, m, n, n0, nw int) {
+	for i := 0; i < m; i++ {
+		row := y[i*n+n0 : i*n+n0+nw]
+		if b != nil {
+			copy(row, b[n0:n0+nw])
+		} else {
+			clear(row)
+		}
+	}
+}
+
 // linearPanels computes output columns [lo*nr, hi*nr) for all m rows;
 // roundW rounds the packed weights to bf16 values.
 func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, panel []float32, roundW bool) {
@@ -73,14 +86,7 @@ func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, pan
 	for p := lo; p < hi; p++ {
 		n0 := p * nr
 		nw := min(nr, n-n0)
-		for i := 0; i < m; i++ {
-			row := y[i*n+n0 : i*n+n0+nw]
-			if b != nil {
-				copy(row, b[n0:n0+nw])
-			} else {
-				clear(row)
-			}
-		}
+		initColumns(y, b, m, n, n0, nw)
 		for k0 := 0; k0 < k; k0 += kc {
 			kw := min(kc, k-k0)
 			packPanel(panel, w, n0, nw, k0, kw)

@@ -175,14 +175,7 @@ func (c *CPU) linearBF16(y, x []float32, m int, w *Weight, b []float32, gelu boo
 		for p := lo; p < hi; p++ {
 			n0 := p * nr
 			nw := min(nr, n-n0)
-			for i := 0; i < m; i++ {
-				row := y[i*n+n0 : i*n+n0+nw]
-				if b != nil {
-					copy(row, b[n0:n0+nw])
-				} else {
-					clear(row)
-				}
-			}
+			initColumns(y, b, m, n, n0, nw)
 			for k0 := 0; k0 < k; k0 += kc {
 				kw := min(kc, k-k0)
 				kp := (kw + 1) / 2
