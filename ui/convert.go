@@ -57,18 +57,6 @@ func OutputName(input, format string) string {
 	return base + "-fixed" + ext
 }
 
-// ParseDType reads keep/fp32/fp16/bf16 as `ditkit convert --dtype` does.
-func ParseDType(v string) (tensor.DType, error) {
-	if v == "" || v == "keep" {
-		return tensor.Invalid, nil
-	}
-	dt, err := tensor.ParseDType(v)
-	if err != nil || (dt != tensor.F32 && dt != tensor.F16 && dt != tensor.BF16 && dt != tensor.F64) {
-		return tensor.Invalid, fmt.Errorf("--dtype %q: want keep, fp32, fp16 or bf16", v)
-	}
-	return dt, nil
-}
-
 // FindingGroup is the findings of one kind.
 type FindingGroup struct {
 	Kind     string
@@ -260,7 +248,7 @@ func (c *Root) Convert(e vugu.DOMEvent) {
 	if !ok || c.ck == nil || c.Diff == nil || c.Converting {
 		return
 	}
-	dt, err := ParseDType(c.DType)
+	dt, err := report.ParseDType(c.DType)
 	if err != nil {
 		c.Err = CLIError(err)
 		return

@@ -60,7 +60,7 @@ func convertAPI(file, target, opts js.Value) (any, error) {
 	if format != "safetensors" && format != "pt" {
 		return nil, fmt.Errorf("format %q: want safetensors or pt", format)
 	}
-	dt, err := ui.ParseDType(optString(opts, "dtype", "keep"))
+	dt, err := report.ParseDType(optString(opts, "dtype", "keep"))
 	if err != nil {
 		return nil, err
 	}

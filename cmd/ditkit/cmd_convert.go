@@ -51,7 +51,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	if *wrap != "" && format != "pt" {
 		return fail(stderr, fmt.Errorf("--wrap applies to .pt outputs only"))
 	}
-	dt, err := parseDTypeFlag(*dtype)
+	dt, err := report.ParseDType(*dtype)
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -80,17 +80,6 @@ func readArg(path string) ([]byte, error) {
 	return b, nil
 }
 
-func parseDTypeFlag(v string) (tensor.DType, error) {
-	if v == "" || v == "keep" {
-		return tensor.Invalid, nil
-	}
-	dt, err := tensor.ParseDType(v)
-	if err != nil || (dt != tensor.F32 && dt != tensor.F16 && dt != tensor.BF16 && dt != tensor.F64) {
-		return tensor.Invalid, fmt.Errorf("--dtype %q: want keep, fp32, fp16 or bf16", v)
-	}
-	return dt, nil
-}
-
 func runDiff(args []string, stdout, stderr io.Writer) int {
 	c := commands["diff"]
 	fs := newFlags(c, stdout, stderr)
@@ -110,7 +99,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	dt, err := parseDTypeFlag(*dtype)
+	dt, err := report.ParseDType(*dtype)
 	if err != nil {
 		return fail(stderr, err)
 	}

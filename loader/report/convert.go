@@ -89,6 +89,20 @@ type Written struct {
 	off, n int64
 }
 
+// ParseDType reads a --dtype value as `ditkit convert` and `ditkit diff`
+// (and the page) take it: keep (or "") → tensor.Invalid, else fp32, fp16,
+// bf16 (fp64 too) by any name tensor.ParseDType knows.
+func ParseDType(v string) (tensor.DType, error) {
+	if v == "" || v == "keep" {
+		return tensor.Invalid, nil
+	}
+	dt, err := tensor.ParseDType(v)
+	if err != nil || (dt != tensor.F32 && dt != tensor.F16 && dt != tensor.BF16 && dt != tensor.F64) {
+		return tensor.Invalid, fmt.Errorf("--dtype %q: want keep, fp32, fp16 or bf16", v)
+	}
+	return dt, nil
+}
+
 // FormatFor picks the output format from a file name's extension.
 func FormatFor(name string) (string, error) {
 	switch strings.ToLower(path.Ext(name)) {
