@@ -131,7 +131,7 @@ func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn
 			return nil, err
 		}
 		defer g.FreeWeights()
-		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"}, guarded(func() error { return fn(g) })
+		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"}, webgpu.Guard(func() error { return fn(g) })
 	}
 	be := webgpu.NewAuto(&dit.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
 	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
@@ -493,19 +493,4 @@ func installComputeAPI(api js.Value) {
 		opts := arg(args, 0)
 		return promise(func() (any, error) { return benchAPI(opts) })
 	}))
-}
-
-// guarded turns a panic (the dit.Backend methods of the GPU panic on GPU
-// errors) into an error.
-func guarded(fn func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			if e, ok := p.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", p)
-			}
-		}
-	}()
-	return fn()
 }

@@ -102,7 +102,7 @@ func (a *Auto) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []
 			return m.RunTokens(ctx, a.CPU, patches, tfreq, yemb, n, &dit.Options{Yield: a.CPU.Yield})
 		}
 		var out []float32
-		err := guard(func() (err error) {
+		err := Guard(func() (err error) {
 			out, err = g.RunDiT(ctx, m, patches, tfreq, yemb, n)
 			return err
 		})
@@ -118,7 +118,9 @@ func (a *Auto) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []
 	return m.RunTokens(ctx, a.CPU, patches, tfreq, yemb, n, &dit.Options{Yield: a.CPU.Yield})
 }
 
-func guard(fn func() error) (err error) {
+// Guard runs fn and turns a panic (the dit.Backend methods of the GPU
+// panic on GPU errors) into its error.
+func Guard(fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if e, ok := p.(error); ok {
