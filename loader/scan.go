@@ -316,21 +316,9 @@ func (s *scanner) scanNested(b nestedBlob, parent string, depth int) {
 		return
 	}
 	if bytes.HasPrefix(b.data, []byte("PK\x03\x04")) {
-		before := len(s.acc.Globals)
-		sub := &scanner{file: s.file, rep: &ScanReport{}}
-		sub.scanZip(bytes.NewReader(b.data), int64(len(b.data)), label, false, depth)
-		if sub.fatal != nil && len(sub.acc.Globals) == 0 {
-			return
+		if n, ok := s.mergeNestedZip(b.data, label, depth); ok {
+			s.add(SeverityInfo, where, "a bytes value holds a zip archive (%d bytes) that torch.load would read; scanned: %d globals", len(b.data), n)
 		}
-		s.acc.Globals = append(s.acc.Globals, sub.acc.Globals...)
-		for _, f := range sub.acc.Issues {
-			s.acc.AddFinding(f)
-		}
-		for _, p := range sub.rep.Pickles {
-			p.Nested = true
-			s.rep.Pickles = append(s.rep.Pickles, p)
-		}
-		s.add(SeverityInfo, where, "a bytes value holds a zip archive (%d bytes) that torch.load would read; scanned: %d globals", len(b.data), len(s.acc.Globals)-before)
 		return
 	}
 	pos := 0

@@ -414,19 +414,8 @@ func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool,
 				s.add(SeveritySuspicious, where, "zip nested too deep to scan")
 				return
 			}
-			before := len(s.acc.Globals)
-			sub := &scanner{file: s.file, rep: &ScanReport{}}
-			sub.scanZip(bytes.NewReader(b), int64(len(b)), label, false, depth+1)
-			if sub.fatal == nil || len(sub.acc.Globals) > 0 {
-				s.acc.Globals = append(s.acc.Globals, sub.acc.Globals...)
-				for _, f := range sub.acc.Issues {
-					s.acc.AddFinding(f)
-				}
-				for _, p := range sub.rep.Pickles {
-					p.Nested = true
-					s.rep.Pickles = append(s.rep.Pickles, p)
-				}
-				s.add(SeveritySuspicious, where, "a zip inside the zip (%d globals in it)", len(s.acc.Globals)-before)
+			if n, ok := s.mergeNestedZip(b, label, depth+1); ok {
+				s.add(SeveritySuspicious, where, "a zip inside the zip (%d globals in it)", n)
 			}
 			return
 		}
@@ -531,4 +520,25 @@ func (s *scanner) zipGaps(r io.ReaderAt, size int64, recs []*zipRec, cdAt, cdEnd
 		}
 		pos = max(pos, sp.b)
 	}
+}
+
+// mergeNestedZip scans a zip archive held inside the file (a bytes value,
+// a zip entry) with a scanner of its own and merges its globals, findings
+// and pickles (marked nested) into s. It returns how many globals the
+// archive names; ok is false when it could not be read at all.
+func (s *scanner) mergeNestedZip(data []byte, label string, depth int) (n int, ok bool) {
+	sub := &scanner{file: s.file, rep: &ScanReport{}}
+	sub.scanZip(bytes.NewReader(data), int64(len(data)), label, false, depth)
+	if sub.fatal != nil && len(sub.acc.Globals) == 0 {
+		return 0, false
+	}
+	s.acc.Globals = append(s.acc.Globals, sub.acc.Globals...)
+	for _, f := range sub.acc.Issues {
+		s.acc.AddFinding(f)
+	}
+	for _, p := range sub.rep.Pickles {
+		p.Nested = true
+		s.rep.Pickles = append(s.rep.Pickles, p)
+	}
+	return len(sub.acc.Globals), true
 }
