@@ -39,24 +39,25 @@ func (host) SaveAs(name string) func() (ui.Sink, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open for writing: %w", err)
 		}
-		return &fileSink{w: w, buf: make([]byte, 0, chunk)}, nil
+		return newFileSink(w), nil
 	}
 }
 
-// fileSink writes through a FileSystemWritableFileStream.
-type fileSink struct {
-	w   js.Value
-	buf []byte
+// jsChunks buffers what is written and hands it to emit as Uint8Arrays of
+// chunk bytes (the last one shorter, at flush).
+type jsChunks struct {
+	buf  []byte
+	emit func(u8 js.Value) error
 }
 
-func (s *fileSink) Write(p []byte) (int, error) {
+func (c *jsChunks) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
-		m := min(len(p), chunk-len(s.buf))
-		s.buf = append(s.buf, p[:m]...)
+		m := min(len(p), chunk-len(c.buf))
+		c.buf = append(c.buf, p[:m]...)
 		p = p[m:]
-		if len(s.buf) == chunk {
-			if err := s.flush(); err != nil {
+		if len(c.buf) == chunk {
+			if err := c.flush(); err != nil {
 				return 0, err
 			}
 		}
@@ -64,17 +65,31 @@ func (s *fileSink) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (s *fileSink) flush() error {
-	if len(s.buf) == 0 {
+func (c *jsChunks) flush() error {
+	if len(c.buf) == 0 {
 		return nil
 	}
-	u8 := js.Global().Get("Uint8Array").New(len(s.buf))
-	js.CopyBytesToJS(u8, s.buf)
-	s.buf = s.buf[:0]
-	if _, err := jsutil.Await(s.w.Call("write", u8)); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
+	u8 := js.Global().Get("Uint8Array").New(len(c.buf))
+	js.CopyBytesToJS(u8, c.buf)
+	c.buf = c.buf[:0]
+	return c.emit(u8)
+}
+
+// fileSink writes through a FileSystemWritableFileStream.
+type fileSink struct {
+	jsChunks
+	w js.Value
+}
+
+func newFileSink(w js.Value) *fileSink {
+	s := &fileSink{w: w}
+	s.jsChunks = jsChunks{buf: make([]byte, 0, chunk), emit: func(u8 js.Value) error {
+		if _, err := jsutil.Await(w.Call("write", u8)); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		return nil
+	}}
+	return s
 }
 
 func (s *fileSink) Close() (string, error) {
@@ -91,39 +106,21 @@ func (s *fileSink) Abort() { s.w.Call("abort") }
 
 // blobSink collects the file in JS memory (not the Go heap) as Blob parts.
 type blobSink struct {
+	jsChunks
 	name     string
 	download bool
 	parts    js.Value
-	buf      []byte
 	blob     js.Value
 }
 
 func newBlobSink(name string, download bool) *blobSink {
-	return &blobSink{name: name, download: download, parts: js.Global().Get("Array").New(), buf: make([]byte, 0, chunk)}
-}
-
-func (s *blobSink) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		m := min(len(p), chunk-len(s.buf))
-		s.buf = append(s.buf, p[:m]...)
-		p = p[m:]
-		if len(s.buf) == chunk {
-			s.flush()
-			yieldToJS()
-		}
-	}
-	return n, nil
-}
-
-func (s *blobSink) flush() {
-	if len(s.buf) == 0 {
-		return
-	}
-	u8 := js.Global().Get("Uint8Array").New(len(s.buf))
-	js.CopyBytesToJS(u8, s.buf)
-	s.parts.Call("push", u8)
-	s.buf = s.buf[:0]
+	s := &blobSink{name: name, download: download, parts: js.Global().Get("Array").New()}
+	s.jsChunks = jsChunks{buf: make([]byte, 0, chunk), emit: func(u8 js.Value) error {
+		s.parts.Call("push", u8)
+		yieldToJS() // keep the page responsive while the parts pile up
+		return nil
+	}}
+	return s
 }
 
 func (s *blobSink) Close() (string, error) {
