@@ -28,31 +28,6 @@ func BytesSource(name string, dt tensor.DType, shape []int, data []byte) Source 
 	}}
 }
 
-// CheckpointSource streams a tensor of an opened checkpoint, optionally cast
-// to dt (tensor.Invalid keeps the stored dtype), in bounded chunks.
-func CheckpointSource(ck *Checkpoint, t *Tensor, name string, dt tensor.DType) Source {
-	if dt == tensor.Invalid {
-		dt = t.DType
-	}
-	return Source{Name: name, DType: dt, Shape: t.Shape, WriteTo: func(w io.Writer) error {
-		if dt == t.DType {
-			return ck.TensorChunks(t, StreamChunk, func(b []byte) error { _, err := w.Write(b); return err })
-		}
-		var out []byte
-		return ck.TensorChunks(t, StreamChunk, func(b []byte) error {
-			n := len(b) / t.DType.Size() * dt.Size()
-			if cap(out) < n {
-				out = make([]byte, n)
-			}
-			if err := tensor.Cast(t.DType, dt, b, out[:n]); err != nil {
-				return fmt.Errorf("tensor %q: %w", t.Name, err)
-			}
-			_, err := w.Write(out[:n])
-			return err
-		})
-	}}
-}
-
 // countWriter counts bytes and remembers the first error.
 type countWriter struct {
 	w   io.Writer

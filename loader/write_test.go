@@ -9,20 +9,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ditkit/ditkit/core/fix"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-// sourcesOf streams every tensor of a checkpoint, cast to dt when valid.
+// sourcesOf streams every tensor of a checkpoint, floats cast to dt when
+// valid, as convert does (core/fix data through a RangeReader).
 func sourcesOf(ck *loader.Checkpoint, dt tensor.DType) []loader.Source {
+	rr := loader.NewRangeReader(ck, ck.Tensors)
 	var out []loader.Source
 	for _, t := range ck.Tensors {
-		d := tensor.Invalid
-		if dt != tensor.Invalid && t.DType.IsFloat() {
-			d = dt
+		ft := fix.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape, Data: fix.Src{Name: t.Name, N: t.NBytes()}}
+		if dt != tensor.Invalid && t.DType.IsFloat() && t.DType != dt {
+			ft.Data, ft.DType = fix.Cast{In: ft.Data, From: t.DType, To: dt}, dt
 		}
-		out = append(out, loader.CheckpointSource(ck, t, t.Name, d))
+		out = append(out, loader.FixSource(ft, rr))
 	}
 	return out
 }
