@@ -75,7 +75,7 @@ func convertAPI(file, target, opts js.Value) (any, error) {
 		}
 	}
 	sink := newBlobSink(name, false)
-	o := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(optString(opts, "fix", "auto")), DType: dt, OutputName: name, SkipHashes: true, ReadChunk: 4 << 20}
+	o := ui.BrowserConvertOptions(format, report.ParseFixes(optString(opts, "fix", "auto")), dt, name)
 	if _, err := report.BuildConvert(ck, req, o, sink); err != nil {
 		return nil, err
 	}
