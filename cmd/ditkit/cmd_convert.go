@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,9 +77,9 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	report.Version = version
 	// Write to a temporary file beside the output, then rename: a failed
 	// or interrupted write never leaves a partial OUT behind.
-	tmp, err := createTemp(dst, stderr)
+	tmp, err := createTemp(*outPath, stderr)
 	if err != nil {
-		return fail(stderr, fmt.Errorf("%s: cannot write there: %w", *outPath, errors.Unwrap(err)))
+		return fail(stderr, err)
 	}
 	defer tmp.discard()
 	prog := newProgress(stderr, filepath.Base(dst))
@@ -107,7 +106,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		rep.Verification = "re-read with ditkit's reader: every tensor's name, dtype, shape and sha256 match what was written"
 	}
 	if err := tmp.commit(); err != nil {
-		return fail(stderr, fmt.Errorf("%s: %w", *outPath, errors.Unwrap(err)))
+		return fail(stderr, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
