@@ -49,7 +49,8 @@ func (r *RangeReader) ReadRange(name string, off, n int64, fn func([]byte) error
 	}
 	chunk := max(es, int64(r.Chunk)/es*es)
 	if n <= chunk {
-		buf := make([]byte, n)
+		buf := getChunk(int(n))
+		defer putChunk(buf)
 		if err := r.ck.readTensorInto(t, buf, off/es); err != nil {
 			return err
 		}
@@ -106,7 +107,7 @@ func getChunk(n int) []byte {
 	if b, ok := chunkBufs.Get().(*[]byte); ok && cap(*b) >= n {
 		return (*b)[:n]
 	}
-	return make([]byte, n)
+	return make([]byte, n, max(n, StreamChunk)) // small reads too get a buffer worth pooling
 }
 
 func putChunk(b []byte) { chunkBufs.Put(&b) }
