@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -143,5 +145,38 @@ func TestConvertReadBackVerification(t *testing.T) {
 				t.Fatalf("%s: a byte that read back differently passed: %v", format, err)
 			}
 		}
+	}
+}
+
+// failingReader fails every read once armed (a file that became
+// unreadable after its metadata was read).
+type failingReader struct {
+	r     io.ReaderAt
+	armed bool
+}
+
+func (f *failingReader) ReadAt(b []byte, off int64) (int, error) {
+	if f.armed {
+		return 0, errors.New("device went away")
+	}
+	return f.r.ReadAt(b, off)
+}
+
+// HashTensors (inspect --sha256, verification) returns a read error that
+// names the file and the tensor, on both workers, without hanging.
+func TestHashTensorsReadError(t *testing.T) {
+	b, err := os.ReadFile(fixtures.Path(t, "dit_A/ckpt.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := &failingReader{r: bytes.NewReader(b)}
+	ck, err := loader.Open(fr, int64(len(b)), "ckpt.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr.armed = true
+	_, err = HashTensors(ck, ck.Tensors)
+	if err == nil || !strings.Contains(err.Error(), "ckpt.safetensors") || !strings.Contains(err.Error(), "tensor") || !strings.Contains(err.Error(), "device went away") {
+		t.Fatalf("read error not reported with file and tensor: %v", err)
 	}
 }
