@@ -153,18 +153,24 @@ type Detected struct {
 	Params        json.RawMessage `json:"params,omitempty"`
 	Evidence      []string        `json:"evidence"`
 	Ambiguous     []string        `json:"ambiguous"`
-	Confidence    float64         `json:"confidence"`
+	// Ambiguities are Ambiguous structured: param, value used, source,
+	// reason and whether the value is a guess.
+	Ambiguities []spec.Ambiguity `json:"ambiguities"`
+	Confidence  float64          `json:"confidence"`
 }
 
 func detected(d *spec.Detection) *Detected {
 	if d == nil || d.Family == "" {
 		if d != nil && d.Version != "" {
-			return &Detected{Version: d.Version, Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous)}
+			return &Detected{Version: d.Version, Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Ambiguities: []spec.Ambiguity{}}
 		}
 		return nil
 	}
 	out := &Detected{Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
-		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Confidence: d.Confidence}
+		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Ambiguities: d.Ambiguities, Confidence: d.Confidence}
+	if out.Ambiguities == nil {
+		out.Ambiguities = []spec.Ambiguity{}
+	}
 	if d.Params != nil {
 		out.Params, _ = json.Marshal(d.Params)
 	}
