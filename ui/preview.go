@@ -12,6 +12,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/diffusion"
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/preview"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
@@ -189,7 +190,7 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		if b, ok := c.Host.(Backends); ok && want != "cpu" {
 			return b.Run(ctx, want, m, batch, fn)
 		}
-		return "CPU (Go wasm, one thread)", fn(&dit.CPU{Threads: 1, Yield: painter.Yield})
+		return "CPU (Go wasm, one thread)", fn(&kernels.CPU{Threads: 1, Yield: painter.Yield})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopSample = cancel

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/diffusion"
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -133,7 +134,7 @@ func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn
 		defer g.FreeWeights()
 		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"}, webgpu.Guard(func() error { return fn(g) })
 	}
-	be := webgpu.NewAuto(&dit.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
+	be := webgpu.NewAuto(&kernels.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
 	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
 	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
 	be.Matmul = optString(opts, "matmul", "")

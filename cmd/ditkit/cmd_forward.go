@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -27,24 +28,24 @@ func init() {
 type modelFlags struct {
 	arch, specPath, precision, root string
 	heads, threads                  int
-	prec                            dit.Precision // parsed --precision
+	prec                            kernels.Precision // parsed --precision
 }
 
 // cpu is the CPU backend the flags ask for.
-func (mf *modelFlags) cpu() *dit.CPU {
-	return &dit.CPU{Threads: mf.threads, Precision: mf.prec}
+func (mf *modelFlags) cpu() *kernels.CPU {
+	return &kernels.CPU{Threads: mf.threads, Precision: mf.prec}
 }
 
 // precisionNote says, for --precision bf16, when neither AMX nor
 // AVX512_BF16 is there to make it fast.
 func (mf *modelFlags) precisionNote(stderr io.Writer) {
-	if mf.prec != dit.BF16 {
+	if mf.prec != kernels.BF16 {
 		return
 	}
 	switch {
-	case !dit.BF16Native():
+	case !kernels.BF16Native():
 		fmt.Fprintln(stderr, "ditkit: this CPU (or build) has no AVX512_BF16: --precision bf16 is emulated on the fp32 kernels (same bf16 rounding, no speedup)")
-	case !dit.BF16AMX():
+	case !kernels.BF16AMX():
 		fmt.Fprintln(stderr, "ditkit: no AMX-BF16 here: --precision bf16 runs on VDPBF16PS, which may be slower than fp32 (see README)")
 	}
 }
@@ -82,7 +83,7 @@ func (n *runNet) flops(batch int) float64 {
 // loadNet opens a checkpoint and builds the model it holds.
 func loadNet(path string, mf *modelFlags) (*runNet, error) {
 	start := time.Now()
-	prec, err := dit.ParsePrecision(mf.precision)
+	prec, err := kernels.ParsePrecision(mf.precision)
 	if err != nil {
 		return nil, fmt.Errorf("--precision %q: want fp32 or bf16 (fp16 activations are not implemented; fp16 weights are used as stored)", mf.precision)
 	}
@@ -152,7 +153,7 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		if n.stdit, err = dit.LoadSTDiT(cfg, get); err != nil {
 			return nil, err
 		}
-		if prec == dit.BF16 {
+		if prec == kernels.BF16 {
 			n.stdit.ConvertWeights(tensor.BF16)
 		}
 	} else {
@@ -169,7 +170,7 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		if n.dit, err = dit.Load(cfg, get); err != nil {
 			return nil, err
 		}
-		if prec == dit.BF16 {
+		if prec == kernels.BF16 {
 			n.dit.ConvertWeights(tensor.BF16)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/diffusion"
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/preview"
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -206,7 +207,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 // the model's own null caption (no text encoder here, so guidance has
 // nothing to contrast and is not used), and writes a frame strip.
 func sampleSTDiT(m *dit.STDiT, steps int, sampler string, eta float64, clip bool, seed uint64,
-	outPath, latentOut string, cpu *dit.CPU, stderr io.Writer) int {
+	outPath, latentOut string, cpu *kernels.CPU, stderr io.Writer) int {
 	cfg := m.Cfg
 	d, err := diffusion.Create(strconv.Itoa(steps), cfg.PredSigma)
 	if err != nil {

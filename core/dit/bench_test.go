@@ -3,6 +3,7 @@ package dit_test
 import (
 	"context"
 	"fmt"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"runtime"
 	"testing"
 
@@ -101,10 +102,10 @@ func xl2Shape(name string, H, mh int) []int {
 }
 
 func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
-	benchForwardPrec(b, dt, batch, threads, dit.FP32)
+	benchForwardPrec(b, dt, batch, threads, kernels.FP32)
 }
 
-func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec dit.Precision) {
+func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec kernels.Precision) {
 	m := randomXL2(b, dt)
 	var ms runtime.MemStats
 	x := make([]float32, batch*4*32*32)
@@ -114,7 +115,7 @@ func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec di
 	for i := range ts {
 		ts[i], ys[i] = float64(100*i+10), i
 	}
-	opt := &dit.Options{Backend: &dit.CPU{Threads: threads, Precision: prec}}
+	opt := &dit.Options{Backend: &kernels.CPU{Threads: threads, Precision: prec}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := m.Forward(context.Background(), x, ts, ys, opt); err != nil {
@@ -142,14 +143,14 @@ func BenchmarkDiTXL2(b *testing.B) {
 	}
 	for _, batch := range []int{1, 2} {
 		b.Run(fmt.Sprintf("BF16/batch%d/precision=bf16", batch), func(b *testing.B) {
-			b.Logf("AMX tiles: %v, VDPBF16PS: %v (else emulated on the fp32 kernels)", dit.BF16AMX(), dit.BF16Native())
-			benchForwardPrec(b, tensor.BF16, batch, 0, dit.BF16)
+			b.Logf("AMX tiles: %v, VDPBF16PS: %v (else emulated on the fp32 kernels)", kernels.BF16AMX(), kernels.BF16Native())
+			benchForwardPrec(b, tensor.BF16, batch, 0, kernels.BF16)
 		})
 	}
 	b.Run("BF16/batch1/precision=bf16/noAMX", func(b *testing.B) {
-		dit.SetAMXForTest(false)
-		defer dit.SetAMXForTest(true)
-		benchForwardPrec(b, tensor.BF16, 1, 0, dit.BF16)
+		kernels.SetAMX(false)
+		defer kernels.SetAMX(true)
+		benchForwardPrec(b, tensor.BF16, 1, 0, kernels.BF16)
 	})
 }
 
@@ -159,58 +160,8 @@ func BenchmarkDiTXL2(b *testing.B) {
 func BenchmarkDiTXL2SingleThread(b *testing.B) {
 	b.Run("BF16/batch1", func(b *testing.B) { benchForward(b, tensor.BF16, 1, 1) })
 	b.Run("BF16/batch1/portable", func(b *testing.B) {
-		dit.SetPortableKernels(true)
-		defer dit.SetPortableKernels(false)
+		kernels.SetPortableKernels(true)
+		defer kernels.SetPortableKernels(false)
 		benchForward(b, tensor.BF16, 1, 1)
 	})
-}
-
-// BenchmarkLinear times one fc1-sized matmul [256×1152]·[4608×1152]ᵀ;
-// "bf16act" runs bf16 weights at Precision BF16.
-func BenchmarkLinear(b *testing.B) {
-	for _, th := range []int{1, 0} {
-		b.Run(fmt.Sprintf("BF16/bf16act/threads%d", th), func(b *testing.B) {
-			M, N, K := 256, 4608, 1152
-			v := make([]float32, N*K)
-			fastRand(v, 3, 0.05)
-			w := dit.WeightFromFloat32(v, N, K).ToDType(tensor.BF16)
-			x := make([]float32, M*K)
-			fastRand(x, 4, 1)
-			y := make([]float32, M*N)
-			cpu := &dit.CPU{Threads: th, Precision: dit.BF16}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				cpu.Linear(y, x, M, w, nil)
-			}
-			b.ReportMetric(2*float64(M*N*K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
-	}
-	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
-		for _, th := range []int{1, 0, -1} {
-			name := fmt.Sprintf("%v/threads%d", dt, th)
-			portable := th < 0
-			if portable {
-				name, th = fmt.Sprintf("%v/portable1", dt), 1
-			}
-			b.Run(name, func(b *testing.B) {
-				if portable {
-					dit.SetPortableKernels(true)
-					defer dit.SetPortableKernels(false)
-				}
-				M, N, K := 256, 4608, 1152
-				v := make([]float32, N*K)
-				fastRand(v, 3, 0.05)
-				w := dit.WeightFromFloat32(v, N, K).ToDType(dt)
-				x := make([]float32, M*K)
-				fastRand(x, 4, 1)
-				y := make([]float32, M*N)
-				cpu := &dit.CPU{Threads: th}
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					cpu.Linear(y, x, M, w, nil)
-				}
-				b.ReportMetric(2*float64(M*N*K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
-		}
-	}
 }

@@ -2,6 +2,7 @@ package dit_test
 
 import (
 	"context"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ func TestForwardReferences(t *testing.T) {
 			var out []float32
 			var err error
 			for _, threads := range []int{1, 2} {
-				opt := &dit.Options{Backend: &dit.CPU{Threads: threads}}
+				opt := &dit.Options{Backend: &kernels.CPU{Threads: threads}}
 				if c.cfg {
 					out, err = m.ForwardWithCFG(context.Background(), x, tt, y, 4, opt)
 				} else {

@@ -9,6 +9,7 @@ package dit
 import (
 	"context"
 	"fmt"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"math"
 
 	"github.com/ditkit/ditkit/core/tensor"
@@ -34,7 +35,7 @@ func (o *Options) backend() Backend {
 	if o != nil && o.Backend != nil {
 		return o.Backend
 	}
-	return &CPU{Yield: o.yield()}
+	return &kernels.CPU{Yield: o.yield()}
 }
 
 func (o *Options) yield() func() {
@@ -52,7 +53,7 @@ func (o *Options) hook(name string, shape []int, data []float32) {
 
 // Linear is a weight matrix with an optional float32 bias.
 type Linear struct {
-	W *Weight
+	W *kernels.Weight
 	B []float32
 }
 
@@ -64,11 +65,11 @@ type Block struct {
 // Model is a loaded DiT.
 type Model struct {
 	Cfg      Config
-	PosEmbed []float32 // [T, H]
-	XEmbed   Linear    // [H, C·p·p]
-	TMLP1    Linear    // [H, 256]
-	TMLP2    Linear    // [H, H]
-	YTable   *Weight   // [K+1, H]
+	PosEmbed []float32       // [T, H]
+	XEmbed   Linear          // [H, C·p·p]
+	TMLP1    Linear          // [H, 256]
+	TMLP2    Linear          // [H, H]
+	YTable   *kernels.Weight // [K+1, H]
 	Blocks   []Block
 	FinalAda Linear // [2H, H]
 	Final    Linear // [p²·Cout, H]
@@ -86,7 +87,7 @@ func loadLinear(get Getter, name string, rows, cols int) (Linear, error) {
 	if d == nil {
 		return Linear{}, fmt.Errorf("dit: missing %s.weight", name)
 	}
-	w, err := NewWeight(d)
+	w, err := kernels.NewWeight(d)
 	if err != nil {
 		return Linear{}, fmt.Errorf("dit: %s.weight: %w", name, err)
 	}
@@ -310,7 +311,7 @@ func (m *Model) Forward(ctx context.Context, x []float32, t []float64, y []int, 
 	// 3–5. Conditioning c = t_emb + y_emb.
 	c := m.conditioning(be, t, y, opt)
 	sc := make([]float32, len(c))
-	silu(sc, c)
+	kernels.SiLU(sc, c)
 
 	// 6. Blocks.
 	scratch := newBlockScratch(rows, H, cfg.MLPHidden())
@@ -393,7 +394,7 @@ func (m *Model) timestep(be Backend, t []float64, opt *Options) []float32 {
 	opt.hook("t_freq", []int{N, TimestepFreqs}, tf)
 	t1 := make([]float32, N*H)
 	be.Linear(t1, tf, N, m.TMLP1.W, m.TMLP1.B)
-	silu(t1, t1)
+	kernels.SiLU(t1, t1)
 	te := make([]float32, N*m.TMLP2.W.Rows)
 	be.Linear(te, t1, N, m.TMLP2.W, m.TMLP2.B)
 	opt.hook("t_emb", []int{N, m.TMLP2.W.Rows}, te)
@@ -448,7 +449,7 @@ func selfAttn(be Backend, out, z []float32, seqs, T, H, heads int, qkvL, projL L
 	qkv = qkv[:rows*3*H]
 	be.Linear(qkv, z, rows, qkvL.W, qkvL.B)
 	hd := H / heads
-	be.Attention(&AttnArgs{
+	be.Attention(&kernels.AttnArgs{
 		Out: att, OutStride: H,
 		Q: qkv, QStride: 3 * H,
 		K: qkv[H:], V: qkv[2*H:], KVStride: 3 * H,
@@ -528,4 +529,32 @@ func (m *Model) FLOPs(n int) float64 {
 	block := T*(4*H*H+2*H*mh) + 2*T*T*H + 6*H*H
 	macs := float64(cfg.Depth)*block + T*H*pp*float64(cfg.InChannels) + T*H*pp*float64(cfg.OutChannels()) + 2*H*H + TimestepFreqs*H + H*H
 	return 2 * float64(n) * macs
+}
+
+// ConvertWeights converts every Linear weight of the model (embedders,
+// blocks, final layer) to dt, rounding like torch. The label table and
+// positional embeddings are untouched.
+func (m *Model) ConvertWeights(dt tensor.DType) {
+	for _, l := range m.linears() {
+		l.W = l.W.ToDType(dt)
+	}
+}
+
+// ConvertWeights converts every Linear weight of the STDiT to dt.
+func (m *STDiT) ConvertWeights(dt tensor.DType) {
+	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	for i := range m.Blocks {
+		b := &m.Blocks[i]
+		ls = append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
+	}
+	for _, l := range ls {
+		l.W = l.W.ToDType(dt)
+	}
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }

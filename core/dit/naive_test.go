@@ -3,6 +3,7 @@ package dit_test
 import (
 	"context"
 	"fmt"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -247,7 +248,7 @@ func TestOtherConfigs(t *testing.T) {
 			}
 			ts := []float64{0, 17, 999}
 			ys := []int{0, cfg.NumClasses, 1}
-			out, err := m.Forward(context.Background(), x, ts, ys, &dit.Options{Backend: &dit.CPU{Threads: 2}})
+			out, err := m.Forward(context.Background(), x, ts, ys, &dit.Options{Backend: &kernels.CPU{Threads: 2}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,7 +304,7 @@ func TestWeightDTypes(t *testing.T) {
 // TestPortableKernels reruns the unlike configurations on the portable
 // micro-kernel (the one the wasm build runs) when a native one exists.
 func TestPortableKernels(t *testing.T) {
-	dit.SetPortableKernels(true)
-	defer dit.SetPortableKernels(false)
+	kernels.SetPortableKernels(true)
+	defer kernels.SetPortableKernels(false)
 	TestOtherConfigs(t)
 }

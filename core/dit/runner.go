@@ -1,6 +1,10 @@
 package dit
 
-import "context"
+import (
+	"context"
+
+	"github.com/ditkit/ditkit/core/dit/kernels"
+)
 
 // Runner is an optional Backend extension for devices that keep the
 // activations resident for a whole forward pass (WebGPU): instead of one
@@ -48,12 +52,12 @@ func (m *Model) RunTokens(ctx context.Context, be Backend, patches, tfreq, yemb 
 	}
 	t1 := make([]float32, n*H)
 	be.Linear(t1, tfreq, n, m.TMLP1.W, m.TMLP1.B)
-	silu(t1, t1)
+	kernels.SiLU(t1, t1)
 	c := make([]float32, n*H)
 	be.Linear(c, t1, n, m.TMLP2.W, m.TMLP2.B)
 	add(c, yemb)
 	sc := make([]float32, n*H)
-	silu(sc, c)
+	kernels.SiLU(sc, c)
 	s := newBlockScratch(rows, H, cfg.MLPHidden())
 	for i := range m.Blocks {
 		if err := ctx.Err(); err != nil {

@@ -2,6 +2,7 @@ package dit
 
 import (
 	"context"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -10,10 +11,10 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
-// cpuRunner is a Runner over RunTokens on the CPU: what a device backend
+// cpuRunner is a Runner over RunTokens on the kernels.CPU: what a device backend
 // computes from patches, tfreq and yemb.
 type cpuRunner struct {
-	CPU
+	kernels.CPU
 	calls int
 }
 
@@ -80,7 +81,7 @@ func guessShape(cfg Config, name string) []int {
 }
 
 // A backend implementing Runner gets the whole forward (and CFG through
-// it) unless a Hook asks for intermediates; the result is the CPU's.
+// it) unless a Hook asks for intermediates; the result is the kernels.CPU's.
 func TestRunnerHook(t *testing.T) {
 	cfg := Config{InputSize: 8, PatchSize: 2, InChannels: 4, HiddenSize: 32, Depth: 2, NumHeads: 4,
 		NumClasses: 10, LearnSigma: true, MLPRatio: 4, NullClass: true}
@@ -92,11 +93,11 @@ func TestRunnerHook(t *testing.T) {
 	}
 	t2, y := []float64{10, 500}, []int{3, 10}
 	ctx := context.Background()
-	want, err := m.ForwardWithCFG(ctx, x, t2, y, 4, &Options{Backend: &CPU{Threads: 1}})
+	want, err := m.ForwardWithCFG(ctx, x, t2, y, 4, &Options{Backend: &kernels.CPU{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &cpuRunner{CPU: CPU{Threads: 1}}
+	r := &cpuRunner{CPU: kernels.CPU{Threads: 1}}
 	got, err := m.ForwardWithCFG(ctx, x, t2, y, 4, &Options{Backend: r})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package dit
 import (
 	"context"
 	"fmt"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"math"
 	"strconv"
 	"strings"
@@ -298,7 +299,7 @@ func (m *STDiT) Forward(ctx context.Context, x []float32, xShape []int, t []floa
 	dm := &Model{TMLP1: m.TMLP1, TMLP2: m.TMLP2}
 	te := dm.timestep(be, t, opt)
 	st := make([]float32, len(te))
-	silu(st, te)
+	kernels.SiLU(st, te)
 	t0 := make([]float32, B*6*H)
 	be.Linear(t0, st, B, m.TBlock.W, m.TBlock.B)
 
@@ -379,7 +380,7 @@ func (m *STDiT) Forward(ctx context.Context, x []float32, xShape []int, t []floa
 		// Cross-attention to the packed caption tokens (no norm, no gate).
 		be.Linear(s.att, h, rows, blk.CrossQ.W, blk.CrossQ.B)
 		be.Linear(kv, yp, B*L, blk.CrossKV.W, blk.CrossKV.B)
-		be.Attention(&AttnArgs{
+		be.Attention(&kernels.AttnArgs{
 			Out: tmp, OutStride: H,
 			Q: s.att, QStride: H,
 			K: kv, V: kv[H:], KVStride: 2 * H,

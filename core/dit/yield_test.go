@@ -3,6 +3,7 @@ package dit_test
 import (
 	"context"
 	"errors"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
@@ -19,7 +20,7 @@ func TestYieldAndCancel(t *testing.T) {
 	}
 	x := make([]float32, 4*8*8)
 	yields := 0
-	opt := &dit.Options{Backend: &dit.CPU{Threads: 1, Yield: func() { yields++ }}, Yield: func() { yields++ }}
+	opt := &dit.Options{Backend: &kernels.CPU{Threads: 1, Yield: func() { yields++ }}, Yield: func() { yields++ }}
 	if _, err := m.Forward(context.Background(), x, []float64{5}, []int{1}, opt); err != nil {
 		t.Fatal(err)
 	}

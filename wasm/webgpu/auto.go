@@ -11,6 +11,7 @@ import (
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 )
 
 // Auto is the backend the page runs: WebGPU when the browser has an
@@ -21,7 +22,7 @@ import (
 // asking for intermediates) run on the CPU; a DiT forward goes through
 // RunDiT with the activations resident on the GPU.
 type Auto struct {
-	CPU      *dit.CPU
+	CPU      *kernels.CPU
 	ForceCPU bool
 	// SplitBytes caps one weight buffer (tests force tensor splits).
 	SplitBytes int64
@@ -47,7 +48,7 @@ var (
 )
 
 // NewAuto returns an Auto backend over cpu.
-func NewAuto(cpu *dit.CPU, forceCPU bool) *Auto {
+func NewAuto(cpu *kernels.CPU, forceCPU bool) *Auto {
 	return &Auto{CPU: cpu, ForceCPU: forceCPU, models: map[*dit.Model]bool{}}
 }
 
@@ -196,19 +197,19 @@ func (a *Auto) releaseOn(g *GPU) {
 }
 
 // Linear implements dit.Backend (on the CPU).
-func (a *Auto) Linear(y, x []float32, m int, w *dit.Weight, b []float32) {
+func (a *Auto) Linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
 	a.cpuOps.Add(1)
 	a.CPU.Linear(y, x, m, w, b)
 }
 
 // LinearGELU implements dit.Backend (on the CPU).
-func (a *Auto) LinearGELU(y, x []float32, m int, w *dit.Weight, b []float32) {
+func (a *Auto) LinearGELU(y, x []float32, m int, w *kernels.Weight, b []float32) {
 	a.cpuOps.Add(1)
 	a.CPU.LinearGELU(y, x, m, w, b)
 }
 
 // Attention implements dit.Backend (on the CPU).
-func (a *Auto) Attention(args *dit.AttnArgs) {
+func (a *Auto) Attention(args *kernels.AttnArgs) {
 	a.cpuOps.Add(1)
 	a.CPU.Attention(args)
 }

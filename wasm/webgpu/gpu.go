@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 )
 
 //go:embed shaders/*.wgsl
@@ -60,7 +61,7 @@ type GPU struct {
 	dummy     js.Value
 	lost      string // why the device was lost, "" while alive
 	models    map[*dit.Model]*gpuModel
-	weights   map[*dit.Weight]*gpuWeight // per-op Backend calls
+	weights   map[*kernels.Weight]*gpuWeight // per-op Backend calls
 	plans     map[planKey]*plan
 }
 
@@ -97,7 +98,7 @@ func open() (*GPU, error) {
 	if adapter.Type() != js.TypeObject {
 		return nil, fmt.Errorf("%w: no adapter (requestAdapter returned null)", ErrUnavailable)
 	}
-	g := &GPU{pipelines: map[string]js.Value{}, models: map[*dit.Model]*gpuModel{}, weights: map[*dit.Weight]*gpuWeight{}, plans: map[planKey]*plan{}}
+	g := &GPU{pipelines: map[string]js.Value{}, models: map[*dit.Model]*gpuModel{}, weights: map[*kernels.Weight]*gpuWeight{}, plans: map[planKey]*plan{}}
 	g.Adapter, g.Fallback = adapterInfo(adapter)
 	lim := adapter.Get("limits")
 	g.MaxBinding = int64(lim.Get("maxStorageBufferBindingSize").Float())
