@@ -36,7 +36,7 @@ type Painter interface {
 // "webgpu" or "cpu"), falls back to the CPU when WebGPU is missing or
 // fails, and describes what ran.
 type Backends interface {
-	Run(ctx context.Context, want string, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error)
+	Run(ctx context.Context, want string, fn func(*dit.Options) error) (string, error)
 }
 
 // MemoryLimit is what one Go wasm instance can allocate (platform facts:
@@ -186,11 +186,11 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		return
 	}
 	ck, steps, sampler, class, cfgScale, seed, want := c.ck, c.Steps, c.Sampler, c.Class, c.CFG, c.Seed, c.Backend
-	run := func(ctx context.Context, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error) {
+	run := func(ctx context.Context, fn func(*dit.Options) error) (string, error) {
 		if b, ok := c.Host.(Backends); ok && want != "cpu" {
-			return b.Run(ctx, want, m, batch, fn)
+			return b.Run(ctx, want, fn)
 		}
-		return "CPU (Go wasm, one thread)", fn(&kernels.CPU{Threads: 1, Yield: painter.Yield})
+		return "CPU (Go wasm, one thread)", fn(&dit.Options{Backend: &kernels.CPU{Threads: 1, Yield: painter.Yield}, Yield: painter.Yield})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopSample = cancel
@@ -231,7 +231,7 @@ func (c *Root) StopSample(e vugu.DOMEvent) {
 // runSample is `ditkit sample` without the files: the same diffusion, noise
 // generator and preview.
 func runSample(ctx context.Context, ck *loader.Checkpoint, cfg dit.Config, steps int, sampler string, class int, cfgScale float64,
-	seed uint64, yield func(), run func(context.Context, *dit.Model, int, func(dit.Backend) error) (string, error),
+	seed uint64, yield func(), run func(context.Context, func(*dit.Options) error) (string, error),
 	progress func(i, n int, per time.Duration)) (img *image.RGBA, backend string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -272,8 +272,7 @@ func runSample(ctx context.Context, ck *loader.Checkpoint, cfg dit.Config, steps
 		copy(x[per:], x[:per])
 	}
 	var out []float32
-	backend, err = run(ctx, m, batch, func(be dit.Backend) error {
-		opt := &dit.Options{Backend: be, Yield: yield}
+	backend, err = run(ctx, func(opt *dit.Options) error {
 		model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
 			if useCFG {
 				return m.ForwardWithCFG(ctx, x, t, y, float32(cfgScale), opt)

@@ -114,11 +114,12 @@ type runInfo struct {
 	FirstMS float64 `json:"firstMs"`   // first step incl. upload and pipeline compiles
 }
 
-// withBackend runs fn on the backend opts.backend asks for: "cpu", or
-// "webgpu" (the default) which uses WebGPU when an adapter exists and
-// falls back to the CPU (no adapter, device lost, out of memory, a kernel
-// error), saying why in the note.
-func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn func(dit.Backend) error) (*runInfo, error) {
+// withBackend runs fn with the options for the backend opts.backend asks
+// for: "cpu", or "webgpu" (the default) which runs whole programs on
+// WebGPU when an adapter exists and falls back to the CPU (no adapter,
+// device lost, out of memory, a kernel error), saying why in the note.
+// opts.perOp runs every kernel on the GPU with its own readback instead.
+func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error) (*runInfo, error) {
 	_ = ctx // cancellation reaches the backend through fn's own context
 	want := optString(opts, "backend", "webgpu")
 	switch want {
@@ -132,15 +133,16 @@ func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn
 			return nil, err
 		}
 		defer g.FreeWeights()
-		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"}, webgpu.Guard(func() error { return fn(g) })
+		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"},
+			webgpu.Guard(func() error { return fn(&dit.Options{Backend: g, Yield: yieldToJS}) })
 	}
 	be := webgpu.NewAuto(&kernels.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
 	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
 	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
 	be.Matmul = optString(opts, "matmul", "")
 	be.Start()
-	info := &runInfo{Memory: be.Memory(m, batch)}
-	err := fn(be)
+	err := fn(&dit.Options{Runner: be, Yield: yieldToJS})
+	info := &runInfo{Memory: be.Memory()}
 	be.Close()
 	info.Backend, info.Adapter, info.Note = be.Status()
 	if info.Note == "CPU forced" {
@@ -217,11 +219,7 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	ctx := context.Background()
 	var out []float32
 	var dur time.Duration
-	info, err := withBackend(ctx, opts, m, len(t), func(be dit.Backend) error {
-		o := &dit.Options{Backend: be, Yield: yieldToJS}
-		if optBool(opts, "perOp") {
-			o.Hook = func(string, []int, []float32) {} // a Hook keeps Forward op by op
-		}
+	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
 		start := time.Now()
 		var err error
 		if cfgScale != 0 {
@@ -305,8 +303,7 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	ctx := context.Background()
 	var out, xSteps []float32
 	var first, total time.Duration
-	info, err := withBackend(ctx, opts, m, batch, func(be dit.Backend) error {
-		o := &dit.Options{Backend: be, Yield: yieldToJS}
+	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
 		model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
 			if useCFG {
 				return m.ForwardWithCFG(ctx, x, t, y, float32(cfgScale), o)
@@ -398,8 +395,7 @@ func benchAPI(opts js.Value) (any, error) {
 	}
 	ctx := context.Background()
 	var first, rest time.Duration
-	info, err := withBackend(ctx, opts, m, batch, func(be dit.Backend) error {
-		o := &dit.Options{Backend: be, Yield: yieldToJS}
+	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
 		first, rest = 0, 0
 		for i := 0; i < steps; i++ {
 			start := time.Now()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/fix"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
@@ -49,12 +50,7 @@ func randomDiT(cfg dit.Config, seed uint64, withPos bool) map[string]*tensor.Den
 	lin("final_layer.linear", p*p*cfg.OutChannels(), H)
 	if withPos {
 		g := cfg.InputSize / p
-		pe := dit.SinCos2D(H, g, g, 1)
-		v := make([]float32, len(pe))
-		for i := range pe {
-			v[i] = float32(pe[i])
-		}
-		w["pos_embed"] = tensor.FromFloat32(v, 1, g*g, H)
+		w["pos_embed"] = tensor.FromFloat32(fix.SinCos2D(H, g, g, 1), 1, g*g, H)
 	}
 	return w
 }
@@ -126,10 +122,10 @@ func naiveForward(cfg dit.Config, w map[string]*tensor.Dense, x []float32, ts []
 		}
 	}
 	h := linear(patches, N*T, "x_embedder.proj")
-	pe := dit.SinCos2D(H, g, g, 1)
+	pe := fix.SinCos2D(H, g, g, 1)
 	for n := 0; n < N; n++ {
 		for i := 0; i < T*H; i++ {
-			h[n*T*H+i] += pe[i]
+			h[n*T*H+i] += float64(pe[i])
 		}
 	}
 	tf := make([]float64, N*256)

@@ -2,25 +2,27 @@ package dit
 
 import (
 	"context"
-	"github.com/ditkit/ditkit/core/dit/kernels"
-	"math"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
-// cpuRunner is a Runner over RunTokens on the kernels.CPU: what a device backend
-// computes from patches, tfreq and yemb.
+// cpuRunner is a Runner that runs the program op by op on the CPU, as a
+// device's runner falls back to.
 type cpuRunner struct {
-	kernels.CPU
+	CPU   kernels.CPU
 	calls int
+	progs map[*Program]bool
 }
 
-func (r *cpuRunner) RunDiT(ctx context.Context, m *Model, patches, tfreq, yemb []float32, n int) ([]float32, error) {
+func (r *cpuRunner) Run(ctx context.Context, p *Program, f *Feed) ([]float32, error) {
 	r.calls++
-	return m.RunTokens(ctx, &r.CPU, patches, tfreq, yemb, n, nil)
+	r.progs[p] = true
+	return Eager(ctx, p, f, &Options{Backend: &r.CPU})
 }
 
 func randomModel(t *testing.T, cfg Config) *Model {
@@ -80,9 +82,10 @@ func guessShape(cfg Config, name string) []int {
 	return nil
 }
 
-// A backend implementing Runner gets the whole forward (and CFG through
-// it) unless a Hook asks for intermediates; the result is the kernels.CPU's.
-func TestRunnerHook(t *testing.T) {
+// Options.Runner runs the whole program (and CFG through it), reusing one
+// program per batch size; the result is the op-by-op one. A Hook with a
+// Runner is refused, never silently ignored.
+func TestRunnerOption(t *testing.T) {
 	cfg := Config{InputSize: 8, PatchSize: 2, InChannels: 4, HiddenSize: 32, Depth: 2, NumHeads: 4,
 		NumClasses: 10, LearnSigma: true, MLPRatio: 4, NullClass: true}
 	m := randomModel(t, cfg)
@@ -97,24 +100,26 @@ func TestRunnerHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &cpuRunner{CPU: kernels.CPU{Threads: 1}}
-	got, err := m.ForwardWithCFG(ctx, x, t2, y, 4, &Options{Backend: r})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.calls != 1 {
-		t.Fatalf("RunDiT called %d times", r.calls)
-	}
-	for i := range want {
-		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
-			t.Fatalf("out[%d] = %v via Runner, %v op by op", i, got[i], want[i])
+	r := &cpuRunner{CPU: kernels.CPU{Threads: 1}, progs: map[*Program]bool{}}
+	for range 2 {
+		got, err := m.ForwardWithCFG(ctx, x, t2, y, 4, &Options{Runner: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("out[%d] = %v via Runner, %v op by op", i, got[i], want[i])
+			}
 		}
 	}
-	hooked := 0
-	if _, err := m.Forward(ctx, x, t2, y, &Options{Backend: r, Hook: func(string, []int, []float32) { hooked++ }}); err != nil {
-		t.Fatal(err)
+	if r.calls != 2 || len(r.progs) != 1 {
+		t.Fatalf("Run called %d times with %d programs", r.calls, len(r.progs))
 	}
-	if r.calls != 1 || hooked == 0 {
-		t.Fatalf("with a Hook: RunDiT calls %d, hook calls %d", r.calls, hooked)
+	_, err = m.Forward(ctx, x, t2, y, &Options{Runner: r, Hook: func(string, []int, []float32) {}})
+	if !errors.Is(err, ErrHookNeedsEager) || r.calls != 2 {
+		t.Fatalf("Hook with a Runner: %v (%d calls)", err, r.calls)
+	}
+	if f := m.FLOPs(2); f != m.Program(2).FLOPs() || f <= 0 {
+		t.Errorf("FLOPs %v", f)
 	}
 }

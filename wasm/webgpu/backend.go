@@ -10,14 +10,13 @@ import (
 )
 
 // The dit.Backend methods run one kernel each: upload the operands, run,
-// read the result back. They serve models the resident path (RunDiT) does
-// not cover (STDiT) and kernel tests; a DiT forward goes through RunDiT.
+// read the result back (dit.Options.Backend: op by op, for kernel tests);
+// a forward normally runs as a whole program (Run, dit.Options.Runner).
 // Weights are uploaded once per *kernels.Weight (FreeWeights releases them).
 // They panic on GPU errors (the Backend interface has no error results);
 // callers recover and fall back to the CPU.
 
 var _ dit.Backend = (*GPU)(nil)
-var _ dit.Runner = (*GPU)(nil)
 
 func (g *GPU) weight(w *kernels.Weight, b []float32) *gpuWeight {
 	g.mu.Lock()
