@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
@@ -24,81 +25,20 @@ func fastRand(v []float32, seed uint64, a float32) {
 
 // randomXL2 builds DiT-XL/2 (256 px) with random weights of the real
 // shapes, stored as dt (F32 or BF16), without holding an F32 copy of BF16.
-func randomXL2(b *testing.B, dt tensor.DType) *dit.Model {
-	cfg := dit.DiTXL2()
-	H := cfg.HiddenSize
-	seed := uint64(1)
-	get := func(name string) (*tensor.Dense, error) {
-		var shape []int
-		switch {
-		case name == "pos_embed" || name == "y_embedder.embedding_table.bias":
-			return nil, nil
-		case name == "x_embedder.proj.weight":
-			shape = []int{H, 4, 2, 2}
-		case name == "y_embedder.embedding_table.weight":
-			shape = []int{1001, H}
-		default:
-			shape = xl2Shape(name, H, cfg.MLPHidden())
-		}
-		n := 1
-		for _, s := range shape {
-			n *= s
-		}
-		seed++
-		v := make([]float32, n)
-		fastRand(v, seed, 0.02)
-		if dt == tensor.F32 || len(shape) == 1 {
-			return tensor.FromFloat32(v, shape...), nil
-		}
-		buf := make([]byte, 2*n)
-		tensor.EncodeFloat32(dt, v, buf)
-		return &tensor.Dense{DType: dt, Shape: shape, Data: buf}, nil
+func randomXL2(b *testing.B, dt tensor.DType) dit.Net {
+	s, err := spec.Preset("DiT-XL_2_256")
+	if err != nil {
+		b.Fatal(err)
 	}
-	m, err := dit.Load(cfg, get)
+	src, err := dit.RandomWeights(s, dt, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := dit.Build(src, &spec.Resolution{Spec: s}, dit.BuildOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return m
-}
-
-func xl2Shape(name string, H, mh int) []int {
-	var base string
-	var isBias bool
-	if len(name) > 5 && name[len(name)-5:] == ".bias" {
-		base, isBias = name[:len(name)-5], true
-	} else {
-		base = name[:len(name)-7]
-	}
-	var rows, cols int
-	switch {
-	case base == "t_embedder.mlp.0":
-		rows, cols = H, 256
-	case base == "t_embedder.mlp.2":
-		rows, cols = H, H
-	case base == "x_embedder.proj":
-		rows, cols = H, 16
-	case base == "final_layer.adaLN_modulation.1":
-		rows, cols = 2*H, H
-	case base == "final_layer.linear":
-		rows, cols = 32, H
-	default:
-		switch base[len(base)-4:] {
-		case "on.1": // adaLN_modulation.1
-			rows, cols = 6*H, H
-		case ".qkv":
-			rows, cols = 3*H, H
-		case "proj":
-			rows, cols = H, H
-		case ".fc1":
-			rows, cols = mh, H
-		case ".fc2":
-			rows, cols = H, mh
-		}
-	}
-	if isBias {
-		return []int{rows}
-	}
-	return []int{rows, cols}
 }
 
 func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
@@ -116,9 +56,10 @@ func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec ke
 		ts[i], ys[i] = float64(100*i+10), i
 	}
 	opt := &dit.Options{Backend: &kernels.CPU{Threads: threads, Precision: prec}}
+	shape, c := []int{batch, 4, 32, 32}, &dit.Cond{Labels: ys}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := m.Forward(context.Background(), x, ts, ys, opt); err != nil {
+		if _, _, err := m.Forward(context.Background(), x, shape, ts, c, opt); err != nil {
 			b.Fatal(err)
 		}
 	}

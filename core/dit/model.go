@@ -1,10 +1,3 @@
-// Package dit runs the forward pass of facebookresearch/DiT and Open-Sora 1.0
-// STDiT models on the CPU (natively and in WebAssembly), with weights kept
-// in their stored dtype (F32, BF16 or F16) and float32 compute.
-//
-// The wiring follows the reference code top to bottom: patchify → embed →
-// blocks → final layer → unpatchify. The middle is a Program (an op list)
-// that Options.Backend runs op by op or Options.Runner runs on a device.
 package dit
 
 import (
@@ -12,12 +5,9 @@ import (
 	"fmt"
 
 	"github.com/ditkit/ditkit/core/dit/kernels"
-	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
-
-// Getter returns a state-dict tensor by name, or (nil, nil) when absent.
-type Getter func(name string) (*tensor.Dense, error)
 
 // Linear is a weight matrix with an optional float32 bias.
 type Linear struct {
@@ -30,9 +20,10 @@ type Block struct {
 	AdaLN, QKV, Proj, FC1, FC2 Linear
 }
 
-// Model is a loaded DiT.
+// Model is a loaded DiT (a Net).
 type Model struct {
 	Cfg      Config
+	spec     *spec.Spec
 	PosEmbed []float32       // [T, H]
 	XEmbed   Linear          // [H, C·p·p]
 	TMLP1    Linear          // [H, 256]
@@ -45,120 +36,60 @@ type Model struct {
 	progs programs
 }
 
-// loadLinear reads name.weight (and name.bias when present) checking shapes.
-func loadLinear(get Getter, name string, rows, cols int) (Linear, error) {
-	d, err := get(name + ".weight")
-	if err != nil {
-		return Linear{}, err
-	}
-	if d == nil {
-		return Linear{}, fmt.Errorf("dit: missing %s.weight", name)
-	}
-	w, err := kernels.NewWeight(d)
-	if err != nil {
-		return Linear{}, fmt.Errorf("dit: %s.weight: %w", name, err)
-	}
-	if w.Rows != rows || w.Cols != cols {
-		return Linear{}, fmt.Errorf("dit: %s.weight has shape %v, want [%d, %d]", name, d.Shape, rows, cols)
-	}
-	l := Linear{W: w}
-	b, err := get(name + ".bias")
-	if err != nil {
-		return l, err
-	}
-	if b != nil {
-		if b.Numel() != rows {
-			return l, fmt.Errorf("dit: %s.bias has shape %v, want [%d]", name, b.Shape, rows)
-		}
-		if l.B, err = b.Float32s(); err != nil {
-			return l, err
-		}
-	}
-	return l, nil
-}
-
-// Load builds a DiT from a state dict. pos_embed is regenerated with the
-// upstream formula when the checkpoint lacks it.
-func Load(cfg Config, get Getter) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	H, p, C := cfg.HiddenSize, cfg.PatchSize, cfg.InChannels
-	m := &Model{Cfg: cfg}
-	var err error
-	if m.XEmbed, err = loadLinear(get, "x_embedder.proj", H, C*p*p); err != nil {
-		return nil, err
-	}
-	if m.TMLP1, err = loadLinear(get, "t_embedder.mlp.0", H, TimestepFreqs); err != nil {
-		return nil, err
-	}
-	if m.TMLP2, err = loadLinear(get, "t_embedder.mlp.2", H, H); err != nil {
-		return nil, err
-	}
-	yt, err := loadLinear(get, "y_embedder.embedding_table", cfg.NumClasses+b2i(cfg.NullClass), H)
+// buildDiT reads a facebookresearch/DiT model; pos_embed is computed with
+// the upstream formula when the checkpoint lacks it.
+func buildDiT(s *spec.Spec, r *reader) (Net, error) {
+	cfg, err := ditConfig(s)
 	if err != nil {
 		return nil, err
 	}
+	H, p, C, mh := cfg.HiddenSize, cfg.PatchSize, cfg.InChannels, cfg.MLPHidden()
+	m := &Model{Cfg: cfg, spec: s}
+	r.linear(&m.XEmbed, "x_embedder.proj", H, C*p*p)
+	r.linear(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
+	r.linear(&m.TMLP2, "t_embedder.mlp.2", H, H)
+	var yt Linear
+	rows := cfg.NumClasses
+	if cfg.NullClass {
+		rows++
+	}
+	r.linear(&yt, "y_embedder.embedding_table", rows, H)
 	m.YTable = yt.W
-	mh := cfg.MLPHidden()
-	for i := 0; i < cfg.Depth; i++ {
-		var b Block
-		pre := fmt.Sprintf("blocks.%d.", i)
-		for _, l := range []struct {
-			dst        *Linear
-			name       string
-			rows, cols int
-		}{
-			{&b.AdaLN, "adaLN_modulation.1", 6 * H, H},
-			{&b.QKV, "attn.qkv", 3 * H, H},
-			{&b.Proj, "attn.proj", H, H},
-			{&b.FC1, "mlp.fc1", mh, H},
-			{&b.FC2, "mlp.fc2", H, mh},
-		} {
-			if *l.dst, err = loadLinear(get, pre+l.name, l.rows, l.cols); err != nil {
-				return nil, err
-			}
-		}
-		m.Blocks = append(m.Blocks, b)
+	m.Blocks = make([]Block, cfg.Depth)
+	for i := range m.Blocks {
+		b, pre := &m.Blocks[i], fmt.Sprintf("blocks.%d.", i)
+		r.linear(&b.AdaLN, pre+"adaLN_modulation.1", 6*H, H)
+		r.linear(&b.QKV, pre+"attn.qkv", 3*H, H)
+		r.linear(&b.Proj, pre+"attn.proj", H, H)
+		r.linear(&b.FC1, pre+"mlp.fc1", mh, H)
+		r.linear(&b.FC2, pre+"mlp.fc2", H, mh)
 	}
-	if m.FinalAda, err = loadLinear(get, "final_layer.adaLN_modulation.1", 2*H, H); err != nil {
-		return nil, err
-	}
-	if m.Final, err = loadLinear(get, "final_layer.linear", p*p*cfg.OutChannels(), H); err != nil {
-		return nil, err
-	}
-	g := cfg.InputSize / p
-	pe, err := get("pos_embed")
-	if err != nil {
-		return nil, err
-	}
-	if pe != nil {
-		if pe.Numel() != g*g*H {
-			return nil, fmt.Errorf("dit: pos_embed has shape %v, want [1, %d, %d]", pe.Shape, g*g, H)
-		}
-		if m.PosEmbed, err = pe.Float32s(); err != nil {
-			return nil, err
-		}
-	} else {
-		m.PosEmbed = fix.SinCos2D(H, g, g, 1)
+	r.linear(&m.FinalAda, "final_layer.adaLN_modulation.1", 2*H, H)
+	r.linear(&m.Final, "final_layer.linear", p*p*cfg.OutChannels(), H)
+	m.PosEmbed = r.table("pos_embed", cfg.Tokens()*H)
+	if r.err != nil {
+		return nil, r.err
 	}
 	return m, nil
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+// WeightBytes implements Net.
+func (m *Model) WeightBytes() int64 {
+	return m.YTable.Bytes() + int64(len(m.PosEmbed))*4 + linearBytes(m.linears())
 }
 
-// WeightBytes is the memory held by the weights.
-func (m *Model) WeightBytes() int64 {
-	n := m.YTable.Bytes() + int64(len(m.PosEmbed))*4
-	for _, l := range m.linears() {
+func linearBytes(ls []*Linear) int64 {
+	var n int64
+	for _, l := range ls {
 		n += l.W.Bytes() + int64(len(l.B))*4
 	}
 	return n
+}
+
+func convertWeights(ls []*Linear, dt tensor.DType) {
+	for _, l := range ls {
+		l.W = l.W.ToDType(dt)
+	}
 }
 
 func (m *Model) linears() []*Linear {
@@ -170,21 +101,25 @@ func (m *Model) linears() []*Linear {
 	return ls
 }
 
-// Forward runs model(x, t, y). x is [N, C, S, S] (S = InputSize) row-major,
-// t holds N timesteps, y N labels (NumClasses = null). It returns the
+// Forward runs model(x, t, y): x is [N, C, S, S] (S = InputSize), t holds
+// N timesteps, c.Labels N labels (NumClasses = null). It returns the
 // output [N, Cout, S, S]: patchify, the token program, unpatchify.
-func (m *Model) Forward(ctx context.Context, x []float32, t []float64, y []int, opt *Options) ([]float32, error) {
+func (m *Model) Forward(ctx context.Context, x []float32, shape []int, t []float64, c *Cond, opt *Options) ([]float32, []int, error) {
 	cfg := m.Cfg
 	N := len(t)
 	H, p, C, S := cfg.HiddenSize, cfg.PatchSize, cfg.InChannels, cfg.InputSize
 	g := S / p
-	if len(y) != N || len(x) != N*C*S*S {
-		return nil, fmt.Errorf("dit: forward wants x [%d, %d, %d, %d] (%d values, got %d), %d labels (got %d)", N, C, S, S, N*C*S*S, len(x), N, len(y))
+	var y []int
+	if c != nil {
+		y = c.Labels
+	}
+	if len(y) != N || len(x) != N*C*S*S || !tensor.EqualShape(shape, []int{N, C, S, S}) {
+		return nil, nil, fmt.Errorf("dit: forward wants x [%d, %d, %d, %d] (got %v, %d values) and %d labels (got %d)", N, C, S, S, shape, len(x), N, len(y))
 	}
 	ye := make([]float32, N*H)
 	for n, l := range y {
 		if l < 0 || l >= m.YTable.Rows {
-			return nil, fmt.Errorf("dit: label %d outside [0, %d]", l, m.YTable.Rows-1)
+			return nil, nil, fmt.Errorf("dit: label %d outside [0, %d]", l, m.YTable.Rows-1)
 		}
 		m.YTable.Row(l, ye[n*H:(n+1)*H])
 	}
@@ -192,11 +127,44 @@ func (m *Model) Forward(ctx context.Context, x []float32, t []float64, y []int, 
 	feed := &Feed{F32: [][]float32{patches, TimestepEmbedding(t, TimestepFreqs), ye}}
 	fo, err := run(ctx, m.Program(N), feed, opt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	oshape := []int{N, cfg.OutChannels(), S, S}
 	out := unpatchify(fo, N, 1, g, g, 1, p, p, cfg.OutChannels())
-	opt.hook("out", []int{N, cfg.OutChannels(), S, S}, out)
-	return out, nil
+	opt.hook("out", oshape, out)
+	return out, oshape, nil
+}
+
+// Spec implements Net.
+func (m *Model) Spec() *spec.Spec { return m.spec }
+
+// Latent implements Net: [C, S, S].
+func (m *Model) Latent() []int {
+	return []int{m.Cfg.InChannels, m.Cfg.InputSize, m.Cfg.InputSize}
+}
+
+// OutChannels implements Net.
+func (m *Model) OutChannels() int { return m.Cfg.OutChannels() }
+
+// LearnSigma implements Net.
+func (m *Model) LearnSigma() bool { return m.Cfg.LearnSigma }
+
+// Classes implements Net.
+func (m *Model) Classes() int { return m.Cfg.NumClasses }
+
+// Guided implements Net: forward_with_cfg guides the first 3 channels.
+func (m *Model) Guided() int { return m.Cfg.cfgChannels() }
+
+// Null implements Net: the null label for every sample.
+func (m *Model) Null(n int) (*Cond, error) {
+	if !m.Cfg.NullClass {
+		return nil, fmt.Errorf("the label table has no null class: classifier-free guidance is impossible (use a guidance scale of 1)")
+	}
+	y := make([]int, n)
+	for i := range y {
+		y[i] = m.Cfg.NullLabel()
+	}
+	return &Cond{Labels: y}, nil
 }
 
 // Program is the DiT token computation for a batch of n: from the patches
@@ -261,39 +229,6 @@ func (m *Model) program(n int) *Program {
 	return b.p
 }
 
-// ForwardWithCFG is DiT's forward_with_cfg: the first half of x is run
-// twice (labels y = [class…, null…] as sample.py builds them), the first
-// CFGChannels (3) output channels are guided, eps = u + s·(c − u), and
-// written to both halves; the other channels pass through per half.
-func (m *Model) ForwardWithCFG(ctx context.Context, x []float32, t []float64, y []int, scale float32, opt *Options) ([]float32, error) {
-	N := len(t)
-	if N%2 != 0 {
-		return nil, fmt.Errorf("dit: forward_with_cfg needs an even batch, got %d", N)
-	}
-	half := len(x) / 2
-	comb := make([]float32, len(x))
-	copy(comb, x[:half])
-	copy(comb[half:], x[:half])
-	out, err := m.Forward(ctx, comb, t, y, opt)
-	if err != nil {
-		return nil, err
-	}
-	Co := m.Cfg.OutChannels()
-	plane := len(out) / (N * Co)
-	gc := m.Cfg.cfgChannels()
-	for n := 0; n < N/2; n++ {
-		for c := 0; c < gc; c++ {
-			cond := out[(n*Co+c)*plane:][:plane]
-			unc := out[((n+N/2)*Co+c)*plane:][:plane]
-			for i := range cond {
-				v := unc[i] + scale*(cond[i]-unc[i])
-				cond[i], unc[i] = v, v
-			}
-		}
-	}
-	return out, nil
-}
-
 // FLOPs is 2× the multiply-adds of one forward with batch n.
 func (m *Model) FLOPs(n int) float64 { return m.Program(n).FLOPs() }
 
@@ -301,8 +236,6 @@ func (m *Model) FLOPs(n int) float64 { return m.Program(n).FLOPs() }
 // blocks, final layer) to dt, rounding like torch. The label table and
 // positional embeddings are untouched.
 func (m *Model) ConvertWeights(dt tensor.DType) {
-	for _, l := range m.linears() {
-		l.W = l.W.ToDType(dt)
-	}
+	convertWeights(m.linears(), dt)
 	m.progs.reset()
 }

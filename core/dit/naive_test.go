@@ -1,7 +1,6 @@
 package dit_test
 
 import (
-	"context"
 	"fmt"
 	"github.com/ditkit/ditkit/core/dit/kernels"
 	"math"
@@ -232,10 +231,7 @@ func TestOtherConfigs(t *testing.T) {
 	for ci, cfg := range cfgs {
 		for _, withPos := range []bool{true, false} {
 			w := randomDiT(cfg, uint64(ci+1), withPos)
-			m, err := dit.Load(cfg, getter(w))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := build(t, w, specOf(t, cfg), 0)
 			N := 3
 			r := rand.New(rand.NewPCG(9, uint64(ci)))
 			x := make([]float32, N*cfg.InChannels*cfg.InputSize*cfg.InputSize)
@@ -244,10 +240,7 @@ func TestOtherConfigs(t *testing.T) {
 			}
 			ts := []float64{0, 17, 999}
 			ys := []int{0, cfg.NumClasses, 1}
-			out, err := m.Forward(context.Background(), x, ts, ys, &dit.Options{Backend: &kernels.CPU{Threads: 2}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := forward(t, m, x, ts, ys, 0, &dit.Options{Backend: &kernels.CPU{Threads: 2}})
 			ref := naiveForward(cfg, w, x, ts, ys)
 			if e := relErr(out, ref); e > 1e-5 {
 				t.Errorf("config %d (pos %v): max rel err %.3g", ci, withPos, e)
@@ -279,16 +272,12 @@ func TestWeightDTypes(t *testing.T) {
 			tensor.DecodeFloat32(dt, b, back)
 			rounded[k] = tensor.FromFloat32(back, v.Shape...)
 		}
-		ml, err := dit.Load(cfg, getter(low))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mr, _ := dit.Load(cfg, getter(rounded))
+		ml, mr := build(t, low, specOf(t, cfg), 0), build(t, rounded, specOf(t, cfg), 0)
 		if ml.WeightBytes()*2 > mr.WeightBytes()+mr.WeightBytes()/4 {
 			t.Errorf("%v weights use %d bytes, F32 %d", dt, ml.WeightBytes(), mr.WeightBytes())
 		}
-		a, _ := ml.Forward(context.Background(), x, []float64{3, 400}, []int{1, 5}, nil)
-		b, _ := mr.Forward(context.Background(), x, []float64{3, 400}, []int{1, 5}, nil)
+		a := forward(t, ml, x, []float64{3, 400}, []int{1, 5}, 0, nil)
+		b := forward(t, mr, x, []float64{3, 400}, []int{1, 5}, 0, nil)
 		for i := range a {
 			if a[i] != b[i] {
 				t.Fatalf("%v: element %d %v vs %v", dt, i, a[i], b[i])

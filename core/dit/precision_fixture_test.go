@@ -1,7 +1,6 @@
 package dit_test
 
 import (
-	"context"
 	"github.com/ditkit/ditkit/core/dit/kernels"
 	"path/filepath"
 	"testing"
@@ -43,16 +42,11 @@ func TestForwardBF16Precision(t *testing.T) {
 				x, tt, y := f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"])
 				for _, threads := range []int{1, 2} {
 					opt := &dit.Options{Backend: &kernels.CPU{Threads: threads, Precision: kernels.BF16}}
-					var out []float32
-					var err error
+					scale := float32(0)
 					if c.cfg {
-						out, err = m.ForwardWithCFG(context.Background(), x, tt, y, 4, opt)
-					} else {
-						out, err = m.Forward(context.Background(), x, tt, y, opt)
+						scale = 4
 					}
-					if err != nil {
-						t.Fatal(err)
-					}
+					out := forward(t, m, x, tt, y, scale, opt)
 					e := relErr(out, f64s(t, ref["out"]))
 					t.Logf("%s threads %d: bf16 precision max rel err %.3g (%s)", c.ref, threads, e, mode)
 					if e > 3e-2 {

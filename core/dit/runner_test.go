@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit/kernels"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
@@ -25,84 +25,37 @@ func (r *cpuRunner) Run(ctx context.Context, p *Program, f *Feed) ([]float32, er
 	return Eager(ctx, p, f, &Options{Backend: &r.CPU})
 }
 
-func randomModel(t *testing.T, cfg Config) *Model {
-	rng := rand.New(rand.NewPCG(1, 2))
-	m, err := Load(cfg, func(name string) (*tensor.Dense, error) {
-		var shape []int
-		H, p := cfg.HiddenSize, cfg.PatchSize
-		switch name {
-		case "x_embedder.proj.weight":
-			shape = []int{H, cfg.InChannels, p, p}
-		case "x_embedder.proj.bias":
-			shape = []int{H}
-		case "pos_embed":
-			return nil, nil
-		case "y_embedder.embedding_table.weight":
-			shape = []int{cfg.NumClasses + 1, H}
-		}
-		if shape == nil {
-			if shape = guessShape(cfg, name); shape == nil {
-				return nil, nil // the label table's absent bias
-			}
-		}
-		d, err := tensor.NewDense(tensor.F32, shape...)
-		if err != nil {
-			return nil, err
-		}
-		v := make([]float32, d.Numel())
-		for i := range v {
-			v[i] = float32(rng.NormFloat64() * 0.1)
-		}
-		return d, tensor.EncodeFloat32(tensor.F32, v, d.Data)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func guessShape(cfg Config, name string) []int {
-	H, mh, po := cfg.HiddenSize, cfg.MLPHidden(), cfg.PatchSize*cfg.PatchSize*cfg.OutChannels()
-	for _, s := range []struct {
-		suffix     string
-		rows, cols int
-	}{
-		{"t_embedder.mlp.0", H, TimestepFreqs}, {"t_embedder.mlp.2", H, H},
-		{"final_layer.adaLN_modulation.1", 2 * H, H}, {"final_layer.linear", po, H},
-		{"adaLN_modulation.1", 6 * H, H}, {"attn.qkv", 3 * H, H}, {"attn.proj", H, H},
-		{"mlp.fc1", mh, H}, {"mlp.fc2", H, mh},
-	} {
-		if strings.HasSuffix(name, s.suffix+".weight") {
-			return []int{s.rows, s.cols}
-		}
-		if strings.HasSuffix(name, s.suffix+".bias") {
-			return []int{s.rows}
-		}
-	}
-	return nil
-}
-
 // Options.Runner runs the whole program (and CFG through it), reusing one
 // program per batch size; the result is the op-by-op one. A Hook with a
 // Runner is refused, never silently ignored.
 func TestRunnerOption(t *testing.T) {
-	cfg := Config{InputSize: 8, PatchSize: 2, InChannels: 4, HiddenSize: 32, Depth: 2, NumHeads: 4,
-		NumClasses: 10, LearnSigma: true, MLPRatio: 4, NullClass: true}
-	m := randomModel(t, cfg)
+	s, err := spec.New("dit", map[string]any{"input_size": 8, "hidden_size": 32, "depth": 2, "num_heads": 4, "num_classes": 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := RandomWeights(s, tensor.F32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := Build(src, &spec.Resolution{Spec: s}, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := net.(*Model)
 	rng := rand.New(rand.NewPCG(3, 4))
 	x := make([]float32, 2*4*8*8)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
-	t2, y := []float64{10, 500}, []int{3, 10}
+	shape, t2, c := []int{2, 4, 8, 8}, []float64{10, 500}, &Cond{Labels: []int{3, 10}}
 	ctx := context.Background()
-	want, err := m.ForwardWithCFG(ctx, x, t2, y, 4, &Options{Backend: &kernels.CPU{Threads: 1}})
+	want, _, err := ForwardWithCFG(ctx, m, x, shape, t2, c, 4, &Options{Backend: &kernels.CPU{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &cpuRunner{CPU: kernels.CPU{Threads: 1}, progs: map[*Program]bool{}}
 	for range 2 {
-		got, err := m.ForwardWithCFG(ctx, x, t2, y, 4, &Options{Runner: r})
+		got, _, err := ForwardWithCFG(ctx, m, x, shape, t2, c, 4, &Options{Runner: r})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +68,7 @@ func TestRunnerOption(t *testing.T) {
 	if r.calls != 2 || len(r.progs) != 1 {
 		t.Fatalf("Run called %d times with %d programs", r.calls, len(r.progs))
 	}
-	_, err = m.Forward(ctx, x, t2, y, &Options{Runner: r, Hook: func(string, []int, []float32) {}})
+	_, _, err = m.Forward(ctx, x, shape, t2, c, &Options{Runner: r, Hook: func(string, []int, []float32) {}})
 	if !errors.Is(err, ErrHookNeedsEager) || r.calls != 2 {
 		t.Fatalf("Hook with a Runner: %v (%d calls)", err, r.calls)
 	}

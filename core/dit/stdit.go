@@ -3,11 +3,8 @@ package dit
 import (
 	"context"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 
-	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
@@ -47,54 +44,20 @@ func (c STDiTConfig) grid() (gt, gh, gw int) {
 	return c.InputSize[0] / c.PatchSize[0], c.InputSize[1] / c.PatchSize[1], c.InputSize[2] / c.PatchSize[2]
 }
 
-// STDiTConfigFromShapes derives the config from state-dict shapes (heads
-// as for ConfigFromShapes: given, or 16 for H=1152).
-func STDiTConfigFromShapes(infos []tensor.Info, heads int) (STDiTConfig, error) {
-	by := map[string][]int{}
-	for _, in := range infos {
-		by[in.Name] = in.Shape
+// stditConfig is the runnable configuration of an "stdit" spec.
+func stditConfig(s *spec.Spec) (STDiTConfig, error) {
+	c := STDiTConfig{
+		InputSize: s.Ints("input_size"), PatchSize: s.Ints("patch_size"), InChannels: s.Int("in_channels"),
+		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
+		MLPRatio: s.Float("mlp_ratio"), PredSigma: s.Bool("pred_sigma"),
+		CaptionChannels: s.Int("caption_channels"), ModelMaxLength: s.Int("model_max_length"),
+		SpaceScale: s.Float("space_scale"), TimeScale: s.Float("time_scale"),
 	}
-	c := STDiTConfig{MLPRatio: 4, SpaceScale: 1, TimeScale: 1}
-	xw := by["x_embedder.proj.weight"]
-	if len(xw) != 5 {
-		return c, fmt.Errorf("stdit: x_embedder.proj.weight has shape %v, want [H, C, pt, ph, pw]", xw)
+	if len(c.InputSize) != 3 || len(c.PatchSize) != 3 {
+		return c, fmt.Errorf("stdit: input_size and patch_size need 3 entries")
 	}
-	c.HiddenSize, c.InChannels, c.PatchSize = xw[0], xw[1], []int{xw[2], xw[3], xw[4]}
-	for name := range by {
-		if rest, ok := strings.CutPrefix(name, "blocks."); ok {
-			if i := strings.IndexByte(rest, '.'); i > 0 {
-				if n, err := strconv.Atoi(rest[:i]); err == nil && n+1 > c.Depth {
-					c.Depth = n + 1
-				}
-			}
-		}
-	}
-	pe, pt := by["pos_embed"], by["pos_embed_temporal"]
-	if len(pe) != 3 || len(pt) != 3 {
-		return c, fmt.Errorf("stdit: pos_embed / pos_embed_temporal missing: give the architecture (--arch/--spec)")
-	}
-	g := int(math.Round(math.Sqrt(float64(pe[1]))))
-	if g*g != pe[1] {
-		return c, fmt.Errorf("stdit: pos_embed has %d tokens, not a square grid", pe[1])
-	}
-	c.InputSize = []int{pt[1] * c.PatchSize[0], g * c.PatchSize[1], g * c.PatchSize[2]}
-	if ye := by["y_embedder.y_embedding"]; len(ye) == 2 {
-		c.ModelMaxLength, c.CaptionChannels = ye[0], ye[1]
-	} else if f1 := by["y_embedder.y_proj.fc1.weight"]; len(f1) == 2 {
-		c.CaptionChannels, c.ModelMaxLength = f1[1], 120
-	}
-	if fw := by["final_layer.linear.weight"]; len(fw) == 2 {
-		c.PredSigma = fw[0]/(c.PatchSize[0]*c.PatchSize[1]*c.PatchSize[2]) == 2*c.InChannels
-	}
-	if f1 := by["blocks.0.mlp.fc1.weight"]; len(f1) == 2 {
-		c.MLPRatio = float64(f1[0]) / float64(c.HiddenSize)
-	}
-	c.NumHeads = heads
-	if c.NumHeads <= 0 {
-		c.NumHeads = headsByHidden[c.HiddenSize]
-		if c.NumHeads == 0 {
-			return c, fmt.Errorf("stdit: hidden size %d is not a published size: the head count must be given", c.HiddenSize)
-		}
+	if c.NumHeads <= 0 || c.HiddenSize%c.NumHeads != 0 {
+		return c, fmt.Errorf("stdit: hidden size %d not divisible by %d heads", c.HiddenSize, c.NumHeads)
 	}
 	return c, nil
 }
@@ -108,9 +71,10 @@ type STDiTBlock struct {
 	FC1, FC2                   Linear
 }
 
-// STDiT is a loaded Open-Sora 1.0 STDiT.
+// STDiT is a loaded Open-Sora 1.0 STDiT (a Net).
 type STDiT struct {
 	Cfg          STDiTConfig
+	spec         *spec.Spec
 	PosEmbed     []float32 // [S, H]
 	PosEmbedTemp []float32 // [T, H]
 	XEmbed       Linear    // [H, C·pt·ph·pw]
@@ -126,106 +90,60 @@ type STDiT struct {
 	progs programs
 }
 
-// LoadSTDiT builds an STDiT from a state dict.
-func LoadSTDiT(cfg STDiTConfig, get Getter) (*STDiT, error) {
-	if len(cfg.InputSize) != 3 || len(cfg.PatchSize) != 3 {
-		return nil, fmt.Errorf("stdit: input_size and patch_size need 3 entries")
+// buildSTDiT reads an Open-Sora 1.0 STDiT; the position tables are
+// computed with the upstream formula when the checkpoint lacks them.
+func buildSTDiT(s *spec.Spec, r *reader) (Net, error) {
+	cfg, err := stditConfig(s)
+	if err != nil {
+		return nil, err
 	}
 	H := cfg.HiddenSize
-	if cfg.NumHeads <= 0 || H%cfg.NumHeads != 0 {
-		return nil, fmt.Errorf("stdit: hidden size %d not divisible by %d heads", H, cfg.NumHeads)
-	}
 	pt, ph, pw := cfg.PatchSize[0], cfg.PatchSize[1], cfg.PatchSize[2]
-	m := &STDiT{Cfg: cfg}
-	var err error
-	ld := func(dst *Linear, name string, rows, cols int) {
-		if err == nil {
-			*dst, err = loadLinear(get, name, rows, cols)
-		}
-	}
-	vec := func(name string, n int) []float32 {
-		if err != nil {
-			return nil
-		}
-		var d *tensor.Dense
-		if d, err = get(name); err != nil {
-			return nil
-		}
-		if d == nil {
-			err = fmt.Errorf("stdit: missing %s", name)
-			return nil
-		}
-		if d.Numel() != n {
-			err = fmt.Errorf("stdit: %s has shape %v, want %d values", name, d.Shape, n)
-			return nil
-		}
-		var v []float32
-		v, err = d.Float32s()
-		return v
-	}
-	mh := cfg.mlpHidden()
-	ld(&m.XEmbed, "x_embedder.proj", H, cfg.InChannels*pt*ph*pw)
-	ld(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
-	ld(&m.TMLP2, "t_embedder.mlp.2", H, H)
-	ld(&m.TBlock, "t_block.1", 6*H, H)
-	ld(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
-	ld(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
-	for i := 0; i < cfg.Depth && err == nil; i++ {
-		var b STDiTBlock
-		pre := fmt.Sprintf("blocks.%d.", i)
-		b.ScaleShift = vec(pre+"scale_shift_table", 6*H)
-		ld(&b.Attn, pre+"attn.qkv", 3*H, H)
-		ld(&b.AttnProj, pre+"attn.proj", H, H)
-		ld(&b.TempQKV, pre+"attn_temp.qkv", 3*H, H)
-		ld(&b.TempProj, pre+"attn_temp.proj", H, H)
-		ld(&b.CrossQ, pre+"cross_attn.q_linear", H, H)
-		ld(&b.CrossKV, pre+"cross_attn.kv_linear", 2*H, H)
-		ld(&b.CrossProj, pre+"cross_attn.proj", H, H)
-		ld(&b.FC1, pre+"mlp.fc1", mh, H)
-		ld(&b.FC2, pre+"mlp.fc2", H, mh)
-		m.Blocks = append(m.Blocks, b)
-	}
-	m.FinalShift = vec("final_layer.scale_shift_table", 2*H)
-	ld(&m.Final, "final_layer.linear", pt*ph*pw*cfg.OutChannels(), H)
-	if err != nil {
-		return nil, err
-	}
 	gt, gh, gw := cfg.grid()
-	opt := func(name string, n int, gen func() []float32) []float32 {
-		if err != nil {
-			return nil
-		}
-		d, e := get(name)
-		if e != nil {
-			err = e
-			return nil
-		}
-		if d == nil {
-			return gen()
-		}
-		return vec(name, n)
+	mh := cfg.mlpHidden()
+	m := &STDiT{Cfg: cfg, spec: s}
+	r.linear(&m.XEmbed, "x_embedder.proj", H, cfg.InChannels*pt*ph*pw)
+	r.linear(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
+	r.linear(&m.TMLP2, "t_embedder.mlp.2", H, H)
+	r.linear(&m.TBlock, "t_block.1", 6*H, H)
+	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
+	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
+	m.Blocks = make([]STDiTBlock, cfg.Depth)
+	for i := range m.Blocks {
+		b, pre := &m.Blocks[i], fmt.Sprintf("blocks.%d.", i)
+		b.ScaleShift = r.vec(pre+"scale_shift_table", 6*H, false)
+		r.linear(&b.Attn, pre+"attn.qkv", 3*H, H)
+		r.linear(&b.AttnProj, pre+"attn.proj", H, H)
+		r.linear(&b.TempQKV, pre+"attn_temp.qkv", 3*H, H)
+		r.linear(&b.TempProj, pre+"attn_temp.proj", H, H)
+		r.linear(&b.CrossQ, pre+"cross_attn.q_linear", H, H)
+		r.linear(&b.CrossKV, pre+"cross_attn.kv_linear", 2*H, H)
+		r.linear(&b.CrossProj, pre+"cross_attn.proj", H, H)
+		r.linear(&b.FC1, pre+"mlp.fc1", mh, H)
+		r.linear(&b.FC2, pre+"mlp.fc2", H, mh)
 	}
-	ss, ts := cfg.SpaceScale, cfg.TimeScale
-	if ss == 0 {
-		ss = 1
-	}
-	if ts == 0 {
-		ts = 1
-	}
-	m.PosEmbed = opt("pos_embed", gh*gw*H, func() []float32 { return fix.SinCos2D(H, gh, gw, ss) })
-	m.PosEmbedTemp = opt("pos_embed_temporal", gt*H, func() []float32 { return fix.SinCos1D(H, gt, ts) })
-	m.YEmbedding = opt("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, func() []float32 { return nil })
-	if err != nil {
-		return nil, err
+	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
+	r.linear(&m.Final, "final_layer.linear", pt*ph*pw*cfg.OutChannels(), H)
+	m.PosEmbed = r.table("pos_embed", gh*gw*H)
+	m.PosEmbedTemp = r.table("pos_embed_temporal", gt*H)
+	m.YEmbedding = r.vec("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, true)
+	if r.err != nil {
+		return nil, r.err
 	}
 	return m, nil
 }
 
-// Forward runs STDiT(x, t, y, mask). x is [B, C, T, H, W] (xShape), y the
-// caption embeddings [B, 1, L, Ct] (nil = every sample uses the model's
-// own null caption y_embedder.y_embedding), mask [B', L] with B divisible
-// by B' (nil = all tokens). It returns [B, Cout, T, H, W] and its shape.
-func (m *STDiT) Forward(ctx context.Context, x []float32, xShape []int, t []float64, y []float32, mask []int, opt *Options) ([]float32, []int, error) {
+// Forward runs STDiT(x, t, y, mask). x is [B, C, T, H, W] (xShape);
+// c.Caption holds the caption embeddings [B, 1, L, Ct] (nil = every sample
+// uses the model's own null caption y_embedder.y_embedding), c.Mask [B', L]
+// with B divisible by B' (nil = all tokens). It returns [B, Cout, T, H, W]
+// and its shape.
+func (m *STDiT) Forward(ctx context.Context, x []float32, xShape []int, t []float64, c *Cond, opt *Options) ([]float32, []int, error) {
+	var y []float32
+	var mask []int
+	if c != nil {
+		y, mask = c.Caption, c.Mask
+	}
 	cfg := m.Cfg
 	H, C := cfg.HiddenSize, cfg.InChannels
 	pt, ph, pw := cfg.PatchSize[0], cfg.PatchSize[1], cfg.PatchSize[2]
@@ -374,6 +292,38 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 	return b.p
 }
 
+// Spec implements Net.
+func (m *STDiT) Spec() *spec.Spec { return m.spec }
+
+// Latent implements Net: [C, T, H, W].
+func (m *STDiT) Latent() []int {
+	return append([]int{m.Cfg.InChannels}, m.Cfg.InputSize...)
+}
+
+// OutChannels implements Net.
+func (m *STDiT) OutChannels() int { return m.Cfg.OutChannels() }
+
+// LearnSigma implements Net (pred_sigma).
+func (m *STDiT) LearnSigma() bool { return m.Cfg.PredSigma }
+
+// Classes implements Net: a caption model has none.
+func (m *STDiT) Classes() int { return 0 }
+
+// Guided implements Net: Open-Sora 1.0's STDiT has no forward_with_cfg.
+func (m *STDiT) Guided() int { return 0 }
+
+// Null implements Net: the model's own null caption for every sample.
+func (m *STDiT) Null(n int) (*Cond, error) {
+	if m.YEmbedding == nil {
+		return nil, fmt.Errorf("stdit: the checkpoint has no y_embedder.y_embedding (null caption)")
+	}
+	y := make([]float32, 0, n*len(m.YEmbedding))
+	for range n {
+		y = append(y, m.YEmbedding...)
+	}
+	return &Cond{Caption: y}, nil
+}
+
 // FLOPs is 2× the multiply-adds of one forward with batch n at the
 // configured size and caption length.
 func (m *STDiT) FLOPs(n int) float64 {
@@ -381,15 +331,23 @@ func (m *STDiT) FLOPs(n int) float64 {
 	return m.Program(n, gt, gh, gw, m.Cfg.ModelMaxLength).FLOPs()
 }
 
-// ConvertWeights converts every Linear weight of the STDiT to dt.
-func (m *STDiT) ConvertWeights(dt tensor.DType) {
+func (m *STDiT) linears() []*Linear {
 	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
 	for i := range m.Blocks {
 		b := &m.Blocks[i]
 		ls = append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
 	}
-	for _, l := range ls {
-		l.W = l.W.ToDType(dt)
-	}
+	return ls
+}
+
+// ConvertWeights converts every Linear weight of the STDiT to dt.
+func (m *STDiT) ConvertWeights(dt tensor.DType) {
+	convertWeights(m.linears(), dt)
 	m.progs.reset()
+}
+
+// WeightBytes implements Net.
+func (m *STDiT) WeightBytes() int64 {
+	n := 4 * int64(len(m.PosEmbed)+len(m.PosEmbedTemp)+len(m.YEmbedding)+len(m.FinalShift)+6*m.Cfg.HiddenSize*len(m.Blocks))
+	return n + linearBytes(m.linears())
 }

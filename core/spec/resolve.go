@@ -201,7 +201,7 @@ func (r *Resolution) Require(flags map[string]string, fallback string) error {
 		if !ok {
 			how = fallback
 		}
-		msgs = append(msgs, fmt.Sprintf("%s is not decided by the shapes: %s (the guess would be %v): give %s", a.Param, a.Reason, formatAny(a.Value), how))
+		msgs = append(msgs, fmt.Sprintf("%s: %s (the guess would be %v): give %s", a.Param, a.Reason, formatAny(a.Value), how))
 	}
 	if len(msgs) == 0 {
 		return nil
