@@ -37,7 +37,7 @@ build_wasm() {
     log "brotli not installed: the page is served with gzip only"
   fi
   log "demo: web/static/demo/dit-demo-2d-layout.pt (generated, not committed)"
-  go run ./web/internal/gendemo/cmd web/static/demo/dit-demo-2d-layout.pt
+  go run ./web/internal/gen demo web/static/demo/dit-demo-2d-layout.pt
 }
 
 # ensure_chromium installs Chromium for the browser tests when none is found
@@ -94,7 +94,7 @@ build_worker() {
   mkdir -p web/worker/build/assets
   cp -R web/static/. web/worker/build/assets/
   rm -f web/worker/build/assets/*.gz web/worker/build/assets/*.br
-  go run ./web/internal/genheaders web/worker/build/assets/_headers
+  go run ./web/internal/gen headers web/worker/build/assets/_headers
 }
 
 cmd_worker() {
@@ -208,7 +208,7 @@ bench_io() {
   mkdir -p "$dir"
   if [ ! -s "$ck" ]; then
     log "bench: generating $ck (DiT-XL/2 shapes, random fp32 weights)"
-    go run ./loader/internal/benchgen -preset DiT-XL_2_256 -o "$ck"
+    go run ./web/internal/gen benchckpt -preset DiT-XL_2_256 -o "$ck"
   fi
   local size; size=$(stat -c %s "$ck")
   cat "$ck" > /dev/null   # warm the page cache for both sides alike
