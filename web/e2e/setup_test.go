@@ -25,6 +25,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ditkit/ditkit/core/testfixtures"
 	"github.com/ditkit/ditkit/web"
 	"github.com/ditkit/ditkit/web/internal/gen/demo"
 )
@@ -182,7 +183,7 @@ func page(t *testing.T) context.Context {
 func pageAt(t *testing.T, url string) context.Context {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testfixtures.Missing(t, "%s", skipReason)
 	}
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	t.Cleanup(cancel)
