@@ -183,6 +183,11 @@ func TestWritersReportFailingWriter(t *testing.T) {
 			}
 		}
 	}
+	// A name JSON cannot hold is refused, not replaced with U+FFFD.
+	odd := loader.BytesSource("blocks.\xff.w", tensor.U8, []int{1}, []byte{1})
+	if err := loader.WriteSafetensors(io.Discard, []loader.Source{odd}, nil); err == nil || !strings.Contains(err.Error(), `"blocks.\xff.w"`) || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("invalid UTF-8 name: %v", err)
+	}
 	bad := loader.Source{Name: "short", DType: tensor.F32, Shape: []int{4}, WriteTo: func(w io.Writer) error { _, err := w.Write(make([]byte, 8)); return err }}
 	if err := loader.WriteSafetensors(io.Discard, []loader.Source{bad}, nil); err == nil || !strings.Contains(err.Error(), "short") {
 		t.Errorf("short source: %v", err)
