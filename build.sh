@@ -2,7 +2,8 @@
 # ditkit's single entry point for humans and CI.
 #   ./build.sh build        CLI (bin/ditkit) + wasm + web assets
 #   ./build.sh serve [ADDR] build, then serve the page on 127.0.0.1 (default :8080)
-#   ./build.sh test         everything CI runs (installs what the tests need when missing)
+#   ./build.sh test         everything CI runs (installs what the tests need when missing;
+#                           with CI set, a missing fixture or tool fails the tests)
 #   ./build.sh bench        benchmarks, with PyTorch side by side when it is installed
 #                           (bench_io / bench_webgpu: one part alone)
 #   ./build.sh worker       the page as a Cloudflare Worker in web/worker/build (+ wrangler)
@@ -37,11 +38,11 @@ build_wasm() {
     log "brotli not installed: the page is served with gzip only"
   fi
   log "demo: web/static/demo/dit-demo-2d-layout.pt (generated, not committed)"
-  go run ./web/internal/gendemo/cmd web/static/demo/dit-demo-2d-layout.pt
+  go run ./web/internal/gen demo web/static/demo/dit-demo-2d-layout.pt
 }
 
 # ensure_chromium installs Chromium for the browser tests when none is found
-# (Debian/Ubuntu: apt-get). The tests skip, saying why, only if this fails.
+# (Debian/Ubuntu: apt-get). If this fails the tests skip, saying why (under CI they fail).
 ensure_chromium() {
   if [ -n "${DITKIT_CHROMIUM:-}" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then
     return 0
@@ -50,9 +51,9 @@ ensure_chromium() {
   if command -v apt-get >/dev/null; then
     local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
     { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } >&2 \
-      || log "could not install chromium: the browser tests will skip"
+      || log "could not install chromium: the browser tests will skip (fail under CI)"
   else
-    log "no apt-get: install Chromium yourself (or set DITKIT_CHROMIUM); the browser tests will skip"
+    log "no apt-get: install Chromium yourself (or set DITKIT_CHROMIUM); the browser tests will skip (fail under CI)"
   fi
 }
 
@@ -71,7 +72,7 @@ ensure_torch() {
 }
 
 # ensure_wrangler installs the pinned wrangler (web/worker/package-lock.json,
-# npm ci; it runs offline once installed). The Worker test skips without it.
+# npm ci; it runs offline once installed). The Worker test skips without it (fails under CI).
 ensure_wrangler() {
   [ -x web/worker/node_modules/.bin/wrangler ] && return 0
   if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
@@ -81,7 +82,7 @@ ensure_wrangler() {
   fi
   log "worker: npm ci (wrangler)"
   (cd web/worker && npm ci --no-audit --no-fund --loglevel=error) >&2 \
-    || log "could not install wrangler: the Worker test will skip"
+    || log "could not install wrangler: the Worker test will skip (fail under CI)"
 }
 
 # build_worker fills web/worker/build/: worker.mjs + app.wasm (web's handler
@@ -94,7 +95,7 @@ build_worker() {
   mkdir -p web/worker/build/assets
   cp -R web/static/. web/worker/build/assets/
   rm -f web/worker/build/assets/*.gz web/worker/build/assets/*.br
-  go run ./web/internal/genheaders web/worker/build/assets/_headers
+  go run ./web/internal/gen headers web/worker/build/assets/_headers
 }
 
 cmd_worker() {
@@ -141,6 +142,29 @@ check_format() {
   fi
 }
 
+# check_generated re-runs every go:generate line in the module (vugugen for
+# ui's components, sha256x's assembly, the kernels' generators) and fails,
+# naming the files, when one comes out different from the working tree: a
+# generated file was edited by hand, or its generator changed without it.
+check_generated() {
+  local before after changed
+  before="$(mktemp)"; after="$(mktemp)"
+  snapshot() { git ls-files -z --cached --others --exclude-standard | xargs -0 sha256sum 2>/dev/null | sort -k2; }
+  snapshot > "$before"
+  go generate ./...
+  snapshot > "$after"
+  changed="$(diff "$before" "$after" | grep '^[<>]' | cut -c69- | sort -u || true)"
+  rm -f "$before" "$after"
+  if [ -n "$changed" ]; then
+    echo "go generate rewrote these files: they differed from what their generators write (review the rewrite and commit it):"; echo "$changed"
+    git --no-pager diff --stat -- $changed >&2 || true
+    return 1
+  fi
+}
+
+# Tests need ../shared/fixtures (ground truth written by PyTorch) and the
+# tools ensure_* install; with CI set, or DITKIT_REQUIRE_FIXTURES=1, a test
+# missing one fails (core/testfixtures) instead of skipping.
 cmd_test() {
   log "gofmt"
   check_format
@@ -148,6 +172,8 @@ cmd_test() {
   go vet ./...
   log "go vet + build (GOOS=js GOARCH=wasm: core, loader, wasm, ui)"
   GOOS=js GOARCH=wasm go vet ./core/... ./loader/... ./wasm/... ./ui/...
+  log "go generate: generated files are current"
+  check_generated
   ensure_brotli
   cmd_build
   ensure_chromium
@@ -156,7 +182,11 @@ cmd_test() {
   log "go test"
   go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/ditkit-test.log
   local rc=${PIPESTATUS[0]}
-  return "$rc"
+  log "go test -race -short (core, loader)"
+  go test -race -short -count=1 -timeout 20m ./core/... ./loader/... 2>&1 | tee -a /tmp/ditkit-test.log
+  local rrc=${PIPESTATUS[0]}
+  [ "$rc" -ne 0 ] && return "$rc"
+  return "$rrc"
 }
 
 cmd_bench() {
@@ -208,7 +238,7 @@ bench_io() {
   mkdir -p "$dir"
   if [ ! -s "$ck" ]; then
     log "bench: generating $ck (DiT-XL/2 shapes, random fp32 weights)"
-    go run ./loader/internal/benchgen -preset DiT-XL_2_256 -o "$ck"
+    go run ./web/internal/gen benchckpt -preset DiT-XL_2_256 -o "$ck"
   fi
   local size; size=$(stat -c %s "$ck")
   cat "$ck" > /dev/null   # warm the page cache for both sides alike
@@ -287,5 +317,5 @@ case "${1:-}" in
   bench_io) cmd_build; bench_io ;;
   worker) cmd_worker ;;
   fuzz) shift; cmd_fuzz "$@" ;;
-  *) sed -n '2,9p' "$0"; exit 2 ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

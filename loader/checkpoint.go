@@ -113,10 +113,12 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 		return nil, ferr(name, ErrFormat, "", "empty file")
 	case bytes.HasPrefix(h, []byte("PK\x03\x04")) || bytes.HasPrefix(h, []byte("PK\x05\x06")):
 		ck, err = openTorchZip(r, size, name)
-	case n >= 2 && h[0] == 0x80 && h[1] <= 5:
-		ck, err = openLegacy(r, size, name)
+	// safetensors before pickles, as Scan sniffs: a header of 128 + 256k
+	// bytes (k < 6) starts the file with 0x80 0x0k, a pickle's PROTO k.
 	case n >= 9 && binary.LittleEndian.Uint64(h) < uint64(size) && (h[8] == '{'):
 		ck, err = openSafetensors(r, size, name)
+	case n >= 2 && h[0] == 0x80 && h[1] <= 5:
+		ck, err = openLegacy(r, size, name)
 	case bytes.HasPrefix(h, []byte("version https://")):
 		return nil, ferr(name, ErrFormat, "", "this is a Git LFS pointer file, not the checkpoint: fetch the real file (git lfs pull)")
 	case isTar(r, size):

@@ -296,3 +296,73 @@ func sortedNames(m map[string][]byte) []string {
 	sort.Strings(out)
 	return out
 }
+
+// FuzzRoundTripSafetensors is a property, not only "no panic": whatever
+// opens and reads back is written to safetensors and opens again with the
+// same names, dtypes, shapes and bytes. The seeds are the fixtures' small
+// checkpoints (every format torch writes) and the tiny seeds.
+func FuzzRoundTripSafetensors(f *testing.F) {
+	for _, rel := range smallFixtures {
+		b, err := os.ReadFile(fixtures.Path(f, rel))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(tinyTorch(f))
+	f.Add(tinyLegacy())
+	f.Add(tinySafetensors(f))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ck, err := loader.Open(bytesReaderAt(data), int64(len(data)), "fuzz.bin")
+		if err != nil {
+			return // FuzzOpen checks the errors
+		}
+		var srcs []loader.Source
+		want := map[string][]byte{}
+		total := 0
+		for _, tt := range ck.Tensors {
+			b, err := ck.ReadTensor(tt)
+			if err != nil {
+				return // data that does not read back is not a round trip
+			}
+			if total += len(b); total > 64<<20 {
+				return
+			}
+			srcs = append(srcs, loader.BytesSource(tt.Name, tt.DType, tt.Shape, b))
+			want[tt.Name] = b
+		}
+		var out bytes.Buffer
+		if err := loader.WriteSafetensors(&out, srcs, nil); err != nil {
+			// Only what safetensors cannot hold may be refused, by name.
+			for _, ok := range []string{"duplicate name", "cannot be written to safetensors", "__metadata__", "not valid UTF-8"} {
+				if strings.Contains(err.Error(), ok) {
+					return
+				}
+			}
+			t.Fatalf("write: %v", err)
+		}
+		back, err := loader.Open(bytesReaderAt(out.Bytes()), int64(out.Len()), "roundtrip.safetensors")
+		if err != nil {
+			t.Fatalf("re-open what was written: %v", err)
+		}
+		if len(back.Tensors) != len(ck.Tensors) {
+			t.Fatalf("%d tensors written, %d read back", len(ck.Tensors), len(back.Tensors))
+		}
+		for _, tt := range ck.Tensors {
+			bt := back.Tensor(tt.Name)
+			if bt == nil {
+				t.Fatalf("tensor %q lost", tt.Name)
+			}
+			if bt.DType != tt.DType || !tensor.EqualShape(bt.Shape, tt.Shape) {
+				t.Fatalf("tensor %q: %v %v read back as %v %v", tt.Name, tt.DType, tt.Shape, bt.DType, bt.Shape)
+			}
+			b, err := back.ReadTensor(bt)
+			if err != nil {
+				t.Fatalf("tensor %q: %v", tt.Name, err)
+			}
+			if !bytes.Equal(b, want[tt.Name]) {
+				t.Fatalf("tensor %q: bytes differ", tt.Name)
+			}
+		}
+	})
+}

@@ -1,7 +1,9 @@
 package loader_test
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -160,4 +162,27 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// A safetensors header of 128 + 256k bytes (k < 6) starts the file with
+// 0x80 0x0k, which is also how a pickle starts (PROTO k): Open reads it as
+// safetensors, as Scan does (FuzzRoundTripSafetensors found it).
+func TestSafetensorsHeaderLookingLikePickleProto(t *testing.T) {
+	for _, hl := range []int{0x80, 0x180, 0x580} {
+		hdr := []byte(`{"a":{"dtype":"U8","shape":[3],"data_offsets":[0,3]}}`)
+		hdr = append(hdr, bytes.Repeat([]byte(" "), hl-len(hdr))...)
+		b := binary.LittleEndian.AppendUint64(nil, uint64(hl))
+		b = append(append(b, hdr...), 7, 8, 9)
+		ck, err := loader.Open(bytes.NewReader(b), int64(len(b)), "proto-like.safetensors")
+		if err != nil {
+			t.Fatalf("header length %#x: %v", hl, err)
+		}
+		if ck.Format != loader.FormatSafetensors || len(ck.Tensors) != 1 {
+			t.Fatalf("header length %#x: format %s, %d tensors", hl, ck.Format, len(ck.Tensors))
+		}
+		rep, err := loader.Scan(bytes.NewReader(b), int64(len(b)), "proto-like.safetensors")
+		if err != nil || rep.Format != loader.FormatSafetensors {
+			t.Fatalf("header length %#x: scan %v %+v", hl, err, rep)
+		}
+	}
 }

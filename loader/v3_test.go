@@ -52,7 +52,7 @@ func TestRebuildTensorV3UntypedStorage(t *testing.T) {
 	p.b.WriteString("u.")
 	data := []byte{0x38, 0x40, 0xb8, 0x00, 0x7e, 0x01, 0x44, 0x30, 0x3c, 0x40, 0xbc, 0x00, 0x7b, 0x01, 0x44, 0x30}
 	var buf bytes.Buffer
-	z := &zipStream{cw: &countWriter{w: &buf}}
+	z := newTorchZip(&buf)
 	if err := z.entryBytes("f8/data.pkl", p.b.Bytes()); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"unicode/utf8"
 )
 
 // WriteSafetensors writes srcs as a spec-conformant safetensors file in one
@@ -23,6 +24,10 @@ func WriteSafetensors(w io.Writer, srcs []Source, metadata map[string]string) er
 		}
 		if srcs[i].Name == "__metadata__" {
 			return fmt.Errorf("a tensor may not be named __metadata__")
+		}
+		if !utf8.ValidString(srcs[i].Name) {
+			// JSON would write U+FFFD instead: the name would change silently.
+			return fmt.Errorf("tensor %q: name is not valid UTF-8, which a safetensors (JSON) header cannot hold; convert to .pt to keep it", srcs[i].Name)
 		}
 		seen[srcs[i].Name] = true
 	}

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -50,7 +51,7 @@ func WriteTorch(w io.Writer, srcs []Source, opt TorchOptions) error {
 	if err != nil {
 		return err
 	}
-	zw := &zipStream{cw: &countWriter{w: w}}
+	zw := newTorchZip(w)
 	if err := zw.entryBytes(root+"/data.pkl", pkl); err != nil {
 		return err
 	}
@@ -206,179 +207,113 @@ func (p *pickleWriter) ints(v []int) {
 	p.b.WriteByte('t')
 }
 
-// zipStream writes a zip archive of stored entries in one pass: each local
-// header is padded (extra field 'FB', as PyTorch does) so data starts on a
-// 64-byte boundary; CRCs follow the data in descriptors.
-type zipStream struct {
-	cw      *countWriter
-	entries []zipEntry
+// torchZip writes the zip archive of a torch.save file with archive/zip,
+// in one pass and the layout torch's own writer (caffe2's
+// PyTorchStreamWriter over miniz) uses: stored entries whose local header
+// is padded with an 'FB' extra field so the data starts on a 64-byte
+// boundary (torch mmaps storages from there), sizes and CRC in a data
+// descriptor after the data (local header fields zero), no extra fields
+// in the central directory, ZIP64 records where sizes or offsets need them.
+//
+// The CRC is known only once the data is written: it is set on the entry's
+// FileHeader then, before the next CreateRaw or Close, which is when
+// zip.Writer writes the descriptor and, later, the central directory from
+// the header it keeps (CreateRaw: "the argument is stored in w"); the same
+// moment drops the padding from the header so the central directory does
+// not repeat it. TestTorchZipReadsBackWithArchiveZip and TestTorchZip64
+// check the CRCs and the layout with archive/zip's reader, for 32-bit and
+// ZIP64 records.
+type torchZip struct {
+	zw   *zip.Writer
+	cw   *countWriter    // under zw: the bytes zw has flushed
+	prev *zip.FileHeader // the entry whose descriptor zw writes next
 }
 
-type zipEntry struct {
-	name       string
-	crc        uint32
-	size, off  int64
-	zip64Local bool
+const (
+	zipAlign           = 64     // torch's alignment of entry data
+	zipLocalHeaderLen  = 30     // fixed part of a local file header
+	zipExtraHeaderLen  = 4      // an extra field's id and length
+	zipPaddingID       = 0x4246 // 'FB', the extra field torch pads with
+	zipDescriptorLen   = 16     // signature, crc, 32-bit sizes
+	zipDescriptor64Len = 24     // signature, crc, 64-bit sizes
+	zipFlagDescriptor  = 0x0008 // sizes and CRC follow the data
+	zipFlagUTF8        = 0x0800 // names are UTF-8 (torch sets it too)
+	zipVersion20       = 20
+	zipVersion45       = 45   // ZIP64
+	zipDate1980        = 0x21 // 1980-01-01, the earliest MS-DOS date
+	zipMax32           = 1<<32 - 1
+)
+
+func newTorchZip(w io.Writer) *torchZip {
+	cw := &countWriter{w: w}
+	return &torchZip{zw: zip.NewWriter(cw), cw: cw}
 }
 
-const zipAlign = 64
-
-func (z *zipStream) entryBytes(name string, b []byte) error {
+func (z *torchZip) entryBytes(name string, b []byte) error {
 	return z.entry(name, int64(len(b)), func(cw *countWriter) error { _, err := cw.Write(b); return err })
 }
 
-func (z *zipStream) entry(name string, size int64, write func(*countWriter) error) error {
-	off := z.cw.n
-	z64 := size >= 0xffffffff || off >= 0xffffffff
-	var h bytes.Buffer
-	le := binary.LittleEndian
-	binary.Write(&h, le, uint32(0x04034b50))
-	ver := uint16(20)
-	if z64 {
-		ver = 45
-	}
-	binary.Write(&h, le, ver)
-	binary.Write(&h, le, uint16(0x0008)) // data descriptor follows
-	binary.Write(&h, le, uint16(0))      // stored
-	binary.Write(&h, le, uint16(0))      // time
-	binary.Write(&h, le, uint16(0x21))   // date 1980-01-01
-	binary.Write(&h, le, uint32(0))      // crc in descriptor
-	var extra bytes.Buffer
-	if z64 {
-		binary.Write(&h, le, uint32(0xffffffff))
-		binary.Write(&h, le, uint32(0xffffffff))
-		binary.Write(&extra, le, uint16(0x0001))
-		binary.Write(&extra, le, uint16(16))
-		binary.Write(&extra, le, uint64(size))
-		binary.Write(&extra, le, uint64(size))
-	} else {
-		binary.Write(&h, le, uint32(size))
-		binary.Write(&h, le, uint32(size))
-	}
-	base := off + 30 + int64(len(name)) + int64(extra.Len()) + 4
-	pad := (zipAlign - base%zipAlign) % zipAlign
-	binary.Write(&extra, le, uint16(0x4246)) // 'FB' padding, as PyTorch writes
-	binary.Write(&extra, le, uint16(pad))
-	extra.Write(make([]byte, pad))
-	binary.Write(&h, le, uint16(len(name)))
-	binary.Write(&h, le, uint16(extra.Len()))
-	h.WriteString(name)
-	h.Write(extra.Bytes())
-	if _, err := z.cw.Write(h.Bytes()); err != nil {
+// entry writes one stored entry of size bytes, which write produces.
+func (z *torchZip) entry(name string, size int64, write func(*countWriter) error) error {
+	// Where the local header starts: what zw flushed, plus the previous
+	// entry's descriptor, which zw writes when this entry is created.
+	if err := z.zw.Flush(); err != nil {
 		return err
 	}
+	off := z.cw.n
+	if z.prev != nil {
+		off += descriptorLen(z.prev)
+	}
+	fh := &zip.FileHeader{
+		Name: name, Method: zip.Store, Flags: zipFlagDescriptor | zipFlagUTF8, ModifiedDate: zipDate1980,
+		CreatorVersion: zipVersion20, ReaderVersion: zipVersion20,
+		CompressedSize64: uint64(size), UncompressedSize64: uint64(size),
+	}
+	if size >= zipMax32 || off >= zipMax32 {
+		fh.CreatorVersion, fh.ReaderVersion = zipVersion45, zipVersion45
+	}
+	dataOff := off + zipLocalHeaderLen + int64(len(name)) + zipExtraHeaderLen
+	pad := (zipAlign - dataOff%zipAlign) % zipAlign
+	fh.Extra = binary.LittleEndian.AppendUint16(fh.Extra, zipPaddingID)
+	fh.Extra = binary.LittleEndian.AppendUint16(fh.Extra, uint16(pad))
+	fh.Extra = append(fh.Extra, make([]byte, pad)...)
+	w, err := z.zw.CreateRaw(fh)
+	if err != nil {
+		return err
+	}
+	// The header out of zw's buffer: the data goes straight to the output
+	// (large writes bypass an empty bufio.Writer), starting exactly here.
+	if err := z.zw.Flush(); err != nil {
+		return err
+	}
+	if z.cw.n != dataOff+pad {
+		return fmt.Errorf("zip entry %q: data at offset %d, want %d (archive/zip's header layout changed?)", name, z.cw.n, dataOff+pad)
+	}
 	crc := crc32.NewIEEE()
-	start := z.cw.n
-	tee := &countWriter{w: io.MultiWriter(z.cw, crc)}
+	tee := &countWriter{w: io.MultiWriter(w, crc)}
 	if err := write(tee); err != nil {
 		return fmt.Errorf("zip entry %q: %w", name, err)
 	}
-	if z.cw.err != nil {
-		return z.cw.err
+	if tee.n != size {
+		return fmt.Errorf("zip entry %q: wrote %d bytes, want %d", name, tee.n, size)
 	}
-	if got := z.cw.n - start; got != size {
-		return fmt.Errorf("zip entry %q: wrote %d bytes, want %d", name, got, size)
-	}
-	var d bytes.Buffer
-	binary.Write(&d, le, uint32(0x08074b50))
-	binary.Write(&d, le, crc.Sum32())
-	if z64 {
-		binary.Write(&d, le, uint64(size))
-		binary.Write(&d, le, uint64(size))
-	} else {
-		binary.Write(&d, le, uint32(size))
-		binary.Write(&d, le, uint32(size))
-	}
-	if _, err := z.cw.Write(d.Bytes()); err != nil {
-		return err
-	}
-	z.entries = append(z.entries, zipEntry{name: name, crc: crc.Sum32(), size: size, off: off, zip64Local: z64})
+	fh.CRC32 = crc.Sum32()
+	fh.Extra = nil // the central directory carries no padding
+	z.prev = fh
 	return nil
 }
 
-func (z *zipStream) close() error {
-	le := binary.LittleEndian
-	var cd bytes.Buffer
-	cdStart := z.cw.n
-	for _, e := range z.entries {
-		var extra bytes.Buffer
-		size32, off32 := uint32(e.size), uint32(e.off)
-		needZ64 := e.size >= 0xffffffff || e.off >= 0xffffffff || e.zip64Local
-		if needZ64 {
-			size32, off32 = 0xffffffff, 0xffffffff
-			binary.Write(&extra, le, uint16(0x0001))
-			binary.Write(&extra, le, uint16(24))
-			binary.Write(&extra, le, uint64(e.size))
-			binary.Write(&extra, le, uint64(e.size))
-			binary.Write(&extra, le, uint64(e.off))
-		}
-		ver := uint16(20)
-		if needZ64 {
-			ver = 45
-		}
-		binary.Write(&cd, le, uint32(0x02014b50))
-		binary.Write(&cd, le, ver) // made by
-		binary.Write(&cd, le, ver) // needed
-		binary.Write(&cd, le, uint16(0x0008))
-		binary.Write(&cd, le, uint16(0))
-		binary.Write(&cd, le, uint16(0))
-		binary.Write(&cd, le, uint16(0x21))
-		binary.Write(&cd, le, e.crc)
-		binary.Write(&cd, le, size32)
-		binary.Write(&cd, le, size32)
-		binary.Write(&cd, le, uint16(len(e.name)))
-		binary.Write(&cd, le, uint16(extra.Len()))
-		binary.Write(&cd, le, uint16(0)) // comment
-		binary.Write(&cd, le, uint16(0)) // disk
-		binary.Write(&cd, le, uint16(0)) // internal attrs
-		binary.Write(&cd, le, uint32(0)) // external attrs
-		binary.Write(&cd, le, off32)
-		cd.WriteString(e.name)
-		cd.Write(extra.Bytes())
+// descriptorLen is the size of the data descriptor zip.Writer writes after
+// an entry: 64-bit sizes when either size needs them.
+func descriptorLen(fh *zip.FileHeader) int64 {
+	if fh.CompressedSize64 >= zipMax32 || fh.UncompressedSize64 >= zipMax32 {
+		return zipDescriptor64Len
 	}
-	if _, err := z.cw.Write(cd.Bytes()); err != nil {
-		return err
-	}
-	cdSize := int64(cd.Len())
-	n := len(z.entries)
-	var end bytes.Buffer
-	if cdStart >= 0xffffffff || cdSize >= 0xffffffff || n >= 0xffff {
-		z64Off := z.cw.n
-		binary.Write(&end, le, uint32(0x06064b50))
-		binary.Write(&end, le, uint64(44))
-		binary.Write(&end, le, uint16(45))
-		binary.Write(&end, le, uint16(45))
-		binary.Write(&end, le, uint32(0))
-		binary.Write(&end, le, uint32(0))
-		binary.Write(&end, le, uint64(n))
-		binary.Write(&end, le, uint64(n))
-		binary.Write(&end, le, uint64(cdSize))
-		binary.Write(&end, le, uint64(cdStart))
-		binary.Write(&end, le, uint32(0x07064b50))
-		binary.Write(&end, le, uint32(0))
-		binary.Write(&end, le, uint64(z64Off))
-		binary.Write(&end, le, uint32(1))
-	}
-	clamp16 := func(v int) uint16 {
-		if v >= 0xffff {
-			return 0xffff
-		}
-		return uint16(v)
-	}
-	clamp32 := func(v int64) uint32 {
-		if v >= 0xffffffff {
-			return 0xffffffff
-		}
-		return uint32(v)
-	}
-	binary.Write(&end, le, uint32(0x06054b50))
-	binary.Write(&end, le, uint16(0))
-	binary.Write(&end, le, uint16(0))
-	binary.Write(&end, le, clamp16(n))
-	binary.Write(&end, le, clamp16(n))
-	binary.Write(&end, le, clamp32(cdSize))
-	binary.Write(&end, le, clamp32(cdStart))
-	binary.Write(&end, le, uint16(0))
-	_, err := z.cw.Write(end.Bytes())
-	return err
+	return zipDescriptorLen
+}
+
+// close writes the last descriptor, the central directory and the end
+// records (ZIP64 ones when offsets, sizes or the entry count need them).
+func (z *torchZip) close() error {
+	return z.zw.Close()
 }

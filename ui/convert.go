@@ -14,6 +14,7 @@ import (
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
 	"github.com/vugu/vugu"
 )
@@ -282,12 +283,12 @@ func (c *Root) Convert(e vugu.DOMEvent) {
 // window.ditkit.convert: no per-tensor sha256 (Go's sha256 runs ~18 MB/s
 // in wasm) and 4 MiB source reads (the Blob reader streams from 1 MiB
 // reads up).
-func BrowserConvertOptions(format string, fixes []string, dt tensor.DType, name string) report.ConvertOptions {
-	return report.ConvertOptions{Format: format, Fixes: fixes, DType: dt, OutputName: name, SkipHashes: true, ReadChunk: 4 << 20}
+func BrowserConvertOptions(format string, fixes []string, dt tensor.DType, name string) convert.Options {
+	return convert.Options{Format: format, Fixes: fixes, DType: dt, OutputName: name, SkipHashes: true, ReadChunk: 4 << 20}
 }
 
-// convertTo runs report.BuildConvert into the sink that open returns.
-func convertTo(ck *loader.Checkpoint, req report.TargetRequest, opt report.ConvertOptions, open func() (Sink, error),
+// convertTo runs convert.Run into the sink that open returns.
+func convertTo(ck *loader.Checkpoint, req report.TargetRequest, opt convert.Options, open func() (Sink, error),
 	cancel *atomic.Bool, progress func(done, total int64, rate string)) (msg string, err error) {
 	sink, err := open()
 	if err != nil {
@@ -311,7 +312,7 @@ func convertTo(ck *loader.Checkpoint, req report.TargetRequest, opt report.Conve
 		progress(done, total, rate)
 	}
 	w := &cancelWriter{w: sink, cancel: cancel}
-	rep, err := report.BuildConvert(ck, req, opt, w)
+	rep, err := convert.Run(ck, req, opt, w)
 	if err != nil {
 		return "", err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall/js"
 
+	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
 	"github.com/ditkit/ditkit/ui"
 )
@@ -76,7 +77,7 @@ func convertAPI(file, target, opts js.Value) (any, error) {
 	}
 	sink := newBlobSink(name, false)
 	o := ui.BrowserConvertOptions(format, report.ParseFixes(optString(opts, "fix", "auto")), dt, name)
-	if _, err := report.BuildConvert(ck, req, o, sink); err != nil {
+	if _, err := convert.Run(ck, req, o, sink); err != nil {
 		return nil, err
 	}
 	if _, err := sink.Close(); err != nil {

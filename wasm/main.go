@@ -9,6 +9,7 @@ import (
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
 	"github.com/ditkit/ditkit/ui"
 	"github.com/vugu/vugu"
@@ -135,7 +136,7 @@ func newRenderer(mount string) (*domrender.JSRenderer, error) {
 }
 
 func main() {
-	report.Version = version
+	convert.Version = version
 	installAPI()
 	signal := func(name string, args ...any) {
 		if cb := js.Global().Get(name); cb.Type() == js.TypeFunction {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ditkit/ditkit/core/testfixtures"
 )
 
 // static/vugu-render.js must be the script vugu's domrender would eval (the
@@ -18,7 +20,7 @@ import (
 func TestVuguHelperMatchesModule(t *testing.T) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/vugu/vugu").Output()
 	if err != nil {
-		t.Skipf("go list: %v", err)
+		testfixtures.Missing(t, "the vugu module source (go list -m github.com/vugu/vugu: %v)", err)
 	}
 	src := filepath.Join(strings.TrimSpace(string(out)), "domrender", "renderer-js-script.go")
 	f, err := parser.ParseFile(token.NewFileSet(), src, nil, 0)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
 )
 
@@ -43,7 +44,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ditkit convert: need FILE and -o OUT (see ditkit convert --help)")
 		return exitError
 	}
-	format, err := report.FormatFor(*outPath)
+	format, err := convert.FormatFor(*outPath)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -74,7 +75,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	defer f.Close()
-	report.Version = version
+	convert.Version = version
 	// Write to a temporary file beside the output, then rename: a failed
 	// or interrupted write never leaves a partial OUT behind.
 	tmp, err := createTemp(*outPath, stderr)
@@ -83,13 +84,13 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	}
 	defer tmp.discard()
 	prog := newProgress(stderr, filepath.Base(dst))
-	opt := report.ConvertOptions{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
+	opt := convert.Options{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
 		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
 	if !*noVerify {
 		opt.ReadBack = tmp.File // written tensors are re-read while the rest is written
 	}
 	start := time.Now()
-	rep, err := report.BuildConvert(ck, req, opt, tmp.File)
+	rep, err := convert.Run(ck, req, opt, tmp.File)
 	prog.done()
 	if err != nil {
 		return fail(stderr, fmt.Errorf("%s: %w (nothing was written)", *outPath, err))
@@ -98,7 +99,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	if !*noVerify {
 		start = time.Now()
 		st, _ := tmp.Stat()
-		if err := report.VerifyOutput(tmp.File, st.Size(), rep); err != nil {
+		if err := convert.Verify(tmp.File, st.Size(), rep); err != nil {
 			return fail(stderr, fmt.Errorf("%s: verification failed: %w (nothing was written)", *outPath, err))
 		}
 		rep.Verified = true

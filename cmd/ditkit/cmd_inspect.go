@@ -10,6 +10,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
 )
 
@@ -57,7 +58,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	defer f.Close()
 	rep := report.BuildInspect(ck)
 	if *hashes {
-		sums, err := report.HashTensors(ck, ck.Tensors)
+		sums, err := convert.HashTensors(ck, ck.Tensors)
 		if err != nil {
 			return fail(stderr, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/core/testfixtures"
 )
 
 func TestDetectEveryPreset(t *testing.T) {
@@ -93,7 +94,7 @@ var ditAWant = map[string]any{
 }
 
 func TestDetectDiTAFixtures(t *testing.T) {
-	dir := sharedDir(t, "fixtures/dit_A")
+	dir := testfixtures.Path(t, "dit_A")
 	for _, tc := range []struct{ file, prefix string }{
 		{"ckpt_plain.pt", ""},
 		{"ckpt_ddp.pt", "module."},
@@ -156,7 +157,7 @@ func TestDetectDiTAFixtures(t *testing.T) {
 }
 
 func TestDetectSTDiTTinyFixture(t *testing.T) {
-	dir := sharedDir(t, "fixtures/stdit_tiny")
+	dir := testfixtures.Path(t, "stdit_tiny")
 	d := Detect(manifestInfos(t, filepath.Join(dir, "ckpt_plain.pt.manifest.json")))
 	if d.Family != "stdit" || d.Confidence != 1 {
 		t.Fatalf("family %q confidence %v evidence %v missing %v", d.Family, d.Confidence, d.Evidence, d.Missing)
@@ -168,7 +169,7 @@ func TestDetectSTDiTTinyFixture(t *testing.T) {
 		"hidden_size": 64, "depth": 2, "caption_channels": 32, "model_max_length": 8, "pred_sigma": true,
 	})
 	// A DiT file is not mistaken for STDiT and vice versa.
-	dd := Detect(manifestInfos(t, filepath.Join(sharedDir(t, "fixtures/dit_A"), "ckpt_stdit_layout.pt.manifest.json")))
+	dd := Detect(manifestInfos(t, filepath.Join(testfixtures.Path(t, "dit_A"), "ckpt_stdit_layout.pt.manifest.json")))
 	if dd.Family == "stdit" {
 		t.Fatal("reparameterised DiT detected as STDiT")
 	}

@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ditkit/ditkit/core/testfixtures"
 )
 
 // ditASpec builds spec JSON from the fixture's own config.json.
 func ditASpec(t *testing.T) *Spec {
 	t.Helper()
-	dir := sharedDir(t, "fixtures/dit_A")
+	dir := testfixtures.Path(t, "dit_A")
 	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +39,7 @@ func ditASpec(t *testing.T) *Spec {
 
 func stditTinySpec(t *testing.T) (*Spec, map[string][]int, []string) {
 	t.Helper()
-	dir := sharedDir(t, "fixtures/stdit_tiny")
+	dir := testfixtures.Path(t, "stdit_tiny")
 	data, err := os.ReadFile(filepath.Join(dir, "state_dict_shapes.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +76,7 @@ func TestSpecDiTAMatchesFixtureManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := sharedDir(t, "fixtures/dit_A")
+	dir := testfixtures.Path(t, "dit_A")
 	want := infosAsEntries(t, filepath.Join(dir, "ckpt_plain.pt.manifest.json"))
 	if d := diffSets(want, got); len(d) > 0 {
 		t.Fatalf("differences: %v", d)
@@ -116,7 +118,7 @@ func TestSpecSTDiTTinyMatchesFixture(t *testing.T) {
 	if d := diffSets(want, got); len(d) > 0 {
 		t.Fatalf("state_dict_shapes differences: %v", d)
 	}
-	dir := sharedDir(t, "fixtures/stdit_tiny")
+	dir := testfixtures.Path(t, "stdit_tiny")
 	man := infosAsEntries(t, filepath.Join(dir, "ckpt_plain.pt.manifest.json"))
 	if d := diffSets(man, got); len(d) > 0 {
 		t.Fatalf("manifest differences: %v", d)

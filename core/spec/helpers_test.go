@@ -3,26 +3,11 @@ package spec
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/tensor"
 )
-
-// sharedDir locates /work/shared (../shared relative to the repo root;
-// tests run in core/spec, so ../../../shared).
-func sharedDir(t *testing.T, sub string) string {
-	t.Helper()
-	for _, base := range []string{"../../../shared", "../../shared", "../shared"} {
-		p := filepath.Join(base, sub)
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-	}
-	t.Skipf("shared folder %s not found", sub)
-	return ""
-}
 
 func readKeysFile(t *testing.T, path string) []Entry {
 	t.Helper()

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ditkit/ditkit/core/testfixtures"
 )
 
 // Families whose reference keys files list tensors in true state_dict
@@ -21,10 +23,10 @@ var exactOrderFamilies = map[string]bool{"dit": true, "latte": true, "mmdit": tr
 var ownFirst = regexp.MustCompile(`(scale_shift_table(_temporal)?|y_embedder\.y_embedding)$`)
 
 func TestPresetKeysMatchReferenceFiles(t *testing.T) {
-	dir := sharedDir(t, "docs/keys")
+	dir := testfixtures.Doc(t, "keys")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if len(files) == 0 {
-		t.Skip("no keys files")
+		testfixtures.Missing(t, "reference key lists: no *.txt in %s", dir)
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".txt")
@@ -142,10 +144,9 @@ var paramCountLabels = map[string]string{
 var countLine = regexp.MustCompile(`^(.*?)\s+tensors=\s*(\d+)\s+params=\s*([\d,]+)`)
 
 func TestPresetParamCounts(t *testing.T) {
-	dir := sharedDir(t, "docs")
-	f, err := os.Open(filepath.Join(dir, "param_counts.txt"))
+	f, err := os.Open(testfixtures.Doc(t, "param_counts.txt"))
 	if err != nil {
-		t.Skip("param_counts.txt absent")
+		t.Fatal(err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -201,13 +202,13 @@ func TestWriteKeysRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %v", d)
 	}
 	// the reference file for the same preset is byte-identical
-	dir := sharedDir(t, "docs/keys")
-	ref, err := os.ReadFile(filepath.Join(dir, "DiT-S_2_256.txt"))
-	if err == nil {
-		buf.Reset()
-		WriteKeys(&buf, es)
-		if !bytes.Equal(bytes.TrimSpace(buf.Bytes()), bytes.TrimSpace(ref)) {
-			t.Fatalf("WriteKeys output differs from DiT-S_2_256.txt")
-		}
+	ref, err := os.ReadFile(testfixtures.Doc(t, "keys/DiT-S_2_256.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	WriteKeys(&buf, es)
+	if !bytes.Equal(bytes.TrimSpace(buf.Bytes()), bytes.TrimSpace(ref)) {
+		t.Fatalf("WriteKeys output differs from DiT-S_2_256.txt")
 	}
 }

@@ -1,5 +1,7 @@
-// Package report builds the JSON documents ditkit prints — inspect, diff,
-// convert — so the CLI and the browser return the same fields.
+// Package report holds the JSON documents ditkit prints — inspect, diff,
+// convert — and the human formatting of sizes and counts, so the CLI and
+// the browser return the same fields. It builds the inspect and diff
+// documents; the conversion engine (package loader/convert) fills Convert.
 package report
 
 import (

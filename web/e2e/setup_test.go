@@ -25,8 +25,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ditkit/ditkit/core/testfixtures"
 	"github.com/ditkit/ditkit/web"
-	"github.com/ditkit/ditkit/web/internal/gendemo"
+	"github.com/ditkit/ditkit/web/internal/gen/demo"
 )
 
 var (
@@ -160,13 +161,13 @@ func buildSite(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "wasm_exec.js"), wexec, 0o644); err != nil {
 		return err
 	}
-	demo := filepath.Join(dir, filepath.FromSlash(gendemo.FileName))
-	os.MkdirAll(filepath.Dir(demo), 0o755)
-	f, err := os.Create(demo)
+	demoPath := filepath.Join(dir, filepath.FromSlash(demo.FileName))
+	os.MkdirAll(filepath.Dir(demoPath), 0o755)
+	f, err := os.Create(demoPath)
 	if err != nil {
 		return err
 	}
-	if err := gendemo.Write(f); err != nil {
+	if err := demo.Write(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -182,7 +183,7 @@ func page(t *testing.T) context.Context {
 func pageAt(t *testing.T, url string) context.Context {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testfixtures.Missing(t, "%s", skipReason)
 	}
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	t.Cleanup(cancel)

@@ -15,6 +15,7 @@ import (
 	cdpage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ditkit/ditkit/core/testfixtures"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
@@ -271,7 +272,7 @@ func pageWithGPUHook(t *testing.T, script string) context.Context {
 func gpuPage(t *testing.T, script string, d time.Duration) context.Context {
 	t.Helper()
 	if skipReason != "" {
-		t.Skip(skipReason)
+		testfixtures.Missing(t, "%s", skipReason)
 	}
 	ctx, cancel := chromedp.NewContext(browserCtx)
 	t.Cleanup(cancel)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ditkit/ditkit/core/testfixtures"
 	"github.com/ditkit/ditkit/web"
 )
 
@@ -25,15 +26,15 @@ import (
 func TestWorkerWithWranglerDev(t *testing.T) {
 	wrangler := filepath.Join(repoRoot, "web", "worker", "node_modules", ".bin", "wrangler")
 	if _, err := os.Stat(wrangler); err != nil {
-		t.Skip("wrangler is not installed (./build.sh worker or ./build.sh test runs npm ci in web/worker)")
+		testfixtures.Missing(t, "wrangler at %s (./build.sh worker or ./build.sh test runs npm ci in web/worker)", wrangler)
 	}
 	out, err := exec.Command("node", "--version").Output()
 	if err != nil {
-		t.Skip("node is not installed")
+		testfixtures.Missing(t, "node (wrangler runs on it): %v", err)
 	}
 	var major int
 	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "v%d", &major); err != nil || major < 20 {
-		t.Skipf("wrangler 4.86 needs node >= 20, found %s", strings.TrimSpace(string(out)))
+		testfixtures.Missing(t, "node >= 20 for wrangler 4.86, found %s", strings.TrimSpace(string(out)))
 	}
 	dir := t.TempDir()
 	build := filepath.Join(dir, "build")

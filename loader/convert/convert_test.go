@@ -1,4 +1,4 @@
-package report
+package convert
 
 import (
 	"bytes"
@@ -13,25 +13,26 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
+	"github.com/ditkit/ditkit/loader/report"
 )
 
-// VerifyOutput passes a faithful output and names the tensor whose bytes
+// Verify passes a faithful output and names the tensor whose bytes
 // changed when any one byte of tensor data is flipped (both formats; the
 // tensors are verified in pairs, so every position in a pair is hit).
-func TestVerifyOutputCatchesChangedBytes(t *testing.T) {
+func TestVerifyCatchesChangedBytes(t *testing.T) {
 	for _, format := range []string{"safetensors", "pt"} {
 		ck, f, err := loader.OpenFile(fixtures.Path(t, "dit_A/ckpt_plain.pt"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		rep, err := BuildConvert(ck, TargetRequest{}, ConvertOptions{Format: format, DType: tensor.BF16, OutputName: "out." + format}, &out)
+		rep, err := Run(ck, report.TargetRequest{}, Options{Format: format, DType: tensor.BF16, OutputName: "out." + format}, &out)
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
 		data := out.Bytes()
-		if err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep); err != nil {
+		if err := Verify(bytes.NewReader(data), int64(len(data)), rep); err != nil {
 			t.Fatalf("%s: faithful output failed verification: %v", format, err)
 		}
 		oc, err := loader.Open(bytes.NewReader(data), int64(len(data)), "out."+format)
@@ -46,7 +47,7 @@ func TestVerifyOutputCatchesChangedBytes(t *testing.T) {
 			}
 			at := off + n - 1 - int64(i)%n // a different position in each tensor
 			data[at] ^= 0x10
-			err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep)
+			err := Verify(bytes.NewReader(data), int64(len(data)), rep)
 			data[at] ^= 0x10
 			if err == nil || !strings.Contains(err.Error(), "differ") || !strings.Contains(err.Error(), tn.Name) {
 				t.Fatalf("%s: byte %d of %s flipped: %v", format, at, tn.Name, err)
@@ -61,10 +62,10 @@ func TestVerifyOutputCatchesChangedBytes(t *testing.T) {
 
 // Tensors larger than the 4 MiB read chunk, paired with shorter ones,
 // verify and are caught, including in their last chunk.
-func TestVerifyOutputLargeTensors(t *testing.T) {
+func TestVerifyLargeTensors(t *testing.T) {
 	sizes := []int{9<<20 + 6, 5 << 20, 3, 4 << 20}
 	var srcs []loader.Source
-	rep := &Convert{Output: "big.safetensors"}
+	rep := &report.Convert{Output: "big.safetensors"}
 	for i, n := range sizes {
 		b := make([]byte, n)
 		for j := range b {
@@ -72,14 +73,14 @@ func TestVerifyOutputLargeTensors(t *testing.T) {
 		}
 		name := string(rune('a' + i))
 		srcs = append(srcs, loader.BytesSource(name, tensor.U8, []int{n}, b))
-		rep.Tensors = append(rep.Tensors, Written{Name: name, DType: "U8", Shape: []int{n}, SHA256: sha256hex(b)})
+		rep.Tensors = append(rep.Tensors, report.Written{Name: name, DType: "U8", Shape: []int{n}, SHA256: sha256hex(b)})
 	}
 	var out bytes.Buffer
 	if err := loader.WriteSafetensors(&out, srcs, nil); err != nil {
 		t.Fatal(err)
 	}
 	data := out.Bytes()
-	if err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep); err != nil {
+	if err := Verify(bytes.NewReader(data), int64(len(data)), rep); err != nil {
 		t.Fatal(err)
 	}
 	oc, err := loader.Open(bytes.NewReader(data), int64(len(data)), "big.safetensors")
@@ -89,7 +90,7 @@ func TestVerifyOutputLargeTensors(t *testing.T) {
 	for _, tn := range oc.Tensors {
 		at := tn.Storage.Off + tn.NBytes() - 1 // the last byte: the last chunk
 		data[at] ^= 1
-		err := VerifyOutput(bytes.NewReader(data), int64(len(data)), rep)
+		err := Verify(bytes.NewReader(data), int64(len(data)), rep)
 		data[at] ^= 1
 		if err == nil || !strings.Contains(err.Error(), "\""+tn.Name+"\"") {
 			t.Fatalf("last byte of %s flipped: %v", tn.Name, err)
@@ -103,7 +104,7 @@ func sha256hex(b []byte) string {
 }
 
 // With ReadBack (what the CLI does), tensors are re-read while the file
-// is written; VerifyOutput accepts those the reader finds at the re-read
+// is written; Verify accepts those the reader finds at the re-read
 // range and catches one that read back differently.
 func TestConvertReadBackVerification(t *testing.T) {
 	defer func(b int) { pipelineBlock = b }(pipelineBlock)
@@ -118,23 +119,23 @@ func TestConvertReadBackVerification(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opt := ConvertOptions{Format: format, DType: tensor.F16, OutputName: "out." + format, ReadBack: f}
+			opt := Options{Format: format, DType: tensor.F16, OutputName: "out." + format, ReadBack: f}
 			if flip {
 				opt.ReadBack = flipReader{f, 20000} // inside an early tensor's data
 			}
-			rep, err := BuildConvert(ck, TargetRequest{}, opt, f)
+			rep, err := Run(ck, report.TargetRequest{}, opt, f)
 			src.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
 			reread := 0
 			for _, w := range rep.Tensors {
-				if w.reread != "" {
+				if w.ReadBack != nil {
 					reread++
 				}
 			}
 			st, _ := f.Stat()
-			err = VerifyOutput(f, st.Size(), rep)
+			err = Verify(f, st.Size(), rep)
 			f.Close()
 			switch {
 			case reread == 0:

@@ -1,4 +1,4 @@
-package report
+package convert
 
 import (
 	"encoding/hex"
@@ -10,13 +10,14 @@ import (
 	"github.com/ditkit/ditkit/core/sha256x"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/report"
 )
 
-// VerifyOutput re-opens a written file with ditkit's own reader and checks
+// Verify re-opens a written file with ditkit's own reader and checks
 // every tensor's name, dtype, shape and sha256 against the report: the
 // sha256 of the bytes re-read during the write where the reader finds the
 // tensor at that range, else of the bytes it reads now.
-func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
+func Verify(r io.ReaderAt, size int64, c *report.Convert) error {
 	for _, w := range c.Tensors {
 		if w.SHA256 == "" {
 			return fmt.Errorf("the conversion ran without hashes (SkipHashes): nothing to verify against")
@@ -46,14 +47,14 @@ func VerifyOutput(r io.ReaderAt, size int64, c *Convert) error {
 			return fmt.Errorf("tensor %q: output has %v %v, wrote %s %v", w.Name, t.DType, t.Shape, w.DType, w.Shape)
 		}
 	}
-	// Tensors re-read while the file was written (ConvertOptions.ReadBack)
+	// Tensors re-read while the file was written (Options.ReadBack)
 	// are verified when the reader finds them exactly where they were
 	// re-read. The others are read and hashed now.
-	var todo []Written
+	var todo []report.Written
 	var ts []*loader.Tensor
 	for _, w := range c.Tensors {
-		if off, n, ok := got[pre+w.Name].FileRange(); ok && w.reread != "" && off == w.off && n == w.n {
-			if w.reread != w.SHA256 {
+		if off, n, ok := got[pre+w.Name].FileRange(); ok && w.ReadBack != nil && off == w.ReadBack.Off && n == w.ReadBack.N {
+			if w.ReadBack.SHA256 != w.SHA256 {
 				return fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
 			}
 			continue

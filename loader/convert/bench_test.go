@@ -1,4 +1,4 @@
-package report
+package convert
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/report"
 )
 
 // BenchmarkConvertBF16 converts 256 MB of fp32 tensors (an in-memory
@@ -35,7 +36,7 @@ func BenchmarkConvertBF16(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := BuildConvert(ck, TargetRequest{}, ConvertOptions{Format: "safetensors", DType: tensor.BF16, OutputName: "out.safetensors"}, io.Discard); err != nil {
+		if _, err := Run(ck, report.TargetRequest{}, Options{Format: "safetensors", DType: tensor.BF16, OutputName: "out.safetensors"}, io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}

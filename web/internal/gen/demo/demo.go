@@ -1,4 +1,4 @@
-// Package gendemo writes the page's built-in demo checkpoint: a tiny
+// Package demo writes the page's built-in demo checkpoint: a tiny
 // facebookresearch DiT (dit_A's configuration: input 8, patch 2, 4 channels,
 // hidden 64, depth 2, 4 heads, 10 classes, learn_sigma) with seeded random
 // weights, saved by loader.WriteTorch in DiT's 2-D layout. Loaded into an
@@ -7,7 +7,7 @@
 //
 // The file is not committed: build.sh generates it into web/static/demo/
 // (the output is byte-for-byte deterministic; TestDeterministic checks it).
-package gendemo
+package demo
 
 import (
 	"encoding/binary"

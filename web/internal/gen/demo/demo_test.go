@@ -1,4 +1,4 @@
-package gendemo
+package demo
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package report
+package convert
 
 import (
 	"encoding/hex"
@@ -171,7 +171,7 @@ func (p *pipeline) backChunk(n int, rs []hashRange) ([]byte, *sha256x.Digest) {
 		}
 		m := min(int64(n), int64(len(p.backBuf)), r.end-p.backOff)
 		if k, _ := p.back.ReadAt(p.backBuf[:m], p.backOff); int64(k) != m {
-			p.back = nil // VerifyOutput reads this range and the rest itself
+			p.back = nil // Verify reads this range and the rest itself
 			return nil, nil
 		}
 		p.backOff += m
@@ -202,7 +202,7 @@ func (p *pipeline) writeLoop(w io.Writer) {
 
 // Close sends what is buffered, waits for the hashes and the writes, and
 // returns the first write error. A range whose re-read was under way and
-// is complete gets its hash; later ones are left to VerifyOutput.
+// is complete gets its hash; later ones are left to Verify.
 func (p *pipeline) Close() error {
 	if !p.closed {
 		p.closed = true

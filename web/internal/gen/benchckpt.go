@@ -1,15 +1,9 @@
-// Command benchgen writes a full-size checkpoint of a preset's shapes with
-// random float32 weights, for `build.sh bench` (inspect and convert next to
-// torch on a multi-GB file).
-//
-//	go run ./loader/internal/benchgen -preset DiT-XL_2_256 -o /tmp/x.pt
 package main
 
 import (
 	"bufio"
 	"encoding/binary"
 	"flag"
-	"fmt"
 	"io"
 	"math"
 	"os"
@@ -21,21 +15,24 @@ import (
 	"github.com/ditkit/ditkit/loader"
 )
 
-func main() {
-	preset := flag.String("preset", "DiT-XL_2_256", "architecture preset")
-	out := flag.String("o", "", "output (.pt or .safetensors)")
-	flag.Parse()
-	if *out == "" {
-		fmt.Fprintln(os.Stderr, "benchgen: -o is required")
-		os.Exit(2)
+// benchCheckpoint is `gen benchckpt -preset P -o OUT`: a full-size
+// checkpoint of a preset's shapes with random float32 weights, for
+// `build.sh bench_io` (inspect and convert next to torch on a multi-GB
+// file). OUT's extension picks .safetensors or a torch .pt.
+func benchCheckpoint(args []string) error {
+	fs := flag.NewFlagSet("gen benchckpt", flag.ContinueOnError)
+	preset := fs.String("preset", "DiT-XL_2_256", "architecture preset")
+	out := fs.String("o", "", "output (.pt or .safetensors)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	if err := run(*preset, *out); err != nil {
-		fmt.Fprintln(os.Stderr, "benchgen:", err)
-		os.Exit(1)
+	if *out == "" || fs.NArg() != 0 {
+		return errUsage
 	}
+	return writeBenchCheckpoint(*preset, *out)
 }
 
-func run(preset, out string) error {
+func writeBenchCheckpoint(preset, out string) error {
 	s, err := spec.Preset(preset)
 	if err != nil {
 		return err

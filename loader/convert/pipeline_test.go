@@ -1,4 +1,4 @@
-package report
+package convert
 
 import (
 	"bytes"
@@ -106,7 +106,7 @@ func (f flipReader) ReadAt(b []byte, off int64) (int, error) {
 
 // With a read-back file, the ranges the writer finished are re-read and
 // hash like the bytes sent, paired with later ranges; the last ones are
-// left for VerifyOutput. A byte that reads back differently shows in the
+// left for Verify. A byte that reads back differently shows in the
 // re-read hash of its own range only.
 func TestPipelineReadBack(t *testing.T) {
 	r := rand.New(rand.NewSource(9))
