@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ditkit/ditkit/core/testfixtures"
 )
 
 func keysOf(t *testing.T, fam string, params map[string]any) []Entry {
@@ -117,7 +119,7 @@ func TestResolvePolicy(t *testing.T) {
 
 // The dit_A fixture (hidden 64, 4 heads) is not a published size.
 func TestResolveDiTAFixture(t *testing.T) {
-	dir := sharedDir(t, "fixtures/dit_A")
+	dir := testfixtures.Path(t, "dit_A")
 	r, err := Resolve(manifestInfos(t, filepath.Join(dir, "ckpt_ddp.pt.manifest.json")), Request{})
 	if err != nil {
 		t.Fatal(err)
