@@ -210,30 +210,7 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	labels := n.Classes() > 0 // else captions: no y = the model's null caption
-	for _, k := range []string{"x", "t", "y"} {
-		if in[k] == nil && (k != "y" || labels) {
-			return nil, fmt.Errorf("inputs: no tensor %q", k)
-		}
-	}
-	x, err := in["x"].Float32s()
-	if err != nil {
-		return nil, err
-	}
-	t, err := in["t"].Float64s()
-	if err != nil {
-		return nil, err
-	}
-	c := &dit.Cond{}
-	switch {
-	case labels:
-		c.Labels, err = in["y"].Ints()
-	case in["y"] != nil:
-		c.Caption, err = in["y"].Float32s()
-	}
-	if err == nil && in["mask"] != nil {
-		c.Mask, err = in["mask"].Ints()
-	}
+	fin, err := dit.ReadInputs(n, in, "inputs")
 	if err != nil {
 		return nil, err
 	}
@@ -246,9 +223,9 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 		start := time.Now()
 		var err error
 		if cfgScale != 0 {
-			out, shape, err = dit.ForwardWithCFG(ctx, n, x, in["x"].Shape, t, c, cfgScale, o)
+			out, shape, err = dit.ForwardWithCFG(ctx, n, fin.X, fin.Shape, fin.T, fin.Cond, cfgScale, o)
 		} else {
-			out, shape, err = n.Forward(ctx, x, in["x"].Shape, t, c, o)
+			out, shape, err = n.Forward(ctx, fin.X, fin.Shape, fin.T, fin.Cond, o)
 		}
 		dur = time.Since(start)
 		return err
@@ -258,7 +235,7 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	}
 	info.MS = float64(dur.Microseconds()) / 1000
 	info.StepMS, info.FirstMS = info.MS, info.MS
-	info.GFLOPs = n.FLOPs(len(t)) / dur.Seconds() / 1e9
+	info.GFLOPs = n.FLOPs(len(fin.T)) / dur.Seconds() / 1e9
 	return resultBlob("forward.safetensors", []namedF32{{"out", shape, out}},
 		map[string]string{"producer": "ditkit forward (page)", "backend": info.Backend}, info)
 }

@@ -146,30 +146,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	labels := n.Classes() > 0 // else captions: no y = the model's null caption
-	for _, k := range []string{"x", "t", "y"} {
-		if in[k] == nil && (k != "y" || labels) {
-			return fail(stderr, fmt.Errorf("%s: no tensor %q", *inputs, k))
-		}
-	}
-	x, err := in["x"].Float32s()
-	if err != nil {
-		return fail(stderr, err)
-	}
-	t, err := in["t"].Float64s()
-	if err != nil {
-		return fail(stderr, err)
-	}
-	cond := &dit.Cond{}
-	switch {
-	case labels:
-		cond.Labels, err = in["y"].Ints()
-	case in["y"] != nil:
-		cond.Caption, err = in["y"].Float32s()
-	}
-	if err == nil && in["mask"] != nil {
-		cond.Mask, err = in["mask"].Ints()
-	}
+	fin, err := dit.ReadInputs(n, in, *inputs)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -183,9 +160,9 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	case *cfgScale != 0 && n.Guided() == 0:
 		return fail(stderr, fmt.Errorf("--cfg-scale is implemented for DiT only"))
 	case *cfgScale != 0:
-		out, outShape, err = dit.ForwardWithCFG(ctx, n, x, in["x"].Shape, t, cond, float32(*cfgScale), opt)
+		out, outShape, err = dit.ForwardWithCFG(ctx, n, fin.X, fin.Shape, fin.T, fin.Cond, float32(*cfgScale), opt)
 	default:
-		out, outShape, err = n.Forward(ctx, x, in["x"].Shape, t, cond, opt)
+		out, outShape, err = n.Forward(ctx, fin.X, fin.Shape, fin.T, fin.Cond, opt)
 	}
 	if err != nil {
 		return fail(stderr, err)
@@ -199,7 +176,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if *timing {
-		gf := n.FLOPs(len(t)) / fwd.Seconds() / 1e9
+		gf := n.FLOPs(len(fin.T)) / fwd.Seconds() / 1e9
 		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f}\n", n.load.Seconds(), fwd.Seconds(), gf)
 	}
 	return exitOK

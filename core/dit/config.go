@@ -26,20 +26,25 @@ type Config struct {
 }
 
 // OutChannels is 2·InChannels with learned sigma, else InChannels.
-func (c Config) OutChannels() int {
-	if c.LearnSigma {
-		return 2 * c.InChannels
-	}
-	return c.InChannels
-}
+func (c Config) OutChannels() int { return outChannels(c.InChannels, c.LearnSigma) }
 
 // MLPHidden is int(HiddenSize·MLPRatio) as timm computes it.
-func (c Config) MLPHidden() int {
-	r := c.MLPRatio
-	if r == 0 {
-		r = 4
+func (c Config) MLPHidden() int { return mlpHidden(c.HiddenSize, c.MLPRatio) }
+
+// outChannels is 2·in with learned (predicted) sigma, else in.
+func outChannels(in int, sigma bool) int {
+	if sigma {
+		return 2 * in
 	}
-	return int(float64(c.HiddenSize) * r)
+	return in
+}
+
+// mlpHidden is timm's int(hidden·ratio) (ratio 0: 4).
+func mlpHidden(h int, ratio float64) int {
+	if ratio == 0 {
+		ratio = 4
+	}
+	return int(float64(h) * ratio)
 }
 
 // Tokens is the number of patch tokens (input_size/p)².

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/core/tensor"
 )
 
 // Cond is the conditioning of a batch: each family reads its part.
@@ -110,4 +111,49 @@ func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []
 		}
 	}
 	return out, oshape, nil
+}
+
+// Inputs are one forward's inputs.
+type Inputs struct {
+	X     []float32
+	Shape []int // x's shape [N, C, …]
+	T     []float64
+	Cond  *Cond
+}
+
+// ReadInputs takes a forward's inputs from tensors stored as the reference
+// fixtures store them: x (F32 or F64), t, y (int labels for a
+// class-conditional net; caption embeddings otherwise, where no y means the
+// model's null caption) and an optional caption mask. name names their
+// file in errors.
+func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, error) {
+	labels := net.Classes() > 0
+	for _, k := range []string{"x", "t", "y"} {
+		if ts[k] == nil && (k != "y" || labels) {
+			return nil, fmt.Errorf("%s: no tensor %q", name, k)
+		}
+	}
+	in := &Inputs{Shape: ts["x"].Shape, Cond: &Cond{}}
+	var err error
+	if in.X, err = ts["x"].Float32s(); err != nil {
+		return nil, fmt.Errorf("%s: x: %w", name, err)
+	}
+	if in.T, err = ts["t"].Float64s(); err != nil {
+		return nil, fmt.Errorf("%s: t: %w", name, err)
+	}
+	switch {
+	case labels:
+		in.Cond.Labels, err = ts["y"].Ints()
+	case ts["y"] != nil:
+		in.Cond.Caption, err = ts["y"].Float32s()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: y: %w", name, err)
+	}
+	if ts["mask"] != nil {
+		if in.Cond.Mask, err = ts["mask"].Ints(); err != nil {
+			return nil, fmt.Errorf("%s: mask: %w", name, err)
+		}
+	}
+	return in, nil
 }

@@ -25,20 +25,9 @@ type STDiTConfig struct {
 }
 
 // OutChannels is 2·InChannels with pred_sigma.
-func (c STDiTConfig) OutChannels() int {
-	if c.PredSigma {
-		return 2 * c.InChannels
-	}
-	return c.InChannels
-}
+func (c STDiTConfig) OutChannels() int { return outChannels(c.InChannels, c.PredSigma) }
 
-func (c STDiTConfig) mlpHidden() int {
-	r := c.MLPRatio
-	if r == 0 {
-		r = 4
-	}
-	return int(float64(c.HiddenSize) * r)
-}
+func (c STDiTConfig) mlpHidden() int { return mlpHidden(c.HiddenSize, c.MLPRatio) }
 
 func (c STDiTConfig) grid() (gt, gh, gw int) {
 	return c.InputSize[0] / c.PatchSize[0], c.InputSize[1] / c.PatchSize[1], c.InputSize[2] / c.PatchSize[2]
