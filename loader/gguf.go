@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ditkit/ditkit/core/quant"
@@ -280,6 +281,9 @@ func (g *ggufReader) nameStr(what string) (string, int64, error) {
 	}
 	if !utf8.ValidString(s) {
 		return "", at, g.fail(ErrCorrupt, at, "%s %q is not valid UTF-8", what, s)
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", at, g.fail(ErrCorrupt, at, "%s %q holds control characters", what, s)
 	}
 	return s, at, nil
 }
@@ -621,7 +625,7 @@ func (ck *Checkpoint) finishGGUFTensor(t *Tensor, file string) error {
 		if known {
 			why = fmt.Sprintf("%s is %s's 5-D Conv3d patch embedding", t.Name, fam)
 		}
-		gt.Evidence = fmt.Sprintf("n_dims = 5 (ComfyUI-GGUF fix_5d_tensors convention: %s; ggml itself allows 4): dims %v read in reversed order as %s", why, gt.Dims, tensor.FormatShape(gt.Stored))
+		gt.Evidence = fmt.Sprintf("n_dims = 5 (ComfyUI-GGUF fix_5d_tensors convention: %s; ggml itself allows 4): ggml dims %s read in reversed order as %s", why, formatDims(gt.Dims), tensor.FormatShape(gt.Stored))
 	}
 	t.Shape = append([]int(nil), shape...)
 	t.Strides = tensor.ContiguousStrides(t.Shape)
@@ -634,6 +638,14 @@ func (ck *Checkpoint) finishGGUFTensor(t *Tensor, file string) error {
 	}
 	t.Storage = &Storage{Key: t.Name, DType: t.DType, Off: gt.Offset, Size: gt.Size}
 	return nil
+}
+
+func formatDims(d []uint64) string {
+	s := make([]int, len(d))
+	for i, v := range d {
+		s[i] = int(v)
+	}
+	return tensor.FormatShape(s)
 }
 
 func numelOf(s []int) int64 { n, _ := tensor.Numel(s); return n }

@@ -458,6 +458,9 @@ func TestGGUFBadHeaders(t *testing.T) {
 			return (&ggufBuilder{}).header(0, 2).str("a").u32(7).raw(1).str("a").u32(7).raw(1)
 		}, "duplicate key"},
 		{"key not utf-8", func() *ggufBuilder { return (&ggufBuilder{}).header(0, 1).str("a\xff").u32(7).raw(1) }, "UTF-8"},
+		{"tensor name with an escape", func() *ggufBuilder {
+			return f32Data(tensorInfo((&ggufBuilder{}).header(1, 0), "a\x1b[31m", []uint64{4}, 0, 0), 16)
+		}, "control characters"},
 		{"alignment not u32", func() *ggufBuilder {
 			return (&ggufBuilder{}).header(0, 1).str("general.alignment").u32(10).u64(32)
 		}, "UINT32"},

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -80,6 +82,9 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 func printInspect(w io.Writer, r *report.Inspect) {
 	fmt.Fprintf(w, "file:         %s (%s)\n", r.File, humanBytes(r.Size))
 	fmt.Fprintf(w, "format:       %s\n", r.Format)
+	if g := r.GGUF; g != nil {
+		printGGUF(w, g)
+	}
 	root := r.WeightsRoot
 	if root == "" {
 		root = "(top level)"
@@ -128,8 +133,15 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	} else {
 		fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tPARAMS")
 	}
+	var evidence []string
 	for _, t := range r.Tensors {
 		n, _ := tensor.Numel(t.Shape)
+		if t.GGUFType != "" { // GGUF: the stored type (dense reads give DType)
+			t.DType = t.GGUFType
+		}
+		if t.ShapeEvidence != "" {
+			evidence = append(evidence, t.Name+": "+t.ShapeEvidence)
+		}
 		if hashed {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n, t.SHA256)
 		} else {
@@ -137,6 +149,26 @@ func printInspect(w io.Writer, r *report.Inspect) {
 		}
 	}
 	tw.Flush()
+	for _, e := range evidence {
+		fmt.Fprintf(w, "shape: %s\n", e)
+	}
+}
+
+// printGGUF prints a GGUF file's header line.
+func printGGUF(w io.Writer, g *report.GGUFInfo) {
+	arch := g.Architecture
+	if arch == "" || strings.IndexFunc(arch, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		arch = strconv.Quote(arch)
+	}
+	fmt.Fprintf(w, "gguf:         v%d, alignment %d, %d KV pairs; architecture %s: %s\n", g.Version, g.Alignment, len(g.KV), arch, g.ArchitectureName)
+	types := make([]string, 0, len(g.BytesByType))
+	for k := range g.BytesByType {
+		types = append(types, k)
+	}
+	sort.Strings(types)
+	for _, k := range types {
+		fmt.Fprintf(w, "  %-5s %s stored\n", k, humanBytes(g.BytesByType[k]))
+	}
 }
 
 func printDetected(w io.Writer, d *report.Detected) {

@@ -22,6 +22,7 @@ type Inspect struct {
 	Safety       Safety            `json:"safety"`
 	Notes        []string          `json:"notes,omitempty"`
 	Detected     *Detected         `json:"detected,omitempty"`
+	GGUF         *GGUFInfo         `json:"gguf,omitempty"` // GGUF files: header, KV metadata (inspect_gguf.go)
 }
 
 type TensorInfo struct {
@@ -29,8 +30,14 @@ type TensorInfo struct {
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
 	// SHA256 of the tensor's contiguous bytes, with `inspect --sha256`
-	// (which reads all the data); empty otherwise.
+	// (which reads all the data); empty otherwise. For a quantized GGUF
+	// tensor these are the dequantized F32 bytes.
 	SHA256 string `json:"sha256,omitempty"`
+	// GGUF files: the stored ggml type, the dims as stored (innermost
+	// first) and, when Shape is not their plain reversal, why.
+	GGUFType      string   `json:"gguf_type,omitempty"`
+	GGUFDims      []uint64 `json:"gguf_dims,omitempty"`
+	ShapeEvidence string   `json:"shape_evidence,omitempty"`
 }
 
 type Safety struct {
@@ -58,6 +65,9 @@ func VerdictSummary(format, v string) string {
 	if format == loader.FormatSafetensors && v == loader.VerdictSafe {
 		return "safetensors holds no code"
 	}
+	if format == loader.FormatGGUF && v == loader.VerdictSafe {
+		return "GGUF holds no code"
+	}
 	switch v {
 	case loader.VerdictSafe:
 		return "every global the pickle names is on PyTorch's weights_only allow-list"
@@ -79,7 +89,14 @@ func BuildInspect(ck *loader.Checkpoint) *Inspect {
 		out.Alternatives = []string{}
 	}
 	for _, t := range ck.Tensors {
-		out.Tensors = append(out.Tensors, TensorInfo{Name: t.Name, DType: t.DType.String(), Shape: t.Shape})
+		ti := TensorInfo{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
+		if g := t.GGUF; g != nil {
+			ti.GGUFType, ti.GGUFDims, ti.ShapeEvidence = g.Type.String(), g.Dims, g.Evidence
+			if ti.GGUFDims == nil {
+				ti.GGUFDims = []uint64{}
+			}
+		}
+		out.Tensors = append(out.Tensors, ti)
 		out.Params += t.Numel()
 		out.BytesByDType[t.DType.String()] += t.NBytes()
 	}
@@ -87,5 +104,8 @@ func BuildInspect(ck *loader.Checkpoint) *Inspect {
 		out.WeightParams += t.Numel()
 	}
 	out.Detected = Detect(ck)
+	if ck.GGUF != nil {
+		out.GGUF = ggufInfo(ck)
+	}
 	return out
 }
