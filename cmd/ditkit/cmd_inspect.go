@@ -119,6 +119,12 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	for _, f := range r.Safety.Findings {
 		fmt.Fprintf(w, "  finding: %s\n", f)
 	}
+	if f := r.FP8; f != nil {
+		fmt.Fprintf(w, "fp8:          %s layout, %d fp8 tensors, %d with weight scales\n", f.Layout, f.FP8Tensors, f.ScaledLayers)
+		for _, e := range append(f.Evidence, f.Unsupported...) {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note:         %s\n", n)
 	}

@@ -22,7 +22,8 @@ type Inspect struct {
 	Safety       Safety            `json:"safety"`
 	Notes        []string          `json:"notes,omitempty"`
 	Detected     *Detected         `json:"detected,omitempty"`
-	GGUF         *GGUFInfo         `json:"gguf,omitempty"` // GGUF files: header, KV metadata (inspect_gguf.go)
+	GGUF         *GGUFInfo         `json:"gguf,omitempty"` // GGUF files: header, KV metadata (inspect_quant.go)
+	FP8          *FP8Info          `json:"fp8,omitempty"`  // fp8 weights: layout and scales (inspect_quant.go)
 }
 
 type TensorInfo struct {
@@ -106,6 +107,10 @@ func BuildInspect(ck *loader.Checkpoint) *Inspect {
 	out.Detected = Detect(ck)
 	if ck.GGUF != nil {
 		out.GGUF = ggufInfo(ck)
+	}
+	var note string
+	if out.FP8, note = fp8Info(ck); note != "" {
+		out.Notes = append(append([]string(nil), out.Notes...), note)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"unicode/utf8"
 
+	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/loader"
 )
 
@@ -110,4 +111,37 @@ func formatSpecial(f float64) string {
 		return "Infinity"
 	}
 	return "-Infinity"
+}
+
+// FP8Info is the "fp8" object of inspect --json for checkpoints holding
+// fp8 weights: the layout (plain, old ComfyUI scaled_fp8, new
+// weight_scale), the marker, how many weights carry scales, and why.
+type FP8Info struct {
+	Layout       string   `json:"layout"`
+	Marker       string   `json:"marker,omitempty"`
+	FP8Tensors   int      `json:"fp8_tensors"`
+	ScaledLayers int      `json:"scaled_layers"`
+	Evidence     []string `json:"evidence"`
+	Unsupported  []string `json:"unsupported,omitempty"`
+}
+
+// fp8Info recognises fp8 layouts; a malformed one becomes a note.
+func fp8Info(ck *loader.Checkpoint) (*FP8Info, string) {
+	f, err := quant.DetectFP8(WeightInfos(ck), ck.Metadata)
+	if err != nil {
+		return nil, "fp8: " + err.Error()
+	}
+	if f == nil {
+		return nil, ""
+	}
+	out := &FP8Info{Layout: f.Layout, Marker: f.Marker, FP8Tensors: len(f.Layers), Evidence: f.Evidence, Unsupported: f.Unsupported}
+	for _, l := range f.Layers {
+		if l.Scale != "" {
+			out.ScaledLayers++
+		}
+	}
+	if out.Evidence == nil {
+		out.Evidence = []string{}
+	}
+	return out, ""
 }
