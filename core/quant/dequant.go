@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/ditkit/ditkit/core/tensor"
 )
 
 // Dequantize converts whole blocks of type t (src) into float32 values
@@ -43,7 +42,7 @@ var dequantizers = map[Type]func(src []byte, dst []float32){
 var le = binary.LittleEndian
 
 // half reads an IEEE f16 at b[0:2] and widens it exactly (GGML_FP16_TO_FP32).
-func half(b []byte) float32 { return tensor.F16ToF32(le.Uint16(b)) }
+func half(b []byte) float32 { return f16ToF32(le.Uint16(b)) }
 
 func dequantF32(src []byte, dst []float32) {
 	for i := range dst {
@@ -52,9 +51,22 @@ func dequantF32(src []byte, dst []float32) {
 }
 
 func dequantF16(src []byte, dst []float32) {
+	src = src[:2*len(dst)]
 	for i := range dst {
-		dst[i] = tensor.F16ToF32(le.Uint16(src[2*i:]))
+		dst[i] = f16ToF32(le.Uint16(src[2*i:]))
 	}
+}
+
+// f16ToF32 widens an f16 exactly, like tensor.F16ToF32, without a loop
+// for subnormals: the f16 bits moved into an f32's place and scaled by
+// 2^112 (a power of two, so exact) rebias normals and subnormals alike.
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	if h&0x7c00 == 0x7c00 { // inf, NaN
+		return math.Float32frombits(sign | 0x7f800000 | uint32(h&0x3ff)<<13)
+	}
+	v := math.Float32frombits(uint32(h&0x7fff)<<13) * 0x1p112
+	return math.Float32frombits(sign | math.Float32bits(v))
 }
 
 func dequantBF16(src []byte, dst []float32) {
@@ -187,7 +199,7 @@ func dequantQ3_K(src []byte, dst []float32) {
 			sc[i] = int8(aux[i/4] >> (8 * uint(i%4)))
 		}
 		is := 0
-		m := uint8(1)
+		mbit := uint(0) // hmask bit of this group: 0 … 7
 		for n := 0; n < QK_K; n += 128 {
 			shift := uint(0)
 			for j := 0; j < 4; j++ {
@@ -195,16 +207,14 @@ func dequantQ3_K(src []byte, dst []float32) {
 					dl := dAll * float32(int(sc[is])-32)
 					is++
 					for l := 16 * h; l < 16*h+16; l++ {
-						v := int((q[l] >> shift) & 3)
-						if hm[l]&m == 0 {
-							v -= 4
-						}
+						// q − 4 when the high bit is clear (branch-free)
+						v := int((q[l]>>shift)&3) - 4 + 4*int((hm[l]>>mbit)&1)
 						y[l-16*h] = dl * float32(v)
 					}
 					y = y[16:]
 				}
 				shift += 2
-				m <<= 1
+				mbit++
 			}
 			q = q[32:]
 		}
@@ -250,26 +260,19 @@ func dequantQ5_K(src []byte, dst []float32) {
 		b, y := src[:176], dst[:QK_K]
 		d, min := half(b), half(b[2:])
 		scales, qh, ql := b[4:16], b[16:48], b[48:176]
-		u1, u2 := uint8(1), uint8(2)
 		for is := 0; is < 8; is += 2 {
 			sc, m := scaleMinK4(is, scales)
 			d1, m1 := d*float32(sc), min*float32(m)
 			sc, m = scaleMinK4(is+1, scales)
 			d2, m2 := d*float32(sc), min*float32(m)
+			sh := uint(is) // the high bits of this pair: qh bits is and is+1
 			for l, v := range ql[:32] {
-				lo, hi := v&0xf, v>>4
-				if qh[l]&u1 != 0 {
-					lo += 16
-				}
-				if qh[l]&u2 != 0 {
-					hi += 16
-				}
+				h := qh[l] >> sh // branch-free: the bits are random
+				lo, hi := v&0xf|(h&1)<<4, v>>4|(h&2)<<3
 				y[l] = float32(d1*float32(lo)) - m1
 				y[l+32] = float32(d2*float32(hi)) - m2
 			}
 			ql, y = ql[32:], y[64:]
-			u1 <<= 2
-			u2 <<= 2
 		}
 		src, dst = src[176:], dst[QK_K:]
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/quant"
+	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
@@ -236,5 +237,22 @@ func TestTypesAndErrors(t *testing.T) {
 	}
 	if quant.F32ToBF16GGML(float32(math.Float32frombits(0xff812345))) != 0xffc1 {
 		t.Error("ggml's bf16 NaN keeps sign and payload, forced quiet")
+	}
+}
+
+// The fast f16 widening equals tensor.F16ToF32 for all 65536 patterns.
+func TestF16Widening(t *testing.T) {
+	src := make([]byte, 2*65536)
+	for i := range 65536 {
+		src[2*i], src[2*i+1] = byte(i), byte(i>>8)
+	}
+	got := make([]float32, 65536)
+	if err := quant.Dequantize(quant.F16, src, got); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if w := tensor.F16ToF32(uint16(i)); math.Float32bits(v) != math.Float32bits(w) {
+			t.Fatalf("%04x: %08x, want %08x", i, math.Float32bits(v), math.Float32bits(w))
+		}
 	}
 }

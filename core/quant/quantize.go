@@ -351,6 +351,7 @@ func makeQ3(nmax int32, x []float32, L []int8) float32 {
 // over a small search of scales; it returns scale and the (positive) min.
 func makeQKX2(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int32, useMAD bool) (float32, float32) {
 	n := len(x)
+	weights, L, Laux = weights[:n], L[:n], Laux[:n] // one bounds check here, none in the loops
 	lo, hi := x[0], x[0]
 	sumW := weights[0]
 	sumX := float32(sumW * x[0])
@@ -369,7 +370,7 @@ func makeQKX2(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta fl
 		lo = 0
 	}
 	if hi == lo {
-		clear(L[:n])
+		clear(L)
 		return 0, -lo
 	}
 	fn := float32(nmax)
@@ -422,7 +423,7 @@ func makeQKX2(nmax int32, x, weights []float32, L, Laux []uint8, rmin, rdelta fl
 				cur += float32(weights[i] * diff)
 			}
 			if cur < best {
-				copy(L[:n], Laux[:n])
+				copy(L, Laux)
 				best, scale, lo = cur, thisScale, thisMin
 			}
 		}

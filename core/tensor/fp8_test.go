@@ -296,3 +296,34 @@ func TestFP8ExhaustiveChecksum(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCastFP8 reports GB/s of f32 for F32 → fp8 and fp8 → F32/BF16.
+func BenchmarkCastFP8(b *testing.B) {
+	n := 1 << 20
+	src := make([]byte, 4*n)
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint32(src[4*i:], math.Float32bits(float32(i%1000-500)/37))
+	}
+	f8 := make([]byte, n)
+	back := make([]byte, 4*n)
+	for _, dt := range []tensor.DType{tensor.F8_E4M3, tensor.F8_E5M2} {
+		b.Run("F32→"+dt.String(), func(b *testing.B) {
+			b.SetBytes(int64(4 * n))
+			for b.Loop() {
+				tensor.Cast(tensor.F32, dt, src, f8)
+			}
+		})
+		b.Run(dt.String()+"→F32", func(b *testing.B) {
+			b.SetBytes(int64(4 * n))
+			for b.Loop() {
+				tensor.Cast(dt, tensor.F32, f8, back)
+			}
+		})
+		b.Run(dt.String()+"→BF16", func(b *testing.B) {
+			b.SetBytes(int64(2 * n))
+			for b.Loop() {
+				tensor.Cast(dt, tensor.BF16, f8, back[:2*n])
+			}
+		})
+	}
+}
