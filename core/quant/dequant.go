@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-
 )
 
 // Dequantize converts whole blocks of type t (src) into float32 values
