@@ -176,10 +176,12 @@ var known5D = map[string]string{
 }
 
 func known5DName(name string) (string, bool) {
-	for _, p := range []string{"model.diffusion_model.", "diffusion_model.", "model."} {
-		name = strings.TrimPrefix(name, p)
-	}
 	f, ok := known5D[name]
+	for _, p := range ggufPrefixes {
+		if rest, cut := strings.CutPrefix(name, p); cut && !ok {
+			f, ok = known5D[rest]
+		}
+	}
 	return f, ok
 }
 

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -81,4 +82,27 @@ func allOnes(s []int) bool {
 		}
 	}
 	return true
+}
+
+// ggufPrefixes are the key prefixes GGUF writers add to a diffusion
+// model's state dict (stable-diffusion.cpp writes model.diffusion_model.).
+var ggufPrefixes = []string{"model.diffusion_model.", "diffusion_model.", "model."}
+
+// ExpectShapes turns a model's state-dict shapes (e.g. built from a
+// spec's Keys()) into a ShapeExpectation that also matches GGUF names
+// carrying one of the usual prefixes.
+func ExpectShapes(shapes map[string][]int) ShapeExpectation {
+	return func(name string) ([]int, bool) {
+		if s, ok := shapes[name]; ok {
+			return s, true
+		}
+		for _, p := range ggufPrefixes {
+			if rest, ok := strings.CutPrefix(name, p); ok {
+				if s, ok := shapes[rest]; ok {
+					return s, true
+				}
+			}
+		}
+		return nil, false
+	}
 }

@@ -189,14 +189,12 @@ func TestGGUFConventions(t *testing.T) {
 					t.Errorf("%s: evidence %q lacks %q", name, tt.GGUF.Evidence, phrase)
 				}
 			}
-			spec := func(name string) ([]int, bool) {
-				d := ref[name]
-				if d == nil {
-					return nil, false
-				}
-				return d.Shape, true
+			// The model's own names, without the prefix sd.cpp adds.
+			shapes := map[string][]int{}
+			for n, d := range ref {
+				shapes[strings.TrimPrefix(n, "model.diffusion_model.")] = d.Shape
 			}
-			rs := ck.RestoreGGUFShapes(spec, "the test's model definition")
+			rs := ck.RestoreGGUFShapes(loader.ExpectShapes(shapes), "the test's model definition")
 			if len(rs) != len(c.restored) {
 				t.Errorf("restored %+v, want %v", rs, c.restored)
 			}
