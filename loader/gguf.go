@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -240,12 +241,10 @@ func (g *ggufReader) u64(what string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uint64(le32(b)) | uint64(le32(b[4:]))<<32, nil
+	return binary.LittleEndian.Uint64(b), nil
 }
 
-func le32(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-}
+var le32 = binary.LittleEndian.Uint32
 
 // str reads a string; keep=false skips its bytes without holding them.
 func (g *ggufReader) str(what string, keep bool) (string, error) {
@@ -377,9 +376,9 @@ func (g *ggufReader) value(t GGUFType, key string, depth int, keep bool) (GGUFVa
 		}
 		v.Value = b[0] == 1
 	case GGUFUint16:
-		v.Value = uint16(b[0]) | uint16(b[1])<<8
+		v.Value = binary.LittleEndian.Uint16(b)
 	case GGUFInt16:
-		v.Value = int16(uint16(b[0]) | uint16(b[1])<<8)
+		v.Value = int16(binary.LittleEndian.Uint16(b))
 	case GGUFUint32:
 		v.Value = le32(b)
 	case GGUFInt32:
@@ -387,11 +386,11 @@ func (g *ggufReader) value(t GGUFType, key string, depth int, keep bool) (GGUFVa
 	case GGUFFloat32:
 		v.Value = math.Float32frombits(le32(b))
 	case GGUFUint64:
-		v.Value = uint64(le32(b)) | uint64(le32(b[4:]))<<32
+		v.Value = binary.LittleEndian.Uint64(b)
 	case GGUFInt64:
-		v.Value = int64(uint64(le32(b)) | uint64(le32(b[4:]))<<32)
+		v.Value = int64(binary.LittleEndian.Uint64(b))
 	case GGUFFloat64:
-		v.Value = math.Float64frombits(uint64(le32(b)) | uint64(le32(b[4:]))<<32)
+		v.Value = math.Float64frombits(binary.LittleEndian.Uint64(b))
 	}
 	return v, nil
 }
@@ -717,8 +716,7 @@ func (c *Checkpoint) readQuantInto(t *Tensor, out []byte, first int64) error {
 		m := min(int64(len(v)), n-pos)
 		o := out[4*pos : 4*(pos+m)]
 		for i, f := range v[:m] {
-			u := math.Float32bits(f)
-			o[4*i], o[4*i+1], o[4*i+2], o[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+			binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(f))
 		}
 		pos += m
 	}

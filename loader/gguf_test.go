@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,39 +20,9 @@ import (
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-type ggufManifest struct {
-	File       string         `json:"file"`
-	Size       int64          `json:"size"`
-	Version    uint32         `json:"gguf_version"`
-	DataOffset int64          `json:"data_offset"`
-	Alignment  int64          `json:"alignment"`
-	KV         map[string]any `json:"kv"`
-	Tensors    []struct {
-		Name      string `json:"name"`
-		Type      string `json:"ggml_type"`
-		TypeID    uint32 `json:"ggml_type_id"`
-		Dims      []uint64
-		GGUFDims  []uint64 `json:"gguf_dims"`
-		NDims     int      `json:"n_dims"`
-		Torch     []int    `json:"torch_shape"`
-		Offset    int64    `json:"offset_abs"`
-		NBytes    int64    `json:"nbytes"`
-		SHARaw    string   `json:"sha256_raw"`
-		SHADequnt string   `json:"sha256_dequant_f32"`
-	} `json:"tensors"`
-}
-
-func readManifest(t *testing.T, path string) *ggufManifest {
+func readManifest(t *testing.T, path string) *fixtures.GGUFManifest {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m ggufManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return &m
+	return fixtures.ReadGGUFManifest(t, strings.TrimSuffix(path, ".json"))
 }
 
 func hexSHA(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -103,7 +74,7 @@ func TestGGUFFixtures(t *testing.T) {
 			for i, mt := range m.Tensors {
 				tt := ck.Tensors[i]
 				gt := tt.GGUF
-				if tt.Name != mt.Name || gt.Type.String() != mt.Type || uint32(gt.Type) != mt.TypeID || !equalU64(gt.Dims, mt.GGUFDims) ||
+				if tt.Name != mt.Name || gt.Type.String() != mt.Type || uint32(gt.Type) != mt.TypeID || !equalU64(gt.Dims, mt.Dims) ||
 					!tensor.EqualShape(tt.Shape, mt.Torch) || gt.Offset != mt.Offset || gt.Size != mt.NBytes || gt.Evidence != "" {
 					t.Fatalf("tensor %d: %s %v %v %v off %d size %d, manifest %+v", i, tt.Name, gt.Type, gt.Dims, tt.Shape, gt.Offset, gt.Size, mt)
 				}
@@ -112,7 +83,7 @@ func TestGGUFFixtures(t *testing.T) {
 					t.Fatalf("%s: raw bytes %v", tt.Name, err)
 				}
 				got := denseF32(t, ck, tt)
-				if !bytes.Equal(got, ref[mt.Name].Data) || hexSHA(got) != mt.SHADequnt {
+				if !bytes.Equal(got, ref[mt.Name].Data) || hexSHA(got) != mt.SHADequant {
 					t.Errorf("%s (%v): dense read differs from ggml's dequantization", tt.Name, gt.Type)
 				}
 				if gt.Quantized() != (tt.DType == tensor.F32 && gt.Type != quant.F32) {
@@ -140,17 +111,7 @@ func TestGGUFFixtures(t *testing.T) {
 	}
 }
 
-func equalU64(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func equalU64(a, b []uint64) bool { return slices.Equal(a, b) }
 
 // The users' conventions: ComfyUI-GGUF's plain reversal (size-1 dims
 // kept), comfy.gguf.orig_shape, fix_5d's n_dims = 5, and
@@ -212,8 +173,8 @@ func TestGGUFConventions(t *testing.T) {
 					t.Errorf("%s: shape %v, want %v", mt.Name, tt.Shape, mt.Torch)
 					continue
 				}
-				if !equalU64(tt.GGUF.Dims, mt.GGUFDims) {
-					t.Errorf("%s: stored dims %v, manifest %v", mt.Name, tt.GGUF.Dims, mt.GGUFDims)
+				if !equalU64(tt.GGUF.Dims, mt.Dims) {
+					t.Errorf("%s: stored dims %v, manifest %v", mt.Name, tt.GGUF.Dims, mt.Dims)
 				}
 				if got := denseF32(t, ck, tt); !bytes.Equal(got, ref[mt.Name].Data) {
 					t.Errorf("%s: data differs from the reference", mt.Name)

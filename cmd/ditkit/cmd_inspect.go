@@ -102,12 +102,7 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "tensors:      %d in the file, %s parameters (%s in the weights root)\n", r.TensorCount, humanCount(r.Params), humanCount(r.WeightParams))
-	dts := make([]string, 0, len(r.BytesByDType))
-	for k := range r.BytesByDType {
-		dts = append(dts, k)
-	}
-	sort.Strings(dts)
-	for _, k := range dts {
+	for _, k := range sortedKeys(r.BytesByDType) {
 		fmt.Fprintf(w, "  %-5s %s\n", k, humanBytes(r.BytesByDType[k]))
 	}
 	fmt.Fprintf(w, "safety:       %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
@@ -167,14 +162,18 @@ func printGGUF(w io.Writer, g *report.GGUFInfo) {
 		arch = strconv.Quote(arch)
 	}
 	fmt.Fprintf(w, "gguf:         v%d, alignment %d, %d KV pairs; architecture %s: %s\n", g.Version, g.Alignment, len(g.KV), arch, g.ArchitectureName)
-	types := make([]string, 0, len(g.BytesByType))
-	for k := range g.BytesByType {
-		types = append(types, k)
-	}
-	sort.Strings(types)
-	for _, k := range types {
+	for _, k := range sortedKeys(g.BytesByType) {
 		fmt.Fprintf(w, "  %-5s %s stored\n", k, humanBytes(g.BytesByType[k]))
 	}
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func printDetected(w io.Writer, d *report.Detected) {

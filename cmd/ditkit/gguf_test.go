@@ -66,24 +66,7 @@ func TestInspectGGUF(t *testing.T) {
 	for _, typ := range []string{"Q4_K", "F16", "Q8_0"} {
 		path := fixtures.Path(t, "gguf_fp8/gguf/tiny_"+typ+".gguf")
 		r := inspectGGUF(t, path, "--sha256")
-		var m struct {
-			DataOffset int64 `json:"data_offset"`
-			Tensors    []struct {
-				Name      string   `json:"name"`
-				Type      string   `json:"ggml_type"`
-				Dims      []uint64 `json:"gguf_dims"`
-				Torch     []int    `json:"torch_shape"`
-				SHARaw    string   `json:"sha256_raw"`
-				SHADequnt string   `json:"sha256_dequant_f32"`
-			} `json:"tensors"`
-		}
-		b, err := os.ReadFile(path + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
+		m := fixtures.ReadGGUFManifest(t, path)
 		if r.Format != "gguf" || r.Safety.Verdict != "safe" || r.GGUF.Version != 3 || r.GGUF.Alignment != 32 || r.GGUF.DataOffset != m.DataOffset ||
 			r.GGUF.Architecture != "opensora" || len(r.GGUF.KV) != 3 || r.GGUF.KV["general.architecture"].Type != "STRING" || string(r.GGUF.KV["general.architecture"].Value) != `"opensora"` {
 			t.Fatalf("%s: %+v", typ, r.GGUF)
@@ -95,7 +78,7 @@ func TestInspectGGUF(t *testing.T) {
 			g := r.Tensors[i]
 			want := mt.SHARaw
 			if mt.Type != "F32" && mt.Type != "F16" && mt.Type != "BF16" {
-				want = mt.SHADequnt
+				want = mt.SHADequant
 			}
 			if g.Name != mt.Name || g.GGUFType != mt.Type || !tensor.EqualShape(g.Shape, mt.Torch) || len(g.GGUFDims) != len(mt.Dims) || g.SHA256 != want {
 				t.Errorf("%s tensor %d: %+v, manifest %+v", typ, i, g, mt)

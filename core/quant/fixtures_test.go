@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,32 +16,7 @@ import (
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-// ggufManifest is a gguf/tiny_<TYPE>.gguf.json manifest.
-type ggufManifest struct {
-	File    string `json:"file"`
-	Tensors []struct {
-		Name      string `json:"name"`
-		Type      string `json:"ggml_type"`
-		TypeID    uint32 `json:"ggml_type_id"`
-		Dims      []int  `json:"gguf_dims"`
-		Torch     []int  `json:"torch_shape"`
-		Offset    int64  `json:"offset_abs"`
-		NBytes    int64  `json:"nbytes"`
-		SHARaw    string `json:"sha256_raw"`
-		SHADequnt string `json:"sha256_dequant_f32"`
-	} `json:"tensors"`
-}
-
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
+func readJSON(t *testing.T, path string, v any) { t.Helper(); fixtures.ReadJSONFile(t, path, v) }
 
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
@@ -68,8 +42,7 @@ func TestDequantizeGGUFFixtures(t *testing.T) {
 	src := fixtures.ReadAll(t, filepath.Join(dir, "source_f32.safetensors"))
 	for _, typ := range fixtureTypes {
 		t.Run(typ, func(t *testing.T) {
-			var m ggufManifest
-			readJSON(t, filepath.Join(dir, "tiny_"+typ+".gguf.json"), &m)
+			m := fixtures.ReadGGUFManifest(t, filepath.Join(dir, "tiny_"+typ+".gguf"))
 			raw, err := os.ReadFile(filepath.Join(dir, m.File))
 			if err != nil {
 				t.Fatal(err)
@@ -89,7 +62,7 @@ func TestDequantizeGGUFFixtures(t *testing.T) {
 				}
 				n := 1
 				for _, d := range mt.Dims {
-					n *= d
+					n *= int(d)
 				}
 				if nb, err := qt.Bytes(int64(n)); err != nil || nb != mt.NBytes {
 					t.Errorf("%s: %v of %d elements: %d bytes (%v), file has %d", mt.Name, qt, n, nb, err, mt.NBytes)
@@ -103,8 +76,8 @@ func TestDequantizeGGUFFixtures(t *testing.T) {
 				if want == nil || want.DType != tensor.F32 || !bytes.Equal(gb, want.Data) {
 					t.Errorf("%s (%v): dequantized bytes differ from ggml's %s", mt.Name, qt, firstDiff(gb, want))
 				}
-				if sha(gb) != mt.SHADequnt {
-					t.Errorf("%s: sha256 of the dequantization %s, manifest %s", mt.Name, sha(gb), mt.SHADequnt)
+				if sha(gb) != mt.SHADequant {
+					t.Errorf("%s: sha256 of the dequantization %s, manifest %s", mt.Name, sha(gb), mt.SHADequant)
 				}
 				// The writer side: our quantize_row_*_ref of the source
 				// gives the file's bytes.

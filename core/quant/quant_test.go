@@ -162,14 +162,7 @@ func TestMaxErrorMatchesGGML(t *testing.T) {
 	dir := fixtures.Path(t, "gguf_fp8/gguf")
 	src := fixtures.ReadAll(t, filepath.Join(dir, "source_f32.safetensors"))
 	for _, typ := range []string{"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q2_K", "Q4_K", "Q5_K", "Q6_K"} {
-		var m struct {
-			Tensors []struct {
-				Name   string  `json:"name"`
-				Type   string  `json:"ggml_type"`
-				MaxErr float64 `json:"max_abs_err_vs_source"`
-			} `json:"tensors"`
-		}
-		readJSON(t, filepath.Join(dir, "tiny_"+typ+".gguf.json"), &m)
+		m := fixtures.ReadGGUFManifest(t, filepath.Join(dir, "tiny_"+typ+".gguf"))
 		for _, mt := range m.Tensors {
 			if mt.Type != typ {
 				continue
@@ -185,8 +178,8 @@ func TestMaxErrorMatchesGGML(t *testing.T) {
 			for i := range x {
 				e = math.Max(e, math.Abs(float64(y[i])-float64(x[i])))
 			}
-			if math.Abs(e-mt.MaxErr) > 1e-12*math.Max(1, mt.MaxErr) {
-				t.Errorf("%s %s: max error %g, ggml's %g", typ, mt.Name, e, mt.MaxErr)
+			if math.Abs(e-mt.MaxErrVsSource) > 1e-12*math.Max(1, mt.MaxErrVsSource) {
+				t.Errorf("%s %s: max error %g, ggml's %g", typ, mt.Name, e, mt.MaxErrVsSource)
 			}
 		}
 	}

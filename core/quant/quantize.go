@@ -98,7 +98,8 @@ func clamp(l, lo, hi int32) int32 { return max(lo, min(hi, l)) }
 func absf(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ 0x80000000) }
 
 // absMaxSigned returns the element of largest magnitude (the first one
-// among equals), as the Q4_0/Q5_0 quantizers pick it.
+// among equals), as the Q4_0/Q5_0 quantizers pick it (and Q3_K/Q6_K their
+// largest scale).
 func absMaxSigned(x []float32) float32 {
 	var amax, m float32
 	for _, v := range x {
@@ -107,6 +108,15 @@ func absMaxSigned(x []float32) float32 {
 		}
 	}
 	return m
+}
+
+// inverse is the reference quantizers' `d ? 1.0f/d : 0.0f` (a NaN d is
+// not zero, so it gives NaN).
+func inverse(d float32) float32 {
+	if d != 0 {
+		return 1 / d
+	}
+	return 0
 }
 
 func putHalf(b []byte, f float32) { le.PutUint16(b, tensor.F32ToF16(f)) }
@@ -121,10 +131,7 @@ func quantQ8_0(src []float32, dst []byte) {
 			}
 		}
 		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		id := inverse(d)
 		putHalf(b, d)
 		for j, v := range x {
 			x0 := v * id
@@ -138,10 +145,7 @@ func quantQ4_0(src []float32, dst []byte) {
 	for len(src) > 0 {
 		x, b := src[:32], dst[:18]
 		d := absMaxSigned(x) / -8
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		id := inverse(d)
 		putHalf(b, d)
 		for j := range 16 {
 			x0, x1 := float32(x[j]*id), float32(x[j+16]*id)
@@ -171,10 +175,7 @@ func quantQ4_1(src []float32, dst []byte) {
 		x, b := src[:32], dst[:20]
 		lo, hi := minMax(x)
 		d := (hi - lo) / 15
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		id := inverse(d)
 		putHalf(b, d)
 		putHalf(b[2:], lo)
 		for j := range 16 {
@@ -191,10 +192,7 @@ func quantQ5_0(src []float32, dst []byte) {
 	for len(src) > 0 {
 		x, b := src[:32], dst[:22]
 		d := absMaxSigned(x) / -16
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		id := inverse(d)
 		putHalf(b, d)
 		var qh uint32
 		for j := range 16 {
@@ -215,10 +213,7 @@ func quantQ5_1(src []float32, dst []byte) {
 		x, b := src[:32], dst[:24]
 		lo, hi := minMax(x)
 		d := (hi - lo) / 31
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
+		id := inverse(d)
 		putHalf(b, d)
 		putHalf(b[2:], lo)
 		var qh uint32
@@ -498,13 +493,10 @@ func quantQ3_K(src []float32, dst []byte) {
 	for len(src) > 0 {
 		x, b := src[:QK_K], dst[:110]
 		hmask, qs, ys := b[:32], b[32:96], b[96:108]
-		var maxScale, amax float32
 		for j := range 16 {
 			scales[j] = makeQ3(4, x[16*j:16*j+16], L[16*j:16*j+16])
-			if a := absf(scales[j]); a > amax {
-				amax, maxScale = a, scales[j]
-			}
 		}
+		maxScale := absMaxSigned(scales[:])
 		clear(ys)
 		if maxScale != 0 {
 			iscale := -32 / maxScale
@@ -673,15 +665,11 @@ func quantQ6_K(src []float32, dst []byte) {
 	for len(src) > 0 {
 		x, b := src[:QK_K], dst[:210]
 		ql, qh, ys := b[:128], b[128:192], b[192:208]
-		var maxScale, maxAbs float32
 		for ib := range 16 {
-			s := makeQX(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16])
-			scales[ib] = s
-			if a := absf(s); a > maxAbs {
-				maxAbs, maxScale = a, s
-			}
+			scales[ib] = makeQX(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16])
 		}
-		if maxAbs < groupMaxEps {
+		maxScale := absMaxSigned(scales[:])
+		if absf(maxScale) < groupMaxEps {
 			clear(b)
 			src, dst = src[QK_K:], dst[210:]
 			continue
