@@ -162,3 +162,31 @@ func TestInspectGGUFMalformedExit2(t *testing.T) {
 		}
 	}
 }
+
+// convert already streams GGUF tensors through the dense reader: GGUF →
+// fp32 safetensors equals ggml's dequantization, and a fix_5d file keeps
+// its 5-D tensor.
+func TestConvertGGUFDequantizes(t *testing.T) {
+	out := t.TempDir()
+	for _, typ := range []string{"Q4_K", "Q8_0", "Q6_K", "BF16"} {
+		src := fixtures.Path(t, "gguf_fp8/gguf/tiny_"+typ+".gguf")
+		dst := filepath.Join(out, typ+".safetensors")
+		if code, _, errs := runCLI(t, "convert", src, "-o", dst, "--dtype", "fp32"); code != 0 {
+			t.Fatalf("%s: exit %d: %s", typ, code, errs)
+		}
+		ref := fixtures.ReadAll(t, fixtures.Path(t, "gguf_fp8/gguf/tiny_"+typ+".dequant_f32.safetensors"))
+		got := fixtures.ReadAll(t, dst)
+		for n, r := range ref {
+			if g := got[n]; g == nil || !tensor.EqualShape(g.Shape, r.Shape) || !bytes.Equal(g.Data, r.Data) {
+				t.Errorf("%s: %s differs from ggml's dequantization", typ, n)
+			}
+		}
+	}
+	dst := filepath.Join(out, "b.pt")
+	if code, _, errs := runCLI(t, "convert", fixtures.Path(t, "gguf_fp8/gguf_conventions/conv_b_fix5d_wan_F16.gguf"), "-o", dst); code != 0 {
+		t.Fatalf("fix_5d: exit %d: %s", code, errs)
+	}
+	if g := fixtures.ReadAll(t, dst)["patch_embedding.weight"]; g == nil || !tensor.EqualShape(g.Shape, []int{64, 4, 1, 2, 2}) {
+		t.Errorf("fix_5d tensor after convert: %+v", g)
+	}
+}
