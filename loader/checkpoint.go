@@ -43,6 +43,10 @@ type Tensor struct {
 	Strides []int // in elements
 	Offset  int64 // storage offset in elements
 	Storage *Storage
+	// GGUF is how a GGUF file stores the tensor (ggml type, stored dims,
+	// raw byte range, shape evidence); nil for other formats. For a
+	// quantized type DType is F32 and dense reads dequantize.
+	GGUF *GGUFTensor
 }
 
 // Numel is the element count.
@@ -59,7 +63,7 @@ func (t *Tensor) Info() tensor.Info { return tensor.Info{Name: t.Name, DType: t.
 // own file: offset and length. ok is false for strided views and for
 // tensors of a sharded set (they live in other files).
 func (t *Tensor) FileRange() (off, n int64, ok bool) {
-	if t.Storage == nil || t.Storage.Shard != nil || !t.Contiguous() {
+	if t.Storage == nil || t.Storage.Shard != nil || !t.Contiguous() || t.GGUF.Quantized() {
 		return 0, 0, false
 	}
 	return t.Storage.Off + t.Offset*int64(t.DType.Size()), t.NBytes(), true
@@ -86,6 +90,7 @@ type Checkpoint struct {
 	Pickle   *PickleReport     // torch formats: globals and calls the pickle names
 	Notes    []string          // non-fatal observations (lenient reads, odd entries)
 	Scan     *ScanReport       // full static safety scan (every pickle, zip structure)
+	GGUF     *GGUFFile         // GGUF files: version, alignment, KV metadata
 	// HeaderSHA256 is the sha256 of the metadata that describes the
 	// tensors: the safetensors JSON header, the zip's data.pkl, or the
 	// legacy object pickle (provenance for converted files).
@@ -121,6 +126,8 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 		ck, err = openLegacy(r, size, name)
 	case bytes.HasPrefix(h, []byte("version https://")):
 		return nil, ferr(name, ErrFormat, "", "this is a Git LFS pointer file, not the checkpoint: fetch the real file (git lfs pull)")
+	case isGGUFMagic(h): // GGUF (gguf.go)
+		ck, err = openGGUF(r, size, name, GGUFOptions{})
 	case isTar(r, size):
 		return nil, ferr(name, ErrUnsupported, "", "legacy tar checkpoint (PyTorch ≤ 0.1.x) is not supported: re-save it with a newer torch.save")
 	case n >= 8 && n < 9 || (n >= 9 && binary.LittleEndian.Uint64(h) >= uint64(size) && binary.LittleEndian.Uint64(h) < 1<<40):

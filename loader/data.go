@@ -17,6 +17,9 @@ func (t *Tensor) check(file string) error {
 	if t.Storage == nil {
 		return ferr(file, ErrCorrupt, where, "has no storage")
 	}
+	if t.GGUF.Quantized() { // blocks, not elements (gguf.go)
+		return t.checkQuant(file)
+	}
 	n, err := tensor.Numel(t.Shape)
 	if err != nil {
 		return ferr(file, ErrCorrupt, where, "%v", err)
@@ -87,6 +90,9 @@ func (c *Checkpoint) ReadDense(t *Tensor) (*tensor.Dense, error) {
 func (c *Checkpoint) readTensorInto(t *Tensor, out []byte, first int64) error {
 	if len(out) == 0 {
 		return nil // empty tensor (a zero dimension): nothing to gather, no division by it
+	}
+	if t.GGUF.Quantized() {
+		return c.readQuantInto(t, out, first) // dequantized (gguf.go)
 	}
 	es := int64(t.DType.Size())
 	base := t.Storage.Off + t.Offset*es

@@ -122,6 +122,9 @@ func Scan(r io.ReaderAt, size int64, name string) (rep *ScanReport, err error) {
 	case isTarHeader(r, size):
 		s.rep.Format = FormatTorchTar
 		s.scanTar(r, size)
+	case isGGUFMagic(h): // gguf.go
+		s.rep.Format = FormatGGUF
+		s.scanGGUF(r, size)
 	case n >= 9 && h[8] == '{' && binary.LittleEndian.Uint64(h) < uint64(size):
 		s.rep.Format = FormatSafetensors
 		s.scanSafetensors(r, size)

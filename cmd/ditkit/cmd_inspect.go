@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -81,6 +83,9 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 func printInspect(w io.Writer, r *report.Inspect) {
 	fmt.Fprintf(w, "file:         %s (%s)\n", r.File, humanBytes(r.Size))
 	fmt.Fprintf(w, "format:       %s\n", r.Format)
+	if g := r.GGUF; g != nil {
+		printGGUF(w, g)
+	}
 	root := r.WeightsRoot
 	if root == "" {
 		root = "(top level)"
@@ -98,12 +103,7 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "tensors:      %d in the file, %s parameters (%s in the weights root)\n", r.TensorCount, humanCount(r.Params), humanCount(r.WeightParams))
-	dts := make([]string, 0, len(r.BytesByDType))
-	for k := range r.BytesByDType {
-		dts = append(dts, k)
-	}
-	sort.Strings(dts)
-	for _, k := range dts {
+	for _, k := range sortedKeys(r.BytesByDType) {
 		fmt.Fprintf(w, "  %-5s %s\n", k, humanBytes(r.BytesByDType[k]))
 	}
 	fmt.Fprintf(w, "safety:       %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
@@ -114,6 +114,12 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	}
 	for _, f := range r.Safety.Findings {
 		fmt.Fprintf(w, "  finding: %s\n", f)
+	}
+	if f := r.FP8; f != nil {
+		fmt.Fprintf(w, "fp8:          %s layout, %d fp8 tensors, %d with weight scales\n", f.Layout, f.FP8Tensors, f.ScaledLayers)
+		for _, e := range append(f.Evidence, f.Unsupported...) {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note:         %s\n", n)
@@ -129,8 +135,15 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	} else {
 		fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tPARAMS")
 	}
+	var evidence []string
 	for _, t := range r.Tensors {
 		n, _ := tensor.Numel(t.Shape)
+		if t.GGUFType != "" { // GGUF: the stored type (dense reads give DType)
+			t.DType = t.GGUFType
+		}
+		if t.ShapeEvidence != "" {
+			evidence = append(evidence, t.Name+": "+t.ShapeEvidence)
+		}
 		if hashed {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n, t.SHA256)
 		} else {
@@ -138,6 +151,30 @@ func printInspect(w io.Writer, r *report.Inspect) {
 		}
 	}
 	tw.Flush()
+	for _, e := range evidence {
+		fmt.Fprintf(w, "shape: %s\n", e)
+	}
+}
+
+// printGGUF prints a GGUF file's header line.
+func printGGUF(w io.Writer, g *report.GGUFInfo) {
+	arch := g.Architecture
+	if arch == "" || strings.IndexFunc(arch, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		arch = strconv.Quote(arch)
+	}
+	fmt.Fprintf(w, "gguf:         v%d, alignment %d, %d KV pairs; architecture %s: %s\n", g.Version, g.Alignment, len(g.KV), arch, g.ArchitectureName)
+	for _, k := range sortedKeys(g.BytesByType) {
+		fmt.Fprintf(w, "  %-5s %s stored\n", k, humanBytes(g.BytesByType[k]))
+	}
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func printDetected(w io.Writer, d *report.Detected) {

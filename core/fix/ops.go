@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
@@ -366,6 +367,9 @@ func CastAll(dt tensor.DType, keep map[string]bool) *Step {
 	}
 	return &Step{ID: "cast:" + strings.ToLower(dt.String()), Op: "cast", Description: desc, Params: map[string]string{"dtype": dt.String()},
 		apply: func(ts []Tensor) ([]Tensor, error) {
+			if err := refuseScaledFP8(ts, dt); err != nil {
+				return nil, err
+			}
 			out := append([]Tensor(nil), ts...)
 			for i, t := range out {
 				if !t.DType.IsFloat() || t.DType == dt || keep[t.Name] || !tensor.CanCast(t.DType, dt) {
@@ -376,6 +380,27 @@ func CastAll(dt tensor.DType, keep map[string]bool) *Step {
 			}
 			return out, nil
 		}}
+}
+
+// refuseScaledFP8 stops a cast that would turn scaled fp8 weights into
+// wrong values: the dequantized weight is fp8 × scale, and a plain cast
+// drops the scale. (Applying the scales on conversion is future work;
+// plain fp8 casts exactly.)
+func refuseScaledFP8(ts []Tensor, dt tensor.DType) error {
+	infos := make([]tensor.Info, len(ts))
+	for i, t := range ts {
+		infos[i] = t.Info()
+	}
+	f, err := quant.DetectFP8(infos, nil)
+	if err != nil || f == nil || !f.Scaled() {
+		return err
+	}
+	for _, l := range f.Layers {
+		if l.Scale != "" && l.DType != dt {
+			return fmt.Errorf("%s is a scaled fp8 weight (%s layout, scale %s): casting it to %v without its scale would give wrong weights, and applying scales on conversion is not supported yet", l.Weight, f.Layout, l.Scale, dt)
+		}
+	}
+	return nil
 }
 
 // Apply runs a plan's steps in order.

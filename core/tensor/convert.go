@@ -84,26 +84,6 @@ func F32ToBF16(f float32) uint16 {
 	return uint16((u + (u>>16)&1 + 0x7fff) >> 16)
 }
 
-// f8e4m3fnToF32 decodes float8_e4m3fn (no infinities, 0x7f/0xff are NaN).
-func f8e4m3fnToF32(b byte) float32 {
-	sign := float32(1)
-	if b&0x80 != 0 {
-		sign = -1
-	}
-	exp := int(b>>3) & 0xf
-	mant := float32(b & 7)
-	if exp == 0xf && b&7 == 7 {
-		return float32(math.NaN())
-	}
-	if exp == 0 {
-		return sign * mant / 8 * float32(math.Ldexp(1, -6))
-	}
-	return sign * (1 + mant/8) * float32(math.Ldexp(1, exp-7))
-}
-
-// f8e5m2ToF32 decodes float8_e5m2 (the top byte of an f16).
-func f8e5m2ToF32(b byte) float32 { return F16ToF32(uint16(b) << 8) }
-
 // DecodeFloat32 converts src (little-endian elements of dt) into dst.
 // Integer and bool types convert by value; quantized and complex types are refused.
 func DecodeFloat32(dt DType, src []byte, dst []float32) error {
@@ -131,11 +111,11 @@ func DecodeFloat32(dt DType, src []byte, dst []float32) error {
 		}
 	case F8_E4M3:
 		for i := range dst {
-			dst[i] = f8e4m3fnToF32(src[i])
+			dst[i] = math.Float32frombits(f8e4m3fnBits[src[i]])
 		}
 	case F8_E5M2:
 		for i := range dst {
-			dst[i] = f8e5m2ToF32(src[i])
+			dst[i] = math.Float32frombits(f8e5m2Bits[src[i]])
 		}
 	default:
 		tmp := make([]float64, len(dst))
@@ -217,8 +197,8 @@ func DecodeInt64(dt DType, src []byte, dst []int64) error {
 	return nil
 }
 
-// EncodeFloat32 writes float32 values as dt (F32, F16, BF16 or F64) into dst,
-// rounding as PyTorch does.
+// EncodeFloat32 writes float32 values as dt (F32, F16, BF16, F64, F8_E4M3
+// or F8_E5M2) into dst, rounding as PyTorch does.
 func EncodeFloat32(dt DType, src []float32, dst []byte) error {
 	if dt.Size() == 0 || len(dst) != dt.Size()*len(src) {
 		return fmt.Errorf("encode %v: %d bytes for %d elements", dt, len(dst), len(src))
@@ -241,6 +221,8 @@ func EncodeFloat32(dt DType, src []float32, dst []byte) error {
 		for i, v := range src {
 			le.PutUint64(dst[8*i:], math.Float64bits(float64(v)))
 		}
+	case F8_E4M3, F8_E5M2:
+		encodeF8(dt, src, dst)
 	default:
 		return fmt.Errorf("cannot encode floats as %v", dt)
 	}
@@ -248,15 +230,19 @@ func EncodeFloat32(dt DType, src []float32, dst []byte) error {
 }
 
 // CanCast reports whether Cast supports from → to. Only floating types
-// among F64/F32/F16/BF16 are cast; integers and bools never are.
+// among F64/F32/F16/BF16/F8_E4M3/F8_E5M2 are cast; integers and bools
+// never are.
 func CanCast(from, to DType) bool {
-	ok := func(d DType) bool { return d == F64 || d == F32 || d == F16 || d == BF16 }
+	ok := func(d DType) bool {
+		return d == F64 || d == F32 || d == F16 || d == BF16 || d == F8_E4M3 || d == F8_E5M2
+	}
 	return from == to || (ok(from) && ok(to))
 }
 
 // Cast converts src (elements of from) into dst (elements of to) bit-exactly
 // as torch's Tensor.to(dtype) does on the CPU: F64 narrows through F32 for
-// F16/BF16 like c10 does, widening is exact.
+// F16/BF16/fp8 like c10 does, widening is exact (fp8 → any wider float
+// included), and F16/BF16 → fp8 widen to F32 first as c10 does.
 func Cast(from, to DType, src, dst []byte) error {
 	if !CanCast(from, to) {
 		return fmt.Errorf("cannot cast %v to %v", from, to)
@@ -298,6 +284,30 @@ func Cast(from, to DType, src, dst []byte) error {
 	case from == BF16 && to == F32:
 		for i := 0; i < n; i++ {
 			le.PutUint32(dst[4*i:], uint32(le.Uint16(src[2*i:]))<<16)
+		}
+		return nil
+	case (from == F8_E4M3 || from == F8_E5M2) && (to == F32 || to == BF16):
+		tab := &f8e4m3fnBits
+		if from == F8_E5M2 {
+			tab = &f8e5m2Bits
+		}
+		if to == BF16 { // every fp8 value is a bf16 value (NaN becomes c10's 0x7fc0)
+			for i, b := range src {
+				le.PutUint16(dst[2*i:], F32ToBF16(math.Float32frombits(tab[b])))
+			}
+			return nil
+		}
+		for i, b := range src {
+			le.PutUint32(dst[4*i:], tab[b])
+		}
+		return nil
+	case from == F32 && (to == F8_E4M3 || to == F8_E5M2):
+		enc := F32ToF8E4M3FN
+		if to == F8_E5M2 {
+			enc = F32ToF8E5M2
+		}
+		for i := range dst {
+			dst[i] = enc(math.Float32frombits(le.Uint32(src[4*i:])))
 		}
 		return nil
 	}

@@ -24,6 +24,8 @@ type Inspect struct {
 	Safety       Safety            `json:"safety"`
 	Notes        []string          `json:"notes,omitempty"`
 	Detected     *Detected         `json:"detected,omitempty"`
+	GGUF         *GGUFInfo         `json:"gguf,omitempty"` // GGUF files: header, KV metadata (inspect_quant.go)
+	FP8          *FP8Info          `json:"fp8,omitempty"`  // fp8 weights: layout and scales (inspect_quant.go)
 }
 
 type TensorInfo struct {
@@ -31,8 +33,14 @@ type TensorInfo struct {
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
 	// SHA256 of the tensor's contiguous bytes, with `inspect --sha256`
-	// (which reads all the data); empty otherwise.
+	// (which reads all the data); empty otherwise. For a quantized GGUF
+	// tensor these are the dequantized F32 bytes.
 	SHA256 string `json:"sha256,omitempty"`
+	// GGUF files: the stored ggml type, the dims as stored (innermost
+	// first) and, when Shape is not their plain reversal, why.
+	GGUFType      string   `json:"gguf_type,omitempty"`
+	GGUFDims      []uint64 `json:"gguf_dims,omitempty"`
+	ShapeEvidence string   `json:"shape_evidence,omitempty"`
 }
 
 type Safety struct {
@@ -60,6 +68,9 @@ func VerdictSummary(format, v string) string {
 	if format == loader.FormatSafetensors && v == loader.VerdictSafe {
 		return "safetensors holds no code"
 	}
+	if format == loader.FormatGGUF && v == loader.VerdictSafe {
+		return "GGUF holds no code"
+	}
 	switch v {
 	case loader.VerdictSafe:
 		return "every global the pickle names is on PyTorch's weights_only allow-list"
@@ -81,7 +92,14 @@ func BuildInspect(ck *loader.Checkpoint) *Inspect {
 		out.Alternatives = []string{}
 	}
 	for _, t := range ck.Tensors {
-		out.Tensors = append(out.Tensors, TensorInfo{Name: t.Name, DType: t.DType.String(), Shape: t.Shape})
+		ti := TensorInfo{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
+		if g := t.GGUF; g != nil {
+			ti.GGUFType, ti.GGUFDims, ti.ShapeEvidence = g.Type.String(), g.Dims, g.Evidence
+			if ti.GGUFDims == nil {
+				ti.GGUFDims = []uint64{}
+			}
+		}
+		out.Tensors = append(out.Tensors, ti)
 		out.Params += t.Numel()
 		out.BytesByDType[t.DType.String()] += t.NBytes()
 	}
@@ -89,5 +107,12 @@ func BuildInspect(ck *loader.Checkpoint) *Inspect {
 		out.WeightParams += t.Numel()
 	}
 	out.Detected = Detect(ck)
+	if ck.GGUF != nil {
+		out.GGUF = ggufInfo(ck)
+	}
+	var note string
+	if out.FP8, note = fp8Info(ck); note != "" {
+		out.Notes = append(append([]string(nil), out.Notes...), note)
+	}
 	return out
 }
