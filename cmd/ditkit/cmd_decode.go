@@ -6,7 +6,6 @@ import (
 	"image"
 	"io"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -62,36 +61,6 @@ func decodeImage(ctx context.Context, dec *decode.Decoder, latent []float32, sha
 	return preview.RGB(raw, outShape) // RGB clamps to [0, 1] as taesd.py does
 }
 
-// pickTensor chooses the tensor a command reads from a small file: name
-// when given, else the first of defaults present, else the only tensor.
-func pickTensor(ts map[string]*tensor.Dense, path, name string, defaults ...string) (string, *tensor.Dense, error) {
-	if name != "" {
-		if ts[name] == nil {
-			return "", nil, fmt.Errorf("%s: no tensor %q", path, name)
-		}
-		return name, ts[name], nil
-	}
-	for _, k := range defaults {
-		if ts[k] != nil {
-			return k, ts[k], nil
-		}
-	}
-	if len(ts) == 1 {
-		for k, d := range ts {
-			return k, d, nil
-		}
-	}
-	names := make([]string, 0, len(ts))
-	for k := range ts {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return "", nil, fmt.Errorf("%s: holds no tensors", path)
-	}
-	return "", nil, fmt.Errorf("%s: no tensor %s; choose one with --tensor (%s)", path, strings.Join(defaults, " or "), strings.Join(names, ", "))
-}
-
 func runDecode(args []string, stdout, stderr io.Writer) int {
 	c := commands["decode"]
 	fs := newFlags(c, stdout, stderr)
@@ -120,10 +89,15 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	key, d, err := pickTensor(ts, *latPath, *name, "latent", "out")
-	if err != nil {
-		return fail(stderr, err)
+	names := make([]string, 0, len(ts))
+	for k := range ts {
+		names = append(names, k)
 	}
+	key, err := decode.LatentName(names, *name)
+	if err != nil {
+		return fail(stderr, fmt.Errorf("%s: %w", *latPath, err))
+	}
+	d := ts[key]
 	if !d.DType.IsFloat() {
 		return fail(stderr, fmt.Errorf("%s: tensor %q has dtype %v; want a float latent", *latPath, key, d.DType))
 	}

@@ -37,6 +37,12 @@ type Backend interface {
 	Upsample2x(out, in Band) error
 }
 
+// Flusher is a Backend that queues work (a GPU): Flush runs what is queued
+// and releases what was freed; the decoder calls it after each stage.
+type Flusher interface {
+	Flush() error
+}
+
 // checkConv validates a Conv3x3 call (shared by the backends).
 func checkConv(out, in, res Band, h int, k *Conv) error {
 	switch {

@@ -26,6 +26,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -344,6 +346,12 @@ func (d *Decoder) decodeOne(ctx context.Context, be Backend, lat []float32, h, w
 			return err
 		}
 		cur = next
+		if f, ok := be.(Flusher); ok {
+			if err := f.Flush(); err != nil {
+				be.Free(cur.Buf)
+				return err
+			}
+		}
 	}
 	defer be.Free(cur.Buf)
 	return be.Read(cur.Buf, dst)
@@ -544,4 +552,27 @@ func (d *Decoder) FLOPs(h, w int) int64 {
 		}
 	}
 	return f
+}
+
+// LatentName picks the latent among a file's tensor names as `ditkit
+// decode` does: name when given, else "latent", else "out", else the only
+// tensor. The error names the choices.
+func LatentName(names []string, name string) (string, error) {
+	has := func(n string) bool { return slices.Contains(names, n) }
+	switch {
+	case name != "" && has(name):
+		return name, nil
+	case name != "":
+		return "", fmt.Errorf("no tensor %q", name)
+	case has("latent"):
+		return "latent", nil
+	case has("out"):
+		return "out", nil
+	case len(names) == 1:
+		return names[0], nil
+	case len(names) == 0:
+		return "", fmt.Errorf("holds no tensors")
+	}
+	sorted := slices.Sorted(slices.Values(names))
+	return "", fmt.Errorf("no tensor latent or out; choose one with --tensor (%s)", strings.Join(sorted, ", "))
 }
