@@ -70,7 +70,19 @@ func (d *Decoder) ForgetWeights() {
 	}
 }
 
-type winoScratch struct{ v, m []float32 }
+type winoScratch struct {
+	v, m []float32
+	pad  [4][]float32 // one padded input row per tile row
+}
+
+// bRow writes the row (q0 … q3)·B of the transformed tile at v[o],
+// v[o+cs], v[o+2cs], v[o+3cs].
+func bRow(v []float32, o, cs int, q0, q1, q2, q3 float32) {
+	v[o] = q0 - q2
+	v[o+cs] = q1 + q2
+	v[o+2*cs] = q2 - q1
+	v[o+3*cs] = q1 - q3
+}
 
 var scratchPool = sync.Pool{New: func() any { return new(winoScratch) }}
 
@@ -97,6 +109,11 @@ func (c *CPU) convWinograd(out, in, res Band, h int, k *Conv, relu bool) {
 		if n := 16 * coPad * segTiles; len(sc.m) < n {
 			sc.m = make([]float32, n)
 		}
+		for i := range sc.pad {
+			if len(sc.pad[i]) < 2*segTiles+2 {
+				sc.pad[i] = make([]float32, 2*segTiles+2)
+			}
+		}
 		for item := lo; item < hi; item++ {
 			y0 := out.Lo + 2*(item/segs)
 			x0 := 2 * segTiles * (item % segs)
@@ -110,96 +127,74 @@ func (c *CPU) convWinograd(out, in, res Band, h int, k *Conv, relu bool) {
 					}
 				}
 			}
-			// Input transform: v[ξ][t/2][ci][t%2].
+			// Input transform: v[ξ][t/2][ci][t%2], from the tile rows
+			// copied with their zero padding (columns x0−1 … x0+2·nt).
+			cs := cin * ntp
 			for ci := range cin {
-				var rows [4][]float32
 				for i := range 4 {
+					pr := sc.pad[i][:2*nt+2]
+					clear(pr)
 					if y := y0 - 1 + i; y >= inLo && y < inHi {
-						rows[i] = s[in.Off(ci, y):][:W]
+						row := s[in.Off(ci, y):][:W]
+						a, b := max(0, x0-1), min(W, x0+2*nt+1)
+						copy(pr[a-(x0-1):], row[a:b])
 					}
 				}
+				p0, p1, p2, p3 := sc.pad[0][:2*nt+2], sc.pad[1][:2*nt+2], sc.pad[2][:2*nt+2], sc.pad[3][:2*nt+2]
 				for t := range nt {
-					var d [4][4]float32
-					xs := x0 + 2*t - 1
-					for i, row := range rows {
-						if row == nil {
-							continue
-						}
-						if xs >= 0 && xs+4 <= W {
-							q := row[xs : xs+4]
-							d[i] = [4]float32{q[0], q[1], q[2], q[3]}
-							continue
-						}
-						for j := range 4 {
-							if x := xs + j; x >= 0 && x < W {
-								d[i][j] = row[x]
-							}
-						}
-					}
-					// Bᵀd
-					var b [4][4]float32
-					for j := range 4 {
-						b[0][j] = d[0][j] - d[2][j]
-						b[1][j] = d[1][j] + d[2][j]
-						b[2][j] = d[2][j] - d[1][j]
-						b[3][j] = d[1][j] - d[3][j]
-					}
-					// (Bᵀd)B
-					for i := range 4 {
-						p := b[i]
-						base := i*4*cin*ntp + (t&^1)*cin + 2*ci + t&1
-						v[base] = p[0] - p[2]
-						v[base+cin*ntp] = p[1] + p[2]
-						v[base+2*cin*ntp] = p[2] - p[1]
-						v[base+3*cin*ntp] = p[1] - p[3]
-					}
+					d0, d1, d2, d3 := p0[2*t:2*t+4:2*t+4], p1[2*t:2*t+4:2*t+4], p2[2*t:2*t+4:2*t+4], p3[2*t:2*t+4:2*t+4]
+					base := (t&^1)*cin + 2*ci + t&1
+					vv := v[base : base+15*cs+1 : base+15*cs+1]
+					// Row i of Bᵀd, then that row times B: v[4i … 4i+3].
+					bRow(vv, 0, cs, d0[0]-d2[0], d0[1]-d2[1], d0[2]-d2[2], d0[3]-d2[3])
+					bRow(vv, 4*cs, cs, d1[0]+d2[0], d1[1]+d2[1], d1[2]+d2[2], d1[3]+d2[3])
+					bRow(vv, 8*cs, cs, d2[0]-d1[0], d2[1]-d1[1], d2[2]-d1[2], d2[3]-d1[3])
+					bRow(vv, 12*cs, cs, d1[0]-d3[0], d1[1]-d3[1], d1[2]-d3[2], d1[3]-d3[3])
 				}
 			}
 			// m[ξ][co][t] = Σ_ci u[ξ][co][ci] v[ξ][ci][t]
 			for xi := range 16 {
 				gemm(m[xi*coPad*ntp:(xi+1)*coPad*ntp], wk.u[xi*coPad*cin:(xi+1)*coPad*cin], v[xi*cin*ntp:(xi+1)*cin*ntp], coPad, cin, ntp)
 			}
-			// Output transform, bias, residual, ReLU.
+			// Output transform (Aᵀ·M·A per tile), bias, residual, ReLU.
+			rows := min(2, out.Hi-y0)
 			for co := range k.Cout {
 				var bias float32
 				if k.B != nil {
 					bias = k.B[co]
 				}
-				for dy := range 2 {
-					y := y0 + dy
-					if y >= out.Hi {
-						break
-					}
-					dst := o[out.Off(co, y):][:W]
-					var rr []float32
+				var mx [16][]float32
+				for xi := range 16 {
+					mx[xi] = m[(xi*coPad+co)*ntp:][:nt]
+				}
+				var dst, rr [2][]float32
+				for dy := range rows {
+					dst[dy] = o[out.Off(co, y0+dy)+x0:][:min(2*nt, W-x0)]
 					if r != nil {
-						rr = r[res.Off(co, y):][:W]
+						rr[dy] = r[res.Off(co, y0+dy)+x0:][:len(dst[dy])]
 					}
-					for t := range nt {
-						at := func(xi int) float32 { return m[(xi*coPad+co)*ntp+t] }
-						// row dy of Aᵀ applied to M's rows
-						var q [4]float32
-						for j := range 4 {
-							if dy == 0 {
-								q[j] = at(j) + at(4+j) + at(8+j)
-							} else {
-								q[j] = at(4+j) - at(8+j) - at(12+j)
-							}
-						}
-						x := x0 + 2*t
-						vals := [2]float32{q[0] + q[1] + q[2], q[1] - q[2] - q[3]}
-						for dx := range 2 {
-							if x+dx >= W {
-								break
-							}
-							val := vals[dx] + bias
-							if rr != nil {
-								val += rr[x+dx]
+				}
+				for t := range nt {
+					var s0, s1 [4]float32
+					for j := range 4 {
+						m1, m2 := mx[4+j][t], mx[8+j][t]
+						s0[j] = mx[j][t] + m1 + m2
+						s1[j] = m1 - m2 - mx[12+j][t]
+					}
+					y := [2][2]float32{
+						{s0[0] + s0[1] + s0[2], s0[1] - s0[2] - s0[3]},
+						{s1[0] + s1[1] + s1[2], s1[1] - s1[2] - s1[3]},
+					}
+					for dy := range rows {
+						for dx := range min(2, len(dst[dy])-2*t) {
+							val := y[dy][dx] + bias
+							if r != nil {
+								val += rr[dy][2*t+dx]
 							}
 							if relu && !(val > 0) {
 								val = 0
 							}
-							dst[x+dx] = val
+							dst[dy][2*t+dx] = val
 						}
 					}
 				}
