@@ -43,8 +43,8 @@ type Flusher interface {
 	Flush() error
 }
 
-// checkConv validates a Conv3x3 call (shared by the backends).
-func checkConv(out, in, res Band, h int, k *Conv) error {
+// CheckConv validates a Conv3x3 call (for every Backend).
+func CheckConv(out, in, res Band, h int, k *Conv) error {
 	switch {
 	case !out.Valid() || !in.Valid():
 		return fmt.Errorf("decode: conv %s: bad band (out %+v, in %+v)", k.Name, out, in)
@@ -58,7 +58,8 @@ func checkConv(out, in, res Band, h int, k *Conv) error {
 	return nil
 }
 
-func checkUp(out, in Band) error {
+// CheckUpsample validates an Upsample2x call (for every Backend).
+func CheckUpsample(out, in Band) error {
 	if !out.Valid() || !in.Valid() || out.C != in.C || out.W != 2*in.W || in.Lo > out.Lo/2 || (out.Hi > out.Lo && in.Hi < (out.Hi+1)/2) {
 		return fmt.Errorf("decode: upsample: bands do not match (out %+v, in %+v)", out, in)
 	}
@@ -115,7 +116,7 @@ func (c *CPU) TanhClamp(b Buf, n int) error {
 
 // Upsample2x implements Backend.
 func (c *CPU) Upsample2x(out, in Band) error {
-	if err := checkUp(out, in); err != nil {
+	if err := CheckUpsample(out, in); err != nil {
 		return err
 	}
 	o, s := out.Buf.([]float32), in.Buf.([]float32)
@@ -135,7 +136,7 @@ func (c *CPU) Upsample2x(out, in Band) error {
 
 // Conv3x3 implements Backend (Winograd F(2×2, 3×3) unless Direct).
 func (c *CPU) Conv3x3(out, in, res Band, h int, k *Conv, relu bool) error {
-	if err := checkConv(out, in, res, h, k); err != nil {
+	if err := CheckConv(out, in, res, h, k); err != nil {
 		return err
 	}
 	if c.Direct {

@@ -193,18 +193,22 @@ func (d *Decoder) TanhClamp(b decode.Buf, n int) error {
 	return nil
 }
 
+// bands returns the GPU buffers of an op's output and input bands.
+func (d *Decoder) bands(out, in decode.Band) (ob, ib *gbuf, err error) {
+	if ob, err = d.buf(out.Buf); err == nil {
+		ib, err = d.buf(in.Buf)
+	}
+	return ob, ib, err
+}
+
 // Upsample2x implements decode.Backend.
 func (d *Decoder) Upsample2x(out, in decode.Band) error {
-	ob, err := d.buf(out.Buf)
-	if err != nil {
+	if err := decode.CheckUpsample(out, in); err != nil {
 		return err
 	}
-	ib, err := d.buf(in.Buf)
+	ob, ib, err := d.bands(out, in)
 	if err != nil {
 		return err
-	}
-	if !out.Valid() || !in.Valid() || out.C != in.C || out.W != 2*in.W {
-		return fmt.Errorf("webgpu decode: upsample: bands do not match (out %+v, in %+v)", out, in)
 	}
 	rows := out.Hi - out.Lo
 	if rows == 0 {
@@ -226,17 +230,12 @@ func (d *Decoder) Upsample2x(out, in decode.Band) error {
 
 // Conv3x3 implements decode.Backend.
 func (d *Decoder) Conv3x3(out, in, res decode.Band, h int, k *decode.Conv, relu bool) error {
-	ob, err := d.buf(out.Buf)
-	if err != nil {
+	if err := decode.CheckConv(out, in, res, h, k); err != nil {
 		return err
 	}
-	ib, err := d.buf(in.Buf)
+	ob, ib, err := d.bands(out, in)
 	if err != nil {
 		return err
-	}
-	if !out.Valid() || !in.Valid() || in.C != k.Cin || out.C != k.Cout || in.W != out.W ||
-		in.Lo > max(0, out.Lo-1) || in.Hi < min(h, out.Hi+1) {
-		return fmt.Errorf("webgpu decode: conv %s: bands do not match (out %+v, in %+v, height %d)", k.Name, out, in, h)
 	}
 	w, err := d.weightsOf(k)
 	if err != nil {
@@ -247,9 +246,6 @@ func (d *Decoder) Conv3x3(out, in, res decode.Band, h int, k *decode.Conv, relu 
 		r, err := d.buf(res.Buf)
 		if err != nil {
 			return err
-		}
-		if !res.Valid() || res.C != out.C || res.W != out.W || res.Lo > out.Lo || res.Hi < out.Hi {
-			return fmt.Errorf("webgpu decode: conv %s: residual rows do not cover the output", k.Name)
 		}
 		rb, flags = r.buf, flags|4
 	}
