@@ -28,6 +28,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -48,6 +49,9 @@ type Conv struct {
 	Cin, Cout int       // channels
 	W         []float32 // [Cout, Cin, 3, 3]
 	B         []float32 // [Cout], or nil (no bias)
+
+	winoOnce sync.Once // the CPU's Winograd-domain weights, made on first use
+	winoW    *wino
 }
 
 type opKind int

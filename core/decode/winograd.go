@@ -27,12 +27,14 @@ type wino struct {
 	coPad int
 }
 
-var winoCache sync.Map // *Conv → *wino
-
+// wino returns k's weights in the Winograd domain, computed on first use
+// and kept with k.
 func (k *Conv) wino() *wino {
-	if w, ok := winoCache.Load(k); ok {
-		return w.(*wino)
-	}
+	k.winoOnce.Do(func() { k.winoW = k.transform() })
+	return k.winoW
+}
+
+func (k *Conv) transform() *wino {
 	coPad := (k.Cout + 3) &^ 3
 	u := make([]float32, 16*coPad*k.Cin)
 	for co := range k.Cout {
@@ -57,17 +59,7 @@ func (k *Conv) wino() *wino {
 			}
 		}
 	}
-	w := &wino{u: u, coPad: coPad}
-	actual, _ := winoCache.LoadOrStore(k, w)
-	return actual.(*wino)
-}
-
-// ForgetWeights drops the CPU's transformed copies of d's weights (they
-// are kept per *Conv for the life of the process otherwise).
-func (d *Decoder) ForgetWeights() {
-	for _, k := range d.convs {
-		winoCache.Delete(k)
-	}
+	return &wino{u: u, coPad: coPad}
 }
 
 type winoScratch struct {

@@ -105,4 +105,21 @@ func TestWebGPUDecode(t *testing.T) {
 			}
 		}
 	}
+
+	// No adapter: the CPU decodes and the result says why.
+	none := pageWithGPUHook(t, `GPU.prototype.requestAdapter = async function () { return null; };`)
+	dir := fixtures.Path(t, "forward2/taesd/taesd_c4")
+	gpuHarness(t, none, dir, "taesd_decoder.safetensors", "ref_decode_a_fp32.safetensors")
+	r, got := gpuCall(t, none, `ditkit.decode(__gpuFiles["taesd_decoder.safetensors"], __gpuFiles["ref_decode_a_fp32.safetensors"])`)
+	if r.Info.Backend != "cpu" || !strings.Contains(r.Info.Note, "no adapter") || !strings.Contains(r.Info.Note, "CPU") {
+		t.Errorf("without an adapter: %+v", r.Info)
+	}
+	b, err := os.ReadFile(dir + "/ref_decode_a_fp32.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := maxAbsErr(t, got["raw"], readTensorsBytes(t, b, "ref")["raw"]); e > 1e-5 {
+		t.Errorf("CPU fallback without an adapter: max abs err %.3g", e)
+	}
+	t.Logf("no adapter: %s", r.Info.Note)
 }
