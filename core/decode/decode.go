@@ -75,12 +75,7 @@ type Decoder struct {
 	// second dimension): 4 for taesd/taesdxl, 16 for taef1/taesd3.
 	LatentChannels int
 	stages         [][]op // split before each upsample
-	convs          []*Conv
 }
-
-// Convs lists the decoder's convolutions in order (a GPU backend may
-// upload them ahead of a run).
-func (d *Decoder) Convs() []*Conv { return d.convs }
 
 // Load builds a decoder from madebyollin/taesd's Decoder state dict
 // (keys "1.weight", "3.conv.0.weight", …, "19.bias"), taking the latent
@@ -127,7 +122,6 @@ func Load(get Getter) (*Decoder, error) {
 		} else if b, _ := get(c.Name + ".bias"); b != nil {
 			return nil, fmt.Errorf("%s.bias: taesd.py's conv %s has no bias", c.Name, idx)
 		}
-		d.convs = append(d.convs, c)
 		return c, nil
 	}
 	block := func(i int) (op, error) {
