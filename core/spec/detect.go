@@ -42,6 +42,20 @@ type Detection struct {
 	ShapeMismatch []string
 	// Ignored counts tensors outside Prefix (other containers).
 	Ignored int
+	// Variant is the release variant the shapes identify ("flux1-fill-dev",
+	// "wan2.1-i2v", "sd3.5-medium"); for a tiny or unknown configuration
+	// the nearest one by its distinguishing tensors. Empty for families
+	// without variants.
+	Variant string
+	// Layout is "original", "diffusers" or "comfyui" (the original keys
+	// under model.diffusion_model.).
+	Layout string
+	// Components are networks bundled beside this one (text encoders,
+	// VAE) in a single file.
+	Components []Component
+	// Packed lists weights stored packed 4-bit (PackedFormat says how).
+	Packed       []string
+	PackedFormat string
 }
 
 // anchors are keys that end a prefix: what precedes them is the container
@@ -50,6 +64,8 @@ var anchors = []string{
 	"x_embedder.proj.weight", "pos_embed.proj.weight", "img_in.weight",
 	"t_embedder.mlp.0.weight", "final_layer.linear.weight", "proj_out_2.weight",
 	"adaln_single.linear.weight", "video_embedder.proj.weight", "txt_in.weight",
+	"img_in.proj.weight", "patch_embedding.weight", "x_embedder.weight", "head.modulation",
+	"joint_blocks.0.x_block.attn.qkv.weight",
 }
 
 func findPrefix(infos []tensor.Info) (string, int) {
@@ -176,8 +192,10 @@ func Detect(infos []tensor.Info) *Detection {
 	d.Prefix = prefix
 	c := &ckpt{shapes: map[string][]int{}}
 	dtypes := map[string]int{}
+	keyTypes := map[string]tensor.DType{}
+	d.Components = components(infos, prefix)
 	for _, in := range infos {
-		if !strings.HasPrefix(in.Name, prefix) {
+		if !strings.HasPrefix(in.Name, prefix) || prefix == "" && inComponent(in.Name, d.Components) {
 			d.Ignored++
 			continue
 		}
@@ -186,6 +204,7 @@ func Detect(infos []tensor.Info) *Detection {
 			c.order = append(c.order, k)
 		}
 		c.shapes[k] = in.Shape
+		keyTypes[k] = in.DType
 		dtypes[in.DType.String()]++
 	}
 	x := &detector{c: c, d: d, p: map[string]any{}}
@@ -195,6 +214,10 @@ func Detect(infos []tensor.Info) *Detection {
 	if d.Ignored > 0 {
 		x.ev("%d tensors outside %q ignored (other containers)", d.Ignored, prefix)
 	}
+	for _, cp := range d.Components {
+		x.ev("bundled beside the network: %s (%q, %d tensors, %d parameters)", cp.What, cp.Prefix, cp.Tensors, cp.Params)
+	}
+	x.unpack(keyTypes)
 	if len(dtypes) > 0 {
 		var parts []string
 		for k, v := range dtypes {
@@ -220,12 +243,25 @@ func Detect(infos []tensor.Info) *Detection {
 	d.Params = s
 	x.compare(s)
 	x.matchPreset()
+	x.finish2026()
 	return d
+}
+
+func inComponent(name string, cs []Component) bool {
+	for _, c := range cs {
+		if strings.HasPrefix(name, c.Prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // classify runs the signature cascade (reference §6.1, most specific first).
 func (x *detector) classify() bool {
 	c := x.c
+	if x.classify2026() {
+		return true
+	}
 	switch {
 	case c.has("double_blocks.0.img_attn.q_proj.weight") || c.has("double_blocks.0.img_attn.qkv.weight"):
 		x.mmdit()
