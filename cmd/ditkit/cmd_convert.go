@@ -15,7 +15,7 @@ import (
 func init() {
 	register(&command{
 		name: "convert",
-		usage: "FILE -o OUT [--arch PRESET | --spec SPEC.json | --error-text ERR.txt] [--fix auto|none|ID,ID…] " +
+		usage: "FILE -o OUT [--arch PRESET | --spec SPEC.json | --error-text ERR.txt | --layout original|diffusers|comfyui] [--split-components] [--fix auto|none|ID,ID…] " +
 			"[--dtype keep|fp32|fp16|bf16] [--keep-nonweights] [--keep-unexpected] [--wrap KEY] [--root PATH] [--json]",
 		summary: "Write fixed weights (.safetensors, or torch-loadable .pt/.pth/.bin/.ckpt by OUT's extension) in one streaming pass, then verify them.",
 		run:     runConvert,

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(&command{
 		name:    "diff",
-		usage:   "FILE (--arch PRESET | --spec SPEC.json | --error-text ERR.txt) [--json] [--root PATH] [--dtype keep|fp16|bf16|fp32] [--keep-unexpected]",
+		usage:   "FILE (--arch PRESET | --spec SPEC.json | --error-text ERR.txt | --layout original|diffusers|comfyui) [--json] [--root PATH] [--dtype keep|fp16|bf16|fp32] [--keep-unexpected]",
 		summary: "Diff a checkpoint's weights against a target architecture: missing, unexpected, shape and dtype findings, each explained, and the fix plan. Exit 0 clean, 1 findings, 2 error.",
 		run:     runDiff,
 	})
@@ -23,7 +23,7 @@ func init() {
 
 // targetFlags are the flags every command that takes a target shares.
 type targetFlags struct {
-	arch, specPath, errPath, root *string
+	arch, specPath, errPath, root, layout *string
 }
 
 func addTargetFlags(fs interface {
@@ -34,11 +34,12 @@ func addTargetFlags(fs interface {
 		specPath: fs.String("spec", "", "target spec JSON file ({\"family\":...}; see ditkit specs)"),
 		errPath:  fs.String("error-text", "", "file holding PyTorch's load_state_dict error text (- for stdin)"),
 		root:     fs.String("root", "", "weights root inside the checkpoint (e.g. model, ema)"),
+		layout:   fs.String("layout", "", "target the checkpoint's own architecture in another layout: original, diffusers or comfyui (no other target)"),
 	}
 }
 
 func (t *targetFlags) request() (report.TargetRequest, error) {
-	req := report.TargetRequest{Arch: *t.arch}
+	req := report.TargetRequest{Arch: *t.arch, Layout: *t.layout}
 	if *t.specPath != "" {
 		b, err := readArg(*t.specPath)
 		if err != nil {

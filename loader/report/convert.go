@@ -128,7 +128,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	out := &Convert{File: ck.Name, Output: opt.OutputName, Format: opt.Format, Wrap: opt.Wrap, WeightsRoot: ck.WeightsRoot, Safety: SafetyOf(ck)}
 	var steps []*fix.Step
 	var tg *diff.Target
-	if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" {
+	if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
 		var err error
 		if tg, err = req.Target(infos); err != nil {
 			return nil, err

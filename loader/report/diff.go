@@ -19,6 +19,9 @@ type TargetRequest struct {
 	Arch      string          `json:"arch,omitempty"`
 	Spec      json.RawMessage `json:"spec,omitempty"`
 	ErrorText string          `json:"errorText,omitempty"`
+	// Layout ("original", "diffusers", "comfyui") targets the checkpoint's
+	// own detected network in another layout (convert --layout).
+	Layout string `json:"layout,omitempty"`
 }
 
 // ErrNoTarget is returned when a request names no target.
@@ -26,6 +29,12 @@ var ErrNoTarget = errors.New("no target: give --arch PRESET, --spec SPEC.json or
 
 // Target resolves a request against the checkpoint's weights.
 func (r TargetRequest) Target(weights []tensor.Info) (*diff.Target, error) {
+	if r.Layout != "" {
+		if r.Arch != "" || len(r.Spec) > 0 || r.ErrorText != "" {
+			return nil, errors.New("--layout converts the checkpoint's own architecture: give it without --arch, --spec or --error-text")
+		}
+		return diff.LayoutTarget(weights, r.Layout)
+	}
 	if r.ErrorText != "" {
 		// --arch or --spec beside --error-text sizes what the text does not show.
 		var hint *spec.Spec
