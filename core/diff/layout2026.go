@@ -213,12 +213,14 @@ func renameRule(from, to string) moveRule { return moveRule{from: from, to: []st
 
 func splitRule(from string, to ...string) moveRule { return moveRule{from: from, to: to} }
 
-func swapRows(from, to string) moveRule { return moveRule{from: from, to: []string{to}, order: []int{1, 0}} }
+func swapRows(from, to string) moveRule {
+	return moveRule{from: from, to: []string{to}, order: []int{1, 0}}
+}
 
 // move is a rule applied to one original key.
 type move struct {
-	rule *moveRule
-	orig string   // original key
+	rule  *moveRule
+	orig  string   // original key
 	other []string // the other layout's key(s)
 }
 

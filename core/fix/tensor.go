@@ -40,7 +40,6 @@ func Infos(ts []Tensor) []tensor.Info {
 	return out
 }
 
-
 // find is the position of key in ts (a linear scan: one lookup costs less
 // than building an index).
 func find(ts []Tensor, key string) (int, bool) {
