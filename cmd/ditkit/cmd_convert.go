@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/loader/report"
 )
 
@@ -119,6 +120,9 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 }
 
 func printConvert(w io.Writer, r *report.Convert) {
+	if r.Target != "" && r.Verdict.Summary != "" {
+		fmt.Fprintln(w, r.Verdict.Summary)
+	}
 	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s", r.Output, r.Format, len(r.Tensors), humanBytes(r.Bytes))
 	if r.WriteSeconds > 0 {
 		fmt.Fprintf(w, " in %.2f s", r.WriteSeconds)
@@ -137,7 +141,9 @@ func printConvert(w io.Writer, r *report.Convert) {
 		fmt.Fprintf(w, "not applied (not selected with --fix): %s\n", id)
 	}
 	if r.Clean != nil {
-		if *r.Clean {
+		if *r.Clean && r.Verdict.Kind == diff.VerdictPartial {
+			fmt.Fprintf(w, "target %s: the keys the error text lists now match; the rest were not in the text, so whether they load is unknown\n", r.Target)
+		} else if *r.Clean {
 			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", r.Target)
 		} else {
 			fmt.Fprintf(w, "target %s: %d difference(s) remain (see ditkit diff on the output)\n", r.Target, len(r.Remaining))

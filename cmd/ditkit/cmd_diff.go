@@ -139,6 +139,7 @@ func shapeStr(v any) string {
 }
 
 func printDiff(w io.Writer, d *report.Diff) {
+	fmt.Fprintln(w, d.Verdict.Summary)
 	root := d.WeightsRoot
 	if root == "" {
 		root = "(top level)"
@@ -158,7 +159,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 		fmt.Fprintln(w, "\nclean: the checkpoint's weights match the target exactly.")
 		return
 	}
-	fmt.Fprintf(w, "\n%d findings:", len(d.Findings))
+	fmt.Fprintf(w, "\n%s:", diff.Plural(len(d.Findings), "finding"))
 	defer printRemaining(w, d)
 	for _, k := range []string{diff.ShapeMismatch, diff.Missing, diff.Unexpected, diff.DTypeMismatch, diff.ValueMismatch} {
 		if d.Counts[k] > 0 {
@@ -168,7 +169,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 	fmt.Fprintln(w)
 	printFindings(w, d.Findings)
 	if len(d.Plan) > 0 {
-		fmt.Fprintf(w, "\nplan (%d steps; ditkit convert applies it):\n", len(d.Plan))
+		fmt.Fprintf(w, "\nplan (%s; ditkit convert applies it):\n", diff.Plural(len(d.Plan), "step"))
 		for i, s := range d.Plan {
 			lossy := ""
 			if s.Lossy {
@@ -181,12 +182,16 @@ func printDiff(w io.Writer, d *report.Diff) {
 
 func printRemaining(w io.Writer, d *report.Diff) {
 	if len(d.Remaining) == 0 {
+		if d.Verdict.Kind == diff.VerdictPartial {
+			fmt.Fprintln(w, "\nafter the plan: the keys the error text lists match; the others were not in it (unknown).")
+			return
+		}
 		fmt.Fprintln(w, "\nafter the plan: clean.")
 		return
 	}
-	fmt.Fprintf(w, "\nafter the plan: %d finding(s) remain", len(d.Remaining))
+	fmt.Fprintf(w, "\nafter the plan: %s remain", diff.Plural(len(d.Remaining), "finding"))
 	if len(d.NeedsTraining) > 0 {
-		fmt.Fprintf(w, "; %d tensor(s) must be trained (no conversion can supply them)", len(d.NeedsTraining))
+		fmt.Fprintf(w, "; %s must be trained (no conversion can supply them)", diff.Plural(len(d.NeedsTraining), "tensor"))
 	}
 	fmt.Fprintln(w, ":")
 	printFindings(w, d.Remaining)
@@ -229,7 +234,7 @@ func printFindings(w io.Writer, findings []diff.Finding) {
 		}
 	}
 	for _, g := range groups {
-		fmt.Fprintf(w, "\n[%s] %d key(s)\n", strings.ReplaceAll(g.kind, "_", " "), len(g.lines))
+		fmt.Fprintf(w, "\n[%s] %s\n", strings.ReplaceAll(g.kind, "_", " "), diff.Plural(len(g.lines), "key"))
 		show := g.lines
 		if len(show) > 8 {
 			show = show[:6]

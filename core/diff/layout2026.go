@@ -377,10 +377,7 @@ func (p *planner) planFamilyLayout() error {
 		if !forward {
 			to = "original"
 		}
-		desc := fmt.Sprintf("rename %d keys to the %s layout (%s)", len(pairs), to, fl.name)
-		if fl.note != "" {
-			desc += "; note: " + fl.note
-		}
+		desc := withNote(fmt.Sprintf("rename %d keys to the %s layout (%s)", len(pairs), to, fl.name), fl.note)
 		if err := p.add(fix.Rename(g+"-to-"+to, desc, pairs)); err != nil {
 			return err
 		}

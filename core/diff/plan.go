@@ -25,8 +25,9 @@ type planner struct {
 	prefix string              // stripped prefix
 	// valueFindings are fixed tables saved with another formula's values.
 	valueFindings []Finding
-	regenerated   map[string]string // key → formula note
-	idx           map[string]int    // p.cur by name (nil: rebuild)
+	regenerated   map[string]string      // key → formula note
+	idx           map[string]int         // p.cur by name (nil: rebuild)
+	src           map[string]tensor.Info // the checkpoint's tensors by name
 }
 
 func (p *planner) add(s *fix.Step) error {
@@ -198,7 +199,18 @@ func sameModuloOnes(a, b []int) bool {
 }
 
 func (p *planner) familyDiffers() bool {
-	return p.det != nil && p.det.Family != "" && p.t.Spec != nil && p.det.Family != p.t.Spec.Family
+	return p.det != nil && p.det.Family != "" && p.t.Spec != nil && tableFamily(p.det.Family) != tableFamily(p.t.Spec.Family)
+}
+
+// tableFamily groups families that compute their fixed tables with the
+// same formula: PixArt-α and PixArt-Σ build pos_embed with one function
+// (their scale fields only differ in name), so a table one saved is not
+// "another formula's" for the other.
+func tableFamily(f string) string {
+	if f == "pixart-alpha" || f == "pixart-sigma" {
+		return "pixart"
+	}
+	return f
 }
 
 // sameTable reports that the checkpoint's fixed table key is known to hold

@@ -16,6 +16,14 @@ type Target struct {
 	DType   tensor.DType // expected float dtype; Invalid accepts any
 	// Class is the model class named by an error text ("DiT", "STDiT").
 	Class string
+	// WrongFile, for an error text, says why the text cannot come from
+	// loading this checkpoint ("" when it can).
+	WrongFile string
+	// Partial marks an error text that lists only size mismatches (a
+	// strict=False load): keys it does not name are unknown. Listed is
+	// how many keys it names.
+	Partial bool
+	Listed  int
 
 	index map[string]int // Entries by name (built on first lookup)
 }

@@ -563,10 +563,16 @@ func (x *detector) pixart() {
 	case L == 300:
 		sigma = true
 		x.ev("y_embedder.y_embedding has 300 rows → PixArt-Σ (α uses 120)")
+	case L == 120:
+		x.ev("y_embedder.y_embedding has 120 rows, no micro-conditioning → PixArt-α (its 256/512 releases)")
 	default:
-		x.ev("y_embedder.y_embedding has %d rows, no micro-conditioning → PixArt-α", L)
+		// Every α release has 120 caption tokens or micro-conditioning;
+		// a file with neither is not an α release, so Σ (whose PixArt and
+		// PixArtMS without micro-conditions save exactly these keys).
+		sigma = true
+		x.ev("y_embedder.y_embedding has %d rows, no micro-conditioning, no qk_norm → PixArt-Σ-like (no α release has this; α and Σ share these keys)", L)
 	}
-	x.amb("PixArt-α and PixArt-Σ share key names; α/Σ decided by micro-conditioning, qk_norm and y_embedding length")
+	x.amb("PixArt-α and PixArt-Σ share key names; α/Σ decided by micro-conditioning, qk_norm and y_embedding length (120 α, else Σ); both compute the same sin-cos pos_embed")
 	x.fam, x.d.Version = "pixart-alpha", "PixArt-α"
 	if sigma {
 		x.fam, x.d.Version = "pixart-sigma", "PixArt-Σ"

@@ -263,7 +263,7 @@ func pixartParams(sigma bool) []Param {
 		pBool("micro_condition", false, "ditkit: PixArtMS micro-conditioning (csize_embedder, ar_embedder); α-1024-MS has it, Σ never"),
 		pBool("saved_pos_embed", true, "ditkit: false when the checkpoint omits the pos_embed buffer (released PixArt-Σ-256)"),
 	)
-	return concat(ps, pAny("drop_path", "window_size", "window_block_indexes", "use_rel_pos", "config", "kv_compress_config", "use_pe"))
+	return concat(ps, pAny("drop_path", "window_size", "window_block_indexes", "use_rel_pos", "config", "kv_compress_config", "use_pe", "learn_sigma"))
 }
 
 func registerPixArt() {

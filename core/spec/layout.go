@@ -406,3 +406,27 @@ var layoutConverters = map[string]layoutConv{
 			"text_states_dim": s.Int("text_embed_dim"), "text_states_dim_2": s.Int("pooled_projection_dim")}, nil
 	},
 }
+
+// Size returns a spec's hidden width and block count (the numbers a
+// "different size" verdict names); 0 when the family has no such field.
+func Size(s *Spec) (hidden, depth int) {
+	if s == nil {
+		return 0, 0
+	}
+	switch {
+	case s.Family == "sd3":
+		hidden = 64 * s.Int("depth")
+	case s.Int("hidden_size") > 0:
+		hidden = s.Int("hidden_size")
+	case s.Int("dim") > 0:
+		hidden = s.Int("dim")
+	case s.Int("num_attention_heads") > 0:
+		hidden = s.Int("num_attention_heads") * s.Int("attention_head_dim")
+	}
+	for _, k := range []string{"depth", "num_layers", "mm_double_blocks_depth"} {
+		if d := s.Int(k); d > 0 {
+			return hidden, d
+		}
+	}
+	return hidden, 0
+}

@@ -277,7 +277,7 @@ func decodeValue(fam string, p *Param, raw json.RawMessage) (any, error) {
 // canonical Go type and range-checks it.
 func normalize(fam string, p *Param, v any) (any, error) {
 	if v == nil {
-		if p.Nullable {
+		if p.Nullable || p.Kind == KindAny {
 			return nil, nil
 		}
 		return nil, fieldErr(fam, p.Name, "must be %s, not null", kindPhrase(p))

@@ -68,6 +68,9 @@ type Convert struct {
 	Safety       Safety            `json:"safety"`
 	Remaining    []diff.Finding    `json:"remaining,omitempty"` // vs the target, after conversion
 	Clean        *bool             `json:"clean,omitempty"`     // the output's diff against the target
+	// Verdict is the comparison's verdict before conversion (as diff
+	// --json's); without a target, "clean" with nothing compared.
+	Verdict diff.Verdict `json:"verdict"`
 	Verified     bool              `json:"verified"`
 	Verification string            `json:"verification,omitempty"`
 	// Seconds the CLI spent writing (reading, fixing, casting, hashing
@@ -141,6 +144,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 			return nil, err
 		}
 		out.Target = tg.Label
+		out.Verdict = res.Verdict
 		for _, s := range res.Plan {
 			if !containsStep(steps, s) {
 				out.Skipped = append(out.Skipped, s.ID)
@@ -153,6 +157,7 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 		if opt.DType != tensor.Invalid {
 			steps = append(steps, fix.CastAll(opt.DType, keepSet(opt.KeepDType, nil)))
 		}
+		out.Verdict = noTargetVerdict(infos)
 	}
 	virt, err := fix.FromInfos(infos)
 	if err != nil {

@@ -86,6 +86,10 @@ type Diff struct {
 	Counts        map[string]int `json:"counts"`
 	Safety        Safety         `json:"safety"`
 	Detected      *Detected      `json:"detected,omitempty"`
+	// Verdict is the one line the comparison comes to (kind clean,
+	// fixable, needs_training, wrong_variant, wrong_family, wrong_file or
+	// partial); the CLI prints its summary first.
+	Verdict diff.Verdict `json:"verdict"`
 }
 
 type targetInfo struct {
@@ -134,12 +138,12 @@ func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff
 		File: ck.Name, Target: tg.Label, WeightsRoot: ck.WeightsRoot, Findings: res.Findings, Plan: plan,
 		Clean: res.Clean, Remaining: res.Remaining, NeedsTraining: res.Untrained, Safety: SafetyOf(ck),
 		Counts: map[string]int{}, Detected: detected(res.Detected),
-		TargetInfo: targetInfo{Source: tg.Source, Class: tg.Class},
+		TargetInfo: targetInfo{Source: tg.Source, Class: tg.Class}, Verdict: res.Verdict,
 	}
 	if d.NeedsTraining == nil {
 		d.NeedsTraining = []string{}
 	}
-	if tg.Spec != nil && tg.Source != "error-text" {
+	if tg.Spec != nil && (tg.Source != "error-text" || tg.Spec != res.Detected.Params) {
 		d.TargetInfo.Family = tg.Spec.Family
 		d.TargetInfo.Spec, _ = json.Marshal(tg.Spec)
 	}
@@ -163,6 +167,16 @@ type Detected struct {
 	Evidence      []string        `json:"evidence"`
 	Ambiguous     []string        `json:"ambiguous"`
 	Confidence    float64         `json:"confidence"`
+	// Variant is the release variant the shapes identify (flux1-fill-dev,
+	// wan2.1-i2v, sd3.5-medium, …; for other configurations the nearest);
+	// Layout is original, diffusers or comfyui.
+	Variant string `json:"variant,omitempty"`
+	Layout  string `json:"layout,omitempty"`
+	// Components are networks bundled beside this one in a single file;
+	// Packed the weights stored packed 4-bit (PackedFormat says how).
+	Components   []spec.Component `json:"components,omitempty"`
+	Packed       []string         `json:"packed,omitempty"`
+	PackedFormat string           `json:"packed_format,omitempty"`
 }
 
 func detected(d *spec.Detection) *Detected {
@@ -173,7 +187,8 @@ func detected(d *spec.Detection) *Detected {
 		return nil
 	}
 	out := &Detected{Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
-		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Confidence: d.Confidence}
+		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Confidence: d.Confidence,
+		Variant: d.Variant, Layout: d.Layout, Components: d.Components, Packed: d.Packed, PackedFormat: d.PackedFormat}
 	if d.Params != nil {
 		out.Params, _ = json.Marshal(d.Params)
 	}
