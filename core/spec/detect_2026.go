@@ -96,13 +96,14 @@ func (x *detector) unpack(dtypes map[string]tensor.DType) {
 		for _, s := range packedSuffixes {
 			if c.has(k + s) {
 				packed = append(packed, k)
-				if strings.Contains(s, "fp4") {
-					kind = "FP4"
-				} else if strings.Contains(s, "nf4") {
-					kind = "NF4"
-				}
 				break
 			}
+		}
+		switch {
+		case c.has(k + ".quant_state.bitsandbytes__nf4"):
+			kind = "NF4"
+		case c.has(k + ".quant_state.bitsandbytes__fp4"):
+			kind = "FP4"
 		}
 	}
 	if len(packed) == 0 {

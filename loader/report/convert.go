@@ -50,6 +50,13 @@ type ConvertOptions struct {
 	// loader.StreamChunk). The browser reads larger pieces: its Blob
 	// reader streams from 1 MiB reads up.
 	ReadChunk int
+	// Component, when set, writes only the bundled network under this
+	// key prefix (e.g. "vae."), under its own names; no target applies.
+	Component string
+	// SplitComponents leaves the bundled networks (text encoders, VAE of
+	// a single file) out of the output; the CLI writes each to a file of
+	// its own.
+	SplitComponents bool
 }
 
 // Convert is the document `ditkit convert --json` prints.
@@ -77,6 +84,9 @@ type Convert struct {
 	// included) and verifying; absent where nothing timed it.
 	WriteSeconds  float64 `json:"write_seconds,omitempty"`
 	VerifySeconds float64 `json:"verify_seconds,omitempty"`
+	// Components are the reports of the bundled networks written to files
+	// of their own (convert --split-components).
+	Components []*Convert `json:"components,omitempty"`
 }
 
 // Written is one output tensor and the sha256 of its bytes.
@@ -131,7 +141,17 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	out := &Convert{File: ck.Name, Output: opt.OutputName, Format: opt.Format, Wrap: opt.Wrap, WeightsRoot: ck.WeightsRoot, Safety: SafetyOf(ck)}
 	var steps []*fix.Step
 	var tg *diff.Target
-	if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
+	if opt.Component != "" {
+		if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
+			return nil, fmt.Errorf("a bundled component (%s) is written as it is: no target applies", opt.Component)
+		}
+		virt, _ := fix.FromInfos(infos)
+		steps = componentSteps(virt, opt.Component)
+		if opt.DType != tensor.Invalid {
+			steps = append(steps, fix.CastAll(opt.DType, keepSet(opt.KeepDType, nil)))
+		}
+		out.Verdict = noTargetVerdict(infos)
+	} else if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
 		var err error
 		if tg, err = req.Target(infos); err != nil {
 			return nil, err
@@ -166,6 +186,11 @@ func BuildConvert(ck *loader.Checkpoint, req TargetRequest, opt ConvertOptions, 
 	rr := loader.NewRangeReader(ck, weights)
 	if opt.ReadChunk > 0 {
 		rr.Chunk = opt.ReadChunk
+	}
+	if opt.SplitComponents && opt.Component == "" {
+		if s := splitStep(virt, Components(ck)); s != nil {
+			steps = append([]*fix.Step{s}, steps...)
+		}
 	}
 	for _, s := range steps {
 		if err := verifyEqual(virt, s, rr); err != nil {

@@ -192,6 +192,16 @@ func detected(d *spec.Detection) *Detected {
 	if d.Params != nil {
 		out.Params, _ = json.Marshal(d.Params)
 	}
+	// A single file's spec and preset are the comfyui layout's, so the
+	// detected spec given back as --spec reproduces the file's keys.
+	if d.Layout == spec.LayoutComfyUI && d.Params != nil {
+		if s, err := spec.ToLayout(d.Params, spec.LayoutComfyUI); err == nil {
+			out.Params, _ = json.Marshal(s)
+			if p := spec.PresetInLayout(d.Preset, spec.LayoutComfyUI); p != "" {
+				out.Preset = p
+			}
+		}
+	}
 	return out
 }
 
