@@ -209,6 +209,52 @@ var familyLayouts = map[string]familyLayout{
 	},
 }
 
+func init() {
+	familyLayouts["ltx-video"] = familyLayout{
+		name: "LTX-Video original ↔ diffusers (scripts/convert_ltx_to_diffusers.py)",
+		rules: func(s *spec.Spec) []moveRule {
+			var rules []moveRule
+			for _, a := range []string{"attn1", "attn2"} {
+				rules = append(rules,
+					renameRule("transformer_blocks.{i}."+a+".q_norm.", "transformer_blocks.{i}."+a+".norm_q."),
+					renameRule("transformer_blocks.{i}."+a+".k_norm.", "transformer_blocks.{i}."+a+".norm_k."))
+			}
+			return append(rules, renameRule("patchify_proj.", "proj_in."), renameRule("adaln_single.", "time_embed."))
+		},
+	}
+	familyLayouts["sana"] = familyLayout{
+		name: "Sana original ↔ diffusers (scripts/convert_sana_to_diffusers.py)",
+		rules: func(s *spec.Spec) []moveRule {
+			b, t := "blocks.{i}.", "transformer_blocks.{i}."
+			return []moveRule{
+				splitRule(b+"attn.qkv.", t+"attn1.to_q.", t+"attn1.to_k.", t+"attn1.to_v."),
+				splitRule(b+"cross_attn.kv_linear.", t+"attn2.to_k.", t+"attn2.to_v."),
+				renameRule("x_embedder.proj.", "patch_embed.proj."),
+				renameRule("y_embedder.y_proj.fc1.", "caption_projection.linear_1."),
+				renameRule("y_embedder.y_proj.fc2.", "caption_projection.linear_2."),
+				renameRule("t_embedder.mlp.0.", "time_embed.emb.timestep_embedder.linear_1."),
+				renameRule("t_embedder.mlp.2.", "time_embed.emb.timestep_embedder.linear_2."),
+				renameRule("t_block.1.", "time_embed.linear."),
+				renameRule("attention_y_norm.weight", "caption_norm.weight"),
+				renameRule(b+"scale_shift_table", t+"scale_shift_table"),
+				renameRule(b+"attn.q_norm.", t+"attn1.norm_q."),
+				renameRule(b+"attn.k_norm.", t+"attn1.norm_k."),
+				renameRule(b+"attn.proj.", t+"attn1.to_out.0."),
+				renameRule(b+"cross_attn.q_linear.", t+"attn2.to_q."),
+				renameRule(b+"cross_attn.q_norm.", t+"attn2.norm_q."),
+				renameRule(b+"cross_attn.k_norm.", t+"attn2.norm_k."),
+				renameRule(b+"cross_attn.proj.", t+"attn2.to_out.0."),
+				renameRule(b+"mlp.inverted_conv.conv.", t+"ff.conv_inverted."),
+				renameRule(b+"mlp.depth_conv.conv.", t+"ff.conv_depth."),
+				renameRule(b+"mlp.point_conv.conv.", t+"ff.conv_point."),
+				renameRule("final_layer.linear.", "proj_out."),
+				renameRule("final_layer.scale_shift_table", "scale_shift_table"),
+			}
+		},
+		note: "diffusers keeps no null-caption table (y_embedder.y_embedding) and recomputes pos_embed: converting back needs them from an original checkpoint",
+	}
+}
+
 func renameRule(from, to string) moveRule { return moveRule{from: from, to: []string{to}} }
 
 func splitRule(from string, to ...string) moveRule { return moveRule{from: from, to: to} }

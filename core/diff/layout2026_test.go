@@ -58,12 +58,17 @@ func TestLayoutPlansConvertEveryReleaseExactly(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(r.Remaining) > 0 {
-					t.Fatalf("%d remain, first %+v", len(r.Remaining), r.Remaining[0])
+				// Sana's diffusers layout keeps no null-caption table:
+				// dropped one way, missing (untrained) the other.
+				unstored := strings.HasPrefix(pi.Name, "sana")
+				for _, f := range r.Remaining {
+					if !(unstored && strings.HasSuffix(f.Key, "y_embedder.y_embedding") && f.Kind == Missing) {
+						t.Fatalf("%d remain, first %+v", len(r.Remaining), f)
+					}
 				}
 				for _, s := range r.Plan {
-					if s.Lossy {
-						t.Fatalf("lossy step %s", s.ID)
+					if s.Lossy && !(unstored && len(s.Keys) == 1 && strings.HasSuffix(s.Keys[0], "y_embedder.y_embedding")) {
+						t.Fatalf("lossy step %s: %v", s.ID, s.Keys)
 					}
 				}
 				cur, _ := fix.FromInfos(infos)
@@ -73,6 +78,9 @@ func TestLayoutPlansConvertEveryReleaseExactly(t *testing.T) {
 				}
 				got := fix.Infos(after)
 				ref := presetInfos(t, want)
+				if unstored && pi.Layout == spec.LayoutDiffusers {
+					ref = without(ref, "y_embedder.y_embedding")
+				}
 				if len(got) != len(ref) {
 					t.Fatalf("%d tensors, %s has %d", len(got), want, len(ref))
 				}
@@ -96,6 +104,16 @@ func TestLayoutPlansConvertEveryReleaseExactly(t *testing.T) {
 	if n < 30 {
 		t.Fatalf("only %d layout conversions", n)
 	}
+}
+
+func without(infos []tensor.Info, suffix string) []tensor.Info {
+	var out []tensor.Info
+	for _, in := range infos {
+		if !strings.HasSuffix(in.Name, suffix) {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 func hasOp(steps []*fix.Step, op string) bool {

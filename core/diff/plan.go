@@ -97,7 +97,7 @@ func (p *planner) plan(cur []fix.Tensor) error {
 	for _, t := range cur {
 		p.orig[t.Name] = t.Name
 	}
-	for _, f := range []func() error{p.planPrefix, p.planFamilyLayout, p.planLayout, p.planRenames, p.planEntries, p.planSplits, p.planDrops, p.planCast} {
+	for _, f := range []func() error{p.planFamilyLayout, p.planPrefix, p.planLayout, p.planRenames, p.planEntries, p.planSplits, p.planDrops, p.planCast} {
 		if err := f(); err != nil {
 			return err
 		}

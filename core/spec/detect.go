@@ -65,7 +65,7 @@ var anchors = []string{
 	"t_embedder.mlp.0.weight", "final_layer.linear.weight", "proj_out_2.weight",
 	"adaln_single.linear.weight", "video_embedder.proj.weight", "txt_in.weight",
 	"img_in.proj.weight", "patch_embedding.weight", "x_embedder.weight", "head.modulation",
-	"joint_blocks.0.x_block.attn.qkv.weight",
+	"joint_blocks.0.x_block.attn.qkv.weight", "patchify_proj.weight", "proj_in.weight", "patch_embed.proj.weight",
 }
 
 func findPrefix(infos []tensor.Info) (string, int) {

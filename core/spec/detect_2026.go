@@ -158,7 +158,7 @@ func (x *detector) classify2026() bool {
 	case c.has("transformer_blocks.0.norm1_context.linear.weight") && c.has("pos_embed.proj.weight"):
 		x.sd3Diffusers()
 	default:
-		return false
+		return x.classify2026b()
 	}
 	return x.fam != ""
 }
@@ -624,4 +624,230 @@ func (x *detector) finish2026() {
 	if d.Preset != "" && d.Variant == "" {
 		d.Variant, _ = PresetVariant(d.Preset)
 	}
+}
+
+// classify2026b: LTX-Video, CogVideoX and Sana.
+func (x *detector) classify2026b() bool {
+	c := x.c
+	switch {
+	case c.has("patchify_proj.weight") || c.has("adaln_single.linear.weight") && c.has("transformer_blocks.0.attn1.q_norm.weight"):
+		x.ltx(false)
+	case c.has("proj_in.weight") && c.has("time_embed.linear.weight") && c.has("transformer_blocks.0.attn1.norm_q.weight") && !c.has("caption_norm.weight"):
+		x.ltx(true)
+	case c.has("patch_embed.text_proj.weight") || c.has("time_embedding.linear_1.weight") && c.has("transformer_blocks.0.norm1.linear.weight"):
+		x.cogvideox()
+	case c.has("blocks.0.mlp.inverted_conv.conv.weight"):
+		x.sana()
+	case c.has("transformer_blocks.0.ff.conv_inverted.weight"):
+		x.sanaDiffusers()
+	default:
+		return false
+	}
+	return x.fam != ""
+}
+
+func (x *detector) ltx(diffusers bool) {
+	c := x.c
+	x.fam, x.d.Version = "ltx-video", "LTX-Video (Lightricks Transformer3DModel)"
+	in, qn := "patchify_proj.weight", "transformer_blocks.0.attn1.q_norm.weight"
+	if diffusers {
+		x.fam, x.d.Version = "ltx-video-diffusers", "LTX-Video (diffusers LTXVideoTransformer3DModel)"
+		in, qn = "proj_in.weight", "transformer_blocks.0.attn1.norm_q.weight"
+		x.ev("proj_in + time_embed + transformer_blocks.*.attn1.norm_q → diffusers LTX-Video layout")
+	} else {
+		x.ev("patchify_proj / adaln_single + transformer_blocks.*.attn1.q_norm → LTX-Video (Lightricks)")
+	}
+	h := c.dim(in, 0)
+	x.p["in_channels"] = c.dim(in, 1)
+	x.shapeEv(in, fmt.Sprintf("inner dim %d, in_channels %d", h, c.dim(in, 1)))
+	out := c.dim("proj_out.weight", 0)
+	x.p["out_channels"] = out
+	L := x.count("transformer_blocks", "num_layers")
+	x.p["num_layers"] = L
+	hd := 64
+	if h >= 4096 {
+		hd = 128
+	}
+	if h%hd == 0 {
+		x.p["num_attention_heads"], x.p["attention_head_dim"] = h/hd, hd
+	}
+	x.amb("num_attention_heads / attention_head_dim: only their product %d is visible (the q/k norms span all heads); using %d × %d as the releases", h, h/hd, hd)
+	if k := "transformer_blocks.0.attn2.to_k.weight"; c.has(k) {
+		x.p["cross_attention_dim"] = c.dim(k, 1)
+	} else if !diffusers {
+		x.p["cross_attention_dim"] = nil
+	}
+	if k := "caption_projection.linear_1.weight"; c.has(k) {
+		x.p["caption_channels"] = c.dim(k, 1)
+	} else if !diffusers {
+		x.p["caption_channels"] = nil
+	}
+	x.p["attention_bias"] = c.has("transformer_blocks.0.attn1.to_q.bias")
+	sst := c.dim("transformer_blocks.0.scale_shift_table", 0)
+	if !diffusers {
+		switch sst {
+		case 4:
+			x.p["adaptive_norm"] = "single_scale"
+		case 0:
+			x.p["adaptive_norm"] = "none"
+		}
+		x.p["norm_elementwise_affine"] = c.has("transformer_blocks.0.norm1.weight")
+		if c.has("transformer_blocks.0.norm1.bias") {
+			x.p["standardization_norm"] = "layer_norm"
+		}
+		if !c.has(qn) {
+			x.p["qk_norm"] = nil
+		} else if c.has("transformer_blocks.0.attn1.q_norm.bias") {
+			x.p["qk_norm"] = "layer_norm"
+		}
+	} else {
+		x.p["norm_elementwise_affine"] = c.has("transformer_blocks.0.norm1.weight")
+		x.p["attention_out_bias"] = c.has("transformer_blocks.0.attn1.to_out.0.bias")
+	}
+	if sst > 0 {
+		x.shapeEv("transformer_blocks.0.scale_shift_table", fmt.Sprintf("%d modulation rows", sst))
+	}
+	x.d.Variant = "ltx-video-2b"
+	if h >= 4096 || L >= 40 {
+		x.d.Variant = "ltx-video-13b"
+	}
+	x.ev("inner dim %d, %d blocks → %s", h, L, x.d.Variant)
+}
+
+func (x *detector) cogvideox() {
+	c := x.c
+	x.fam, x.d.Version = "cogvideox", "CogVideoX (diffusers CogVideoXTransformer3DModel)"
+	x.ev("patch_embed.text_proj / time_embedding + transformer_blocks.*.norm1.linear → CogVideoX")
+	pw := c.shape("patch_embed.proj.weight")
+	h := c.dim("patch_embed.text_proj.weight", 0)
+	x.p["text_embed_dim"] = c.dim("patch_embed.text_proj.weight", 1)
+	te := c.dim("time_embedding.linear_1.weight", 0)
+	x.p["time_embed_dim"] = te
+	p := 2
+	v15 := len(pw) == 2
+	if len(pw) == 4 {
+		p = pw[2]
+		x.p["in_channels"], x.p["patch_size"] = pw[1], p
+		x.shapeEv("patch_embed.proj.weight", fmt.Sprintf("Conv2d patch embed (CogVideoX 1.0): in_channels %d, patch %d", pw[1], p))
+	}
+	L := x.count("transformer_blocks", "num_layers")
+	x.p["num_layers"] = L
+	hd := c.dim("transformer_blocks.0.attn1.norm_q.weight", 0)
+	if hd > 0 && h%hd == 0 {
+		x.p["attention_head_dim"], x.p["num_attention_heads"] = hd, h/hd
+	}
+	out := 16
+	if v15 {
+		pt := 2
+		x.p["patch_size_t"] = pt
+		in := pw[1] / (p * p * pt)
+		x.p["in_channels"], x.p["patch_size"] = in, p
+		x.p["patch_bias"] = c.has("patch_embed.proj.bias")
+		x.shapeEv("patch_embed.proj.weight", fmt.Sprintf("Linear patch embed (CogVideoX 1.5) over %d = %d channels × 2×2×2 patches", pw[1], in))
+		x.amb("patch_size_t, patch_size: only their product with in_channels is visible in the Linear patch embed; using 2 and 2 as CogVideoX1.5")
+		out = c.dim("proj_out.weight", 0) / (p * p * pt)
+		x.p["sample_height"], x.p["sample_width"], x.p["sample_frames"] = 300, 300, 81
+	} else {
+		out = c.dim("proj_out.weight", 0) / (p * p)
+	}
+	x.p["out_channels"] = out
+	if k := "ofs_embedding.linear_1.weight"; c.has(k) {
+		x.p["ofs_embed_dim"] = c.dim(k, 0)
+	}
+	x.p["attention_bias"] = c.has("transformer_blocks.0.attn1.to_q.bias")
+	x.p["norm_elementwise_affine"] = c.has("norm_final.weight")
+	learned := c.has("patch_embed.pos_embedding")
+	x.p["use_learned_positional_embeddings"] = learned
+	x.p["use_rotary_positional_embeddings"] = learned || h != 1920
+	x.amb("use_rotary_positional_embeddings: not visible in keys (RoPE and the sin-cos table are both unsaved); using %v (the 2B uses sin-cos, the 5B models RoPE)", x.p["use_rotary_positional_embeddings"])
+	in, _ := x.p["in_channels"].(int)
+	i2v := in == 2*out
+	switch {
+	case v15 && i2v:
+		x.d.Variant = "cogvideox1.5-5b-i2v"
+	case v15:
+		x.d.Variant = "cogvideox1.5-5b"
+	case i2v:
+		x.d.Variant = "cogvideox-5b-i2v"
+	case h <= 1920:
+		x.d.Variant = "cogvideox-2b"
+	default:
+		x.d.Variant = "cogvideox-5b"
+	}
+	x.ev("patch embed %s, %d input channels, inner dim %d → %s", map[bool]string{true: "Linear (1.5)", false: "Conv2d (1.0)"}[v15], in, h, x.d.Variant)
+}
+
+func (x *detector) sana() {
+	c := x.c
+	x.fam, x.d.Version = "sana", "Sana (NVlabs SanaMS)"
+	x.ev("blocks.*.mlp.inverted_conv (GLUMBConv) → Sana")
+	h, in, patch := x.patchEmbed("x_embedder.proj.weight")
+	p := x.ditPatch(patch)
+	x.p["hidden_size"], x.p["in_channels"], x.p["patch_size"] = h, in, p
+	x.p["depth"] = x.count("blocks", "depth")
+	if m := c.dim("blocks.0.mlp.point_conv.conv.weight", 1); h > 0 {
+		x.p["mlp_ratio"] = float64(m) / float64(h)
+	}
+	x.caption()
+	x.p["y_norm"] = c.has("attention_y_norm.weight")
+	x.p["qk_norm"] = c.has("blocks.0.attn.q_norm.weight")
+	x.p["use_pe"] = c.has("pos_embed")
+	if out := c.dim("final_layer.linear.weight", 0); p > 0 {
+		x.p["pred_sigma"] = out/(p*p) == 2*in
+	}
+	nh := map[int]int{2240: 20, 1152: 16}[h]
+	if nh == 0 {
+		nh = defaultHeads(h)
+	}
+	x.p["num_heads"] = nh
+	x.amb("num_heads (cross-attention): not visible in shapes; using %d", nh)
+	x.sanaVariant(h)
+}
+
+func (x *detector) sanaVariant(h int) {
+	x.d.Variant = "sana-1600m"
+	if h <= 1152 {
+		x.d.Variant = "sana-600m"
+	}
+	x.ev("hidden size %d → %s", h, x.d.Variant)
+}
+
+func (x *detector) sanaDiffusers() {
+	c := x.c
+	x.fam, x.d.Version = "sana-diffusers", "Sana (diffusers SanaTransformer2DModel)"
+	x.ev("transformer_blocks.*.ff.conv_inverted → diffusers Sana layout")
+	h, in, patch := x.patchEmbed("patch_embed.proj.weight")
+	p := x.ditPatch(patch)
+	x.p["in_channels"], x.p["patch_size"] = in, p
+	x.p["num_layers"] = x.count("transformer_blocks", "num_layers")
+	if h%32 == 0 {
+		x.p["num_attention_heads"], x.p["attention_head_dim"] = h/32, 32
+	}
+	x.amb("num_attention_heads / attention_head_dim: only their product %d is visible (linear attention); using head dim 32", h)
+	if k := "transformer_blocks.0.attn2.to_q.weight"; c.has(k) {
+		inner := c.dim(k, 0)
+		nh := map[int]int{2240: 20, 1152: 16}[inner]
+		if nh == 0 {
+			nh = defaultHeads(inner)
+		}
+		x.p["num_cross_attention_heads"], x.p["cross_attention_head_dim"] = nh, inner/nh
+		x.p["cross_attention_dim"] = c.dim("transformer_blocks.0.attn2.to_k.weight", 1)
+		x.amb("num_cross_attention_heads: not visible in shapes; using %d", nh)
+	} else {
+		x.p["cross_attention_dim"] = nil
+	}
+	x.p["caption_channels"] = c.dim("caption_projection.linear_1.weight", 1)
+	if m := c.dim("transformer_blocks.0.ff.conv_point.weight", 1); h > 0 {
+		x.p["mlp_ratio"] = float64(m) / float64(h)
+	}
+	if out := c.dim("proj_out.weight", 0); p > 0 {
+		x.p["out_channels"] = out / (p * p)
+	}
+	x.p["attention_bias"] = c.has("transformer_blocks.0.attn1.to_q.bias")
+	x.p["guidance_embeds"] = c.has("time_embed.guidance_embedder.linear_1.weight")
+	if c.has("transformer_blocks.0.attn1.norm_q.weight") {
+		x.p["qk_norm"] = "rms_norm_across_heads"
+	}
+	x.amb("sample_size: not visible in keys; using the default 32")
+	x.sanaVariant(h)
 }

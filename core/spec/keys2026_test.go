@@ -103,4 +103,5 @@ func body(s string) string {
 }
 
 // families2026 are the families added for today's diffusion transformers.
-var families2026 = []string{"flux", "flux-diffusers", "wan", "wan-diffusers", "sd3", "sd3-diffusers", "hunyuanvideo", "hunyuanvideo-diffusers"}
+var families2026 = []string{"flux", "flux-diffusers", "wan", "wan-diffusers", "sd3", "sd3-diffusers", "hunyuanvideo", "hunyuanvideo-diffusers",
+	"ltx-video", "ltx-video-diffusers", "cogvideox", "sana", "sana-diffusers"}
