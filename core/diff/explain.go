@@ -60,6 +60,9 @@ func explain(f *Finding, t *Target, det *spec.Detection, p *planner) string {
 		case strings.HasSuffix(key, "x_embedder.proj.weight") && len(got) == 5 && len(want) == 4 && sameModuloOnes(got, want):
 			return fmt.Sprintf("saved in Open-Sora's layout: its PatchEmbed3D is an nn.Conv3d with a temporal kernel of 1 (weight %s), while DiT's patch embedding is an nn.Conv2d (weight %s); Open-Sora's converter unsqueezed the DiT weight — squeezing axis 2 restores it exactly",
 				tensor.FormatShape(got), tensor.FormatShape(want))
+		case convVsLinear(got, want):
+			return fmt.Sprintf("the same weights in another module: a convolution patch embedding (weight [out, in, kernel…]) and a Linear one over flattened patches ([out, in·kernel]) hold the same %d numbers (checkpoint %s, target %s); they load with a reshape only if the Linear flattens each patch channel-first, as the convolution's weight is laid out — check the implementation before reshaping, ditkit does not guess it",
+				numel(got), tensor.FormatShape(got), tensor.FormatShape(want))
 		case sameModuloOnes(got, want):
 			return fmt.Sprintf("the same values with a different number of size-1 axes (%s vs %s): a reshape loads them unchanged", tensor.FormatShape(got), tensor.FormatShape(want))
 		case isPositionTable(key) && p.regenerated[key] != "":
@@ -238,4 +241,16 @@ func (p *planner) component(key string) (spec.Component, bool) {
 		}
 	}
 	return spec.Component{}, false
+}
+
+// convVsLinear reports a conv weight [out, in, k…] against a Linear one
+// [out, in·∏k] (or the reverse): the same numbers, another module.
+func convVsLinear(a, b []int) bool {
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	if len(b) != 2 || len(a) < 3 || a[0] != b[0] || sameModuloOnes(a, b) {
+		return false
+	}
+	return numel(a) == numel(b)
 }
