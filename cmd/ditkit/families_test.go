@@ -338,3 +338,26 @@ func TestPackedFourBitFile(t *testing.T) {
 		}
 	}
 }
+
+// Bad --layout uses are one-line errors (exit 2) naming the flag.
+func TestLayoutBadInput(t *testing.T) {
+	dir := t.TempDir()
+	src := fixtures.Path(t, "families/tiny/flux/dev.original.safetensors")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"convert", src, "-o", filepath.Join(dir, "a.safetensors"), "--layout", "sideways"}, "--layout sideways"},
+		{[]string{"convert", src, "-o", filepath.Join(dir, "b.safetensors"), "--layout", "diffusers", "--arch", "flux1-dev"}, "--layout"},
+		{[]string{"diff", fixtures.Path(t, "stdit_tiny/ckpt_plain.pt"), "--layout", "diffusers"}, "no diffusers layout"},
+		{[]string{"convert", src, "-o", filepath.Join(dir, "c.safetensors"), "--layout", "comfyui", "--error-text", fixtures.Path(t, "families/errors/flux_fill_into_flux_dev.txt")}, "--layout"},
+	} {
+		code, out, errs := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 || out != "" {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errs)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("failed conversions left %d files", len(ents))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -879,11 +880,14 @@ func (x *detector) matchPreset() {
 		if p.Family != d.Family {
 			continue
 		}
+		if v, ok := p.params[PrefixParam].(string); ok && v != "" {
+			continue // a single-file preset: detection compares names without the prefix
+		}
 		ps, err := Preset(p.Name)
 		if err != nil {
 			continue
 		}
-		es, _ := ps.Keys()
+		es := cachedKeys(p.Name, ps)
 		agree := 0
 		for _, e := range es {
 			if g, ok := x.c.shapes[e.Name]; ok && tensor.EqualShape(g, e.Shape) {
@@ -911,4 +915,17 @@ func (x *detector) matchPreset() {
 		d.ClosestPreset = best
 		x.ev("closest preset %s (%.0f%% of entries agree)", best, 100*bestScore)
 	}
+}
+
+// presetKeyCache holds each preset's key list (presets never change after
+// init); detection compares a checkpoint with every preset of its family.
+var presetKeyCache sync.Map
+
+func cachedKeys(name string, s *Spec) []Entry {
+	if v, ok := presetKeyCache.Load(name); ok {
+		return v.([]Entry)
+	}
+	es, _ := s.Keys()
+	presetKeyCache.Store(name, es)
+	return es
 }

@@ -305,10 +305,12 @@ func (x *detector) wan() {
 // headsWan: Wan's head count is invisible (its q/k norms span all heads);
 // the releases use head dim 128.
 func (x *detector) headsWan(d int, field string) {
-	nh := 0
-	if d%128 == 0 {
+	nh := 1
+	switch {
+	case d <= 0:
+	case d%128 == 0:
 		nh = d / 128
-	} else {
+	default:
 		nh = defaultHeads(d)
 	}
 	x.p[field] = nh
@@ -740,15 +742,15 @@ func (x *detector) cogvideox() {
 	if v15 {
 		pt := 2
 		x.p["patch_size_t"] = pt
-		in := pw[1] / (p * p * pt)
+		in := pw[1] / max(p*p*pt, 1)
 		x.p["in_channels"], x.p["patch_size"] = in, p
 		x.p["patch_bias"] = c.has("patch_embed.proj.bias")
 		x.shapeEv("patch_embed.proj.weight", fmt.Sprintf("Linear patch embed (CogVideoX 1.5) over %d = %d channels × 2×2×2 patches", pw[1], in))
 		x.amb("patch_size_t, patch_size: only their product with in_channels is visible in the Linear patch embed; using 2 and 2 as CogVideoX1.5")
-		out = c.dim("proj_out.weight", 0) / (p * p * pt)
+		out = c.dim("proj_out.weight", 0) / max(p*p*pt, 1)
 		x.p["sample_height"], x.p["sample_width"], x.p["sample_frames"] = 300, 300, 81
 	} else {
-		out = c.dim("proj_out.weight", 0) / (p * p)
+		out = c.dim("proj_out.weight", 0) / max(p*p, 1)
 	}
 	x.p["out_channels"] = out
 	if k := "ofs_embedding.linear_1.weight"; c.has(k) {
