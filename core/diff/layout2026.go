@@ -48,8 +48,7 @@ var familyLayouts = map[string]familyLayout{
 			return []moveRule{
 				splitRule("double_blocks.{i}.img_attn.qkv.", "transformer_blocks.{i}.attn.to_q.", "transformer_blocks.{i}.attn.to_k.", "transformer_blocks.{i}.attn.to_v."),
 				splitRule("double_blocks.{i}.txt_attn.qkv.", "transformer_blocks.{i}.attn.add_q_proj.", "transformer_blocks.{i}.attn.add_k_proj.", "transformer_blocks.{i}.attn.add_v_proj."),
-				{from: "single_blocks.{i}.linear1.", to: []string{"single_transformer_blocks.{i}.attn.to_q.", "single_transformer_blocks.{i}.attn.to_k.", "single_transformer_blocks.{i}.attn.to_v.", "single_transformer_blocks.{i}.proj_mlp."},
-					rows: func(n int) []int { return []int{h, h, h, n - 3*h} }},
+				singleBlockSplit(h),
 				swapRows("final_layer.adaLN_modulation.1.", "norm_out.linear."),
 				renameRule("img_in.", "x_embedder."),
 				renameRule("time_in.in_layer.", "time_text_embed.timestep_embedder.linear_1."),
@@ -167,8 +166,7 @@ var familyLayouts = map[string]familyLayout{
 				splitRule(tr+"self_attn_qkv.", cr+"attn.to_q.", cr+"attn.to_k.", cr+"attn.to_v."),
 				splitRule("double_blocks.{i}.img_attn_qkv.", "transformer_blocks.{i}.attn.to_q.", "transformer_blocks.{i}.attn.to_k.", "transformer_blocks.{i}.attn.to_v."),
 				splitRule("double_blocks.{i}.txt_attn_qkv.", "transformer_blocks.{i}.attn.add_q_proj.", "transformer_blocks.{i}.attn.add_k_proj.", "transformer_blocks.{i}.attn.add_v_proj."),
-				{from: "single_blocks.{i}.linear1.", to: []string{"single_transformer_blocks.{i}.attn.to_q.", "single_transformer_blocks.{i}.attn.to_k.", "single_transformer_blocks.{i}.attn.to_v.", "single_transformer_blocks.{i}.proj_mlp."},
-					rows: func(n int) []int { return []int{h, h, h, n - 3*h} }},
+				singleBlockSplit(h),
 				swapRows("final_layer.adaLN_modulation.1.", "norm_out.linear."),
 				renameRule(tr+"norm1.", cr+"norm1."),
 				renameRule(tr+"norm2.", cr+"norm2."),
@@ -253,6 +251,14 @@ func init() {
 		},
 		note: "diffusers keeps no null-caption table (y_embedder.y_embedding) and recomputes pos_embed: converting back needs them from an original checkpoint",
 	}
+}
+
+// singleBlockSplit cuts a single-stream block's fused linear1 (q, k, v
+// and the MLP input; Flux and HunyuanVideo) into diffusers' four.
+func singleBlockSplit(h int) moveRule {
+	t := "single_transformer_blocks.{i}."
+	return moveRule{from: "single_blocks.{i}.linear1.", to: []string{t + "attn.to_q.", t + "attn.to_k.", t + "attn.to_v.", t + "proj_mlp."},
+		rows: func(n int) []int { return []int{h, h, h, n - 3*h} }}
 }
 
 func renameRule(from, to string) moveRule { return moveRule{from: from, to: []string{to}} }

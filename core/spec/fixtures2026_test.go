@@ -64,7 +64,7 @@ type tinyCase struct {
 // diffusers layout, and the original kwargs plus the single-file prefix
 // for the comfyui copy.
 func tinyCases(t *testing.T) []tinyCase {
-	root := sharedOrFail(t, "fixtures/families/tiny")
+	root := sharedDir(t, "fixtures/families/tiny")
 	var out []tinyCase
 	type cfg struct {
 		Params    map[string]any `json:"params"`

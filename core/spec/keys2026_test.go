@@ -10,29 +10,13 @@ import (
 	"testing"
 )
 
-// sharedOrFail is sharedDir, but missing ground truth fails under CI=true.
-func sharedOrFail(t *testing.T, sub string) string {
-	t.Helper()
-	for _, base := range []string{"../../../shared", "../../shared", "../shared"} {
-		p := filepath.Join(base, sub)
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("shared folder %s not found (CI=true)", sub)
-	}
-	t.Skipf("shared folder %s not found", sub)
-	return ""
-}
-
 var countHeader = regexp.MustCompile(`^# tensors: (\d+)  total_params: (\d+)$`)
 
 // Every 2026 reference key list is a preset of the same name whose keys
 // equal the file's name for name, shape for shape and in order, and `spec
 // --keys` prints the same lines in the same format.
 func TestPreset2026KeysMatchReferenceFiles(t *testing.T) {
-	dir := sharedOrFail(t, "docs/keys/2026")
+	dir := sharedDir(t, "docs/keys/2026")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if len(files) < 30 {
 		t.Fatalf("only %d key files in %s", len(files), dir)
