@@ -106,6 +106,9 @@ func targetName(t *Target, td *spec.Detection) string {
 		return "the model in the error text"
 	}
 	if td != nil && (td.Preset != "" || td.Variant != "") {
+		if t.Source == "layout" {
+			return fmt.Sprintf("%s in the %s layout", nameOf(td), spec.LayoutOf(t.Spec))
+		}
 		return nameOf(td)
 	}
 	return t.Label
@@ -160,11 +163,14 @@ func judge(r *Result, t *Target, det *spec.Detection, nTensors int) Verdict {
 	case same && (variantDiffers || sizeDiffers || !onlyMissing):
 		v.Kind = VerdictWrongVariant
 		what := "another variant of the same family"
-		if sizeDiffers && !variantDiffers {
+		switch {
+		case sizeDiffers && variantDiffers:
+			what = "another variant and " + sizeWords(sh, sd, th, tdd)
+		case sizeDiffers:
 			what = sizeWords(sh, sd, th, tdd)
 		}
 		v.Summary = fmt.Sprintf("wrong variant: this is %s, the target is %s — %s (%s); %s", v.Source, v.Target, what, reason, variantAdvice(det, v.Target))
-	case onlyMissing:
+	case onlyMissing && (same || supplied(r, t) >= 0.25):
 		v.Kind = VerdictNeedsTraining
 		v.Summary = fmt.Sprintf("needs training: %s the target %s has %s not in this %s checkpoint (%s) — no conversion can supply trained weights; %s %s the rest",
 			Plural(len(r.Remaining), "tensor"), v.Target, verb(len(r.Remaining), "is", "are"), srcArch, missingGroups(r.Remaining), Plural(len(steps), "step"), verb(len(steps), "fixes", "fix"))
@@ -175,7 +181,11 @@ func judge(r *Result, t *Target, det *spec.Detection, nTensors int) Verdict {
 		if sh > 0 && th > 0 && sh != th {
 			sizes = fmt.Sprintf(", hidden size %d vs %d", sh, th)
 		}
-		v.Summary = fmt.Sprintf("wrong family: this is %s (%s), the target %s is %s%s — no conversion turns one into the other (%s)", srcArch, v.Source, v.Target, tgtArch, sizes, reason)
+		this := srcArch
+		if v.Source != srcArch {
+			this += " (" + v.Source + ")"
+		}
+		v.Summary = fmt.Sprintf("wrong family: this is %s, the target %s is %s%s — no conversion turns one into the other (%s)", this, v.Target, tgtArch, sizes, reason)
 	default:
 		v.Kind = VerdictWrongVariant
 		v.Summary = fmt.Sprintf("wrong variant: %s %s after the plan (%s) — the target's architecture differs in a size the weights were trained with; no conversion can help", Plural(len(r.Remaining), "finding"), verb(len(r.Remaining), "remains", "remain"), reason)
@@ -189,6 +199,15 @@ func verb(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// supplied is the share of the target's tensors the checkpoint provides
+// after the plan.
+func supplied(r *Result, t *Target) float64 {
+	if len(t.Entries) == 0 {
+		return 0
+	}
+	return 1 - float64(len(r.Remaining))/float64(len(t.Entries))
 }
 
 func them(n int) string {

@@ -332,3 +332,36 @@ func TestPixArtSigmaWithoutMicroConditions(t *testing.T) {
 		t.Errorf("the same keys against an α spec: %+v", r.Findings)
 	}
 }
+
+// Full-size comparisons: DiT-XL/2 into Open-Sora 1.0's STDiT keeps its
+// spatial weights and needs its temporal and text layers trained; Wan
+// into Flux is another family; Flux Fill into dev is a sibling variant.
+func TestVerdictsFullSize(t *testing.T) {
+	for _, c := range []struct{ src, dst, kind string }{
+		{"DiT-XL_2_256", "STDiT-XL_2_v1.0_16x256x256", diff.VerdictNeedsTraining},
+		{"wan2.1-t2v-14B", "flux1-dev", diff.VerdictWrongFamily},
+		{"flux1-fill-dev", "flux1-dev", diff.VerdictWrongVariant},
+		{"flux1-fill-dev.comfyui", "flux1-dev.diffusers", diff.VerdictWrongVariant},
+		{"wan2.1-t2v-1.3B", "wan2.1-t2v-14B.diffusers", diff.VerdictWrongVariant},
+		{"sd3.5-large.comfyui", "sd3.5-large.diffusers", diff.VerdictFixable},
+		{"hunyuanvideo-t2v", "hunyuanvideo-t2v", diff.VerdictClean},
+	} {
+		s, _ := spec.Preset(c.src)
+		es, _ := s.Keys()
+		ws := make([]tensor.Info, len(es))
+		for i, e := range es {
+			ws[i] = tensor.Info{Name: e.Name, DType: tensor.BF16, Shape: e.Shape}
+		}
+		tg, err := diff.PresetTarget(c.dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := diff.Diff(ws, tg, diff.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Verdict.Kind != c.kind || r.Verdict.Target != c.dst {
+			t.Errorf("%s into %s: %+v", c.src, c.dst, r.Verdict)
+		}
+	}
+}
