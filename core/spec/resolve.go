@@ -49,12 +49,15 @@ func (x *detector) ambiguity(a Ambiguity) {
 
 // heads records the head count shapes cannot show: the published value
 // when a preset of the family has hidden size h, else the default guess.
-func (x *detector) heads(h int) {
+func (x *detector) heads(h int) { x.headsAs(h, "num_heads") }
+
+// headsAs is heads for a family whose head-count field is named field.
+func (x *detector) headsAs(h int, field string) {
 	nh := defaultHeads(h)
-	x.p["num_heads"] = nh
-	a := Ambiguity{Param: "num_heads", Value: nh,
+	x.p[field] = nh
+	a := Ambiguity{Param: field, Value: nh,
 		Reason: fmt.Sprintf("not visible in the shapes (qkv is [3H, H] for any head count, H = %d)", h)}
-	if p := publishedWith(x.fam, "hidden_size", h, "num_heads", nh); p != "" {
+	if p := publishedWith(x.fam, "hidden_size", h, field, nh); p != "" {
 		a.Source = fmt.Sprintf("published table: preset %s has hidden_size %d with %d heads", p, h, nh)
 	} else {
 		a.Guess = true

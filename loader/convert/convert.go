@@ -57,6 +57,13 @@ type Options struct {
 	// loader.StreamChunk). The browser reads larger pieces: its Blob
 	// reader streams from 1 MiB reads up.
 	ReadChunk int
+	// Component, when set, writes only the bundled network under this
+	// key prefix (e.g. "vae."), under its own names; no target applies.
+	Component string
+	// SplitComponents leaves the bundled networks (text encoders, VAE of
+	// a single file) out of the output; the CLI writes each to a file of
+	// its own.
+	SplitComponents bool
 }
 
 // FormatFor picks the output format from a file name's extension.
@@ -84,7 +91,17 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	out := &report.Convert{File: ck.Name, Output: opt.OutputName, Format: opt.Format, Wrap: opt.Wrap, WeightsRoot: ck.WeightsRoot, Safety: report.SafetyOf(ck)}
 	var steps []*fix.Step
 	var tg *diff.Target
-	if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" {
+	if opt.Component != "" {
+		if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
+			return nil, fmt.Errorf("a bundled component (%s) is written as it is: no target applies", opt.Component)
+		}
+		virt, _ := fix.FromInfos(infos)
+		steps = componentSteps(virt, opt.Component)
+		if opt.DType != tensor.Invalid {
+			steps = append(steps, fix.CastAll(opt.DType, keepSet(opt.KeepDType, nil)))
+		}
+		out.Verdict = noTargetVerdict(infos)
+	} else if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
 		var err error
 		if tg, err = req.Target(infos); err != nil {
 			return nil, err
@@ -97,6 +114,7 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 			return nil, err
 		}
 		out.Target = tg.Label
+		out.Verdict = res.Verdict
 		for _, s := range res.Plan {
 			if !containsStep(steps, s) {
 				out.Skipped = append(out.Skipped, s.ID)
@@ -109,6 +127,7 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 		if opt.DType != tensor.Invalid {
 			steps = append(steps, fix.CastAll(opt.DType, keepSet(opt.KeepDType, nil)))
 		}
+		out.Verdict = noTargetVerdict(infos)
 	}
 	virt, err := fix.FromInfos(infos)
 	if err != nil {
@@ -117,6 +136,11 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	rr := loader.NewRangeReader(ck, weights)
 	if opt.ReadChunk > 0 {
 		rr.Chunk = opt.ReadChunk
+	}
+	if opt.SplitComponents && opt.Component == "" {
+		if s := splitStep(virt, report.Components(ck)); s != nil {
+			steps = append([]*fix.Step{s}, steps...)
+		}
 	}
 	for _, s := range steps {
 		if err := verifyEqual(virt, s, rr); err != nil {
