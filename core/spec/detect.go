@@ -32,6 +32,10 @@ type Detection struct {
 	ClosestPreset string
 	Evidence      []string
 	Ambiguous     []string
+	// Ambiguities are the hyperparameters shapes do not decide, structured:
+	// the value used, its source and whether it is a guess (see Resolve).
+	// Each also has a line in Ambiguous.
+	Ambiguities []Ambiguity
 	// Confidence is |agree| / |spec ∪ checkpoint| over (name, shape)
 	// pairs between Params.Keys() and the checkpoint: 1 means the spec
 	// reproduces the checkpoint exactly.
@@ -244,6 +248,9 @@ func Detect(infos []tensor.Info) *Detection {
 	d.Params = s
 	x.compare(s)
 	x.matchPreset()
+	if d.Preset != "" {
+		settleByPreset(d)
+	}
 	x.finish2026()
 	return d
 }
@@ -368,11 +375,7 @@ func defaultHeads(h int) int {
 	return 1
 }
 
-func (x *detector) headsUnknown(h int) {
-	nh := defaultHeads(h)
-	x.p["num_heads"] = nh
-	x.amb("num_heads: not determined by shapes (qkv is [3H, H] for any head count); using %d", nh)
-}
+func (x *detector) headsUnknown(h int) { x.heads(h) }
 
 func isqrt(n int) (int, bool) {
 	r := int(math.Sqrt(float64(n)))
@@ -408,7 +411,9 @@ func (x *detector) classes(key string) {
 	rows := x.c.dim(key, 0)
 	x.p["num_classes"] = max(rows-1, 1)
 	x.shapeEv(key, fmt.Sprintf("num_classes %d (+1 null-class row)", rows-1))
-	x.amb("num_classes: %d assumes the extra CFG row (class_dropout_prob > 0); a model trained with class_dropout_prob=0 would have %d classes", rows-1, rows)
+	x.ambiguity(Ambiguity{Param: "num_classes", Value: max(rows-1, 1),
+		Source: "upstream default: class_dropout_prob 0.1 (every released model) adds the null-class row that guidance uses",
+		Reason: fmt.Sprintf("%d label rows are %d classes + the null row, or %d classes for a model trained with class_dropout_prob=0", rows, rows-1, rows)})
 }
 
 // ---------------------------------------------------------------- DiT / Latte
@@ -468,7 +473,8 @@ func (x *detector) ditPatch(k []int) int {
 
 func (x *detector) inputFromPosEmbed(key string, p int, field string) {
 	if key == "" {
-		x.amb("%s: no pos_embed saved, so the latent size is not determined by shapes; using the default %v", field, x.defaultOf(field))
+		x.ambiguity(Ambiguity{Param: field, Value: x.defaultOf(field), Guess: true,
+			Reason: "no pos_embed saved, so the latent size is not determined by shapes"})
 		return
 	}
 	n := x.c.dim(key, 1)
@@ -594,7 +600,9 @@ func (x *detector) pixart() {
 		x.ev("no pos_embed buffer (as in the released PixArt-Σ-256; loaders recompute it)")
 		x.inputFromPosEmbed("", p, "input_size")
 	}
-	x.amb("%s: position-table scale is not determined by shapes", map[bool]string{false: "lewei_scale", true: "pe_interpolation"}[sigma])
+	scale := map[bool]string{false: "lewei_scale", true: "pe_interpolation"}[sigma]
+	x.ambiguity(Ambiguity{Param: scale, Value: x.defaultOf(scale), Guess: true,
+		Reason: "position-table scale is not determined by shapes (published " + x.d.Version + " configurations tie it to the image size)"})
 }
 
 func (x *detector) caption() {

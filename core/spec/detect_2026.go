@@ -314,7 +314,12 @@ func (x *detector) headsWan(d int, field string) {
 		nh = defaultHeads(d)
 	}
 	x.p[field] = nh
-	x.amb("%s (and the head dim): not visible in shapes (the q/k norms span all heads); using %d heads of %d (attention_head_dim), as the releases", field, nh, d/max(nh, 1))
+	a := Ambiguity{Param: field, Value: nh, Source: "published table: the releases use head dim 128",
+		Reason: fmt.Sprintf("the head count and head dim (attention_head_dim) are not visible in shapes (the q/k norms span all heads); %d heads of %d", nh, d/max(nh, 1))}
+	if d <= 0 || d%128 != 0 {
+		a.Source, a.Guess = "", true
+	}
+	x.ambiguity(a)
 }
 
 func (x *detector) wanVariant(img, flf bool, in, out int, imgKeys string) (string, string) {
@@ -557,11 +562,7 @@ func (x *detector) patch3() []int {
 	return []int{1, 2, 2}
 }
 
-func (x *detector) headsUnknownAs(h int, field string) {
-	nh := defaultHeads(h)
-	x.p[field] = nh
-	x.amb("%s: not determined by shapes; using %d", field, nh)
-}
+func (x *detector) headsUnknownAs(h int, field string) { x.headsAs(h, field) }
 
 func (x *detector) hunyuanVariant(in, out int, guidance bool) {
 	switch {

@@ -166,7 +166,10 @@ type Detected struct {
 	Params        json.RawMessage `json:"params,omitempty"`
 	Evidence      []string        `json:"evidence"`
 	Ambiguous     []string        `json:"ambiguous"`
-	Confidence    float64         `json:"confidence"`
+	// Ambiguities are Ambiguous structured: param, value used, source,
+	// reason and whether the value is a guess.
+	Ambiguities []spec.Ambiguity `json:"ambiguities"`
+	Confidence  float64          `json:"confidence"`
 	// Variant is the release variant the shapes identify (flux1-fill-dev,
 	// wan2.1-i2v, sd3.5-medium, …; for other configurations the nearest);
 	// Layout is original, diffusers or comfyui.
@@ -182,13 +185,16 @@ type Detected struct {
 func detected(d *spec.Detection) *Detected {
 	if d == nil || d.Family == "" {
 		if d != nil && d.Version != "" {
-			return &Detected{Version: d.Version, Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous)}
+			return &Detected{Version: d.Version, Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Ambiguities: []spec.Ambiguity{}}
 		}
 		return nil
 	}
 	out := &Detected{Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
-		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Confidence: d.Confidence,
+		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Ambiguities: d.Ambiguities, Confidence: d.Confidence,
 		Variant: d.Variant, Layout: d.Layout, Components: d.Components, Packed: d.Packed, PackedFormat: d.PackedFormat}
+	if out.Ambiguities == nil {
+		out.Ambiguities = []spec.Ambiguity{}
+	}
 	if d.Params != nil {
 		out.Params, _ = json.Marshal(d.Params)
 	}

@@ -1,6 +1,8 @@
 //go:build amd64 && !purego
 
-package dit
+package kernels
+
+//go:generate go run gen_bf16_amd64.go -o micro_bf16_amd64.s
 
 import "github.com/ditkit/ditkit/core/internal/cpu"
 

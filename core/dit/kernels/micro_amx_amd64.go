@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package dit
+package kernels
 
 import "github.com/ditkit/ditkit/core/internal/cpu"
 

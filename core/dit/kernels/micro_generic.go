@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package dit
+package kernels
 
 // microKernel is the register tile of microMR rows × nr columns; the amd64
 // build swaps in an AVX-512 kernel when the CPU has one.

@@ -1,4 +1,4 @@
-package dit
+package kernels
 
 import (
 	"fmt"
@@ -64,26 +64,9 @@ func BF16Native() bool { return bf16KernelOn() }
 // tiles (the CPU has them and Linux granted tile data to the process).
 func BF16AMX() bool { return amxOn() }
 
-// ConvertWeights converts every Linear weight of the model (embedders,
-// blocks, final layer) to dt, rounding like torch. The label table and
-// positional embeddings are untouched.
-func (m *Model) ConvertWeights(dt tensor.DType) {
-	for _, l := range m.linears() {
-		l.W = l.W.ToDType(dt)
-	}
-}
-
-// ConvertWeights converts every Linear weight of the STDiT to dt.
-func (m *STDiT) ConvertWeights(dt tensor.DType) {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
-	for i := range m.Blocks {
-		b := &m.Blocks[i]
-		ls = append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
-	}
-	for _, l := range ls {
-		l.W = l.W.ToDType(dt)
-	}
-}
+// SetAMX switches the AMX tiles of Precision BF16 on (the default) or off,
+// for tests and benchmarks comparing them with the VDPBF16PS kernel.
+func SetAMX(on bool) { setAMX(on) }
 
 // roundBF16 rounds f to the nearest bf16 (ties to even), NaN stays NaN.
 func roundBF16(f float32) uint16 {

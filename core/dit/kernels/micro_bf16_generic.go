@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package dit
+package kernels
 
 // This build has no VDPBF16PS kernel: the bf16 precision runs as an
 // emulation on the fp32 kernels (see linearBF16).

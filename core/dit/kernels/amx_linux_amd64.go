@@ -1,6 +1,6 @@
 //go:build amd64 && linux && !purego
 
-package dit
+package kernels
 
 import (
 	"sync"

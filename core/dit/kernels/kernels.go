@@ -1,4 +1,4 @@
-package dit
+package kernels
 
 import (
 	"math"
@@ -400,8 +400,9 @@ func geluTanh(v []float32) {
 	}
 }
 
-// silu returns x·σ(x) for each element into dst.
-func silu(dst, x []float32) {
+// SiLU writes x·σ(x) for each element of x into dst (float32, the
+// Cephes-accurate exp the GELU uses).
+func SiLU(dst, x []float32) {
 	for i, v := range x {
 		dst[i] = v / (1 + expf(-v))
 	}

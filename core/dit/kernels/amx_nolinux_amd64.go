@@ -1,5 +1,5 @@
 //go:build amd64 && !linux && !purego
 
-package dit
+package kernels
 
 func amxPerm() bool { return false }

@@ -1,4 +1,4 @@
-package dit
+package kernels
 
 import (
 	"encoding/binary"
