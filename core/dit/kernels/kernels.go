@@ -2,8 +2,6 @@ package kernels
 
 import (
 	"math"
-
-	"github.com/ditkit/ditkit/core/tensor"
 )
 
 // Blocking parameters of the matmul: a panel holds nr output columns
@@ -38,26 +36,29 @@ func (c *CPU) linear(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
 // bf16 values as they are widened (the bf16 emulation, see linearBF16).
 func (c *CPU) linearF32(y, x []float32, m int, w *Weight, b []float32, gelu, roundW bool) {
 	n, k := w.Rows, w.Cols
-	if m == 0 || n == 0 {
+	lo, hi := w.Held()
+	if m == 0 || lo >= hi {
 		return
 	}
 	_ = x[m*k-1]
 	_ = y[m*n-1]
 	if m <= gemvRows {
-		c.parallel(n, max(1, 1<<14/k), func(lo, hi int) { gemv(y, x, m, w, b, lo, hi, roundW) })
+		c.parallel(hi-lo, max(1, 1<<14/k), func(a, b2 int) { gemv(y, x, m, w, b, lo+a, lo+b2, roundW) })
 		if gelu {
-			geluTanh(y[:m*n])
+			for i := 0; i < m; i++ {
+				geluTanh(y[i*n+lo : i*n+hi])
+			}
 		}
 		return
 	}
-	panels := (n + nr - 1) / nr
+	panels := (hi - lo + nr - 1) / nr
 	// Rough work per panel decides the grain so tiny problems stay inline.
 	grain := max(1, 1<<16/(m*min(k, kc)+1))
-	c.parallel(panels, grain, func(lo, hi int) {
+	c.parallel(panels, grain, func(p0, p1 int) {
 		buf := getPanel()
-		linearPanels(y, x, m, w, b, lo, hi, buf, roundW)
+		linearPanels(y, x, m, w, b, lo+p0*nr, min(hi, lo+p1*nr), buf, roundW)
 		if gelu {
-			n0, n1 := lo*nr, min(n, hi*nr)
+			n0, n1 := lo+p0*nr, min(hi, lo+p1*nr)
 			for i := 0; i < m; i++ {
 				geluTanh(y[i*n+n0 : i*n+n1])
 			}
@@ -79,13 +80,12 @@ func initColumns(y, b []float32, m, n, n0, nw int) {
 	}
 }
 
-// linearPanels computes output columns [lo*nr, hi*nr) for all m rows;
-// roundW rounds the packed weights to bf16 values.
-func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, panel []float32, roundW bool) {
+// linearPanels computes output columns [c0, c1) (panels of nr from c0)
+// for all m rows; roundW rounds the packed weights to bf16 values.
+func linearPanels(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, panel []float32, roundW bool) {
 	n, k := w.Rows, w.Cols
-	for p := lo; p < hi; p++ {
-		n0 := p * nr
-		nw := min(nr, n-n0)
+	for n0 := c0; n0 < c1; n0 += nr {
+		nw := min(nr, c1-n0)
 		initColumns(y, b, m, n, n0, nw)
 		for k0 := 0; k0 < k; k0 += kc {
 			kw := min(kc, k-k0)
@@ -94,64 +94,23 @@ func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, pan
 			if roundW {
 				roundSliceBF16(pp)
 			}
-			i := 0
-			for ; i+microMR <= m; i += microMR {
-				microKernel(y, n, x, k, i, k0, kw, pp, n0, nw)
-			}
-			for ; i+4 <= m; i += 4 {
-				microKernelGeneric(y, n, x, k, i, k0, kw, pp, n0, nw)
-			}
-			for ; i < m; i++ {
-				microKernel1(y[i*n+n0:i*n+n0+nw], x[i*k+k0:i*k+k0+kw], pp, nw)
-			}
+			tileRows(y, n, x, k, 0, m, k0, kw, pp, n0, nw)
 		}
 	}
 }
 
-// packPanel writes panel[kk*nr+j] = W[n0+j, k0+kk], zero for j ≥ nw,
-// widening 16-bit weights; four weight rows at a time so the writes are
-// contiguous runs.
-func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
-	j := 0
-	for ; j+4 <= nw; j += 4 {
-		off := (n0+j)*w.Cols + k0
-		c := w.Cols
-		switch w.DType {
-		case tensor.F32:
-			r0, r1, r2, r3 := w.F32[off:off+kw], w.F32[off+c:off+c+kw], w.F32[off+2*c:off+2*c+kw], w.F32[off+3*c:off+3*c+kw]
-			for kk := range r0 {
-				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
-				p[0], p[1], p[2], p[3] = r0[kk], r1[kk], r2[kk], r3[kk]
-			}
-		case tensor.BF16:
-			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
-			for kk := range r0 {
-				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
-				p[0] = math.Float32frombits(uint32(r0[kk]) << 16)
-				p[1] = math.Float32frombits(uint32(r1[kk]) << 16)
-				p[2] = math.Float32frombits(uint32(r2[kk]) << 16)
-				p[3] = math.Float32frombits(uint32(r3[kk]) << 16)
-			}
-		default:
-			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
-			for kk := range r0 {
-				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
-				p[0], p[1], p[2], p[3] = f16Table[r0[kk]], f16Table[r1[kk]], f16Table[r2[kk]], f16Table[r3[kk]]
-			}
-		}
+// tileRows accumulates y[i, n0:n0+nw] += x[i, k0:k0+kw]·panel for rows
+// [r0, r1): register tiles of microMR rows, then 4, then single rows.
+func tileRows(y []float32, ldy int, x []float32, ldx, r0, r1, k0, kw int, panel []float32, n0, nw int) {
+	i := r0
+	for ; i+microMR <= r1; i += microMR {
+		microKernel(y, ldy, x, ldx, i, k0, kw, panel, n0, nw)
 	}
-	var tmp [kc]float32
-	for ; j < nr; j++ {
-		if j >= nw {
-			for kk := 0; kk < kw; kk++ {
-				panel[kk*nr+j] = 0
-			}
-			continue
-		}
-		w.Widen((n0+j)*w.Cols+k0, tmp[:kw])
-		for kk, v := range tmp[:kw] {
-			panel[kk*nr+j] = v
-		}
+	for ; i+4 <= r1; i += 4 {
+		microKernelGeneric(y, ldy, x, ldx, i, k0, kw, panel, n0, nw)
+	}
+	for ; i < r1; i++ {
+		microKernel1(y[i*ldy+n0:i*ldy+n0+nw], x[i*ldx+k0:i*ldx+k0+kw], panel, nw)
 	}
 }
 
@@ -161,13 +120,17 @@ func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
 // widened weights to bf16 values.
 func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int, roundW bool) {
 	k := w.Cols
+	if vecOn() && !roundW && k >= 16 && widenable(w.DType) {
+		gemvVec(y, x, m, w, b, lo, hi)
+		return
+	}
 	var row [kc]float32
 	for n := lo; n < hi; n++ {
-		var acc [8]float32
+		var acc [gemvRows]float32
 		for k0 := 0; k0 < k; k0 += kc {
 			kw := min(kc, k-k0)
 			wr := row[:kw]
-			w.Widen(n*k+k0, wr)
+			w.Widen(w.offset(n, k0), wr)
 			if roundW {
 				roundSliceBF16(wr)
 			}
@@ -254,112 +217,18 @@ func microKernelGeneric(y []float32, ldy int, x []float32, ldx, i, k0, kw int, p
 	}
 }
 
-// Attention implements Backend: per (sequence, head) it forms S = Q·Kᵀ with
-// the blocked matmul, applies a max-subtracted softmax and multiplies by V.
-func (c *CPU) Attention(a *AttnArgs) {
-	tasks := a.Seqs * a.Heads
-	grain := max(1, 1<<15/(a.NQ*a.NK*a.HeadDim+1))
-	c.parallel(tasks, grain, func(lo, hi int) {
-		buf := getPanel()
-		defer putPanel(buf)
-		var q, kt, vt, s, o []float32
-		for task := lo; task < hi; task++ {
-			seq, h := task/a.Heads, task%a.Heads
-			nk := a.NK
-			if a.KVLen != nil {
-				nk = min(a.KVLen[seq], a.NK)
-			}
-			nq, hd := a.NQ, a.HeadDim
-			q = grow(q, nq*hd)
-			kt = grow(kt, nk*hd)
-			vt = grow(vt, nk*hd)
-			s = grow(s, nq*nk)
-			o = grow(o, nq*hd)
-			for r := 0; r < nq; r++ {
-				copy(q[r*hd:(r+1)*hd], a.Q[(seq*a.NQ+r)*a.QStride+h*hd:])
-			}
-			for r := 0; r < nk; r++ {
-				base := (seq*a.NK+r)*a.KVStride + h*hd
-				copy(kt[r*hd:(r+1)*hd], a.K[base:base+hd])
-				vr := a.V[base : base+hd]
-				for d, v := range vr {
-					vt[d*nk+r] = v
-				}
-			}
-			if nk == 0 {
-				clear(o)
-			} else {
-				kw := &Weight{DType: tensor.F32, Rows: nk, Cols: hd, F32: kt}
-				linearPanels(s, q, nq, kw, nil, 0, (nk+nr-1)/nr, buf, false)
-				for r := 0; r < nq; r++ {
-					softmaxScaled(s[r*nk:(r+1)*nk], a.Scale)
-				}
-				vw := &Weight{DType: tensor.F32, Rows: hd, Cols: nk, F32: vt}
-				linearPanels(o, s, nq, vw, nil, 0, (hd+nr-1)/nr, buf, false)
-			}
-			for r := 0; r < nq; r++ {
-				copy(a.Out[(seq*a.NQ+r)*a.OutStride+h*hd:][:hd], o[r*hd:(r+1)*hd])
-			}
-		}
-	})
-}
-
-func grow(b []float32, n int) []float32 {
-	if cap(b) < n {
-		return make([]float32, n)
-	}
-	return b[:n]
-}
-
-// softmaxScaled replaces s with softmax(scale·s), numerically stable.
-func softmaxScaled(s []float32, scale float32) {
-	mx := float32(math.Inf(-1))
-	for i := range s {
-		s[i] *= scale
-		mx = max(mx, s[i])
-	}
-	var sum float32
-	for i, v := range s {
-		e := expf(v - mx)
-		s[i] = e
-		sum += e
-	}
-	inv := 1 / sum
-	for i := range s {
-		s[i] *= inv
-	}
-}
-
 // LayerNormModulate implements Backend.
 func (c *CPU) LayerNormModulate(out, x []float32, rows, h int, eps float32, groupRows int, shift, scale []float32, stride int) {
 	c.parallel(rows, max(1, 4096/h), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*h : (r+1)*h]
 			or := out[r*h : (r+1)*h]
-			var sum float64
-			for _, v := range xr {
-				sum += float64(v)
-			}
-			mean := sum / float64(h)
-			var sq float64
-			for _, v := range xr {
-				d := float64(v) - mean
-				sq += d * d
-			}
-			rstd := float32(1 / math.Sqrt(sq/float64(h)+float64(eps)))
-			m := float32(mean)
 			if shift == nil {
-				for i, v := range xr {
-					or[i] = (v - m) * rstd
-				}
+				layerNormRow(or, xr, eps, nil, nil)
 				continue
 			}
 			g := r / groupRows
-			sh := shift[g*stride : g*stride+h]
-			sc := scale[g*stride : g*stride+h]
-			for i, v := range xr {
-				or[i] = (v-m)*rstd*(1+sc[i]) + sh[i]
-			}
+			layerNormRow(or, xr, eps, shift[g*stride:g*stride+h], scale[g*stride:g*stride+h])
 		}
 	})
 }
@@ -387,23 +256,4 @@ func expf(x float32) float32 {
 		return y * math.Float32frombits(uint32(127+127)<<23) * math.Float32frombits(uint32(n-127+127)<<23)
 	}
 	return y * math.Float32frombits(uint32(n+127)<<23)
-}
-
-// geluTanh applies GELU with the tanh approximation in place.
-func geluTanh(v []float32) {
-	const c = 0.7978845608028654 // √(2/π)
-	for i, u := range v {
-		z := float32(c) * (u + 0.044715*u*u*u)
-		// tanh(z) = 1 - 2/(exp(2z)+1)
-		t := 1 - 2/(expf(2*z)+1)
-		v[i] = 0.5 * u * (1 + t)
-	}
-}
-
-// SiLU writes x·σ(x) for each element of x into dst (float32, the
-// Cephes-accurate exp the GELU uses).
-func SiLU(dst, x []float32) {
-	for i, v := range x {
-		dst[i] = v / (1 + expf(-v))
-	}
 }

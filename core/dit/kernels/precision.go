@@ -116,7 +116,8 @@ func (c *CPU) linearBF16(y, x []float32, m int, w *Weight, b []float32, gelu boo
 		f32Pool.Put(xp)
 		return
 	}
-	if amxOn() && w.DType == tensor.BF16 && k%32 == 0 && n%32 == 0 {
+	lo, hi := w.Held()
+	if amxOn() && w.DType == tensor.BF16 && k%32 == 0 && lo%32 == 0 && (hi-lo)%32 == 0 {
 		c.linearAMXRows(y, x, m, w, b, gelu)
 		return
 	}
@@ -149,15 +150,15 @@ func (c *CPU) linearBF16(y, x []float32, m int, w *Weight, b []float32, gelu boo
 			clear(dst[k:])
 		}
 	})
-	panels := (n + nr - 1) / nr
+	panels := (hi - lo + nr - 1) / nr
 	grain := max(1, 1<<16/(m*min(k, kc)+1))
-	c.parallel(panels, grain, func(lo, hi int) {
+	c.parallel(panels, grain, func(p0, p1 int) {
 		pb := bf16PanelPool.Get().(*[]uint32)
 		panel := *pb
 		var tile [8 * nr]float32
-		for p := lo; p < hi; p++ {
-			n0 := p * nr
-			nw := min(nr, n-n0)
+		for p := p0; p < p1; p++ {
+			n0 := lo + p*nr
+			nw := min(nr, hi-n0)
 			initColumns(y, b, m, n, n0, nw)
 			for k0 := 0; k0 < k; k0 += kc {
 				kw := min(kc, k-k0)
@@ -224,13 +225,14 @@ func (c *CPU) linearAMXRows(y, x []float32, m int, w *Weight, b []float32, gelu 
 			}
 		}
 	})
-	panels := n / 32
+	lo, hi := w.Held()
+	panels := (hi - lo) / 32
 	grain := max(1, 1<<16/(m*k+1))
-	c.parallel(panels, grain, func(lo, hi int) {
+	c.parallel(panels, grain, func(p0, p1 int) {
 		var out [32 * 32]float32
-		for p := lo; p < hi; p++ {
-			n0 := p * 32
-			wr := w.U16[n0*k:]
+		for p := p0; p < p1; p++ {
+			n0 := lo + p*32
+			wr := w.U16[w.offset(n0, 0):]
 			for m0 := 0; m0 < m; m0 += 32 {
 				amxRows(wr, k, xt[m0:], mp, k/32, &out)
 				for t := m0; t < min(m, m0+32); t++ {
@@ -263,7 +265,7 @@ func packPanelBF16(panel []uint32, w *Weight, n0, nw, k0, kw int) {
 		c := w.Cols
 		kw2 := kw &^ 1
 		for ; j+4 <= nw; j += 4 {
-			off := (n0+j)*c + k0
+			off := w.offset(n0+j, k0)
 			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
 			for kk := 0; kk < kw2; kk += 2 {
 				q := kk / 2
@@ -287,7 +289,7 @@ func packPanelBF16(panel []uint32, w *Weight, n0, nw, k0, kw int) {
 			}
 			continue
 		}
-		off := (n0+j)*w.Cols + k0
+		off := w.offset(n0+j, k0)
 		if w.DType == tensor.BF16 {
 			r := w.U16[off : off+kw]
 			q := 0
