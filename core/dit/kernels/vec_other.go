@@ -18,8 +18,8 @@ func scaleMax16(s *float32, n int, scale float32, out *[16]float32) {
 	panic("unreachable")
 }
 func expSum16(s *float32, n int, mx float32, out *[16]float32) { panic("unreachable") }
-func scale16(s *float32, n int, f float32)                      { panic("unreachable") }
-func sum16(x *float32, n int, out *[16]float32)                 { panic("unreachable") }
+func scale16(s *float32, n int, f float32)                     { panic("unreachable") }
+func sum16(x *float32, n int, out *[16]float32)                { panic("unreachable") }
 func sqDiff16(x *float32, n int, mean float32, out *[16]float32) {
 	panic("unreachable")
 }
