@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/internal/cputime"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -50,17 +51,31 @@ func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec ke
 	opt := &dit.Options{Backend: &kernels.CPU{Threads: threads, Precision: prec}}
 	shape, c := []int{batch, 4, 32, 32}, &dit.Cond{Labels: ys}
 	b.ResetTimer()
+	cpu0 := cputime.Now()
 	for i := 0; i < b.N; i++ {
 		if _, _, err := m.Forward(context.Background(), x, shape, ts, c, opt); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
+	cpu := cputime.Now() - cpu0
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(m.WeightBytes())/1e9, "weightGB")
 	b.ReportMetric(float64(ms.HeapAlloc)/1e9, "liveGB")
-	b.ReportMetric(m.FLOPs(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	gflops := m.FLOPs(batch) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(gflops, "GFLOP/s")
+	if pk := kernels.Peak(); pk.GFLOPs > 0 {
+		if threads <= 0 {
+			threads = runtime.GOMAXPROCS(0)
+		}
+		b.ReportMetric(100*gflops/(pk.GFLOPs*float64(min(threads, pk.Cores))/float64(pk.Cores)), "%peak")
+	}
+	// CPU time (all threads): what the forward cost this process, which
+	// other processes on a busy machine do not inflate as they do wall time.
+	if cpu > 0 {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	}
 }
 
 // BenchmarkDiTXL2 times a full DiT-XL/2 256 px forward with random weights

@@ -385,6 +385,102 @@ func gemv(name string, esize int, load func(addr string, z int)) {
 	w("\tADDQ $32, DX\n\tADDQ R12, SI\n\tDECQ R13\n\tJNZ %s_row\n\tVZEROUPPER\n\tRET\n", name)
 }
 
+// tiles writes kern8x32pm: the AVX-512 8×32 FMA tile over packed
+// activations, for a run of 8-row tiles (one call per panel), prefetching
+// each next tile's output rows while the current one runs.
+func tiles() {
+	w(`
+// func kern8x32pm(a *float32, b *float32, kw int, c *float32, ldc int, tiles int, init *float32)
+// For t < tiles, the 8×32 tile at c + t·8·ldc (row stride ldc floats)
+// += Σ_k a_t[k·32+r]·b[k·32+j] (r < 8, j < 32, k < kw ≥ 1), where a_t =
+// a + (t/4)·32·kw + (t%4)·8: the rows of packed 32-row blocks (see
+// packPanel), so a step's eight broadcasts read 32 consecutive bytes.
+// With init non-nil the tiles are set to init[j] + the sum instead (the
+// bias, on the first reduction block) and not read.
+TEXT ·kern8x32pm(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), R11
+	MOVQ b+8(FP), R13
+	MOVQ kw+16(FP), R14
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R10
+	SHLQ $2, R10
+	MOVQ tiles+40(FP), BX
+	MOVQ R14, R15
+	SHLQ $7, R15 // a block: 32·kw floats
+	XORQ R12, R12 // (t%4)·32 bytes
+	LEAQ (R10)(R10*2), R9 // 3·ldc
+pm_tile:
+	LEAQ (DX)(R10*8), AX // the next tile's rows
+	LEAQ (AX)(R10*4), R8
+`)
+	for r := 0; r < 8; r++ {
+		base := "AX"
+		if r >= 4 {
+			base = "R8"
+		}
+		idx := []string{"", "(R10*1)", "(R10*2)", "(R9*1)"}[r%4]
+		w("\tPREFETCHT0 (%s)%s\n\tPREFETCHT0 64(%s)%s\n", base, idx, base, idx)
+	}
+	for i := 0; i < 16; i++ {
+		w("\tVXORPS Z%d, Z%d, Z%d\n", i, i, i)
+	}
+	w("\tLEAQ (R11)(R12*1), SI\n\tMOVQ R13, DI\n\tMOVQ R14, CX\npm_loop:\n")
+	w("\tVMOVUPS (DI), Z16\n\tVMOVUPS 64(DI), Z17\n")
+	for r := 0; r < 8; r += 2 {
+		w("\tVBROADCASTSS %d(SI), Z%d\n\tVBROADCASTSS %d(SI), Z%d\n", 4*r, 18+r, 4*r+4, 19+r)
+		for _, rr := range []int{r, r + 1} {
+			w("\tVFMADD231PS Z16, Z%d, Z%d\n\tVFMADD231PS Z17, Z%d, Z%d\n", 18+rr, 2*rr, 18+rr, 2*rr+1)
+		}
+	}
+	w("\tADDQ $128, SI\n\tADDQ $128, DI\n\tDECQ CX\n\tJNZ pm_loop\n")
+	w("\tMOVQ DX, AX\n\tMOVQ init+48(FP), CX\n\tTESTQ CX, CX\n\tJNZ pm_init\n")
+	for r := 0; r < 8; r++ {
+		w("\tVADDPS (AX), Z%d, Z%d\n\tVADDPS 64(AX), Z%d, Z%d\n", 2*r, 2*r, 2*r+1, 2*r+1)
+		w("\tVMOVUPS Z%d, (AX)\n\tVMOVUPS Z%d, 64(AX)\n", 2*r, 2*r+1)
+		if r < 7 {
+			w("\tADDQ R10, AX\n")
+		}
+	}
+	w("\tJMP pm_stored\npm_init:\n\tVMOVUPS (CX), Z16\n\tVMOVUPS 64(CX), Z17\n")
+	for r := 0; r < 8; r++ {
+		w("\tVADDPS Z16, Z%d, Z%d\n\tVADDPS Z17, Z%d, Z%d\n", 2*r, 2*r, 2*r+1, 2*r+1)
+		w("\tVMOVUPS Z%d, (AX)\n\tVMOVUPS Z%d, 64(AX)\n", 2*r, 2*r+1)
+		if r < 7 {
+			w("\tADDQ R10, AX\n")
+		}
+	}
+	w(`pm_stored:
+	LEAQ (DX)(R10*8), DX
+	ADDQ $32, R12
+	CMPQ R12, $128
+	JNE pm_next
+	XORQ R12, R12
+	ADDQ R15, R11
+pm_next:
+	DECQ BX
+	JNZ pm_tile
+	VZEROUPPER
+	RET
+`)
+}
+
+func prefetch() {
+	w(`
+// func prefetchL2(p unsafe.Pointer, n int)
+// PREFETCHT1 of every 64-byte line of p[:n] (n > 0).
+TEXT ·prefetchL2(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	LEAQ (SI)(CX*1), CX
+pf_loop:
+	PREFETCHT1 (SI)
+	ADDQ $64, SI
+	CMPQ SI, CX
+	JB pf_loop
+	RET
+`)
+}
+
 func probes() {
 	w(`
 // func addChain(n int)
@@ -434,6 +530,8 @@ func main() {
 	gemv("F32", 4, func(addr string, z int) { w("\tVMOVUPS %s, Z%d\n", addr, z) })
 	gemv("BF16", 2, func(addr string, z int) { w("\tVPMOVZXWD %s, Z%d\n\tVPSLLD $16, Z%d, Z%d\n", addr, z, z, z) })
 	gemv("F16", 2, func(addr string, z int) { w("\tVCVTPH2PS %s, Z%d\n", addr, z) })
+	tiles()
+	prefetch()
 	probes()
 	if *out == "" {
 		os.Stdout.WriteString(b.String())

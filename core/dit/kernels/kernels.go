@@ -52,11 +52,24 @@ func (c *CPU) linearF32(y, x []float32, m int, w *Weight, b []float32, gelu, rou
 		return
 	}
 	panels := (hi - lo + nr - 1) / nr
+	// The vector kernels read the activations packed, once per call.
+	m8 := 0
+	var ap *[]float32
+	if vecOn() {
+		m8 = m &^ 7
+		ap = apackPool.Get().(*[]float32)
+		*ap = c.packActivations(*ap, x, m, k, m8)
+		defer apackPool.Put(ap)
+	}
 	// Rough work per panel decides the grain so tiny problems stay inline.
 	grain := max(1, 1<<16/(m*min(k, kc)+1))
 	c.parallel(panels, grain, func(p0, p1 int) {
 		buf := getPanel()
-		linearPanels(y, x, m, w, b, lo+p0*nr, min(hi, lo+p1*nr), buf, roundW)
+		var a []float32
+		if ap != nil {
+			a = *ap
+		}
+		linearPanels(y, x, m, w, b, lo+p0*nr, min(hi, lo+p1*nr), buf, a, m8, roundW)
 		if gelu {
 			n0, n1 := lo+p0*nr, min(hi, lo+p1*nr)
 			for i := 0; i < m; i++ {
@@ -81,20 +94,46 @@ func initColumns(y, b []float32, m, n, n0, nw int) {
 }
 
 // linearPanels computes output columns [c0, c1) (panels of nr from c0)
-// for all m rows; roundW rounds the packed weights to bf16 values.
-func linearPanels(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, panel []float32, roundW bool) {
+// for all m rows; roundW rounds the packed weights to bf16 values. Rows
+// [0, m8) read the activations packed (ap, see packActivations) in 8-row
+// tiles, the bias added on the first reduction block; the others read x
+// in place. The reduction blocks are the outer loop so that the
+// activations' block (m × kc) stays in cache across the panels.
+func linearPanels(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, panel, ap []float32, m8 int, roundW bool) {
 	n, k := w.Rows, w.Cols
-	for n0 := c0; n0 < c1; n0 += nr {
-		nw := min(nr, c1-n0)
-		initColumns(y, b, m, n, n0, nw)
-		for k0 := 0; k0 < k; k0 += kc {
-			kw := min(kc, k-k0)
+	m32 := (m8 + 31) &^ 31
+	initColumns(y[m8*n:], b, m-m8, n, c0, c1-c0)
+	for k0 := 0; k0 < k; k0 += kc {
+		kw := min(kc, k-k0)
+		for n0 := c0; n0 < c1; n0 += nr {
+			nw := min(nr, c1-n0)
 			packPanel(panel, w, n0, nw, k0, kw)
 			pp := panel[:kw*nr]
 			if roundW {
 				roundSliceBF16(pp)
 			}
-			tileRows(y, n, x, k, 0, m, k0, kw, pp, n0, nw)
+			// While the tiles run, the next panel's weights come into L2.
+			pn, pk := n0+nr, k0
+			if pn >= c1 {
+				pn, pk = c0, k0+kc
+			}
+			if pk < k && m8 > 0 {
+				w.prefetchRows(pn, min(c1, pn+nr), pk, min(kc, k-pk))
+			}
+			var init []float32
+			if k0 == 0 {
+				init = zeros[:]
+				if b != nil {
+					init = b[n0:]
+					if nw < nr {
+						var bb [nr]float32
+						copy(bb[:], b[n0:n0+nw])
+						init = bb[:]
+					}
+				}
+			}
+			packedTiles(y, n, ap[k0*m32:], m8/8, kw, pp, n0, nw, init)
+			tileRows(y, n, x, k, m8, m, k0, kw, pp, n0, nw)
 		}
 	}
 }

@@ -266,3 +266,63 @@ func gemvVec(y, x []float32, m int, w *Weight, b []float32, lo, hi int) {
 func widenable(dt tensor.DType) bool {
 	return dt == tensor.F32 || dt == tensor.BF16 || dt == tensor.F16
 }
+
+// packedTiles accumulates the 8-row tiles t < tiles of y's columns [n0,
+// n0+nw) from a packed activation block (ap: 32-row blocks, see
+// packActivations) and a panel: one kern8x32pm call for full panels. With
+// init non-nil (nr values: the bias or zeros) the tiles are set to init +
+// the product instead.
+func packedTiles(y []float32, ldy int, ap []float32, tiles, kw int, panel []float32, n0, nw int, init []float32) {
+	if tiles == 0 {
+		return
+	}
+	_ = ap[((tiles-1)/4)*32*kw+(kw-1)*32+((tiles-1)%4)*8+7]
+	_ = panel[kw*nr-1]
+	var ip *float32
+	if init != nil {
+		_ = init[nr-1]
+		ip = &init[0]
+	}
+	if nw == nr {
+		_ = y[(8*tiles-1)*ldy+n0+nr-1]
+		kern8x32pm(&ap[0], &panel[0], kw, &y[n0], ldy, tiles, ip)
+		return
+	}
+	var tile [8 * nr]float32
+	for t := 0; t < tiles; t++ {
+		kern8x32pm(&ap[(t/4)*32*kw+(t%4)*8], &panel[0], kw, &tile[0], nr, 1, &zeros[0])
+		for r := 0; r < 8; r++ {
+			row := y[(8*t+r)*ldy+n0:][:nw]
+			if init != nil {
+				for j, v := range tile[r*nr:][:nw] {
+					row[j] = init[j] + v
+				}
+				continue
+			}
+			for j, v := range tile[r*nr:][:nw] {
+				row[j] += v
+			}
+		}
+	}
+}
+
+var zeros [nr]float32
+
+// packActivations packs x [m, k] for packedTiles: per reduction block
+// k0 (of kc), rows [0, m8) (m8 a multiple of 8) in 32-row blocks laid out
+// like panels, at ap[k0·m32 + g·32·kw] with m32 = m8 rounded up to 32.
+func (c *CPU) packActivations(ap, x []float32, m, k, m8 int) []float32 {
+	m32 := (m8 + 31) &^ 31
+	ap = grow(ap, m32*k)
+	xm := &Weight{DType: tensor.F32, Rows: m, Cols: k, F32: x}
+	kb := (k + kc - 1) / kc
+	groups := m32 / 32
+	c.parallel(kb*groups, max(1, 1<<14/(32*min(k, kc))), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			k0, g := (t/groups)*kc, t%groups
+			kw := min(kc, k-k0)
+			packPanel(ap[k0*m32+g*32*kw:], xm, 32*g, min(32, m8-32*g), k0, kw)
+		}
+	})
+	return ap
+}

@@ -51,6 +51,12 @@ func gemvBF16(w unsafe.Pointer, ldw int, rows int, k int, xs *[8]*float32, out *
 //go:noescape
 func gemvF16(w unsafe.Pointer, ldw int, rows int, k int, xs *[8]*float32, out *float32)
 
+//go:noescape
+func kern8x32pm(a *float32, b *float32, kw int, c *float32, ldc int, tiles int, init *float32)
+
+//go:noescape
+func prefetchL2(p unsafe.Pointer, n int)
+
 func addChain(n int)
 func fmaBurst(n int)
 

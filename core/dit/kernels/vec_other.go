@@ -35,3 +35,12 @@ func gemvBF16(w unsafe.Pointer, ldw int, rows int, k int, xs *[8]*float32, out *
 func gemvF16(w unsafe.Pointer, ldw int, rows int, k int, xs *[8]*float32, out *float32) {
 	panic("unreachable")
 }
+
+func addChain(n int) { panic("unreachable") }
+func fmaBurst(n int) { panic("unreachable") }
+
+func prefetchL2(p unsafe.Pointer, n int) { panic("unreachable") }
+
+func kern8x32pm(a *float32, b *float32, kw int, c *float32, ldc int, tiles int, init *float32) {
+	panic("unreachable")
+}

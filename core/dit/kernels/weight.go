@@ -187,3 +187,18 @@ func (w *Weight) ToDType(dt tensor.DType) *Weight {
 	}
 	return out
 }
+
+// prefetchRows asks for rows [r0, r1), columns [c0, c0+cw) of the stored
+// weight to be brought into L2 (vecOn only; a no-op past the held rows).
+func (w *Weight) prefetchRows(r0, r1, c0, cw int) {
+	lo, hi := w.Held()
+	r0, r1 = max(r0, lo), min(r1, hi)
+	for r := r0; r < r1; r++ {
+		off := w.offset(r, c0)
+		if w.DType == tensor.F32 {
+			prefetchL2(unsafe.Pointer(&w.F32[off]), 4*cw)
+		} else if len(w.U16) > 0 {
+			prefetchL2(unsafe.Pointer(&w.U16[off]), 2*cw)
+		}
+	}
+}
