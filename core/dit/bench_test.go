@@ -80,9 +80,9 @@ func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec ke
 
 // BenchmarkDiTXL2 times a full DiT-XL/2 256 px forward with random weights
 // of the real shapes: fp32 and bf16 weights, batch 1 and 2, all threads;
-// then bf16 weights at Precision BF16 (bf16 activations into the matmuls:
-// AMX tiles where the CPU has them, noAMX = VDPBF16PS only), to compare
-// with BF16/batchN.
+// then bf16 weights at Precision BF16 (bf16 activations into the matmuls,
+// on the kernel kernels.BF16Kernel picks), and on VDPBF16PS forced (where
+// the CPU has it), to compare with BF16/batchN.
 func BenchmarkDiTXL2(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
 		for _, batch := range []int{1, 2} {
@@ -91,13 +91,18 @@ func BenchmarkDiTXL2(b *testing.B) {
 	}
 	for _, batch := range []int{1, 2} {
 		b.Run(fmt.Sprintf("BF16/batch%d/precision=bf16", batch), func(b *testing.B) {
-			b.Logf("AMX tiles: %v, VDPBF16PS: %v (else emulated on the fp32 kernels)", kernels.BF16AMX(), kernels.BF16Native())
+			b.Logf("bf16 kernel: %s (VDPBF16PS retires %.2f× the FMA's fp32 flops here)", kernels.BF16Kernel(), kernels.BF16DotRate())
 			benchForwardPrec(b, tensor.BF16, batch, 0, kernels.BF16)
 		})
 	}
-	b.Run("BF16/batch1/precision=bf16/noAMX", func(b *testing.B) {
+	b.Run("BF16/batch1/precision=bf16/vdpbf16ps", func(b *testing.B) {
+		if !kernels.BF16Native() {
+			b.Skip("no AVX512_BF16 here")
+		}
 		kernels.SetAMX(false)
+		kernels.SetBF16Kernel("vdpbf16ps")
 		defer kernels.SetAMX(true)
+		defer kernels.SetBF16Kernel("")
 		benchForwardPrec(b, tensor.BF16, 1, 0, kernels.BF16)
 	})
 }

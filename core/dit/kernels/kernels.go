@@ -9,6 +9,9 @@ import (
 const (
 	nr = 32
 	kc = 256
+	// nc: the output columns linearPanels runs through all reduction
+	// blocks at a time (the output block m × nc stays in L2).
+	nc = 256
 	// gemvRows: products with at most this many rows skip packing.
 	gemvRows = 8
 )
@@ -100,9 +103,18 @@ func initColumns(y, b []float32, m, n, n0, nw int) {
 // in place. The reduction blocks are the outer loop so that the
 // activations' block (m × kc) stays in cache across the panels.
 func linearPanels(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, panel, ap []float32, m8 int, roundW bool) {
+	initColumns(y[m8*w.Rows:], b, m-m8, w.Rows, c0, c1-c0)
+	for g0 := c0; g0 < c1; g0 += nc {
+		g1 := min(c1, g0+nc)
+		linearGroup(y, x, m, w, b, g0, g1, panel, ap, m8, roundW)
+	}
+}
+
+// linearGroup is linearPanels over one group of at most nc columns, so
+// that its output block stays in cache across the reduction blocks.
+func linearGroup(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, panel, ap []float32, m8 int, roundW bool) {
 	n, k := w.Rows, w.Cols
 	m32 := (m8 + 31) &^ 31
-	initColumns(y[m8*n:], b, m-m8, n, c0, c1-c0)
 	for k0 := 0; k0 < k; k0 += kc {
 		kw := min(kc, k-k0)
 		for n0 := c0; n0 < c1; n0 += nr {
