@@ -154,6 +154,12 @@ func linearGroup(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, pane
 // [r0, r1): register tiles of microMR rows, then 4, then single rows.
 func tileRows(y []float32, ldy int, x []float32, ldx, r0, r1, k0, kw int, panel []float32, n0, nw int) {
 	i := r0
+	if extTiles != nil && nw == nr && !vecOn() {
+		if n := (r1 - r0) / extRows * extRows; n > 0 {
+			extTiles(y[i*ldy+n0:], ldy, x[i*ldx+k0:], ldx, n, kw, panel)
+			i += n
+		}
+	}
 	for ; i+microMR <= r1; i += microMR {
 		microKernel(y, ldy, x, ldx, i, k0, kw, panel, n0, nw)
 	}
@@ -308,3 +314,27 @@ func expf(x float32) float32 {
 	}
 	return y * math.Float32frombits(uint32(n+127)<<23)
 }
+
+// TileKernel computes y[i][j] += Σ_{k<kw} x[i][k]·panel[k·32+j] for i <
+// rows and j < 32 (row strides ldy, ldx): a replacement for the portable
+// register tiles over full panels (the page's WebAssembly SIMD kernel).
+type TileKernel func(y []float32, ldy int, x []float32, ldx, rows, kw int, panel []float32)
+
+var (
+	extTiles TileKernel
+	extRows  int
+)
+
+// SetTileKernel installs f for the portable path (rows: the multiple of
+// rows it takes; f nil restores the Go tiles). The AVX-512 kernels, where
+// they run, are not replaced.
+func SetTileKernel(rows int, f TileKernel) {
+	if f == nil || rows <= 0 {
+		extTiles, extRows = nil, 0
+		return
+	}
+	extTiles, extRows = f, rows
+}
+
+// TileKernelOn reports whether SetTileKernel's kernel is in use.
+func TileKernelOn() bool { return extTiles != nil && !vecOn() }
