@@ -53,7 +53,7 @@ func buildDiT(s *spec.Spec, r *reader) (Net, error) {
 	if cfg.NullClass {
 		rows++
 	}
-	r.linear(&yt, "y_embedder.embedding_table", rows, H)
+	r.matrix(&yt, "y_embedder.embedding_table", rows, H)
 	m.YTable = yt.W
 	m.Blocks = make([]Block, cfg.Depth)
 	for i := range m.Blocks {
