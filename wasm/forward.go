@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"syscall/js"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/ui"
 	"github.com/ditkit/ditkit/wasm/webgpu"
 )
 
@@ -43,7 +46,7 @@ var wasmPolicy = dit.Policy{Strict: true, Flags: map[string]string{"num_heads": 
 // the CLI and the page use); target is {arch}, {spec} or null
 // (hyperparameters from the shapes; heads from opts.heads when the size is
 // not a published one).
-func loadNetBlob(file, target, opts js.Value) (dit.Net, error) {
+func loadNetBlob(file, target, opts js.Value, opt dit.BuildOptions) (dit.Net, error) {
 	tr, err := targetRequest(target)
 	if err != nil {
 		return nil, err
@@ -67,7 +70,7 @@ func loadNetBlob(file, target, opts js.Value) (dit.Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, _, err := dit.Load(ck, req, wasmPolicy, dit.BuildOptions{})
+	n, _, err := dit.Load(ck, req, wasmPolicy, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ck.Name, err)
 	}
@@ -123,6 +126,12 @@ type runInfo struct {
 	StepMS  float64 `json:"msPerStep"` // per forward / sampler step
 	GFLOPs  float64 `json:"gflops"`    // achieved GFLOP/s
 	FirstMS float64 `json:"firstMs"`   // first step incl. upload and pipeline compiles
+	// The CPU backend: how many Web Workers ran it (1: this instance), on
+	// which matmul kernel, holding how much (weights, Go heaps).
+	Workers     int    `json:"workers"`
+	Kernel      string `json:"kernel,omitempty"`
+	WeightBytes int64  `json:"weightBytes,omitempty"`
+	HeapBytes   int64  `json:"heapBytes,omitempty"`
 }
 
 // withBackend runs fn with the options for the backend opts.backend asks
@@ -161,7 +170,92 @@ func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error
 	} else if info.Note != "" {
 		info.Note += "; ran on the CPU instead"
 	}
+	if info.Backend == "cpu" {
+		info.Workers, info.Kernel = 1, kernelName()
+	}
 	return info, err
+}
+
+// optWorkers reads opts.workers: absent or 1: this instance; N > 1: N Web
+// Workers; "auto" or 0 with opts.workers present: as many as the machine
+// allows (navigator.hardwareConcurrency, capped by memory). -1 = auto.
+func optWorkers(opts js.Value) int {
+	if opts.Type() != js.TypeObject {
+		return 1
+	}
+	v := opts.Get("workers")
+	switch v.Type() {
+	case js.TypeNumber:
+		if n := v.Int(); n >= 1 {
+			return n
+		}
+		return -1
+	case js.TypeString:
+		if v.String() == "auto" {
+			return -1
+		}
+	}
+	return 1
+}
+
+// withModel runs fn on the model of the descriptor (see loadModel) on
+// the backend opts asks for: with opts.workers and backend "cpu", on Web
+// Workers holding its shards (falling back to this instance, saying why,
+// when the page cannot run them); else loaded here, through withBackend.
+// opts.kernel "go" runs the portable Go tiles instead of wasm SIMD.
+func withModel(ctx context.Context, model, opts js.Value, fn func(dit.Net, *dit.Options) error) (*runInfo, error) {
+	kernel := optString(opts, "kernel", "simd")
+	prev := kernelName()
+	installKernel(kernel)
+	defer installKernel(map[bool]string{true: "go", false: "simd"}[prev == "Go"])
+	workers := optWorkers(opts)
+	note := ""
+	if workers != 1 {
+		if optString(opts, "backend", "webgpu") != "cpu" {
+			return nil, fmt.Errorf("workers: the Web Workers run the CPU backend: ask for backend \"cpu\"")
+		}
+		if why := workerSupport(); why != "" {
+			note = "one worker: " + why
+		} else {
+			net, n, why, err := workersNet(model, max(workers, 0), kernel)
+			if err != nil {
+				return nil, err
+			}
+			defer net.p.Close()
+			if n > 1 {
+				err = fn(net, &dit.Options{})
+				w, h := net.p.Memory()
+				return &runInfo{Backend: "cpu", Workers: n, Kernel: net.p.Kernel, WeightBytes: w, HeapBytes: h, Note: why,
+					Memory: fmt.Sprintf("%d workers: weights %s, Go heaps %s", n, ui.HumanBytes(w), ui.HumanBytes(h))}, err
+			}
+			net.p.Close()
+			note = "one worker: " + why
+		}
+	}
+	net, err := loadModel(model, dit.BuildOptions{})
+	if err != nil {
+		return nil, err
+	}
+	info, err := withBackend(ctx, opts, func(o *dit.Options) error { return fn(net, o) })
+	if info != nil && info.Backend == "cpu" {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		info.WeightBytes, info.HeapBytes = net.WeightBytes(), int64(ms.HeapSys)
+		if note != "" {
+			info.Note = strings.TrimPrefix(info.Note+"; "+note, "; ")
+		}
+	}
+	return info, err
+}
+
+// fileModel is the model descriptor of a dropped file.
+func fileModel(file, target, opts js.Value) js.Value {
+	d := js.Global().Get("Object").New()
+	d.Set("kind", "file")
+	d.Set("file", file)
+	d.Set("target", target)
+	d.Set("heads", optFloat(opts, "heads", 0))
+	return d
 }
 
 // resultBlob writes float tensors as a safetensors Blob with the run info
@@ -202,15 +296,7 @@ type namedF32 struct {
 // holding out; blob.ditkit says which backend ran, the adapter, the time
 // and any fallback.
 func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
-	n, err := loadNetBlob(file, target, opts)
-	if err != nil {
-		return nil, err
-	}
 	in, err := readInputs(inputs)
-	if err != nil {
-		return nil, err
-	}
-	fin, err := dit.ReadInputs(n, in, "inputs")
 	if err != nil {
 		return nil, err
 	}
@@ -219,9 +305,14 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	var out []float32
 	var shape []int
 	var dur time.Duration
-	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
+	var flops float64
+	info, err := withModel(ctx, fileModel(file, target, opts), opts, func(n dit.Net, o *dit.Options) error {
+		fin, err := dit.ReadInputs(n, in, "inputs")
+		if err != nil {
+			return err
+		}
+		flops = n.FLOPs(len(fin.T))
 		start := time.Now()
-		var err error
 		if cfgScale != 0 {
 			out, shape, err = dit.ForwardWithCFG(ctx, n, fin.X, fin.Shape, fin.T, fin.Cond, cfgScale, o)
 		} else {
@@ -235,7 +326,7 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	}
 	info.MS = float64(dur.Microseconds()) / 1000
 	info.StepMS, info.FirstMS = info.MS, info.MS
-	info.GFLOPs = n.FLOPs(len(fin.T)) / dur.Seconds() / 1e9
+	info.GFLOPs = flops / dur.Seconds() / 1e9
 	return resultBlob("forward.safetensors", []namedF32{{"out", shape, out}},
 		map[string]string{"producer": "ditkit forward (page)", "backend": info.Backend}, info)
 }
@@ -246,10 +337,6 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 // (as the sampler references) and optionally y; class is a number, an
 // array or "1,11" (default: the file's y). The Blob holds out and x_steps.
 func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
-	n, err := loadNetBlob(file, target, opts)
-	if err != nil {
-		return nil, err
-	}
 	in, err := readInputs(noiseFile)
 	if err != nil {
 		return nil, err
@@ -269,7 +356,9 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	var res *sample.Result
 	var xSteps []float32
 	var first, total time.Duration
-	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
+	var flops float64
+	info, err := withModel(ctx, fileModel(file, target, opts), opts, func(n dit.Net, o *dit.Options) error {
+		flops = n.FLOPs(1)
 		xSteps = xSteps[:0]
 		start := time.Now()
 		first = 0
@@ -291,7 +380,7 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	info.MS = float64(total.Microseconds()) / 1000
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = info.MS / float64(res.Steps)
-	info.GFLOPs = n.FLOPs(res.Shape[0]) * float64(res.Steps) / total.Seconds() / 1e9
+	info.GFLOPs = flops * float64(res.Shape[0]) * float64(res.Steps) / total.Seconds() / 1e9
 	return resultBlob("sample.safetensors", []namedF32{
 		{"out", res.Shape, res.Out},
 		{"x_steps", append([]int{res.Steps}, res.Shape...), xSteps},
@@ -313,58 +402,47 @@ func gpuAPI() (any, error) {
 // shapes (default DiT-XL_2_256, batch 2 as with CFG); the first pass
 // (weight upload, pipeline compiles) is timed apart from the others.
 func benchAPI(opts js.Value) (any, error) {
-	preset := optString(opts, "preset", "DiT-XL_2_256")
-	sp, err := spec.Preset(preset)
+	model := js.Global().Get("Object").New()
+	model.Set("kind", "random")
+	model.Set("preset", optString(opts, "preset", "DiT-XL_2_256"))
+	model.Set("depth", optFloat(opts, "depth", 0))
+	model.Set("dtype", optString(opts, "dtype", "bf16"))
+	sp, dt, err := benchSpec(model)
 	if err != nil {
 		return nil, err
 	}
-	full := sp.Int("depth")
-	if d := int(optFloat(opts, "depth", 0)); d > 0 {
-		if sp, err = sp.With("depth", d); err != nil {
-			return nil, err
-		}
-	}
-	dt := tensor.BF16
-	switch optString(opts, "dtype", "bf16") {
-	case "fp32", "f32":
-		dt = tensor.F32
-	case "fp16", "f16":
-		dt = tensor.F16
-	}
-	src, err := dit.RandomWeights(sp, dt, 1)
-	if err != nil {
-		return nil, err
-	}
-	n, err := dit.Build(src, &spec.Resolution{Spec: sp}, dit.BuildOptions{})
+	full, err := spec.Preset(optString(opts, "preset", "DiT-XL_2_256"))
 	if err != nil {
 		return nil, err
 	}
 	batch := int(optFloat(opts, "batch", 2))
 	steps := max(2, int(optFloat(opts, "steps", 2)))
-	shape := append([]int{batch}, n.Latent()...)
-	size := 1
-	for _, d := range shape {
-		size *= d
-	}
-	x := make([]float32, size)
-	rng := uint64(7)
-	for i := range x {
-		x[i] = randn(&rng)
-	}
-	t := make([]float64, batch)
-	c := &dit.Cond{}
-	if k := n.Classes(); k > 0 {
-		c.Labels = make([]int, batch)
-		for i := range t {
-			c.Labels[i] = i % k
-		}
-	}
-	for i := range t {
-		t[i] = 500
-	}
 	ctx := context.Background()
 	var first, rest time.Duration
-	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
+	var flops float64
+	info, err := withModel(ctx, model, opts, func(n dit.Net, o *dit.Options) error {
+		shape := append([]int{batch}, n.Latent()...)
+		size := 1
+		for _, d := range shape {
+			size *= d
+		}
+		x := make([]float32, size)
+		rng := uint64(7)
+		for i := range x {
+			x[i] = randn(&rng)
+		}
+		t := make([]float64, batch)
+		c := &dit.Cond{}
+		if k := n.Classes(); k > 0 {
+			c.Labels = make([]int, batch)
+			for i := range t {
+				c.Labels[i] = i % k
+			}
+		}
+		for i := range t {
+			t[i] = 500
+		}
+		flops = n.FLOPs(batch)
 		first, rest = 0, 0
 		for i := 0; i < steps; i++ {
 			start := time.Now()
@@ -386,9 +464,9 @@ func benchAPI(opts js.Value) (any, error) {
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = float64(per.Microseconds()) / 1000
 	info.MS = float64((first + rest).Microseconds()) / 1000
-	info.GFLOPs = n.FLOPs(batch) / per.Seconds() / 1e9
-	res := map[string]any{"info": info, "preset": preset, "depth": sp.Int("depth"), "fullDepth": full, "batch": batch,
-		"dtype": dt.String(), "gflopPerStep": n.FLOPs(batch) / 1e9}
+	info.GFLOPs = flops / per.Seconds() / 1e9
+	res := map[string]any{"info": info, "preset": optString(opts, "preset", "DiT-XL_2_256"), "depth": sp.Int("depth"), "fullDepth": full.Int("depth"),
+		"batch": batch, "dtype": dt.String(), "gflopPerStep": flops / 1e9, "gflops": info.GFLOPs, "workers": info.Workers}
 	return toJS(res)
 }
 

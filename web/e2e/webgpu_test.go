@@ -32,6 +32,11 @@ type gpuRun struct {
 		MSPerStep float64 `json:"msPerStep"`
 		FirstMS   float64 `json:"firstMs"`
 		GFLOPs    float64 `json:"gflops"`
+		// The CPU backend (workers_test.go).
+		Workers     int     `json:"workers"`
+		Kernel      string  `json:"kernel"`
+		WeightBytes float64 `json:"weightBytes"`
+		HeapBytes   float64 `json:"heapBytes"`
 	} `json:"info"`
 	Data string `json:"data"`
 	Err  string `json:"err"`

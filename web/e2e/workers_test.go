@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ditkit/ditkit/loader/fixtures"
+)
+
+// The CPU backend on Web Workers (each its own Go wasm instance with a
+// shard of the weights, all-gathering through a SharedArrayBuffer) and
+// the wasm SIMD matmul kernel: dit_A's forward, forward_with_cfg and a
+// sampler against PyTorch's references; 2 and 3 workers against one,
+// bit for bit; the SIMD kernel against the Go tiles; the fallback to one
+// worker without SharedArrayBuffer; bench() with workers.
+func TestCPUWorkers(t *testing.T) {
+	ctx := page(t)
+	dir := fixtures.Path(t, "dit_A")
+	target := "{spec: " + string(fixtures.SpecJSON(t, "dit_A")) + "}"
+	gpuHarness(t, ctx, dir, "ckpt_plain.pt", "ref_forward_fp32.safetensors", "ref_cfg_fp32.safetensors", "ref_sampler_ddim4.safetensors")
+	ref := func(name string) map[string][]float32 {
+		b, err := os.ReadFile(dir + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readTensorsBytes(t, b, name)
+	}
+	f := func(name string) string { return fmt.Sprintf("__gpuFiles[%q]", name) }
+	fw := func(in, opts string) string {
+		return fmt.Sprintf("ditkit.forward(%s, %s, %s, %s)", f("ckpt_plain.pt"), target, f(in), opts)
+	}
+	one, out1 := gpuCall(t, ctx, fw("ref_forward_fp32.safetensors", "{backend: 'cpu'}"))
+	t.Logf("one instance: kernel %q, %.1f ms, note %q", one.Info.Kernel, one.Info.MS, one.Info.Note)
+	if one.Info.Workers != 1 || !strings.Contains(one.Info.Kernel, "SIMD") {
+		t.Errorf("backend cpu: %+v (want 1 worker on the wasm SIMD kernel)", one.Info)
+	}
+	if e := relErr(t, out1["out"], ref("ref_forward_fp32.safetensors")["out"]); e > 1e-5 {
+		t.Errorf("SIMD kernel vs PyTorch: max rel err %.3g", e)
+	}
+	// The SIMD kernel against the Go tiles.
+	goRun, outGo := gpuCall(t, ctx, fw("ref_forward_fp32.safetensors", "{backend: 'cpu', kernel: 'go'}"))
+	if goRun.Info.Kernel != "Go" {
+		t.Errorf("kernel 'go' ran %q", goRun.Info.Kernel)
+	}
+	e := relErr(t, out1["out"], outGo["out"])
+	t.Logf("SIMD (%s) vs Go tiles: max rel diff %.2e", one.Info.Kernel, e)
+	if e > 1e-5 {
+		t.Errorf("SIMD kernel vs Go tiles: max rel diff %.3g", e)
+	}
+	for _, n := range []int{2, 3} {
+		r, got := gpuCall(t, ctx, fw("ref_forward_fp32.safetensors", fmt.Sprintf("{backend: 'cpu', workers: %d}", n)))
+		t.Logf("%d workers: %.1f ms, kernel %q, memory %q, note %q", n, r.Info.MS, r.Info.Kernel, r.Info.Memory, r.Info.Note)
+		if r.Info.Workers != n || r.Info.WeightBytes <= 0 || r.Info.HeapBytes <= 0 {
+			t.Errorf("%d workers: %+v", n, r.Info)
+		}
+		if e := maxRel(got["out"], out1["out"]); e > 1e-6 {
+			t.Errorf("%d workers vs one: max rel diff %.3g (want ≤ 1e-6)", n, e)
+		}
+	}
+	r, got := gpuCall(t, ctx, fw("ref_cfg_fp32.safetensors", "{backend: 'cpu', workers: 2, cfgScale: 4}"))
+	if e := relErr(t, got["out"], ref("ref_cfg_fp32.safetensors")["out"]); e > 2e-5 || r.Info.Workers != 2 {
+		t.Errorf("forward_with_cfg on 2 workers: max rel err %.3g, %+v", e, r.Info)
+	}
+	smp := fmt.Sprintf("ditkit.sample(%s, %s, %s, {backend: 'cpu', workers: 2, sampler: 'ddim', steps: 4, cfgScale: 4, class: 5})", f("ckpt_plain.pt"), target, f("ref_sampler_ddim4.safetensors"))
+	r, got = gpuCall(t, ctx, smp)
+	if e := relErr(t, got["x_steps"], ref("ref_sampler_ddim4.safetensors")["x_steps"]); e > 1e-4 || r.Info.Workers != 2 {
+		t.Errorf("ddim on 2 workers: x_steps max rel err %.3g, %+v", e, r.Info)
+	}
+	// workers with another backend is an error, not a silent choice.
+	if r := js[gpuRun](t, ctx, "__gpuRun("+fw("ref_forward_fp32.safetensors", "{backend: 'webgpu', workers: 2}")+")"); !strings.Contains(r.Err, "cpu") {
+		t.Errorf("workers with backend webgpu: %q", r.Err)
+	}
+	// bench() on workers reports GFLOP/s.
+	type bench struct {
+		GFLOPs  float64 `json:"gflops"`
+		Workers int     `json:"workers"`
+		Info    struct {
+			Kernel string `json:"kernel"`
+			Memory string `json:"memory"`
+		} `json:"info"`
+	}
+	b := js[bench](t, ctx, `ditkit.bench({backend: 'cpu', workers: 2, preset: 'DiT-XL_2_256', depth: 1, batch: 1, steps: 2})`)
+	t.Logf("bench, 2 workers, DiT-XL/2 depth 1: %.2f GFLOP/s (%s; %s)", b.GFLOPs, b.Info.Kernel, b.Info.Memory)
+	if b.Workers != 2 || !(b.GFLOPs > 0) {
+		t.Errorf("bench on 2 workers: %+v", b)
+	}
+
+	// Without SharedArrayBuffer the page runs one instance and says why.
+	iso := gpuPage(t, `delete globalThis.SharedArrayBuffer;`, 3*time.Minute)
+	gpuHarness(t, iso, dir, "ckpt_plain.pt", "ref_forward_fp32.safetensors")
+	r, got = gpuCall(t, iso, fw("ref_forward_fp32.safetensors", "{backend: 'cpu', workers: 2}"))
+	if r.Info.Workers != 1 || !strings.Contains(r.Info.Note, "one worker") {
+		t.Errorf("without SharedArrayBuffer: %+v", r.Info)
+	}
+	if e := maxRel(got["out"], out1["out"]); e > 0 {
+		t.Errorf("fallback differs from one instance: %.3g", e)
+	}
+	t.Logf("fallback: %s", r.Info.Note)
+}
+
+// maxRel is max|a−b| / max|b|.
+func maxRel(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var md, mr float64
+	for i := range b {
+		md = math.Max(md, math.Abs(float64(a[i])-float64(b[i])))
+		mr = math.Max(mr, math.Abs(float64(b[i])))
+	}
+	return md / mr
+}
+
+// TestCPUWorkersBench (DITKIT_BENCH_WORKERS=1, run by ./build.sh bench)
+// times a DiT-XL/2-shaped forward (batch 2, bf16 weights, random values;
+// DITKIT_BENCH_DEPTH blocks, default 4) on the page's CPU backend: one
+// instance with the Go tiles, then the wasm SIMD kernel on 1, 2 and
+// navigator.hardwareConcurrency workers.
+func TestCPUWorkersBench(t *testing.T) {
+	if os.Getenv("DITKIT_BENCH_WORKERS") == "" {
+		t.Skip("set DITKIT_BENCH_WORKERS=1 (./build.sh bench does)")
+	}
+	ctx := gpuPage(t, "", 60*time.Minute)
+	depth := 4
+	if v, err := strconv.Atoi(os.Getenv("DITKIT_BENCH_DEPTH")); err == nil && v > 0 {
+		depth = v
+	}
+	cores := js[int](t, ctx, `navigator.hardwareConcurrency`)
+	type bench struct {
+		Depth, FullDepth, Batch, Workers int
+		GFLOPPerStep                     float64 `json:"gflopPerStep"`
+		GFLOPs                           float64 `json:"gflops"`
+		Info                             struct {
+			MSPerStep float64 `json:"msPerStep"`
+			Kernel    string  `json:"kernel"`
+			Memory    string  `json:"memory"`
+			Note      string  `json:"note"`
+			Heap      float64 `json:"heapBytes"`
+		} `json:"info"`
+	}
+	runs := []struct{ name, opts string }{
+		{"1 instance, Go tiles", "kernel: 'go'"},
+		{"1 worker, wasm SIMD", "workers: 1"},
+		{"2 workers", "workers: 2"},
+	}
+	if cores > 2 {
+		runs = append(runs, struct{ name, opts string }{fmt.Sprintf("%d workers (hardwareConcurrency)", cores), "workers: 'auto'"})
+	}
+	var base float64
+	for _, r := range runs {
+		b := js[bench](t, ctx, fmt.Sprintf(`ditkit.bench({preset: "DiT-XL_2_256", depth: %d, backend: "cpu", steps: 2, batch: 2, %s})`, depth, r.opts))
+		if r.opts == "workers: 1" {
+			base = b.Info.MSPerStep
+		}
+		speed := ""
+		if base > 0 {
+			speed = fmt.Sprintf(", %.2fx one worker", base/b.Info.MSPerStep)
+		}
+		mem := b.Info.Memory
+		if mem == "" {
+			mem = fmt.Sprintf("Go heap %.0f MB", b.Info.Heap/1e6)
+		}
+		fmt.Printf("bench cpu-workers: %-34s DiT-XL/2 depth %d, batch %d (%.1f GFLOP/step): %.0f ms/step, %.2f GFLOP/s (%.2f per worker)%s; kernel %s; %s; at depth %d ≈ %.1f s/step%s\n",
+			r.name, b.Depth, b.Batch, b.GFLOPPerStep, b.Info.MSPerStep, b.GFLOPs, b.GFLOPs/float64(max(1, b.Workers)), speed, b.Info.Kernel, mem,
+			b.FullDepth, b.Info.MSPerStep*float64(b.FullDepth)/float64(b.Depth)/1000, noteSuffix(b.Info.Note))
+	}
+}
