@@ -37,6 +37,17 @@ type Backends interface {
 	Run(ctx context.Context, want string, fn func(*dit.Options) error) (string, error)
 }
 
+// Workers is the optional part of Host that runs a preview's forward
+// passes on Web Workers, each holding a shard of the weights (the backend
+// "workers": the CPU on every core). WorkerNet loads the model of src
+// (resolution r) into as many workers as the machine allows and returns
+// the net whose Forward runs there, a line saying where it runs, and the
+// release of the workers; a nil net (and a line saying why) means this
+// instance runs it after all.
+type Workers interface {
+	WorkerNet(ctx context.Context, src *Source, r *spec.Resolution) (net dit.Net, line string, release func(), err error)
+}
+
 // MemoryLimit is what one Go wasm instance can allocate (platform facts:
 // ~3.99 GiB, past which the runtime dies unrecoverably); the preview keeps
 // a margin under it.
@@ -173,9 +184,14 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		return
 	}
 	ck, want := c.ck, c.Backend
+	var workers func(ctx context.Context) (dit.Net, string, func(), error)
+	if w, ok := c.Host.(Workers); ok && want == "workers" && c.Cur < len(c.Sources) {
+		src := c.Sources[c.Cur]
+		workers = func(ctx context.Context) (dit.Net, string, func(), error) { return w.WorkerNet(ctx, src, res) }
+	}
 	req := sample.Request{Steps: c.Steps, Sampler: c.Sampler, CFGScale: c.CFG, Labels: labels, Noise: sample.Noise{Seed: uint64(c.Seed)}}
 	run := func(ctx context.Context, fn func(*dit.Options) error) (string, error) {
-		if b, ok := c.Host.(Backends); ok && want != "cpu" {
+		if b, ok := c.Host.(Backends); ok && want != "cpu" && want != "workers" {
 			return b.Run(ctx, want, fn)
 		}
 		return "CPU (Go wasm, one thread)", fn(&dit.Options{Backend: &kernels.CPU{Threads: 1, Yield: painter.Yield}, Yield: painter.Yield})
@@ -188,7 +204,7 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 	ee := e.EventEnv()
 	update := func(fn func()) { ee.Lock(); fn(); ee.UnlockRender() }
 	go func() {
-		img, backend, err := runSample(ctx, ck, res, req, painter.Yield, run, func(i, n int, per time.Duration) {
+		img, backend, err := runSample(ctx, ck, res, req, painter.Yield, run, workers, func(i, n int, per time.Duration) {
 			update(func() {
 				c.StepsDone = i
 				c.StepText = fmt.Sprintf("step %d of %d, %.0f ms per step", i, n, float64(per.Microseconds())/1000)
@@ -217,18 +233,41 @@ func (c *Root) StopSample(e vugu.DOMEvent) {
 }
 
 // runSample is `ditkit sample` without the files: the one loader and the
-// one sampling loop, on the backend run picks.
+// one sampling loop, on the backend run picks (or on the Web Workers
+// workers starts, when set and able).
 func runSample(ctx context.Context, src tensor.Source, r *spec.Resolution, req sample.Request, yield func(),
 	run func(context.Context, func(*dit.Options) error) (string, error),
+	workers func(context.Context) (dit.Net, string, func(), error),
 	progress func(i, n int, per time.Duration)) (img *image.RGBA, backend string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			img, err = nil, fmt.Errorf("internal error while sampling: %v", p)
 		}
 	}()
-	net, err := dit.Build(src, r, dit.BuildOptions{})
-	if err != nil {
-		return nil, "", err
+	var net dit.Net
+	if workers != nil {
+		wnet, line, release, err := workers(ctx)
+		if err != nil {
+			return nil, "", err
+		}
+		if wnet != nil {
+			defer release()
+			net = wnet
+			run = func(ctx context.Context, fn func(*dit.Options) error) (string, error) {
+				return line, fn(&dit.Options{})
+			}
+		} else {
+			inner := run
+			run = func(ctx context.Context, fn func(*dit.Options) error) (string, error) {
+				b, err := inner(ctx, fn)
+				return b + " — " + line, err
+			}
+		}
+	}
+	if net == nil {
+		if net, err = dit.Build(src, r, dit.BuildOptions{}); err != nil {
+			return nil, "", err
+		}
 	}
 	last := time.Now()
 	req.Step = func(i, n, _ int, _ []float32) {

@@ -221,14 +221,13 @@ func withModel(ctx context.Context, model, opts js.Value, fn func(dit.Net, *dit.
 			if err != nil {
 				return nil, err
 			}
-			defer net.p.Close()
-			if n > 1 {
+			if net != nil {
+				defer net.p.Close()
 				err = fn(net, &dit.Options{})
 				w, h := net.p.Memory()
 				return &runInfo{Backend: "cpu", Workers: n, Kernel: net.p.Kernel, WeightBytes: w, HeapBytes: h, Note: why,
 					Memory: fmt.Sprintf("%d workers: weights %s, Go heaps %s", n, ui.HumanBytes(w), ui.HumanBytes(h))}, err
 			}
-			net.p.Close()
 			note = "one worker: " + why
 		}
 	}

@@ -614,13 +614,18 @@ func benchSpec(d js.Value) (*spec.Spec, tensor.DType, error) {
 }
 
 // workersNet starts a pool for model (a descriptor) and returns the net
-// whose forward passes run there, with the page's skeleton of it.
+// whose forward passes run there, with the page's skeleton of it; with
+// want 0 (as many as the machine allows) and one worker allowed, it
+// returns no net and why.
 func workersNet(model js.Value, want int, kernel string) (*workerNet, int, string, error) {
+	n, why := workerCount(want, modelBytes(model))
+	if n == 1 && want != 1 {
+		return nil, 1, why, nil
+	}
 	skel, err := loadModel(model, dit.BuildOptions{Skeleton: true})
 	if err != nil {
 		return nil, 0, "", err
 	}
-	n, why := workerCount(want, modelBytes(model))
 	p, err := startPool(n, model, kernel)
 	if err != nil {
 		return nil, 0, "", err
