@@ -32,13 +32,13 @@ func simdKernel() string {
 	if simdK == nil {
 		return ""
 	}
-	kernels.SetTileKernel(simdK.Rows(), simdK.Tiles)
+	kernels.SetAccel(simdK.Accel())
 	return simdK.Desc
 }
 
 // kernelName describes the tiles in use.
 func kernelName() string {
-	if kernels.TileKernelOn() && simdK != nil {
+	if kernels.AccelOn() && simdK != nil {
 		return simdK.Desc
 	}
 	return "Go"

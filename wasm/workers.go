@@ -559,7 +559,7 @@ func (wk *worker) run(msg js.Value, id any) error {
 // the wasm SIMD kernel where the engine has it) and describes them.
 func installKernel(kernel string) string {
 	if kernel == "go" {
-		kernels.SetTileKernel(0, nil)
+		kernels.SetAccel(nil)
 		return "Go"
 	}
 	if d := simdKernel(); d != "" {

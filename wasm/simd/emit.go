@@ -10,7 +10,7 @@ package simd
 
 import "encoding/binary"
 
-// Options shape the emitted kernel.
+// Options shape the emitted matmul tile.
 type Options struct {
 	// Relaxed uses f32x4.relaxed_madd (one fused or unfused multiply-add,
 	// the engine's choice) instead of f32x4.mul then f32x4.add, which
@@ -37,21 +37,39 @@ const (
 	nParams
 )
 
+// Exports of the module, in order, with their signatures (i: i32, f: f32).
+var exports = []struct {
+	name        string
+	params, ret string
+	body        func(o Options) []byte
+}{
+	{"tiles", "iiiiiii", "", func(o Options) []byte { return kernelBody(o.Rows, o.Relaxed) }},
+	{"gelu2d", "iiii", "", geluBody},
+	{"softmaxRows", "iiiif", "", softmaxBody},
+	{"gemvBF16", "iiiiiiii", "", func(Options) []byte { return gemvBody(true) }},
+	{"gemvF32", "iiiiiiii", "", func(Options) []byte { return gemvBody(false) }},
+}
+
 // Module returns the wasm binary: it imports env.mem (a memory) and
-// exports tiles.
+// exports tiles (see above), gelu2d, softmaxRows, gemvBF16 and gemvF32.
 func Module(o Options) []byte {
 	if o.Rows != 6 {
 		o.Rows = 4
 	}
-	R := o.Rows
 	var m []byte
 	m = append(m, 0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00)
-	// type 0: (i32 × 7) → ()
-	typ := []byte{0x01, 0x60, nParams}
-	for i := 0; i < nParams; i++ {
-		typ = append(typ, 0x7f)
+	vt := map[byte]byte{'i': 0x7f, 'f': 0x7d}
+	typ := []byte{byte(len(exports))}
+	for _, e := range exports {
+		typ = append(typ, 0x60, byte(len(e.params)))
+		for _, p := range []byte(e.params) {
+			typ = append(typ, vt[p])
+		}
+		typ = append(typ, byte(len(e.ret)))
+		for _, p := range []byte(e.ret) {
+			typ = append(typ, vt[p])
+		}
 	}
-	typ = append(typ, 0x00)
 	m = section(m, 1, typ)
 	// import env.mem: memory, min 0, no max
 	imp := []byte{0x01}
@@ -59,15 +77,19 @@ func Module(o Options) []byte {
 	imp = appendName(imp, "mem")
 	imp = append(imp, 0x02, 0x00, 0x00)
 	m = section(m, 2, imp)
-	m = section(m, 3, []byte{0x01, 0x00}) // one function of type 0
-	exp := []byte{0x01}
-	exp = appendName(exp, "tiles")
-	exp = append(exp, 0x00, 0x00)
+	fn := []byte{byte(len(exports))}
+	exp := []byte{byte(len(exports))}
+	code := []byte{byte(len(exports))}
+	for i, e := range exports {
+		fn = append(fn, byte(i))
+		exp = appendName(exp, e.name)
+		exp = append(exp, 0x00, byte(i))
+		body := e.body(o)
+		code = appendU32(code, uint32(len(body)))
+		code = append(code, body...)
+	}
+	m = section(m, 3, fn)
 	m = section(m, 7, exp)
-	body := kernelBody(R, o.Relaxed)
-	code := []byte{0x01}
-	code = appendU32(code, uint32(len(body)))
-	code = append(code, body...)
 	m = section(m, 10, code)
 	return m
 }

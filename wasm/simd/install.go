@@ -10,11 +10,11 @@ import (
 	"github.com/ditkit/ditkit/core/dit/kernels"
 )
 
-// Kernel is an instantiated tiles function.
+// Kernel is an instantiated module.
 type Kernel struct {
-	fn   js.Value
-	rows int
-	Desc string // "wasm SIMD (relaxed madd)" or "wasm SIMD"
+	fn, gelu, softmax, gemvBF16, gemvF32 js.Value
+	rows                                 int
+	Desc                                 string // "wasm SIMD (relaxed madd)" or "wasm SIMD"
 }
 
 // New instantiates the kernel on Go's memory, which the boot script leaves
@@ -66,12 +66,14 @@ func instantiate(wa, mem js.Value, o Options) (k *Kernel, err error) {
 	if o.Relaxed {
 		desc += " (relaxed madd)"
 	}
-	return &Kernel{fn: inst.Get("exports").Get("tiles"), rows: o.Rows, Desc: desc}, nil
+	ex := inst.Get("exports")
+	return &Kernel{fn: ex.Get("tiles"), gelu: ex.Get("gelu2d"), softmax: ex.Get("softmaxRows"), gemvBF16: ex.Get("gemvBF16"), gemvF32: ex.Get("gemvF32"),
+		rows: o.Rows, Desc: desc}, nil
 }
 
-func addr(p *float32) int { return int(uintptr(unsafe.Pointer(p))) }
+func addr[T float32 | uint16](p *T) int { return int(uintptr(unsafe.Pointer(p))) }
 
-// Tiles is kernels.TileKernel: rows (a multiple of Rows()) × 32 columns.
+// Tiles is kernels.Accel.Tiles: rows (a multiple of Rows()) × 32 columns.
 func (k *Kernel) Tiles(y []float32, ldy int, x []float32, ldx, rows, kw int, panel []float32) {
 	_ = y[(rows-1)*ldy+31]
 	_ = x[(rows-1)*ldx+kw-1]
@@ -79,17 +81,49 @@ func (k *Kernel) Tiles(y []float32, ldy int, x []float32, ldx, rows, kw int, pan
 	k.fn.Invoke(addr(&y[0]), 4*ldy, addr(&x[0]), 4*ldx, rows, kw, addr(&panel[0]))
 }
 
+// GELU is kernels.Accel.GELU.
+func (k *Kernel) GELU(v []float32, rows, cols, stride int) {
+	_ = v[(rows-1)*stride+cols-1]
+	k.gelu.Invoke(addr(&v[0]), rows, cols, 4*stride)
+}
+
+// Softmax is kernels.Accel.Softmax.
+func (k *Kernel) Softmax(v []float32, rows, n, stride int, scale float32) {
+	_ = v[(rows-1)*stride+n-1]
+	k.softmax.Invoke(addr(&v[0]), rows, n, 4*stride, scale)
+}
+
+// GemvBF16 is kernels.Accel.GemvBF16.
+func (k *Kernel) GemvBF16(w []uint16, ldw, rows, kk int, x []float32, ldx, m int, out []float32) {
+	_ = w[(rows-1)*ldw+kk-1]
+	_ = x[(m-1)*ldx+kk-1]
+	_ = out[(rows-1)*8+m-1]
+	k.gemvBF16.Invoke(addr(&w[0]), 2*ldw, rows, kk, addr(&x[0]), 4*ldx, m, addr(&out[0]))
+}
+
+// GemvF32 is kernels.Accel.GemvF32.
+func (k *Kernel) GemvF32(w []float32, ldw, rows, kk int, x []float32, ldx, m int, out []float32) {
+	_ = w[(rows-1)*ldw+kk-1]
+	_ = x[(m-1)*ldx+kk-1]
+	_ = out[(rows-1)*8+m-1]
+	k.gemvF32.Invoke(addr(&w[0]), 4*ldw, rows, kk, addr(&x[0]), 4*ldx, m, addr(&out[0]))
+}
+
 // Rows is the tile height: Tiles takes multiples of it.
 func (k *Kernel) Rows() int { return k.rows }
 
-// Install plugs the kernel into kernels (the portable tiles' replacement
-// for full panels) and returns its description.
+// Accel is the kernels.Accel of this module.
+func (k *Kernel) Accel() *kernels.Accel {
+	return &kernels.Accel{Rows: k.rows, Tiles: k.Tiles, GELU: k.GELU, Softmax: k.Softmax, GemvBF16: k.GemvBF16, GemvF32: k.GemvF32}
+}
+
+// Install plugs the module into kernels and returns its description.
 func Install(relaxed bool) (string, error) {
 	k, err := New(relaxed)
 	if err != nil {
-		kernels.SetTileKernel(0, nil)
+		kernels.SetAccel(nil)
 		return "", err
 	}
-	kernels.SetTileKernel(k.rows, k.Tiles)
+	kernels.SetAccel(k.Accel())
 	return k.Desc, nil
 }

@@ -89,9 +89,7 @@ func attnHead(a *AttnArgs, seq, h int, sc *attnScratch) {
 				tileRows(sb, nk, qb, a.QStride, 0, rows, k0, kw, kt[(p*hd+k0)*nr:][:kw*nr], n0, nw)
 			}
 		}
-		for r := 0; r < rows; r++ {
-			softmaxScaled(sb[r*nk:(r+1)*nk], a.Scale)
-		}
+		softmaxRows(sb, rows, nk, nk, a.Scale)
 		ob := out[r0*a.OutStride:]
 		for d := 0; d < dPanels; d++ {
 			d0, dw := d*nr, min(nr, hd-d*nr)

@@ -48,12 +48,18 @@ func (c *CPU) linearF32(y, x []float32, m int, w *Weight, b []float32, gelu, rou
 	if m <= gemvRows {
 		c.parallel(hi-lo, max(1, 1<<14/k), func(a, b2 int) { gemv(y, x, m, w, b, lo+a, lo+b2, roundW) })
 		if gelu {
-			for i := 0; i < m; i++ {
-				geluTanh(y[i*n+lo : i*n+hi])
-			}
+			geluRows(y[lo:], m, hi-lo, n)
 		}
 		return
 	}
+	// The accelerated GELU runs once over the whole output (one call).
+	geluAfter := gelu && AccelOn() && accel.GELU != nil
+	gelu = gelu && !geluAfter
+	defer func() {
+		if geluAfter {
+			geluRows(y[lo:], m, hi-lo, n)
+		}
+	}()
 	panels := (hi - lo + nr - 1) / nr
 	// The vector kernels read the activations packed, once per call.
 	m8 := 0
@@ -154,9 +160,9 @@ func linearGroup(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, pane
 // [r0, r1): register tiles of microMR rows, then 4, then single rows.
 func tileRows(y []float32, ldy int, x []float32, ldx, r0, r1, k0, kw int, panel []float32, n0, nw int) {
 	i := r0
-	if extTiles != nil && nw == nr && !vecOn() {
-		if n := (r1 - r0) / extRows * extRows; n > 0 {
-			extTiles(y[i*ldy+n0:], ldy, x[i*ldx+k0:], ldx, n, kw, panel)
+	if nw == nr && accelTiles() {
+		if n := (r1 - r0) / accel.Rows * accel.Rows; n > 0 {
+			accel.Tiles(y[i*ldy+n0:], ldy, x[i*ldx+k0:], ldx, n, kw, panel)
 			i += n
 		}
 	}
@@ -179,6 +185,9 @@ func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int, roundW bool
 	k := w.Cols
 	if vecOn() && !roundW && k >= 16 && widenable(w.DType) {
 		gemvVec(y, x, m, w, b, lo, hi)
+		return
+	}
+	if !roundW && gemvAccel(y, x, m, w, b, lo, hi) {
 		return
 	}
 	var row [kc]float32
@@ -315,26 +324,38 @@ func expf(x float32) float32 {
 	return y * math.Float32frombits(uint32(n+127)<<23)
 }
 
-// TileKernel computes y[i][j] += Σ_{k<kw} x[i][k]·panel[k·32+j] for i <
-// rows and j < 32 (row strides ldy, ldx): a replacement for the portable
-// register tiles over full panels (the page's WebAssembly SIMD kernel).
-type TileKernel func(y []float32, ldy int, x []float32, ldx, rows, kw int, panel []float32)
-
-var (
-	extTiles TileKernel
-	extRows  int
-)
-
-// SetTileKernel installs f for the portable path (rows: the multiple of
-// rows it takes; f nil restores the Go tiles). The AVX-512 kernels, where
-// they run, are not replaced.
-func SetTileKernel(rows int, f TileKernel) {
-	if f == nil || rows <= 0 {
-		extTiles, extRows = nil, 0
-		return
-	}
-	extTiles, extRows = f, rows
+// Accel replaces the portable Go loops (wasm, purego) with faster ones:
+// the page's WebAssembly SIMD kernels. Nil fields keep Go's; where the
+// AVX-512 kernels run, none is used.
+type Accel struct {
+	// Rows is the multiple of rows Tiles takes.
+	Rows int
+	// Tiles computes y[i][j] += Σ_{k<kw} x[i][k]·panel[k·32+j] for i <
+	// rows, j < 32 (row strides ldy, ldx): full panels' register tiles.
+	Tiles func(y []float32, ldy int, x []float32, ldx, rows, kw int, panel []float32)
+	// GELU applies GELU (tanh) in place to rows of cols values (cols a
+	// multiple of 4), stride apart.
+	GELU func(v []float32, rows, cols, stride int)
+	// Softmax replaces each of rows rows of n values (n a multiple of 4),
+	// stride apart, by softmax(scale·row).
+	Softmax func(v []float32, rows, n, stride int, scale float32)
+	// GemvBF16 and GemvF32 set out[r·8+i] = Σ_{kk<k} W[r,kk]·x[i·ldx+kk]
+	// for r < rows, i < m ≤ 8, k a multiple of 8 (W's rows ldw apart).
+	GemvBF16 func(w []uint16, ldw, rows, k int, x []float32, ldx, m int, out []float32)
+	GemvF32  func(w []float32, ldw, rows, k int, x []float32, ldx, m int, out []float32)
 }
 
-// TileKernelOn reports whether SetTileKernel's kernel is in use.
-func TileKernelOn() bool { return extTiles != nil && !vecOn() }
+var accel *Accel
+
+// SetAccel installs a (nil: Go's loops everywhere).
+func SetAccel(a *Accel) {
+	if a != nil && (a.Tiles == nil || a.Rows <= 0) {
+		a = &Accel{GELU: a.GELU, Softmax: a.Softmax, GemvBF16: a.GemvBF16, GemvF32: a.GemvF32}
+	}
+	accel = a
+}
+
+// AccelOn reports whether SetAccel's kernels are in use.
+func AccelOn() bool { return accel != nil && !vecOn() }
+
+func accelTiles() bool { return AccelOn() && accel.Tiles != nil }

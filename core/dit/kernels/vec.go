@@ -104,6 +104,39 @@ func geluTanh(v []float32) {
 	}
 }
 
+// geluRows applies geluTanh to rows of cols values, stride apart.
+func geluRows(v []float32, rows, cols, stride int) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	c4 := 0
+	if AccelOn() && accel.GELU != nil {
+		c4 = cols &^ 3
+		if c4 > 0 {
+			_ = v[(rows-1)*stride+c4-1]
+			accel.GELU(v, rows, c4, stride)
+		}
+	}
+	for i := 0; i < rows; i++ {
+		geluTanh(v[i*stride+c4 : i*stride+cols])
+	}
+}
+
+// softmaxRows applies softmaxScaled to rows of n values, stride apart.
+func softmaxRows(v []float32, rows, n, stride int, scale float32) {
+	if rows == 0 || n == 0 {
+		return
+	}
+	if AccelOn() && accel.Softmax != nil && n%4 == 0 {
+		_ = v[(rows-1)*stride+n-1]
+		accel.Softmax(v, rows, n, stride, scale)
+		return
+	}
+	for i := 0; i < rows; i++ {
+		softmaxScaled(v[i*stride:i*stride+n], scale)
+	}
+}
+
 // SiLU writes x·σ(x) for each element of x into dst (float32, the
 // Cephes-accurate exp the GELU uses).
 func SiLU(dst, x []float32) {
@@ -209,6 +242,45 @@ func layerNormRow(or, xr []float32, eps float32, sh, sc []float32) {
 	for i := n; i < h; i++ {
 		or[i] = (xr[i]-m)*rstd*(1+sc[i]) + sh[i]
 	}
+}
+
+// gemvAccel is gemv on SetAccel's kernels (BF16/F32 weights, roundW
+// false, m ≤ 8): output rows [lo, hi), k in whole 8s (the tail in Go).
+func gemvAccel(y, x []float32, m int, w *Weight, b []float32, lo, hi int) bool {
+	k := w.Cols
+	k8 := k &^ 7
+	if k8 == 0 || !AccelOn() || (w.DType == tensor.BF16 && accel.GemvBF16 == nil) || (w.DType == tensor.F32 && accel.GemvF32 == nil) ||
+		(w.DType != tensor.BF16 && w.DType != tensor.F32) {
+		return false
+	}
+	_ = x[(m-1)*k+k8-1]
+	var out [8 * 8]float32
+	var tail [8]float32
+	for n0 := lo; n0 < hi; n0 += 8 {
+		rows := min(8, hi-n0)
+		off := w.offset(n0, 0)
+		if w.DType == tensor.BF16 {
+			accel.GemvBF16(w.U16[off:off+(rows-1)*k+k8], k, rows, k8, x, k, m, out[:])
+		} else {
+			accel.GemvF32(w.F32[off:off+(rows-1)*k+k8], k, rows, k8, x, k, m, out[:])
+		}
+		for r := 0; r < rows; r++ {
+			n := n0 + r
+			t := tail[:k-k8]
+			w.Widen(w.offset(n, k8), t)
+			for i := 0; i < m; i++ {
+				v := out[r*8+i]
+				for kk, wv := range t {
+					v += x[i*k+k8+kk] * wv
+				}
+				if b != nil {
+					v += b[n]
+				}
+				y[i*w.Rows+n] = v
+			}
+		}
+	}
+	return true
 }
 
 // gemvVec is gemv's AVX-512 path for F32/BF16/F16 weights, roundW false
