@@ -23,13 +23,7 @@ func TestCPUWorkers(t *testing.T) {
 	dir := fixtures.Path(t, "dit_A")
 	target := "{spec: " + string(fixtures.SpecJSON(t, "dit_A")) + "}"
 	gpuHarness(t, ctx, dir, "ckpt_plain.pt", "ref_forward_fp32.safetensors", "ref_cfg_fp32.safetensors", "ref_sampler_ddim4.safetensors")
-	ref := func(name string) map[string][]float32 {
-		b, err := os.ReadFile(dir + "/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return readTensorsBytes(t, b, name)
-	}
+	ref := func(name string) map[string][]float32 { return readTensorsFile(t, dir, name) }
 	f := func(name string) string { return fmt.Sprintf("__gpuFiles[%q]", name) }
 	fw := func(in, opts string) string {
 		return fmt.Sprintf("ditkit.forward(%s, %s, %s, %s)", f("ckpt_plain.pt"), target, f(in), opts)
