@@ -47,7 +47,7 @@ func bf16Burst(n int)
 // with VDPBF16PS (64 a 512-bit instruction) than with VFMADD231PS (32):
 // the fastest of 10 runs of 24 independent chains each. It is about 2 where
 // VDPBF16PS has the FMA's throughput, and about 0.5 on the Xeon measured
-// for the README (one VDPBF16PS every ~2.2 cycles, two FMAs a cycle).
+// for the README (one VDPBF16PS every 2.2–2.8 cycles, ~1.9 FMAs a cycle).
 var bf16DotRate = sync.OnceValue(func() float64 {
 	if !bf16Native {
 		return 0

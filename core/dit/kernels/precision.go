@@ -30,7 +30,7 @@ const (
 	// Weights not stored as BF16 are rounded to bf16 as they are packed
 	// (the AMX path that reads weight rows directly wants BF16 weights);
 	// Model.ConvertWeights does that once at load. On the Xeon measured for
-	// the README, VDPBF16PS retires one instruction every ~2.2 cycles
+	// the README, VDPBF16PS retires one instruction every 2.2–2.8 cycles
 	// against two FMAs a cycle, so bf16 runs on the FMA kernels there.
 	BF16
 )
