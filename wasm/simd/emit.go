@@ -48,10 +48,13 @@ var exports = []struct {
 	{"softmaxRows", "iiiif", "", softmaxBody},
 	{"gemvBF16", "iiiiiiii", "", func(Options) []byte { return gemvBody(true) }},
 	{"gemvF32", "iiiiiiii", "", func(Options) []byte { return gemvBody(false) }},
+	{"packBF16", "iiiii", "", func(Options) []byte { return packBody(true) }},
+	{"packF32", "iiiii", "", func(Options) []byte { return packBody(false) }},
 }
 
 // Module returns the wasm binary: it imports env.mem (a memory) and
-// exports tiles (see above), gelu2d, softmaxRows, gemvBF16 and gemvF32.
+// exports tiles (see above), gelu2d, softmaxRows, gemvBF16, gemvF32,
+// packBF16 and packF32 (emit_vec.go).
 func Module(o Options) []byte {
 	if o.Rows != 6 {
 		o.Rows = 4

@@ -384,3 +384,115 @@ func gemvBody(bf16 bool) []byte {
 	})
 	return f.finish()
 }
+
+// shuffle emits i8x16.shuffle with the lanes of 4-byte elements idx (0–3
+// from the first operand, 4–7 from the second).
+func (c *code) shuffle(idx [4]byte) {
+	c.simd(0x0d)
+	for _, e := range idx {
+		for b := byte(0); b < 4; b++ {
+			c.b = append(c.b, 4*e+b)
+		}
+	}
+}
+
+// transpose4 transposes the 4×4 block in v128 locals r[0..3] (row i in
+// r[i]) into c[0..3] (column j in c[j]), with t[0..3] as scratch.
+func (f *fn) transpose4(r, t, c [4]int) {
+	pair := func(a, b, dst int, idx [4]byte) {
+		f.get(a)
+		f.get(b)
+		f.shuffle(idx)
+		f.set(dst)
+	}
+	pair(r[0], r[1], t[0], [4]byte{0, 4, 1, 5})
+	pair(r[0], r[1], t[1], [4]byte{2, 6, 3, 7})
+	pair(r[2], r[3], t[2], [4]byte{0, 4, 1, 5})
+	pair(r[2], r[3], t[3], [4]byte{2, 6, 3, 7})
+	pair(t[0], t[2], c[0], [4]byte{0, 1, 4, 5})
+	pair(t[0], t[2], c[1], [4]byte{2, 3, 6, 7})
+	pair(t[1], t[3], c[2], [4]byte{0, 1, 4, 5})
+	pair(t[1], t[3], c[3], [4]byte{2, 3, 6, 7})
+}
+
+// packBody writes pack{BF16,F32}(dst, src, ld, rows, kw): for rows j <
+// rows (a multiple of 4) of src (ld bytes apart) and columns kk < kw (a
+// multiple of 8), dst[kk·32 + j] = the element widened to f32: the
+// kernels' panel layout (dst rows 128 bytes apart).
+func packBody(bf16 bool) []byte {
+	const dst, src, ld, rows, kw = 0, 1, 2, 3, 4
+	f := newFn(5, 4, 0, 20)
+	j, kk, sp, dp := f.i32s[0], f.i32s[1], f.i32s[2], f.i32s[3]
+	var in [8]int // row r's columns kk..kk+3 in in[r], kk+4..kk+7 in in[4+r]
+	copy(in[:], f.v128[0:8])
+	t := [4]int{f.v128[8], f.v128[9], f.v128[10], f.v128[11]}
+	var out [8]int
+	copy(out[:], f.v128[12:20])
+	esize := int32(4)
+	if bf16 {
+		esize = 2
+	}
+	f.loopVec(rows, j, 4, func() {
+		f.loopVec(kw, kk, 8, func() {
+			// sp = src + j·ld + kk·esize; dp = dst + kk·128 + j·4
+			f.get(src)
+			f.get(j)
+			f.get(ld)
+			f.op(0x6c)
+			f.op(0x6a)
+			f.get(kk)
+			f.i32const(esize)
+			f.op(0x6c)
+			f.op(0x6a)
+			f.set(sp)
+			f.get(dst)
+			f.get(kk)
+			f.i32const(7)
+			f.op(0x74)
+			f.op(0x6a)
+			f.get(j)
+			f.i32const(2)
+			f.op(0x74)
+			f.op(0x6a)
+			f.set(dp)
+			for r := 0; r < 4; r++ {
+				row := func() {
+					f.get(sp)
+					if r > 0 {
+						f.get(ld)
+						f.i32const(int32(r))
+						f.op(0x6c)
+						f.op(0x6a)
+					}
+				}
+				if bf16 {
+					row()
+					f.simdMem(0x00, 0)
+					f.set(t[0])
+					for h := 0; h < 2; h++ {
+						f.get(t[0])
+						f.simd([]uint32{i32x4ExtLoU, i32x4ExtHiU}[h])
+						f.i32const(16)
+						f.simd(i32x4Shl)
+						f.set(in[4*h+r])
+					}
+					continue
+				}
+				for h := 0; h < 2; h++ {
+					row()
+					f.simdMem(0x00, uint32(16*h))
+					f.set(in[4*h+r])
+				}
+			}
+			for h := 0; h < 2; h++ {
+				f.transpose4([4]int{in[4*h], in[4*h+1], in[4*h+2], in[4*h+3]}, t, [4]int{out[4*h], out[4*h+1], out[4*h+2], out[4*h+3]})
+			}
+			for c := 0; c < 8; c++ {
+				f.get(dp)
+				f.get(out[c])
+				f.simdMem(0x0b, uint32(128*c))
+			}
+		})
+	})
+	return f.finish()
+}

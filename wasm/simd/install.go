@@ -13,6 +13,7 @@ import (
 // Kernel is an instantiated module.
 type Kernel struct {
 	fn, gelu, softmax, gemvBF16, gemvF32 js.Value
+	packBF16, packF32                    js.Value
 	rows                                 int
 	Desc                                 string // "wasm SIMD (relaxed madd)" or "wasm SIMD"
 }
@@ -68,6 +69,7 @@ func instantiate(wa, mem js.Value, o Options) (k *Kernel, err error) {
 	}
 	ex := inst.Get("exports")
 	return &Kernel{fn: ex.Get("tiles"), gelu: ex.Get("gelu2d"), softmax: ex.Get("softmaxRows"), gemvBF16: ex.Get("gemvBF16"), gemvF32: ex.Get("gemvF32"),
+		packBF16: ex.Get("packBF16"), packF32: ex.Get("packF32"),
 		rows: o.Rows, Desc: desc}, nil
 }
 
@@ -109,12 +111,27 @@ func (k *Kernel) GemvF32(w []float32, ldw, rows, kk int, x []float32, ldx, m int
 	k.gemvF32.Invoke(addr(&w[0]), 4*ldw, rows, kk, addr(&x[0]), 4*ldx, m, addr(&out[0]))
 }
 
+// PackBF16 is kernels.Accel.PackBF16.
+func (k *Kernel) PackBF16(panel []float32, w []uint16, ld, rows, kw int) {
+	_ = panel[(kw-1)*32+rows-1]
+	_ = w[(rows-1)*ld+kw-1]
+	k.packBF16.Invoke(addr(&panel[0]), addr(&w[0]), 2*ld, rows, kw)
+}
+
+// PackF32 is kernels.Accel.PackF32.
+func (k *Kernel) PackF32(panel []float32, w []float32, ld, rows, kw int) {
+	_ = panel[(kw-1)*32+rows-1]
+	_ = w[(rows-1)*ld+kw-1]
+	k.packF32.Invoke(addr(&panel[0]), addr(&w[0]), 4*ld, rows, kw)
+}
+
 // Rows is the tile height: Tiles takes multiples of it.
 func (k *Kernel) Rows() int { return k.rows }
 
 // Accel is the kernels.Accel of this module.
 func (k *Kernel) Accel() *kernels.Accel {
-	return &kernels.Accel{Rows: k.rows, Tiles: k.Tiles, GELU: k.GELU, Softmax: k.Softmax, GemvBF16: k.GemvBF16, GemvF32: k.GemvF32}
+	return &kernels.Accel{Rows: k.rows, Tiles: k.Tiles, GELU: k.GELU, Softmax: k.Softmax, GemvBF16: k.GemvBF16, GemvF32: k.GemvF32,
+		PackBF16: k.PackBF16, PackF32: k.PackF32}
 }
 
 // Install plugs the module into kernels and returns its description.

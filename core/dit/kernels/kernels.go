@@ -343,6 +343,10 @@ type Accel struct {
 	// for r < rows, i < m ≤ 8, k a multiple of 8 (W's rows ldw apart).
 	GemvBF16 func(w []uint16, ldw, rows, k int, x []float32, ldx, m int, out []float32)
 	GemvF32  func(w []float32, ldw, rows, k int, x []float32, ldx, m int, out []float32)
+	// PackBF16 and PackF32 write panel[kk·32+j] = W[j, kk] for j < rows
+	// (a multiple of 4) and kk < kw (a multiple of 8), W's rows ld apart.
+	PackBF16 func(panel []float32, w []uint16, ld, rows, kw int)
+	PackF32  func(panel []float32, w []float32, ld, rows, kw int)
 }
 
 var accel *Accel
@@ -350,7 +354,7 @@ var accel *Accel
 // SetAccel installs a (nil: Go's loops everywhere).
 func SetAccel(a *Accel) {
 	if a != nil && (a.Tiles == nil || a.Rows <= 0) {
-		a = &Accel{GELU: a.GELU, Softmax: a.Softmax, GemvBF16: a.GemvBF16, GemvF32: a.GemvF32}
+		a = &Accel{GELU: a.GELU, Softmax: a.Softmax, GemvBF16: a.GemvBF16, GemvF32: a.GemvF32, PackBF16: a.PackBF16, PackF32: a.PackF32}
 	}
 	accel = a
 }

@@ -38,6 +38,17 @@ func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
 		}
 		// Columns [k16, kw) of the rows packed so far.
 		packRows(panel, w, n0, 0, j, k0, k16, kw)
+	} else if j4, k8 := nw&^3, kw&^7; AccelOn() && j4 > 0 && k8 > 0 &&
+		(w.DType == tensor.BF16 && accel.PackBF16 != nil || w.DType == tensor.F32 && accel.PackF32 != nil) {
+		off := w.offset(n0, k0)
+		end := off + (j4-1)*w.Cols + k8
+		if w.DType == tensor.BF16 {
+			accel.PackBF16(panel, w.U16[off:end], w.Cols, j4, k8)
+		} else {
+			accel.PackF32(panel, w.F32[off:end], w.Cols, j4, k8)
+		}
+		packRows(panel, w, n0, 0, j4, k0, k8, kw)
+		j = j4
 	}
 	packRows(panel, w, n0, j, nw, k0, 0, kw)
 	for j := nw; j < nr; j++ {
