@@ -27,6 +27,9 @@ const (
 	ConventionFold5D       = "sdcpp-fold-5d"     // stable-diffusion.cpp: Conv3d [O, I, T, H, W] stored as [O·I, T, H, W]
 	ConventionLeadingOnes  = "dropped-leading-1" // ggml_n_dims drops trailing ne = 1, i.e. torch's leading size-1 dims
 	ConventionTrailingOnes = "added-trailing-1"  // a Linear weight stored as a 1×1 conv [O, I, 1, 1]
+	// ConventionOrigShape is restored by the file itself: ComfyUI-GGUF's
+	// comfy.gguf.orig_shape.<name> metadata (no model definition needed).
+	ConventionOrigShape = "comfy-orig-shape"
 )
 
 // RestoreGGUFShapes restores GGUF tensors whose stored shape differs

@@ -225,7 +225,9 @@ func GGUFTensorBytes(t quant.Type, shape []int) (int64, error) {
 // KV pairs in the order given, the tensor infos with offsets computed
 // from the sizes (each padded to the alignment, as gguf-py's GGUFWriter
 // and ggml's gguf_write do), zero padding, then each tensor's data
-// followed by padding. Only one tensor's data is in flight at a time.
+// followed by padding. Only one tensor's data is in flight at a time,
+// and w has received every byte before a tensor's data when its WriteTo
+// is called.
 func WriteGGUF(w io.Writer, kv []GGUFKV, tensors []GGUFWriteTensor, opt GGUFWriteOptions) error {
 	align := int64(32)
 	if opt.Alignment != 0 {
@@ -307,6 +309,11 @@ func WriteGGUF(w io.Writer, kv []GGUFKV, tensors []GGUFWriteTensor, opt GGUFWrit
 	pw := &ggufDataWriter{w: bw, ctx: ctx, done: e.n, total: e.n + total, fn: opt.Progress}
 	for i, t := range tensors {
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// w sees every byte before the tensor's: a writer that tracks
+		// its position (a hashing pipeline) knows where the data starts.
+		if err := bw.Flush(); err != nil {
 			return err
 		}
 		start := e.n
