@@ -108,3 +108,13 @@ func printQuantConvert(w io.Writer, r *report.Convert) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 }
+
+// printQuantDiff prints a diff's GGUF shape restorations and fp8 warnings.
+func printQuantDiff(w io.Writer, d *report.Diff) {
+	for _, g := range d.GGUFRestored {
+		fmt.Fprintf(w, "restored: %s — %s\n", g.Name, g.Evidence)
+	}
+	for _, s := range d.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
+}

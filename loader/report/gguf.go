@@ -13,54 +13,91 @@ import (
 // GGUF writers mangle (stable-diffusion.cpp's folded Conv3d, dropped
 // leading size-1 dims …) where a model definition confirms them: the
 // target's spec when req names one, else the spec of the family detected
-// from the tensors. It returns every tensor whose shape differs from its
+// from the tensors, and then only when that spec accounts for every
+// tensor's shape once restored (a spec derived from mangled shapes could
+// otherwise "confirm" a wrong one). Detection sees the candidates of
+// loader.ShapeCandidates (a folded Conv3d weight unfolded by its bias
+// length, position and modulation tables with their leading 1). It returns every tensor whose shape differs from its
 // stored dims, with the evidence, those the file's own
-// comfy.gguf.orig_shape metadata restored included. Nothing is reshaped
-// without a confirming spec. Calling it again changes nothing.
+// comfy.gguf.orig_shape metadata restored included. Calling it again
+// changes nothing.
 func RestoreGGUF(ck *loader.Checkpoint, req TargetRequest) []loader.GGUFRestoration {
 	if ck.GGUF == nil {
 		return nil
 	}
 	infos := WeightInfos(ck)
-	shapes := map[string][]int{}
-	source := ""
+	var rs []loader.GGUFRestoration
 	if req.Arch != "" || len(req.Spec) > 0 {
 		if tg, err := req.Target(infos); err == nil {
+			shapes := map[string][]int{}
 			for _, e := range tg.Entries {
 				if e.Shape != nil {
 					shapes[e.Name] = e.Shape
 				}
 			}
-			source = "the target " + tg.Label
+			rs = ck.RestoreGGUFShapes(loader.ExpectShapes(shapes), "the target "+tg.Label)
 		}
+	} else {
+		rs = restoreByDetection(ck, infos)
 	}
-	if source == "" {
-		if d := spec.Detect(infos); d.Params != nil {
-			if keys, err := d.Params.Keys(); err == nil {
-				for _, e := range keys {
-					shapes[e.Name] = e.Shape
-					shapes[d.Prefix+e.Name] = e.Shape
-				}
-				source = fmt.Sprintf("the detected %s spec", d.Family)
-			}
-		}
-	}
-	var out []loader.GGUFRestoration
 	restored := map[string]bool{}
-	if source != "" {
-		for _, r := range ck.RestoreGGUFShapes(loader.ExpectShapes(shapes), source) {
-			restored[r.Name] = true
-			out = append(out, r)
-		}
+	for _, r := range rs {
+		restored[r.Name] = true
 	}
 	for _, t := range ck.Tensors {
 		g := t.GGUF
 		if g == nil || restored[t.Name] || !g.Confirmed || tensor.EqualShape(g.Stored, t.Shape) {
 			continue
 		}
-		out = append(out, loader.GGUFRestoration{Name: t.Name, Stored: g.Stored, Restored: t.Shape, Convention: loader.ConventionOrigShape, Evidence: g.Evidence})
+		rs = append(rs, loader.GGUFRestoration{Name: t.Name, Stored: g.Stored, Restored: t.Shape, Convention: loader.ConventionOrigShape, Evidence: g.Evidence})
 	}
-	return out
+	return rs
+}
+
+// restoreByDetection restores what the detected family's spec confirms
+// for the whole checkpoint.
+func restoreByDetection(ck *loader.Checkpoint, infos []tensor.Info) []loader.GGUFRestoration {
+	cand := ck.ShapeCandidates()
+	probe := make([]tensor.Info, len(infos))
+	for i, in := range infos {
+		probe[i] = in
+		if s, ok := cand[in.Name]; ok {
+			probe[i].Shape = s
+		}
+	}
+	d := spec.Detect(probe)
+	if d.Params == nil {
+		return nil
+	}
+	keys, err := d.Params.Keys()
+	if err != nil {
+		return nil
+	}
+	shapes := map[string][]int{}
+	for _, e := range keys {
+		shapes[d.Prefix+e.Name] = e.Shape
+	}
+	expect := loader.ExpectShapes(shapes)
+	rs := ck.PlanGGUFShapes(expect, fmt.Sprintf("the detected %s spec", d.Family))
+	if len(rs) == 0 {
+		return nil
+	}
+	final := map[string][]int{}
+	for _, r := range rs {
+		final[r.Name] = r.Restored
+	}
+	for _, in := range infos {
+		want, ok := expect(in.Name)
+		got := in.Shape
+		if s, ok := final[in.Name]; ok {
+			got = s
+		}
+		if ok && want != nil && !tensor.EqualShape(got, want) {
+			return nil // the spec does not account for this checkpoint
+		}
+	}
+	ck.ApplyGGUFShapes(rs)
+	return rs
 }
 
 // GGUFWritten is the "gguf" object of convert --json for a .gguf output:
