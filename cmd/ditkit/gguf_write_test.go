@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -258,6 +260,69 @@ func TestGGUFRoundTripDiT(t *testing.T) {
 		}
 		if emax > amax/127*0.6+1e-12 { // Q8_0: half a step of absmax/127 per block, plus the step rounded to fp16 (127·2^-11 steps)
 			t.Errorf("%s: error %g for absmax %g", name, emax, amax)
+		}
+	}
+}
+
+// ComfyUI-GGUF's own convert.py output, byte for byte: an sd1 UNet (arch
+// from convert.py's keys_detect, its shape fix with
+// comfy.gguf.orig_shape) and a Wan model (keys_hiprec .modulation in F32,
+// the 5-D patch embedding added back as fix_5d_tensors.py does, right
+// after its bias) convert to exactly the fixture files; without --quant
+// the type is convert.py's F16 for an f32 source.
+func TestConvertToGGUFEqualsComfyUIGGUF(t *testing.T) {
+	dir := fixtures.Path(t, "gguf_fp8/gguf_conventions")
+	out := t.TempDir()
+	for _, c := range []struct{ src, ref, arch string }{
+		{"sd1_source_f32.safetensors", "conv_a2_comfy_convert_sd1_orig_shape_F16.gguf", "sd1"},
+		{"wan_source_f32.safetensors", "conv_b_fix5d_wan_F16.gguf", "wan"},
+	} {
+		dst := filepath.Join(out, c.ref)
+		r := convertJSON(t, filepath.Join(dir, c.src), "-o", dst)
+		if r.GGUF.Architecture != c.arch || r.GGUF.Quant != "F16" {
+			t.Errorf("%s: %+v", c.src, r.GGUF)
+		}
+		got, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(dir, c.ref))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes differ from ComfyUI-GGUF's %d-byte %s", c.src, len(got), len(want), c.ref)
+		}
+	}
+}
+
+// An independent reader (testdata/gguf_check.py: numpy, no ditkit or
+// gguf-py code) parses what ditkit writes — header, KV, offsets, padding,
+// file size, comfy.gguf.orig_shape — and its numpy dequantization of
+// F32/F16/BF16/Q8_0/Q4_0 equals ditkit's fp32 conversion bit for bit.
+func TestGGUFReadByPython(t *testing.T) {
+	py := fixtures.TorchPython(t) // Debian python3 with numpy
+	out := t.TempDir()
+	for _, c := range []struct{ src, quant string }{
+		{"gguf_fp8/gguf/source_f32.safetensors", "Q8_0"},
+		{"gguf_fp8/gguf/source_f32.safetensors", "Q4_0"},
+		{"gguf_fp8/gguf/source_f32.safetensors", "BF16"},
+		{"gguf_fp8/gguf_conventions/sd1_source_f32.safetensors", "Q8_0"},
+	} {
+		g := filepath.Join(out, c.quant+filepath.Base(c.src)+".gguf")
+		f := g + ".f32.safetensors"
+		convertJSON(t, fixtures.Path(t, c.src), "-o", g, "--quant", c.quant, "--quant-threshold", "0")
+		convertJSON(t, g, "-o", f, "--dtype", "fp32")
+		cmd := exec.Command(py, "testdata/gguf_check.py", g, f)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", c.src, c.quant, err, b)
+		}
+		var r struct {
+			Tensors, Dequantized int
+		}
+		if err := json.Unmarshal(b, &r); err != nil || r.Tensors == 0 || r.Dequantized != r.Tensors {
+			t.Errorf("%s %s: %s", c.src, c.quant, b)
 		}
 	}
 }
