@@ -231,6 +231,20 @@ func TestGGUFRestoredBySpec(t *testing.T) {
 			t.Errorf("%s: %v", tt.Name, g)
 		}
 	}
+	// inspect shows the restored shapes with their evidence.
+	ins := inspectGGUF(t, path)
+	n := 0
+	for _, tt := range ins.Tensors {
+		if want, ok := folded[strings.TrimPrefix(tt.Name, "model.diffusion_model.")]; ok {
+			n++
+			if !tensor.EqualShape(tt.Shape, want) || !strings.Contains(tt.ShapeEvidence, "restored to") {
+				t.Errorf("inspect %s: %v %q", tt.Name, tt.Shape, tt.ShapeEvidence)
+			}
+		}
+	}
+	if n != len(folded) {
+		t.Errorf("inspect: %d restored tensors", n)
+	}
 }
 
 func constWriter(b []byte) func(io.Writer) error {
