@@ -65,7 +65,8 @@ type Options struct {
 	GGUF         GGUFOptions
 	FP8Scaled    bool                 // fp8 output: ComfyUI's scaled_fp8 layout (else plain)
 	FP8Semantics quant.ScaleSemantics // how scaled fp8 × scale rounds to bf16/fp16
-	// Context cancels a conversion between pieces (nil: never).
+	// Context cancels a GGUF write between pieces of tensor data (nil:
+	// never); the other writers stop when w fails.
 	Context context.Context
 }
 
@@ -104,6 +105,9 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	}
 	if opt.Format == "gguf" && opt.DType != tensor.Invalid {
 		return nil, fmt.Errorf("--dtype does not apply to a .gguf output: --quant chooses its types")
+	}
+	if opt.Format == "gguf" && (opt.KeepNonWeights || opt.Wrap != "") {
+		return nil, fmt.Errorf("--keep-nonweights and --wrap do not apply to a .gguf output (it holds one flat state dict)")
 	}
 	pre, fp8, err := prepareFP8(ck, &infos, castTo, opt, out)
 	if err != nil {
