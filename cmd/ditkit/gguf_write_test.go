@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
+	"github.com/ditkit/ditkit/loader/report"
 )
 
 // convertJSON runs convert --json and decodes the report.
@@ -30,17 +32,7 @@ type convertReport struct {
 		ID string `json:"id"`
 		Op string `json:"op"`
 	} `json:"applied"`
-	GGUF *struct {
-		Architecture         string         `json:"architecture"`
-		ArchitectureEvidence string         `json:"architecture_evidence"`
-		Quant                string         `json:"quant"`
-		QuantThreshold       int64          `json:"quant_threshold"`
-		FileType             uint32         `json:"file_type"`
-		TypeCounts           map[string]int `json:"type_counts"`
-		MaxAbsError          float64        `json:"max_abs_error"`
-		MeanAbsError         float64        `json:"mean_abs_error"`
-		ComparedElements     int64          `json:"compared_elements"`
-	} `json:"gguf"`
+	GGUF         *report.GGUFWritten      `json:"gguf"`
 	GGUFRestored []loader.GGUFRestoration `json:"gguf_restored"`
 	FP8Scales    string                   `json:"fp8_scales"`
 	Notes        []string                 `json:"notes"`
@@ -123,7 +115,7 @@ func TestConvertToGGUFMatchesReference(t *testing.T) {
 				if g == nil {
 					t.Fatalf("%s missing", mt.Name)
 				}
-				if g.GGUF.Type.String() != mt.Type || !equalDims(g.GGUF.Dims, mt.Dims) || !tensor.EqualShape(g.Shape, mt.Torch) {
+				if g.GGUF.Type.String() != mt.Type || !slices.Equal(g.GGUF.Dims, mt.Dims) || !tensor.EqualShape(g.Shape, mt.Torch) {
 					t.Errorf("%s: %v %v %v, reference %s %v %v", mt.Name, g.GGUF.Type, g.GGUF.Dims, g.Shape, mt.Type, mt.Dims, mt.Torch)
 					continue
 				}
@@ -163,18 +155,6 @@ func TestConvertToGGUFMatchesReference(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalDims(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // --quant-threshold 0 quantizes every tensor whose rows fit (here the
@@ -251,13 +231,7 @@ func TestGGUFRoundTripDiT(t *testing.T) {
 		if !bytes.Equal(b.Data, want) {
 			t.Errorf("%s: bf16 output is not the bf16 rounding of the dequantization", name)
 		}
-		ov, _ := o.Float32s()
-		fv, _ := f.Float32s()
-		var amax, emax float64
-		for i := range ov {
-			amax = max(amax, math.Abs(float64(ov[i])))
-			emax = max(emax, math.Abs(float64(fv[i]-ov[i])))
-		}
+		amax, emax := absMaxAndError(o, f)
 		if emax > amax/127*0.6+1e-12 { // Q8_0: half a step of absmax/127 per block, plus the step rounded to fp16 (127·2^-11 steps)
 			t.Errorf("%s: error %g for absmax %g", name, emax, amax)
 		}
@@ -325,4 +299,15 @@ func TestGGUFReadByPython(t *testing.T) {
 			t.Errorf("%s %s: %s", c.src, c.quant, b)
 		}
 	}
+}
+
+// absMaxAndError is max|orig| and max|got − orig| over two tensors.
+func absMaxAndError(orig, got *tensor.Dense) (amax, emax float64) {
+	ov, _ := orig.Float32s()
+	gv, _ := got.Float32s()
+	for i := range ov {
+		amax = max(amax, math.Abs(float64(ov[i])))
+		emax = max(emax, math.Abs(float64(gv[i]-ov[i])))
+	}
+	return amax, emax
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,13 +107,7 @@ func TestScaledFP8RoundTripDiT(t *testing.T) {
 		if g == nil || g.DType != tensor.BF16 || !tensor.EqualShape(g.Shape, o.Shape) {
 			t.Fatalf("%s: %+v", name, g)
 		}
-		ov, _ := o.Float32s()
-		gv, _ := g.Float32s()
-		var amax, emax float64
-		for i := range ov {
-			amax = max(amax, math.Abs(float64(ov[i])))
-			emax = max(emax, math.Abs(float64(gv[i]-ov[i])))
-		}
+		amax, emax := absMaxAndError(o, g)
 		// e4m3 keeps 3 mantissa bits: half an ulp is 1/16 relative, then bf16.
 		if emax > amax/16*1.05+1e-30 {
 			t.Errorf("%s: error %g for absmax %g", name, emax, amax)

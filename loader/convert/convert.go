@@ -246,23 +246,13 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 		}
 		err = loader.WriteTorch(cw, srcs, loader.TorchOptions{Archive: arch, Wrap: opt.Wrap})
 	}
-	if pl != nil {
-		if cerr := pl.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := pl.finish(err); err != nil {
 		return nil, err
 	}
 	out.Bytes = cw.n
 	for i, t := range virt {
 		w := report.Written{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
-		if pl != nil && marks[i] >= 0 {
-			w.SHA256 = pl.hashOf(marks[i])
-			if sum, off, n := pl.rereadOf(marks[i]); sum != "" {
-				w.ReadBack = &report.ReadBack{Off: off, N: n, SHA256: sum}
-			}
-		}
+		pl.hashInto(&w, marks[i])
 		out.Tensors = append(out.Tensors, w)
 	}
 	if tg != nil {

@@ -220,12 +220,7 @@ func runGGUF(ck *loader.Checkpoint, tg *diff.Target, opt Options, w io.Writer, o
 		}})
 	}
 	err = loader.WriteGGUF(cw, kv, ts, loader.GGUFWriteOptions{Context: opt.Context, Progress: opt.Progress})
-	if pl != nil {
-		if cerr := pl.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := pl.finish(err); err != nil {
 		return nil, err
 	}
 	out.Bytes = cw.n
@@ -243,12 +238,7 @@ func runGGUF(ck *loader.Checkpoint, tg *diff.Target, opt Options, w io.Writer, o
 		} else {
 			g.AddError(quant.ErrorStats{N: int64(numel(t.Shape))})
 		}
-		if pl != nil && marks[k] >= 0 {
-			wr.SHA256 = pl.hashOf(marks[k])
-			if sum, off, n := pl.rereadOf(marks[k]); sum != "" {
-				wr.ReadBack = &report.ReadBack{Off: off, N: n, SHA256: sum}
-			}
-		}
+		pl.hashInto(&wr, marks[k])
 		out.Tensors = append(out.Tensors, wr)
 	}
 	if g.Overflow > 0 {
