@@ -89,11 +89,11 @@ func printQuantConvert(w io.Writer, r *report.Convert) {
 		fmt.Fprintf(w, "fp8 scales applied: %s\n", r.FP8Scales)
 	}
 	if g := r.GGUF; g != nil {
-		arch := g.Architecture
-		if arch == "" {
-			arch = "(none)"
+		arch := fmt.Sprintf("general.architecture %s (%s)", g.Architecture, g.ArchitectureEvidence)
+		if g.Architecture == "" {
+			arch = "no general.architecture"
 		}
-		fmt.Fprintf(w, "gguf: general.architecture %s (%s), main type %s, threshold %d elements\n", arch, g.ArchitectureEvidence, g.Quant, g.QuantThreshold)
+		fmt.Fprintf(w, "gguf: %s, main type %s, threshold %d elements\n", arch, g.Quant, g.QuantThreshold)
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(g.TypeCounts)) {
 			parts = append(parts, fmt.Sprintf("%s ×%d", k, g.TypeCounts[k]))
