@@ -85,6 +85,24 @@ func cvtt(f float32) int32 {
 	return int32(f)
 }
 
+// roundf is C's roundf (round half away from zero). Below 2^23 it
+// truncates and steps away from zero when the (exact) remainder is at
+// least a half; larger values, infinities and NaN go through math.Round.
+func roundf(x float32) float32 {
+	if !(absf(x) < 8388608) {
+		return float32(math.Round(float64(x)))
+	}
+	t := float32(int32(x))
+	if absf(x-t) >= 0.5 {
+		if x > 0 {
+			t++
+		} else {
+			t--
+		}
+	}
+	return t
+}
+
 // nearestInt is ggml's nearest_int: round to nearest even through the
 // float adder (valid for |f| ≤ 4194303; other inputs give ggml's bits too).
 // Callers pass products through float32() so no add is fused into them.
@@ -135,7 +153,7 @@ func quantQ8_0(src []float32, dst []byte) {
 		putHalf(b, d)
 		for j, v := range x {
 			x0 := v * id
-			b[2+j] = byte(cvtt(float32(math.Round(float64(x0))))) // roundf: half away from zero
+			b[2+j] = byte(cvtt(roundf(x0)))
 		}
 		src, dst = src[32:], dst[34:]
 	}

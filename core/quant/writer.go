@@ -230,22 +230,28 @@ func (q *Writer) flush(src []byte) error {
 	return nil
 }
 
+// errorOf compares back with src in float32 arithmetic (|back − src| as
+// an f32 subtraction, as numpy on f32 arrays computes it), summing in
+// float64.
 func errorOf(src, back []float32) ErrorStats {
 	var e ErrorStats
+	var mx float32
+	const exp = 0x7f800000
 	for i, v := range src {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		if math.Float32bits(v)&exp == exp {
 			e.NonFinite++
 			continue
 		}
-		b := float64(back[i])
-		if math.IsNaN(b) || math.IsInf(b, 0) {
+		b := back[i]
+		if math.Float32bits(b)&exp == exp {
 			e.Overflow++
 			continue
 		}
-		d := math.Abs(b - float64(v))
-		e.Max = max(e.Max, d)
-		e.Sum += d
+		d := absf(b - v)
+		mx = max(mx, d)
+		e.Sum += float64(d)
 		e.N++
 	}
+	e.Max = float64(mx)
 	return e
 }

@@ -65,7 +65,7 @@ func TestWriterEqualsReference(t *testing.T) {
 				quant.Dequantize(qt, qf[name].Data, back)
 				var want quant.ErrorStats
 				for i, v := range x {
-					d := math.Abs(float64(back[i]) - float64(v))
+					d := math.Abs(float64(back[i] - v))
 					want.Max = max(want.Max, d)
 					want.Sum += d
 					want.N++
