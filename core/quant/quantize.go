@@ -85,22 +85,16 @@ func cvtt(f float32) int32 {
 	return int32(f)
 }
 
-// roundf is C's roundf (round half away from zero). Below 2^23 it
-// truncates and steps away from zero when the (exact) remainder is at
-// least a half; larger values, infinities and NaN go through math.Round.
-func roundf(x float32) float32 {
-	if !(absf(x) < 8388608) {
-		return float32(math.Round(float64(x)))
+// roundCvtt is (int)roundf(x) as gcc compiles it for x86-64: round half
+// away from zero, then cvtt (0x80000000 out of range and for NaN). In
+// float64, x ± 0.5 is exact for every float32 in the int32 range, and
+// the conversion truncates toward zero: no branch on the fraction.
+func roundCvtt(x float32) int32 {
+	if !(x > -2147483904 && x < 2147483648) { // also catches NaN
+		return math.MinInt32
 	}
-	t := float32(int32(x))
-	if absf(x-t) >= 0.5 {
-		if x > 0 {
-			t++
-		} else {
-			t--
-		}
-	}
-	return t
+	f := float64(x)
+	return int32(f + math.Copysign(0.5, f))
 }
 
 // nearestInt is ggml's nearest_int: round to nearest even through the
@@ -153,7 +147,7 @@ func quantQ8_0(src []float32, dst []byte) {
 		putHalf(b, d)
 		for j, v := range x {
 			x0 := v * id
-			b[2+j] = byte(cvtt(roundf(x0)))
+			b[2+j] = byte(roundCvtt(x0))
 		}
 		src, dst = src[32:], dst[34:]
 	}
