@@ -64,3 +64,12 @@ func TestPlanGGUFPolicy(t *testing.T) {
 		t.Errorf("net. prefix: %q", p)
 	}
 }
+
+// Every architecture the writer records is one the reader names.
+func TestGGUFArchOfFamilyNamed(t *testing.T) {
+	for fam, arch := range loader.GGUFArchOfFamily {
+		if _, known := loader.GGUFArchitectureName(arch); !known {
+			t.Errorf("family %s → %q, which inspect calls foreign", fam, arch)
+		}
+	}
+}
