@@ -319,36 +319,40 @@ bench_gguf() {
   bench_ckpt "$ck"
   local size; size=$(stat -c %s "$ck")
   cat "$ck" > /dev/null
-  local tm=(); [ -x /usr/bin/time ] && tm=(/usr/bin/time -o "$dir/time.txt" -f '%M')
+  # time.txt: peak RSS (KB) and CPU seconds (user + system): on a shared
+  # machine the CPU seconds say more than the wall clock.
+  local tm=(); [ -x /usr/bin/time ] && tm=(/usr/bin/time -o "$dir/time.txt" -f '%M %U %S')
+  rss_of() { awk 'END {printf "%d", $1 / 1024}' "$dir/time.txt"; }
+  cpu_of() { awk 'END {printf "%.2f", $2 + $3}' "$dir/time.txt"; }
   median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
   local t0 t1 i
   log "bench: ditkit convert → Q8_0 .gguf ($((size / 1000000)) MB of fp32)"
   rm -f "$q8"; sync
   t0=$(date +%s.%N); "${tm[@]}" bin/ditkit convert "$ck" -o "$q8" --quant Q8_0 > /dev/null; t1=$(date +%s.%N)
-  printf 'ditkit convert fp32 → Q8_0 gguf, incl. verification: %.2f s (%.0f MB/s of input), peak RSS %s MB, %s MB written\n' \
-    "$(echo "$t1 - $t0" | bc -l)" "$(echo "$size / 1000000 / ($t1 - $t0)" | bc -l)" "$(( $(tail -1 "$dir/time.txt") / 1024 ))" "$(( $(stat -c %s "$q8") / 1000000 ))"
+  printf 'ditkit convert fp32 → Q8_0 gguf, incl. verification: %.2f s (%.0f MB/s of input), %s CPU s, peak RSS %s MB, %s MB written\n' \
+    "$(echo "$t1 - $t0" | bc -l)" "$(echo "$size / 1000000 / ($t1 - $t0)" | bc -l)" "$(cpu_of)" "$(rss_of)" "$(( $(stat -c %s "$q8") / 1000000 ))"
   cat "$q8" > /dev/null
   log "bench: Q8_0 .gguf → bf16 .safetensors, $runs runs each"
-  local walls=() rss=() pwalls=() prss=() line
+  local walls=() rss=() cpus=() pwalls=() prss=() pcpus=() line
   for ((i = 0; i < runs; i++)); do
     rm -f "$dir/gguf_out.safetensors"; sync; sleep 1
     t0=$(date +%s.%N); "${tm[@]}" bin/ditkit convert "$q8" -o "$dir/gguf_out.safetensors" > /dev/null; t1=$(date +%s.%N)
-    walls+=("$(echo "$t1 - $t0" | bc -l)"); rss+=("$(tail -1 "$dir/time.txt")")
+    walls+=("$(echo "$t1 - $t0" | bc -l)"); rss+=("$(rss_of)"); cpus+=("$(cpu_of)")
     if [ -n "$gp" ] && [ -d "$gp/gguf" ]; then
       rm -f "$dir/gguf_out_py.safetensors"; sync; sleep 1
       t0=$(date +%s.%N)
-      line=$(PYTHONPATH="$gp" /usr/bin/python3 loader/convert/testdata/ggufpy_to_bf16.py "$q8" "$dir/gguf_out_py.safetensors")
+      PYTHONPATH="$gp" "${tm[@]}" /usr/bin/python3 loader/convert/testdata/ggufpy_to_bf16.py "$q8" "$dir/gguf_out_py.safetensors" > /dev/null
       t1=$(date +%s.%N)
-      pwalls+=("$(echo "$t1 - $t0" | bc -l)"); prss+=("${line#* }")
+      pwalls+=("$(echo "$t1 - $t0" | bc -l)"); prss+=("$(rss_of)"); pcpus+=("$(cpu_of)")
     fi
   done
   local gs; gs=$(printf '%s\n' "${walls[@]}" | median)
-  printf 'ditkit convert Q8_0 gguf → bf16 safetensors, incl. verification: median %.2f s of [%s], peak RSS %s MB\n' \
-    "$gs" "$(printf '%.2f ' "${walls[@]}")" "$(( $(printf '%s\n' "${rss[@]}" | median) / 1024 ))"
+  printf 'ditkit convert Q8_0 gguf → bf16 safetensors, incl. verification: median %.2f s of [%s], CPU s [%s], peak RSS %s MB\n' \
+    "$gs" "$(printf '%.2f ' "${walls[@]}")" "${cpus[*]}" "$(printf '%s\n' "${rss[@]}" | median)"
   if [ ${#pwalls[@]} -gt 0 ]; then
     local ps; ps=$(printf '%s\n' "${pwalls[@]}" | median)
-    printf 'gguf-py + numpy, same conversion (no verification): median %.2f s of [%s], peak RSS %s MB; ratio %.1fx\n' \
-      "$ps" "$(printf '%.2f ' "${pwalls[@]}")" "$(printf '%s\n' "${prss[@]}" | median)" "$(echo "$ps / $gs" | bc -l)"
+    printf 'gguf-py + numpy, same conversion (no verification): median %.2f s of [%s], CPU s [%s], peak RSS %s MB; wall ratio %.1fx\n' \
+      "$ps" "$(printf '%.2f ' "${pwalls[@]}")" "${pcpus[*]}" "$(printf '%s\n' "${prss[@]}" | median)" "$(echo "$ps / $gs" | bc -l)"
   else
     log "bench: DITKIT_GGUF_PY (a gguf-py checkout) not set; no peer numbers"
   fi
