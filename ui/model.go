@@ -74,8 +74,14 @@ func CLIError(err error) string {
 	return "ditkit: " + strings.ReplaceAll(err.Error(), "\n", " ")
 }
 
-// Param is one derived hyperparameter.
-type Param struct{ Name, Value, Doc string }
+// Param is one derived hyperparameter. Guess marks a value nothing
+// published backs (spec.Ambiguity.Guess): Source and Reason say where it
+// came from and why shapes cannot tell, for the page to highlight it.
+type Param struct {
+	Name, Value, Doc string
+	Guess            bool
+	Source, Reason   string
+}
 
 // Detected is the page's view of spec.Detect over the weights root.
 type Detected struct {
@@ -84,6 +90,7 @@ type Detected struct {
 	Confidence              string
 	Params                  []Param
 	Evidence, Ambiguous     []string
+	Ambiguities             []spec.Ambiguity // Ambiguous, structured (value, source, guess)
 	Missing, Unexpected     []string
 	ShapeMismatch           []string
 }
@@ -98,7 +105,7 @@ func Detect(ck *loader.Checkpoint) *Detected {
 	out := &Detected{
 		Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
 		Confidence: fmt.Sprintf("%.0f%%", d.Confidence*100),
-		Evidence:   d.Evidence, Ambiguous: d.Ambiguous,
+		Evidence:   d.Evidence, Ambiguous: d.Ambiguous, Ambiguities: d.Ambiguities,
 		Missing: d.Missing, Unexpected: d.Unexpected, ShapeMismatch: d.ShapeMismatch,
 	}
 	if d.Params != nil {
@@ -108,7 +115,13 @@ func Detect(ck *loader.Checkpoint) *Detected {
 			}
 			for _, p := range f.Params {
 				if v, ok := d.Params.Get(p.Name); ok && v != nil {
-					out.Params = append(out.Params, Param{Name: p.Name, Value: formatValue(v), Doc: p.Doc})
+					q := Param{Name: p.Name, Value: formatValue(v), Doc: p.Doc}
+					for _, a := range d.Ambiguities {
+						if a.Param == p.Name {
+							q.Guess, q.Source, q.Reason = a.Guess, a.Source, a.Reason
+						}
+					}
+					out.Params = append(out.Params, q)
 				}
 			}
 		}

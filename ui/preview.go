@@ -5,14 +5,13 @@ import (
 	_ "embed"
 	"fmt"
 	"image"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ditkit/ditkit/core/diffusion"
 	"github.com/ditkit/ditkit/core/dit"
-	"github.com/ditkit/ditkit/core/preview"
+	"github.com/ditkit/ditkit/core/dit/kernels"
+	"github.com/ditkit/ditkit/core/sample"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -35,7 +34,7 @@ type Painter interface {
 // "webgpu" or "cpu"), falls back to the CPU when WebGPU is missing or
 // fails, and describes what ran.
 type Backends interface {
-	Run(ctx context.Context, want string, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error)
+	Run(ctx context.Context, want string, fn func(*dit.Options) error) (string, error)
 }
 
 // MemoryLimit is what one Go wasm instance can allocate (platform facts:
@@ -76,56 +75,35 @@ func (c *Root) classOptions() []NamedClass {
 	return out
 }
 
-// PreviewConfig is the DiT configuration a preview runs: from the chosen
-// preset target when it is a DiT, else from the detected hyperparameters.
-func PreviewConfig(ck *loader.Checkpoint, presetName string, heads int) (dit.Config, string, error) {
-	if presetName != "" {
-		if sp, err := spec.Preset(presetName); err == nil && sp.Family == "dit" {
-			return ditConfig(sp), "preset " + presetName, nil
-		}
-	}
-	var infos []tensor.Info
-	for _, w := range ck.Weights() {
-		infos = append(infos, w.Info())
-	}
-	d := spec.Detect(infos)
-	if d.Family != "dit" || d.Params == nil {
-		fam := d.Family
-		if fam == "" {
-			fam = "unrecognised"
-		}
-		return dit.Config{}, "", fmt.Errorf("%s: the preview runs class-conditional DiT checkpoints; this one is %s (STDiT needs caption embeddings: use ditkit forward)", ck.Name, fam)
-	}
-	cfg := ditConfig(d.Params)
+// PreviewResolution is the architecture a preview runs: detection plus the
+// heads field (heads > 0). The page's policy is lenient: what the shapes
+// do not decide runs on its published value or its guess, and the guesses
+// are shown (spec.Resolution.Guesses) so the user can correct them.
+func PreviewResolution(ck *loader.Checkpoint, heads int) (*spec.Resolution, error) {
+	var req spec.Request
 	if heads > 0 {
-		cfg.NumHeads = heads
+		req.Set = map[string]any{"num_heads": heads}
 	}
-	return cfg, "detected hyperparameters", nil
+	r, err := spec.Resolve(ck.Infos(), req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ck.Name, err)
+	}
+	if r.Spec.Family != "dit" {
+		return nil, fmt.Errorf("%s: the preview runs class-conditional DiT checkpoints; this one is %s (STDiT needs caption embeddings: use ditkit forward)", ck.Name, r.Spec.Family)
+	}
+	return r, nil
 }
 
-func ditConfig(s *spec.Spec) dit.Config {
-	return dit.Config{
-		InputSize: s.Int("input_size"), PatchSize: s.Int("patch_size"), InChannels: s.Int("in_channels"),
-		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
-		NumClasses: s.Int("num_classes"), LearnSigma: s.Bool("learn_sigma"), MLPRatio: s.Float("mlp_ratio"),
-		NullClass: s.Float("class_dropout_prob") > 0,
-	}
-}
-
-// LoadDiT reads the weights root into a DiT model. Prefixes such as
-// "module." are stripped as ditkit forward does.
-func LoadDiT(ck *loader.Checkpoint, cfg dit.Config) (*dit.Model, error) {
-	byName := map[string]*loader.Tensor{}
-	for _, w := range ck.Weights() {
-		byName[strings.TrimPrefix(w.Name, "module.")] = w
-	}
-	return dit.Load(cfg, func(name string) (*tensor.Dense, error) {
-		w := byName[name]
-		if w == nil {
-			return nil, nil
+// modelLine describes the previewed model, marking guessed values.
+func modelLine(r *spec.Resolution) string {
+	s := r.Spec
+	heads := fmt.Sprintf("%d heads", s.Int("num_heads"))
+	for _, a := range r.Guesses() {
+		if a.Param == "num_heads" {
+			heads += " — a guess: " + a.Reason + "; set the heads field if it is wrong"
 		}
-		return ck.ReadDense(w)
-	})
+	}
+	return fmt.Sprintf("model: %s (H %d, depth %d, %s, %d classes)", r.From, s.Int("hidden_size"), s.Int("depth"), heads, s.Int("num_classes"))
 }
 
 func weightBytes(ck *loader.Checkpoint) int64 {
@@ -150,9 +128,11 @@ func (c *Root) previewFits() bool { return PreviewMemory(weightBytes(c.ck)) <= i
 
 func (c *Root) SetSteps(e vugu.DOMEvent)   { c.Steps = atoi(e.PropString("target", "value"), c.Steps) }
 func (c *Root) SetSampler(e vugu.DOMEvent) { c.Sampler = e.PropString("target", "value") }
-func (c *Root) SetClass(e vugu.DOMEvent)   { c.Class = atoi(e.PropString("target", "value"), c.Class) }
-func (c *Root) SetSeed(e vugu.DOMEvent)    { c.Seed = atoi(e.PropString("target", "value"), c.Seed) }
-func (c *Root) SetHeads(e vugu.DOMEvent)   { c.Heads = atoi(e.PropString("target", "value"), c.Heads) }
+func (c *Root) SetClass(e vugu.DOMEvent) {
+	c.Class = strings.TrimSpace(e.PropString("target", "value"))
+}
+func (c *Root) SetSeed(e vugu.DOMEvent)  { c.Seed = atoi(e.PropString("target", "value"), c.Seed) }
+func (c *Root) SetHeads(e vugu.DOMEvent) { c.Heads = atoi(e.PropString("target", "value"), c.Heads) }
 func (c *Root) SetCFG(e vugu.DOMEvent) {
 	if v, err := strconv.ParseFloat(e.PropString("target", "value"), 64); err == nil {
 		c.CFG = v
@@ -178,28 +158,37 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		c.Err = CLIError(fmt.Errorf("%s: too large to preview here: %s", c.ck.Name, c.previewMemoryText()))
 		return
 	}
-	// an exactly matching preset knows the heads; else the shapes and the heads field
-	cfg, from, err := PreviewConfig(c.ck, c.Det.Preset, c.Heads)
+	labels, err := sample.ParseLabels(c.Class)
 	if err != nil {
 		c.Err = CLIError(err)
 		return
 	}
-	ck, steps, sampler, class, cfgScale, seed, want := c.ck, c.Steps, c.Sampler, c.Class, c.CFG, c.Seed, c.Backend
-	run := func(ctx context.Context, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error) {
+	heads := 0 // the detected value (a published one, or a guess shown as such)
+	if c.Heads != c.detHeads {
+		heads = c.Heads // the user's
+	}
+	res, err := PreviewResolution(c.ck, heads)
+	if err != nil {
+		c.Err = CLIError(err)
+		return
+	}
+	ck, want := c.ck, c.Backend
+	req := sample.Request{Steps: c.Steps, Sampler: c.Sampler, CFGScale: c.CFG, Labels: labels, Noise: sample.Noise{Seed: uint64(c.Seed)}}
+	run := func(ctx context.Context, fn func(*dit.Options) error) (string, error) {
 		if b, ok := c.Host.(Backends); ok && want != "cpu" {
-			return b.Run(ctx, want, m, batch, fn)
+			return b.Run(ctx, want, fn)
 		}
-		return "CPU (Go wasm, one thread)", fn(&dit.CPU{Threads: 1, Yield: painter.Yield})
+		return "CPU (Go wasm, one thread)", fn(&dit.Options{Backend: &kernels.CPU{Threads: 1, Yield: painter.Yield}, Yield: painter.Yield})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopSample = cancel
-	c.Err, c.Sampling, c.StepText, c.StepsDone, c.StepsTotal = "", true, "loading the weights…", 0, steps
-	model := fmt.Sprintf("model: %s (H %d, depth %d, %d heads, %d classes)", from, cfg.HiddenSize, cfg.Depth, cfg.NumHeads, cfg.NumClasses)
+	c.Err, c.Sampling, c.StepText, c.StepsDone, c.StepsTotal = "", true, "loading the weights…", 0, c.Steps
+	model := modelLine(res)
 	c.PreviewInfo = "backend: starting…; " + model
 	ee := e.EventEnv()
 	update := func(fn func()) { ee.Lock(); fn(); ee.UnlockRender() }
 	go func() {
-		img, backend, err := runSample(ctx, ck, cfg, steps, sampler, class, cfgScale, uint64(seed), painter.Yield, run, func(i, n int, per time.Duration) {
+		img, backend, err := runSample(ctx, ck, res, req, painter.Yield, run, func(i, n int, per time.Duration) {
 			update(func() {
 				c.StepsDone = i
 				c.StepText = fmt.Sprintf("step %d of %d, %.0f ms per step", i, n, float64(per.Microseconds())/1000)
@@ -227,79 +216,37 @@ func (c *Root) StopSample(e vugu.DOMEvent) {
 	}
 }
 
-// runSample is `ditkit sample` without the files: the same diffusion, noise
-// generator and preview.
-func runSample(ctx context.Context, ck *loader.Checkpoint, cfg dit.Config, steps int, sampler string, class int, cfgScale float64,
-	seed uint64, yield func(), run func(context.Context, *dit.Model, int, func(dit.Backend) error) (string, error),
+// runSample is `ditkit sample` without the files: the one loader and the
+// one sampling loop, on the backend run picks.
+func runSample(ctx context.Context, src tensor.Source, r *spec.Resolution, req sample.Request, yield func(),
+	run func(context.Context, func(*dit.Options) error) (string, error),
 	progress func(i, n int, per time.Duration)) (img *image.RGBA, backend string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			img, err = nil, fmt.Errorf("%s: internal error while sampling: %v", ck.Name, p)
+			img, err = nil, fmt.Errorf("internal error while sampling: %v", p)
 		}
 	}()
-	if steps < 1 || steps > 1000 {
-		return nil, "", fmt.Errorf("steps %d: want 1 to 1000", steps)
-	}
-	if class < 0 || class >= cfg.NumClasses {
-		return nil, "", fmt.Errorf("class %d outside [0, %d)", class, cfg.NumClasses)
-	}
-	m, err := LoadDiT(ck, cfg)
+	net, err := dit.Build(src, r, dit.BuildOptions{})
 	if err != nil {
 		return nil, "", err
 	}
-	useCFG := cfgScale > 1
-	if useCFG && !cfg.NullClass {
-		return nil, "", fmt.Errorf("the label table has no null class: CFG is impossible (use a scale of 1)")
+	last := time.Now()
+	req.Step = func(i, n, _ int, _ []float32) {
+		progress(i+1, n, time.Since(last))
+		last = time.Now()
+		yield()
 	}
-	d, err := diffusion.Create(strconv.Itoa(steps), cfg.LearnSigma)
-	if err != nil {
-		return nil, "", err
-	}
-	C, S := cfg.InChannels, cfg.InputSize
-	per := C * S * S
-	batch := 1
-	y := []int{class}
-	if useCFG {
-		batch, y = 2, []int{class, cfg.NullLabel()}
-	}
-	x := make([]float32, batch*per)
-	rng := rand.New(rand.NewPCG(seed, 0x6469746b6974))
-	for i := 0; i < per; i++ {
-		x[i] = float32(rng.NormFloat64())
-	}
-	if useCFG {
-		copy(x[per:], x[:per])
-	}
-	var out []float32
-	backend, err = run(ctx, m, batch, func(be dit.Backend) error {
-		opt := &dit.Options{Backend: be, Yield: yield}
-		model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
-			if useCFG {
-				return m.ForwardWithCFG(ctx, x, t, y, float32(cfgScale), opt)
-			}
-			return m.Forward(ctx, x, t, y, opt)
-		}
-		last := time.Now()
+	var res *sample.Result
+	backend, err = run(ctx, func(opt *dit.Options) error {
+		req.Options = opt
 		var err error
-		out, err = d.Sample(ctx, model, x, batch, diffusion.Options{
-			Sampler: sampler,
-			Noise: func(_ int, dst []float32) {
-				for i := range dst {
-					dst[i] = float32(rng.NormFloat64())
-				}
-			},
-			Step: func(i, t int, _, _ []float32) {
-				progress(i+1, d.Steps(), time.Since(last))
-				last = time.Now()
-				yield()
-			},
-		})
+		res, err = sample.Run(ctx, net, req)
 		return err
 	})
 	if err != nil {
 		return nil, backend, err
 	}
-	img, err = preview.Image(out[:per], C, S, S)
+	img, err = res.Image()
 	return img, backend, err
 }
 

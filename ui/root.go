@@ -3,10 +3,12 @@ package ui
 import (
 	"fmt"
 	"image"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
 
+	"github.com/ditkit/ditkit/core/sample"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/report"
 	"github.com/vugu/vugu"
@@ -57,14 +59,16 @@ type Root struct {
 	cancel     *atomic.Bool
 
 	// preview
-	Steps, Class, Seed, Heads int
-	Sampler, Backend          string
-	CFG                       float64
-	Sampling, HasImage        bool
-	StepsDone, StepsTotal     int
-	StepText, PreviewInfo     string
-	stopSample                func()
-	img                       *image.RGBA
+	Steps, Seed, Heads    int
+	Class                 string // a class, or one per sample: "1,11"
+	Sampler, Backend      string
+	CFG                   float64
+	Sampling, HasImage    bool
+	StepsDone, StepsTotal int
+	StepText, PreviewInfo string
+	stopSample            func()
+	detHeads              int // the detected (published or guessed) head count
+	img                   *image.RGBA
 }
 
 // demoName is the demo checkpoint's file name.
@@ -85,7 +89,7 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 		c.DType = "keep"
 	}
 	if c.Steps == 0 {
-		c.Steps, c.Sampler, c.CFG, c.Class, c.Backend = 25, "ddim", 4, 207, "auto"
+		c.Steps, c.Sampler, c.CFG, c.Class, c.Backend = 25, "ddim", 4, "207", "auto"
 	}
 }
 
@@ -207,10 +211,14 @@ func (c *Root) setReport(ck *loader.Checkpoint, rep *report.Inspect, det *Detect
 		if p.Name == "num_heads" {
 			c.Heads = atoi(p.Value, 0)
 		}
-		if p.Name == "num_classes" && c.Class >= atoi(p.Value, 1000) {
-			c.Class = 0
+		if p.Name == "num_classes" {
+			k := atoi(p.Value, 1000)
+			if ls, err := sample.ParseLabels(c.Class); err != nil || len(ls) == 0 || slices.Max(ls) >= k {
+				c.Class = "0"
+			}
 		}
 	}
+	c.detHeads = c.Heads
 	c.resetTarget()
 }
 

@@ -14,14 +14,14 @@ import (
 )
 
 // targetRequest reads a JS target: {arch: PRESET}, {spec: {...}},
-// {errorText: "..."} or null.
+// {errorText: "..."}, {layout: "diffusers"} or null.
 func targetRequest(v js.Value) (report.TargetRequest, error) {
 	var req report.TargetRequest
 	if v.Type() != js.TypeObject {
 		if v.IsUndefined() || v.IsNull() {
 			return req, nil
 		}
-		return req, fmt.Errorf("target: want {arch}, {spec}, {errorText} or null")
+		return req, fmt.Errorf("target: want {arch}, {spec}, {errorText}, {layout} or null")
 	}
 	s := js.Global().Get("JSON").Call("stringify", v).String()
 	if err := json.Unmarshal([]byte(s), &req); err != nil {

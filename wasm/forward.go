@@ -5,13 +5,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"syscall/js"
 	"time"
 
-	"github.com/ditkit/ditkit/core/diffusion"
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
+	"github.com/ditkit/ditkit/core/sample"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -35,61 +34,74 @@ func optBool(opts js.Value, key string) bool {
 	return opts.Type() == js.TypeObject && opts.Get(key).Truthy()
 }
 
-// loadDiTBlob reads a DiT from a dropped File; target is {arch}, {spec} or
-// null (hyperparameters from the shapes; heads from opts.heads when the
-// size is not a registered one).
-func loadDiTBlob(file, target js.Value, heads int) (*dit.Model, error) {
-	req, err := targetRequest(target)
+// wasmPolicy is window.ditkit's policy for what shapes do not decide (as
+// the CLI's: published values are used, guesses refused, naming the
+// option that settles them).
+var wasmPolicy = dit.Policy{Strict: true, Flags: map[string]string{"num_heads": "opts.heads"}, Fallback: "a target ({arch} or {spec})"}
+
+// loadNetBlob builds the model of a dropped File (dit.Load, the one loader
+// the CLI and the page use); target is {arch}, {spec} or null
+// (hyperparameters from the shapes; heads from opts.heads when the size is
+// not a published one).
+func loadNetBlob(file, target, opts js.Value) (dit.Net, error) {
+	tr, err := targetRequest(target)
 	if err != nil {
 		return nil, err
 	}
-	ck, err := openBlob(file)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]*loader.Tensor{}
-	var infos []tensor.Info
-	for _, w := range ck.Weights() {
-		name := strings.TrimPrefix(w.Name, "module.")
-		byName[name] = w
-		infos = append(infos, tensor.Info{Name: name, DType: w.DType, Shape: w.Shape})
-	}
-	var sp *spec.Spec
+	var req spec.Request
 	switch {
-	case req.Arch != "":
-		sp, err = spec.Preset(req.Arch)
-	case len(req.Spec) > 0:
-		sp, err = spec.Parse(req.Spec)
-	case req.ErrorText != "":
+	case tr.Arch != "":
+		req.Target, err = spec.Preset(tr.Arch)
+	case len(tr.Spec) > 0:
+		req.Target, err = spec.Parse(tr.Spec)
+	case tr.ErrorText != "":
 		err = fmt.Errorf("target: forward takes {arch} or {spec}, not an error text")
 	}
 	if err != nil {
 		return nil, err
 	}
-	var cfg dit.Config
-	if sp != nil {
-		if sp.Family != "dit" {
-			return nil, fmt.Errorf("family %q: forward in the page runs class-conditional DiT", sp.Family)
-		}
-		cfg = dit.Config{
-			InputSize: sp.Int("input_size"), PatchSize: sp.Int("patch_size"), InChannels: sp.Int("in_channels"),
-			HiddenSize: sp.Int("hidden_size"), Depth: sp.Int("depth"), NumHeads: sp.Int("num_heads"),
-			NumClasses: sp.Int("num_classes"), LearnSigma: sp.Bool("learn_sigma"), MLPRatio: sp.Float("mlp_ratio"),
-			NullClass: sp.Float("class_dropout_prob") > 0,
-		}
-	} else if cfg, err = dit.ConfigFromShapes(infos, heads); err != nil {
+	if h := int(optFloat(opts, "heads", 0)); h > 0 {
+		req.Set = map[string]any{"num_heads": h}
+	}
+	ck, err := openBlob(file)
+	if err != nil {
 		return nil, err
 	}
-	if cfg.InputSize == 0 {
-		return nil, fmt.Errorf("%s has no pos_embed: give a target ({arch} or {spec}) for the input size", ck.Name)
+	n, _, err := dit.Load(ck, req, wasmPolicy, dit.BuildOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ck.Name, err)
 	}
-	return dit.Load(cfg, func(name string) (*tensor.Dense, error) {
-		w := byName[name]
-		if w == nil {
-			return nil, nil
+	return n, nil
+}
+
+// optLabels reads opts.class: a number, an array of numbers or a string
+// "1,11" (nil when absent).
+func optLabels(opts js.Value) ([]int, error) {
+	if opts.Type() != js.TypeObject {
+		return nil, nil
+	}
+	v := opts.Get("class")
+	switch v.Type() {
+	case js.TypeNumber:
+		return []int{v.Int()}, nil
+	case js.TypeString:
+		return sample.ParseLabels(v.String())
+	case js.TypeObject:
+		if js.Global().Get("Array").Call("isArray", v).Bool() {
+			out := make([]int, v.Length())
+			for i := range out {
+				if v.Index(i).Type() != js.TypeNumber {
+					return nil, fmt.Errorf("class: want numbers")
+				}
+				out[i] = v.Index(i).Int()
+			}
+			return out, nil
 		}
-		return ck.ReadDense(w)
-	})
+	}
+	if v.IsUndefined() || v.IsNull() {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("class: want a number, an array of numbers or \"1,11\"")
 }
 
 // readInputs reads every tensor of a small safetensors/.pt File.
@@ -113,11 +125,12 @@ type runInfo struct {
 	FirstMS float64 `json:"firstMs"`   // first step incl. upload and pipeline compiles
 }
 
-// withBackend runs fn on the backend opts.backend asks for: "cpu", or
-// "webgpu" (the default) which uses WebGPU when an adapter exists and
-// falls back to the CPU (no adapter, device lost, out of memory, a kernel
-// error), saying why in the note.
-func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn func(dit.Backend) error) (*runInfo, error) {
+// withBackend runs fn with the options for the backend opts.backend asks
+// for: "cpu", or "webgpu" (the default) which runs whole programs on
+// WebGPU when an adapter exists and falls back to the CPU (no adapter,
+// device lost, out of memory, a kernel error), saying why in the note.
+// opts.perOp runs every kernel on the GPU with its own readback instead.
+func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error) (*runInfo, error) {
 	_ = ctx // cancellation reaches the backend through fn's own context
 	want := optString(opts, "backend", "webgpu")
 	switch want {
@@ -131,15 +144,16 @@ func withBackend(ctx context.Context, opts js.Value, m *dit.Model, batch int, fn
 			return nil, err
 		}
 		defer g.FreeWeights()
-		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"}, webgpu.Guard(func() error { return fn(g) })
+		return &runInfo{Backend: "webgpu", Adapter: g.Adapter, Note: "op by op"},
+			webgpu.Guard(func() error { return fn(&dit.Options{Backend: g, Yield: yieldToJS}) })
 	}
-	be := webgpu.NewAuto(&dit.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
+	be := webgpu.NewAuto(&kernels.CPU{Threads: 1, Yield: yieldToJS}, want == "cpu")
 	be.SplitBytes = int64(optFloat(opts, "splitBytes", 0))
 	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
 	be.Matmul = optString(opts, "matmul", "")
 	be.Start()
-	info := &runInfo{Memory: be.Memory(m, batch)}
-	err := fn(be)
+	err := fn(&dit.Options{Runner: be, Yield: yieldToJS})
+	info := &runInfo{Memory: be.Memory()}
 	be.Close()
 	info.Backend, info.Adapter, info.Note = be.Status()
 	if info.Note == "CPU forced" {
@@ -183,11 +197,12 @@ type namedF32 struct {
 }
 
 // forwardAPI is window.ditkit.forward(file, target, inputsFile, {backend,
-// cfgScale, heads, gpuMemoryBytes, splitBytes}): model(x, t, y) (or forward_with_cfg) as `ditkit
-// forward`, returning a safetensors Blob holding out; blob.ditkit says
-// which backend ran, the adapter, the time and any fallback.
+// cfgScale, heads, gpuMemoryBytes, splitBytes}): model(x, t, y) (or
+// forward_with_cfg) as `ditkit forward`, returning a safetensors Blob
+// holding out; blob.ditkit says which backend ran, the adapter, the time
+// and any fallback.
 func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
-	m, err := loadDiTBlob(file, target, int(optFloat(opts, "heads", 0)))
+	n, err := loadNetBlob(file, target, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -195,38 +210,22 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"x", "t", "y"} {
-		if in[k] == nil {
-			return nil, fmt.Errorf("inputs: no tensor %q", k)
-		}
-	}
-	x, err := in["x"].Float32s()
-	if err != nil {
-		return nil, err
-	}
-	t, err := in["t"].Float64s()
-	if err != nil {
-		return nil, err
-	}
-	y, err := in["y"].Ints()
+	fin, err := dit.ReadInputs(n, in, "inputs")
 	if err != nil {
 		return nil, err
 	}
 	cfgScale := float32(optFloat(opts, "cfgScale", 0))
 	ctx := context.Background()
 	var out []float32
+	var shape []int
 	var dur time.Duration
-	info, err := withBackend(ctx, opts, m, len(t), func(be dit.Backend) error {
-		o := &dit.Options{Backend: be, Yield: yieldToJS}
-		if optBool(opts, "perOp") {
-			o.Hook = func(string, []int, []float32) {} // a Hook keeps Forward op by op
-		}
+	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
 		start := time.Now()
 		var err error
 		if cfgScale != 0 {
-			out, err = m.ForwardWithCFG(ctx, x, t, y, cfgScale, o)
+			out, shape, err = dit.ForwardWithCFG(ctx, n, fin.X, fin.Shape, fin.T, fin.Cond, cfgScale, o)
 		} else {
-			out, err = m.Forward(ctx, x, t, y, o)
+			out, shape, err = n.Forward(ctx, fin.X, fin.Shape, fin.T, fin.Cond, o)
 		}
 		dur = time.Since(start)
 		return err
@@ -236,96 +235,53 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	}
 	info.MS = float64(dur.Microseconds()) / 1000
 	info.StepMS, info.FirstMS = info.MS, info.MS
-	info.GFLOPs = m.FLOPs(len(t)) / dur.Seconds() / 1e9
-	S := m.Cfg.InputSize
-	return resultBlob("forward.safetensors", []namedF32{{"out", []int{len(t), m.Cfg.OutChannels(), S, S}, out}},
+	info.GFLOPs = n.FLOPs(len(fin.T)) / dur.Seconds() / 1e9
+	return resultBlob("forward.safetensors", []namedF32{{"out", shape, out}},
 		map[string]string{"producer": "ditkit forward (page)", "backend": info.Backend}, info)
 }
 
 // sampleAPI is window.ditkit.sample(file, target, noiseFile, {backend,
 // steps, sampler, eta, cfgScale, class, heads}): `ditkit sample --noise`
-// in the page. noiseFile holds x and step_noise (as the sampler
-// references). The Blob holds out and x_steps.
+// in the page (the one sampling loop). noiseFile holds x and step_noise
+// (as the sampler references) and optionally y; class is a number, an
+// array or "1,11" (default: the file's y). The Blob holds out and x_steps.
 func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
-	m, err := loadDiTBlob(file, target, int(optFloat(opts, "heads", 0)))
+	n, err := loadNetBlob(file, target, opts)
 	if err != nil {
 		return nil, err
 	}
-	cfg := m.Cfg
 	in, err := readInputs(noiseFile)
 	if err != nil {
 		return nil, err
 	}
-	if in["x"] == nil || in["step_noise"] == nil {
-		return nil, fmt.Errorf("noise file: need tensors x and step_noise")
+	noise, fileY, fileSteps, err := sample.NoiseFile(in, "noise file")
+	if err != nil {
+		return nil, err
 	}
-	steps := int(optFloat(opts, "steps", 4))
+	labels, err := optLabels(opts)
+	if err != nil {
+		return nil, err
+	}
 	sampler := optString(opts, "sampler", "ddpm")
-	cfgScale := optFloat(opts, "cfgScale", 4)
-	label := int(optFloat(opts, "class", 0))
-	if label < 0 || label >= cfg.NumClasses {
-		return nil, fmt.Errorf("class %d outside [0, %d)", label, cfg.NumClasses)
-	}
-	useCFG := cfgScale > 1
-	if useCFG && !cfg.NullClass {
-		return nil, fmt.Errorf("the label table has no null class: CFG is impossible (use a scale of 1)")
-	}
-	d, err := diffusion.Create(strconv.Itoa(steps), cfg.LearnSigma)
-	if err != nil {
-		return nil, err
-	}
-	C, S := cfg.InChannels, cfg.InputSize
-	per := C * S * S
-	batch, y := 1, []int{label}
-	if useCFG {
-		batch, y = 2, []int{label, cfg.NullLabel()}
-	}
-	xv, err := in["x"].Float32s()
-	if err != nil {
-		return nil, err
-	}
-	sn, err := in["step_noise"].Float32s()
-	if err != nil {
-		return nil, err
-	}
-	x := make([]float32, batch*per)
-	switch len(xv) {
-	case batch * per:
-		copy(x, xv)
-	case per:
-		copy(x, xv)
-		copy(x[per:], xv)
-	default:
-		return nil, fmt.Errorf("noise file: x has shape %v, want [%d, %d, %d, %d]", in["x"].Shape, batch, C, S, S)
-	}
-	if len(sn) < d.Steps()*len(x) {
-		return nil, fmt.Errorf("noise file: step_noise has %d values, need %d steps × %d", len(sn), d.Steps(), len(x))
-	}
+	req := sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
+		Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", 4), Labels: labels, FileLabels: fileY, Noise: noise}
 	ctx := context.Background()
-	var out, xSteps []float32
+	var res *sample.Result
+	var xSteps []float32
 	var first, total time.Duration
-	info, err := withBackend(ctx, opts, m, batch, func(be dit.Backend) error {
-		o := &dit.Options{Backend: be, Yield: yieldToJS}
-		model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
-			if useCFG {
-				return m.ForwardWithCFG(ctx, x, t, y, float32(cfgScale), o)
-			}
-			return m.Forward(ctx, x, t, y, o)
-		}
+	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
 		xSteps = xSteps[:0]
 		start := time.Now()
 		first = 0
+		req.Options = o
+		req.Step = func(i, _, _ int, xs []float32) {
+			if i == 0 {
+				first = time.Since(start)
+			}
+			xSteps = append(xSteps, xs...)
+		}
 		var err error
-		out, err = d.Sample(ctx, model, x, batch, diffusion.Options{
-			Sampler: sampler, Eta: optFloat(opts, "eta", 0),
-			Noise: func(i int, dst []float32) { copy(dst, sn[i*len(dst):(i+1)*len(dst)]) },
-			Step: func(i, _ int, xs, _ []float32) {
-				if i == 0 {
-					first = time.Since(start)
-				}
-				xSteps = append(xSteps, xs...)
-			},
-		})
+		res, err = sample.Run(ctx, n, req)
 		total = time.Since(start)
 		return err
 	})
@@ -334,11 +290,11 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	}
 	info.MS = float64(total.Microseconds()) / 1000
 	info.FirstMS = float64(first.Microseconds()) / 1000
-	info.StepMS = info.MS / float64(d.Steps())
-	info.GFLOPs = m.FLOPs(batch) * float64(d.Steps()) / total.Seconds() / 1e9
+	info.StepMS = info.MS / float64(res.Steps)
+	info.GFLOPs = n.FLOPs(res.Shape[0]) * float64(res.Steps) / total.Seconds() / 1e9
 	return resultBlob("sample.safetensors", []namedF32{
-		{"out", []int{batch, C, S, S}, out},
-		{"x_steps", []int{d.Steps(), batch, C, S, S}, xSteps},
+		{"out", res.Shape, res.Out},
+		{"x_steps", append([]int{res.Steps}, res.Shape...), xSteps},
 	}, map[string]string{"producer": "ditkit sample (page)", "sampler": sampler, "backend": info.Backend}, info)
 }
 
@@ -362,14 +318,11 @@ func benchAPI(opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := dit.Config{
-		InputSize: sp.Int("input_size"), PatchSize: sp.Int("patch_size"), InChannels: sp.Int("in_channels"),
-		HiddenSize: sp.Int("hidden_size"), Depth: sp.Int("depth"), NumHeads: sp.Int("num_heads"),
-		NumClasses: sp.Int("num_classes"), LearnSigma: sp.Bool("learn_sigma"), MLPRatio: sp.Float("mlp_ratio"),
-		NullClass: sp.Float("class_dropout_prob") > 0,
-	}
+	full := sp.Int("depth")
 	if d := int(optFloat(opts, "depth", 0)); d > 0 {
-		cfg.Depth = d
+		if sp, err = sp.With("depth", d); err != nil {
+			return nil, err
+		}
 	}
 	dt := tensor.BF16
 	switch optString(opts, "dtype", "bf16") {
@@ -378,31 +331,44 @@ func benchAPI(opts js.Value) (any, error) {
 	case "fp16", "f16":
 		dt = tensor.F16
 	}
-	m, err := randomDiT(cfg, dt)
+	src, err := dit.RandomWeights(sp, dt, 1)
+	if err != nil {
+		return nil, err
+	}
+	n, err := dit.Build(src, &spec.Resolution{Spec: sp}, dit.BuildOptions{})
 	if err != nil {
 		return nil, err
 	}
 	batch := int(optFloat(opts, "batch", 2))
 	steps := max(2, int(optFloat(opts, "steps", 2)))
-	C, S := cfg.InChannels, cfg.InputSize
-	x := make([]float32, batch*C*S*S)
+	shape := append([]int{batch}, n.Latent()...)
+	size := 1
+	for _, d := range shape {
+		size *= d
+	}
+	x := make([]float32, size)
 	rng := uint64(7)
 	for i := range x {
 		x[i] = randn(&rng)
 	}
 	t := make([]float64, batch)
-	y := make([]int, batch)
+	c := &dit.Cond{}
+	if k := n.Classes(); k > 0 {
+		c.Labels = make([]int, batch)
+		for i := range t {
+			c.Labels[i] = i % k
+		}
+	}
 	for i := range t {
-		t[i], y[i] = 500, i%cfg.NumClasses
+		t[i] = 500
 	}
 	ctx := context.Background()
 	var first, rest time.Duration
-	info, err := withBackend(ctx, opts, m, batch, func(be dit.Backend) error {
-		o := &dit.Options{Backend: be, Yield: yieldToJS}
+	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
 		first, rest = 0, 0
 		for i := 0; i < steps; i++ {
 			start := time.Now()
-			if _, err := m.Forward(ctx, x, t, y, o); err != nil {
+			if _, _, err := n.Forward(ctx, x, shape, t, c, o); err != nil {
 				return err
 			}
 			if i == 0 {
@@ -420,48 +386,10 @@ func benchAPI(opts js.Value) (any, error) {
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = float64(per.Microseconds()) / 1000
 	info.MS = float64((first + rest).Microseconds()) / 1000
-	info.GFLOPs = m.FLOPs(batch) / per.Seconds() / 1e9
-	res := map[string]any{"info": info, "preset": preset, "depth": cfg.Depth, "fullDepth": sp.Int("depth"), "batch": batch,
-		"dtype": dt.String(), "gflopPerStep": m.FLOPs(batch) / 1e9}
+	info.GFLOPs = n.FLOPs(batch) / per.Seconds() / 1e9
+	res := map[string]any{"info": info, "preset": preset, "depth": sp.Int("depth"), "fullDepth": full, "batch": batch,
+		"dtype": dt.String(), "gflopPerStep": n.FLOPs(batch) / 1e9}
 	return toJS(res)
-}
-
-// randomDiT builds a DiT with small random weights in dtype dt.
-func randomDiT(cfg dit.Config, dt tensor.DType) (*dit.Model, error) {
-	rng := uint64(1)
-	H, p := cfg.HiddenSize, cfg.PatchSize
-	shapes := map[string][]int{
-		"x_embedder.proj.weight": {H, cfg.InChannels, p, p}, "x_embedder.proj.bias": {H},
-		"t_embedder.mlp.0.weight": {H, dit.TimestepFreqs}, "t_embedder.mlp.0.bias": {H},
-		"t_embedder.mlp.2.weight": {H, H}, "t_embedder.mlp.2.bias": {H},
-		"y_embedder.embedding_table.weight":     {cfg.NumClasses + 1, H},
-		"final_layer.adaLN_modulation.1.weight": {2 * H, H}, "final_layer.adaLN_modulation.1.bias": {2 * H},
-		"final_layer.linear.weight": {p * p * cfg.OutChannels(), H}, "final_layer.linear.bias": {p * p * cfg.OutChannels()},
-	}
-	mh := cfg.MLPHidden()
-	for i := 0; i < cfg.Depth; i++ {
-		pre := fmt.Sprintf("blocks.%d.", i)
-		for name, s := range map[string][2]int{"adaLN_modulation.1": {6 * H, H}, "attn.qkv": {3 * H, H}, "attn.proj": {H, H}, "mlp.fc1": {mh, H}, "mlp.fc2": {H, mh}} {
-			shapes[pre+name+".weight"] = []int{s[0], s[1]}
-			shapes[pre+name+".bias"] = []int{s[0]}
-		}
-	}
-	return dit.Load(cfg, func(name string) (*tensor.Dense, error) {
-		shape, ok := shapes[name]
-		if !ok {
-			return nil, nil
-		}
-		d, err := tensor.NewDense(dt, shape...)
-		if err != nil {
-			return nil, err
-		}
-		n := d.Numel()
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = 0.02 * randn(&rng)
-		}
-		return d, tensor.EncodeFloat32(dt, v, d.Data)
-	})
 }
 
 // randn is a fast approximate standard normal (sum of uniforms).

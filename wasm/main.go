@@ -108,6 +108,7 @@ func installAPI() js.Value {
 		return promise(func() (any, error) { return convertAPI(file, target, opts) })
 	}))
 	installComputeAPI(api)
+	installDecodeAPI(api)
 	api.Set("stats", js.FuncOf(func(this js.Value, args []js.Value) any {
 		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load())}
 	}))

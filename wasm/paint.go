@@ -33,10 +33,10 @@ func (host) Yield() { yieldToJS() }
 
 // Run runs the preview's sampler on WebGPU when asked and available (the
 // compute API's withBackend), else on the CPU, and says which ran.
-func (host) Run(ctx context.Context, want string, m *dit.Model, batch int, fn func(dit.Backend) error) (string, error) {
+func (host) Run(ctx context.Context, want string, fn func(*dit.Options) error) (string, error) {
 	opts := js.Global().Get("Object").New()
 	opts.Set("backend", want)
-	info, err := withBackend(ctx, opts, m, batch, fn)
+	info, err := withBackend(ctx, opts, fn)
 	if info == nil {
 		return "", err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ditkit/ditkit/core/diff"
+	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
 )
@@ -16,7 +18,7 @@ import (
 func init() {
 	register(&command{
 		name: "convert",
-		usage: "FILE -o OUT [--arch PRESET | --spec SPEC.json | --error-text ERR.txt] [--fix auto|none|ID,ID…] " +
+		usage: "FILE -o OUT [--arch PRESET | --spec SPEC.json | --error-text ERR.txt | --layout original|diffusers|comfyui] [--split-components] [--fix auto|none|ID,ID…] " +
 			"[--dtype keep|fp32|fp16|bf16|fp8_e4m3|fp8_e5m2] [--fp8-scaled] [--quant TYPE] [--quant-threshold N] [--keep-nonweights] [--keep-unexpected] [--wrap KEY] [--root PATH] [--json]",
 		summary: "Write fixed weights (.safetensors, .gguf, or torch-loadable .pt/.pth/.bin/.ckpt by OUT's extension) in one streaming pass, then verify them.",
 		run:     runConvert,
@@ -37,6 +39,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	wrap := fs.String("wrap", "", ".pt only: nest the state dict under this key (e.g. ema, state_dict, model)")
 	asJSON := fs.Bool("json", false, "print the conversion report as JSON")
 	noVerify := fs.Bool("no-verify", false, "skip re-reading the output to verify it")
+	split := fs.Bool("split-components", false, "write the text encoders / VAE bundled in a single file to files of their own (OUT's name with .NAME before the extension) instead of leaving them out")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -77,43 +80,28 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	}
 	defer f.Close()
 	convert.Version = version
-	// Write to a temporary file beside the output, then rename: a failed
-	// or interrupted write never leaves a partial OUT behind.
-	tmp, err := createTemp(*outPath, stderr)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer tmp.discard()
-	prog := newProgress(stderr, filepath.Base(dst))
 	opt := convert.Options{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
-		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, Progress: prog.update}
+		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, SplitComponents: *split}
 	notes, err := qf.apply(&opt, *dtype, ck)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if !*noVerify {
-		opt.ReadBack = tmp.File // written tensors are re-read while the rest is written
-	}
-	start := time.Now()
-	rep, err := convert.Run(ck, req, opt, tmp.File)
-	prog.done()
+	rep, err := writeConverted(ck, req, opt, *outPath, *noVerify, stderr)
 	if err != nil {
-		return fail(stderr, fmt.Errorf("%s: %w (nothing was written)", *outPath, err))
-	}
-	rep.WriteSeconds = time.Since(start).Seconds()
-	rep.Notes = append(notes, rep.Notes...)
-	if !*noVerify {
-		start = time.Now()
-		st, _ := tmp.Stat()
-		if err := convert.Verify(tmp.File, st.Size(), rep); err != nil {
-			return fail(stderr, fmt.Errorf("%s: verification failed: %w (nothing was written)", *outPath, err))
-		}
-		rep.Verified = true
-		rep.VerifySeconds = time.Since(start).Seconds()
-		rep.Verification = "re-read with ditkit's reader: every tensor's name, dtype, shape and sha256 match what was written"
-	}
-	if err := tmp.commit(); err != nil {
 		return fail(stderr, err)
+	}
+	rep.Notes = append(notes, rep.Notes...)
+	if *split {
+		for _, c := range report.Components(ck) {
+			copt := opt
+			copt.Component, copt.SplitComponents, copt.Fixes = c.Prefix, false, nil
+			copt.OutputName = componentPath(*outPath, c.Name)
+			crep, err := writeConverted(ck, report.TargetRequest{}, copt, copt.OutputName, *noVerify, stderr)
+			if err != nil {
+				return fail(stderr, err)
+			}
+			rep.Components = append(rep.Components, crep)
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -126,6 +114,9 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 }
 
 func printConvert(w io.Writer, r *report.Convert) {
+	if r.Target != "" && r.Verdict.Summary != "" {
+		fmt.Fprintln(w, r.Verdict.Summary)
+	}
 	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s", r.Output, r.Format, len(r.Tensors), humanBytes(r.Bytes))
 	if r.WriteSeconds > 0 {
 		fmt.Fprintf(w, " in %.2f s", r.WriteSeconds)
@@ -145,7 +136,9 @@ func printConvert(w io.Writer, r *report.Convert) {
 	}
 	printQuantConvert(w, r)
 	if r.Clean != nil {
-		if *r.Clean {
+		if *r.Clean && r.Verdict.Kind == diff.VerdictPartial {
+			fmt.Fprintf(w, "target %s: the keys the error text lists now match; the rest were not in the text, so whether they load is unknown\n", r.Target)
+		} else if *r.Clean {
 			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", r.Target)
 		} else {
 			fmt.Fprintf(w, "target %s: %d difference(s) remain (see ditkit diff on the output)\n", r.Target, len(r.Remaining))
@@ -157,6 +150,10 @@ func printConvert(w io.Writer, r *report.Convert) {
 			fmt.Fprintf(w, " (%.2f s)", r.VerifySeconds)
 		}
 		fmt.Fprintln(w)
+	}
+	for _, c := range r.Components {
+		fmt.Fprintf(w, "bundled component: ")
+		printConvert(w, c)
 	}
 }
 
@@ -214,4 +211,48 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// componentPath names a bundled network's file beside OUT: out.vae.safetensors.
+func componentPath(out, name string) string {
+	ext := filepath.Ext(out)
+	return strings.TrimSuffix(out, ext) + "." + name + ext
+}
+
+// writeConverted writes one output: to a temporary file beside it, then
+// renamed after verification, so a failed or interrupted write never
+// leaves a partial file behind.
+func writeConverted(ck *loader.Checkpoint, req report.TargetRequest, opt convert.Options, outPath string, noVerify bool, stderr io.Writer) (*report.Convert, error) {
+	dst, _ := filepath.Abs(outPath)
+	tmp, err := createTemp(outPath, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer tmp.discard()
+	prog := newProgress(stderr, filepath.Base(dst))
+	opt.Progress = prog.update
+	if !noVerify {
+		opt.ReadBack = tmp.File // written tensors are re-read while the rest is written
+	}
+	start := time.Now()
+	rep, err := convert.Run(ck, req, opt, tmp.File)
+	prog.done()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (nothing was written)", outPath, err)
+	}
+	rep.WriteSeconds = time.Since(start).Seconds()
+	if !noVerify {
+		start = time.Now()
+		st, _ := tmp.Stat()
+		if err := convert.Verify(tmp.File, st.Size(), rep); err != nil {
+			return nil, fmt.Errorf("%s: verification failed: %w (nothing was written)", outPath, err)
+		}
+		rep.Verified = true
+		rep.VerifySeconds = time.Since(start).Seconds()
+		rep.Verification = "re-read with ditkit's reader: every tensor's name, dtype, shape and sha256 match what was written"
+	}
+	if err := tmp.commit(); err != nil {
+		return nil, err
+	}
+	return rep, nil
 }

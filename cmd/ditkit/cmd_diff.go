@@ -15,7 +15,7 @@ import (
 func init() {
 	register(&command{
 		name:    "diff",
-		usage:   "FILE (--arch PRESET | --spec SPEC.json | --error-text ERR.txt) [--json] [--root PATH] [--dtype keep|fp16|bf16|fp32] [--keep-unexpected]",
+		usage:   "FILE (--arch PRESET | --spec SPEC.json | --error-text ERR.txt | --layout original|diffusers|comfyui) [--json] [--root PATH] [--dtype keep|fp16|bf16|fp32] [--keep-unexpected]",
 		summary: "Diff a checkpoint's weights against a target architecture: missing, unexpected, shape and dtype findings, each explained, and the fix plan. Exit 0 clean, 1 findings, 2 error.",
 		run:     runDiff,
 	})
@@ -23,7 +23,7 @@ func init() {
 
 // targetFlags are the flags every command that takes a target shares.
 type targetFlags struct {
-	arch, specPath, errPath, root *string
+	arch, specPath, errPath, root, layout *string
 }
 
 func addTargetFlags(fs interface {
@@ -34,11 +34,12 @@ func addTargetFlags(fs interface {
 		specPath: fs.String("spec", "", "target spec JSON file ({\"family\":...}; see ditkit specs)"),
 		errPath:  fs.String("error-text", "", "file holding PyTorch's load_state_dict error text (- for stdin)"),
 		root:     fs.String("root", "", "weights root inside the checkpoint (e.g. model, ema)"),
+		layout:   fs.String("layout", "", "target the checkpoint's own architecture in another layout: original, diffusers or comfyui (no other target)"),
 	}
 }
 
 func (t *targetFlags) request() (report.TargetRequest, error) {
-	req := report.TargetRequest{Arch: *t.arch}
+	req := report.TargetRequest{Arch: *t.arch, Layout: *t.layout}
 	if *t.specPath != "" {
 		b, err := readArg(*t.specPath)
 		if err != nil {
@@ -138,6 +139,7 @@ func shapeStr(v any) string {
 }
 
 func printDiff(w io.Writer, d *report.Diff) {
+	fmt.Fprintln(w, d.Verdict.Summary)
 	root := d.WeightsRoot
 	if root == "" {
 		root = "(top level)"
@@ -158,7 +160,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 		fmt.Fprintln(w, "\nclean: the checkpoint's weights match the target exactly.")
 		return
 	}
-	fmt.Fprintf(w, "\n%d findings:", len(d.Findings))
+	fmt.Fprintf(w, "\n%s:", diff.Plural(len(d.Findings), "finding"))
 	defer printRemaining(w, d)
 	for _, k := range []string{diff.ShapeMismatch, diff.Missing, diff.Unexpected, diff.DTypeMismatch, diff.ValueMismatch} {
 		if d.Counts[k] > 0 {
@@ -168,7 +170,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 	fmt.Fprintln(w)
 	printFindings(w, d.Findings)
 	if len(d.Plan) > 0 {
-		fmt.Fprintf(w, "\nplan (%d steps; ditkit convert applies it):\n", len(d.Plan))
+		fmt.Fprintf(w, "\nplan (%s; ditkit convert applies it):\n", diff.Plural(len(d.Plan), "step"))
 		for i, s := range d.Plan {
 			lossy := ""
 			if s.Lossy {
@@ -181,12 +183,16 @@ func printDiff(w io.Writer, d *report.Diff) {
 
 func printRemaining(w io.Writer, d *report.Diff) {
 	if len(d.Remaining) == 0 {
+		if d.Verdict.Kind == diff.VerdictPartial {
+			fmt.Fprintln(w, "\nafter the plan: the keys the error text lists match; the others were not in it (unknown).")
+			return
+		}
 		fmt.Fprintln(w, "\nafter the plan: clean.")
 		return
 	}
-	fmt.Fprintf(w, "\nafter the plan: %d finding(s) remain", len(d.Remaining))
+	fmt.Fprintf(w, "\nafter the plan: %s remain", diff.Plural(len(d.Remaining), "finding"))
 	if len(d.NeedsTraining) > 0 {
-		fmt.Fprintf(w, "; %d tensor(s) must be trained (no conversion can supply them)", len(d.NeedsTraining))
+		fmt.Fprintf(w, "; %s must be trained (no conversion can supply them)", diff.Plural(len(d.NeedsTraining), "tensor"))
 	}
 	fmt.Fprintln(w, ":")
 	printFindings(w, d.Remaining)
@@ -229,7 +235,7 @@ func printFindings(w io.Writer, findings []diff.Finding) {
 		}
 	}
 	for _, g := range groups {
-		fmt.Fprintf(w, "\n[%s] %d key(s)\n", strings.ReplaceAll(g.kind, "_", " "), len(g.lines))
+		fmt.Fprintf(w, "\n[%s] %s\n", strings.ReplaceAll(g.kind, "_", " "), diff.Plural(len(g.lines), "key"))
 		show := g.lines
 		if len(show) > 8 {
 			show = show[:6]

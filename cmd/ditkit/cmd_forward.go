@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -27,24 +27,24 @@ func init() {
 type modelFlags struct {
 	arch, specPath, precision, root string
 	heads, threads                  int
-	prec                            dit.Precision // parsed --precision
+	prec                            kernels.Precision // parsed --precision
 }
 
 // cpu is the CPU backend the flags ask for.
-func (mf *modelFlags) cpu() *dit.CPU {
-	return &dit.CPU{Threads: mf.threads, Precision: mf.prec}
+func (mf *modelFlags) cpu() *kernels.CPU {
+	return &kernels.CPU{Threads: mf.threads, Precision: mf.prec}
 }
 
 // precisionNote says, for --precision bf16, when neither AMX nor
 // AVX512_BF16 is there to make it fast.
 func (mf *modelFlags) precisionNote(stderr io.Writer) {
-	if mf.prec != dit.BF16 {
+	if mf.prec != kernels.BF16 {
 		return
 	}
 	switch {
-	case !dit.BF16Native():
+	case !kernels.BF16Native():
 		fmt.Fprintln(stderr, "ditkit: this CPU (or build) has no AVX512_BF16: --precision bf16 is emulated on the fp32 kernels (same bf16 rounding, no speedup)")
-	case !dit.BF16AMX():
+	case !kernels.BF16AMX():
 		fmt.Fprintln(stderr, "ditkit: no AMX-BF16 here: --precision bf16 runs on VDPBF16PS, which may be slower than fp32 (see README)")
 	}
 }
@@ -65,24 +65,21 @@ func addModelFlags(fs interface {
 	fs.IntVar(&mf.threads, "threads", 0, "worker goroutines (0 = all CPUs)")
 }
 
-// runNet is a loaded model of either family.
+// runNet is a loaded model and how long loading took.
 type runNet struct {
-	dit   *dit.Model
-	stdit *dit.STDiT
-	load  time.Duration
+	dit.Net
+	load time.Duration
 }
 
-func (n *runNet) flops(batch int) float64 {
-	if n.dit != nil {
-		return n.dit.FLOPs(batch)
-	}
-	return n.stdit.FLOPs(batch)
-}
+// cliPolicy is the CLI's policy for what shapes do not decide: published
+// values are used, guesses refused with the flag that settles them.
+var cliPolicy = dit.Policy{Strict: true, Flags: map[string]string{"num_heads": "--heads"}, Fallback: "--arch or --spec"}
 
-// loadNet opens a checkpoint and builds the model it holds.
+// loadNet opens a checkpoint and builds the model it holds (dit.Load: the
+// one loader the page and window.ditkit use too).
 func loadNet(path string, mf *modelFlags) (*runNet, error) {
 	start := time.Now()
-	prec, err := dit.ParsePrecision(mf.precision)
+	prec, err := kernels.ParsePrecision(mf.precision)
 	if err != nil {
 		return nil, fmt.Errorf("--precision %q: want fp32 or bf16 (fp16 activations are not implemented; fp16 weights are used as stored)", mf.precision)
 	}
@@ -97,27 +94,12 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 			return nil, err
 		}
 	}
-	ws := ck.Weights()
-	byName := map[string]*loader.Tensor{}
-	var infos []tensor.Info
-	for _, w := range ws {
-		name := strings.TrimPrefix(w.Name, "module.")
-		byName[name] = w
-		infos = append(infos, tensor.Info{Name: name, DType: w.DType, Shape: w.Shape})
-	}
-	get := func(name string) (*tensor.Dense, error) {
-		w := byName[name]
-		if w == nil {
-			return nil, nil
-		}
-		return ck.ReadDense(w)
-	}
-	var sp *spec.Spec
+	var req spec.Request
 	switch {
 	case mf.arch != "" && mf.specPath != "":
 		return nil, fmt.Errorf("give --arch or --spec, not both")
 	case mf.arch != "":
-		if sp, err = spec.Preset(mf.arch); err != nil {
+		if req.Target, err = spec.Preset(mf.arch); err != nil {
 			return nil, err
 		}
 	case mf.specPath != "":
@@ -125,75 +107,18 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		if err != nil {
 			return nil, err
 		}
-		if sp, err = spec.Parse(b); err != nil {
-			return nil, err
+		if req.Target, err = spec.Parse(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", mf.specPath, err)
 		}
 	}
-	isSTDiT := byName["blocks.0.attn_temp.qkv.weight"] != nil
-	if sp != nil {
-		switch sp.Family {
-		case "dit":
-			isSTDiT = false
-		case "stdit":
-			isSTDiT = true
-		default:
-			return nil, fmt.Errorf("family %q cannot run yet: forward supports dit and stdit", sp.Family)
-		}
+	if mf.heads > 0 {
+		req.Set = map[string]any{"num_heads": mf.heads}
 	}
-	n := &runNet{}
-	if isSTDiT {
-		cfg, err := dit.STDiTConfigFromShapes(infos, mf.heads)
-		if sp != nil {
-			cfg, err = stditConfigFromSpec(sp), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n.stdit, err = dit.LoadSTDiT(cfg, get); err != nil {
-			return nil, err
-		}
-		if prec == dit.BF16 {
-			n.stdit.ConvertWeights(tensor.BF16)
-		}
-	} else {
-		cfg, err := dit.ConfigFromShapes(infos, mf.heads)
-		if sp != nil {
-			cfg, err = ditConfigFromSpec(sp), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if cfg.InputSize == 0 {
-			return nil, fmt.Errorf("checkpoint has no pos_embed: give --arch or --spec for the input size")
-		}
-		if n.dit, err = dit.Load(cfg, get); err != nil {
-			return nil, err
-		}
-		if prec == dit.BF16 {
-			n.dit.ConvertWeights(tensor.BF16)
-		}
+	n, _, err := dit.Load(ck, req, cliPolicy, dit.BuildOptions{Precision: prec})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	n.load = time.Since(start)
-	return n, nil
-}
-
-func ditConfigFromSpec(s *spec.Spec) dit.Config {
-	return dit.Config{
-		InputSize: s.Int("input_size"), PatchSize: s.Int("patch_size"), InChannels: s.Int("in_channels"),
-		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
-		NumClasses: s.Int("num_classes"), LearnSigma: s.Bool("learn_sigma"), MLPRatio: s.Float("mlp_ratio"),
-		NullClass: s.Float("class_dropout_prob") > 0,
-	}
-}
-
-func stditConfigFromSpec(s *spec.Spec) dit.STDiTConfig {
-	return dit.STDiTConfig{
-		InputSize: s.Ints("input_size"), PatchSize: s.Ints("patch_size"), InChannels: s.Int("in_channels"),
-		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
-		MLPRatio: s.Float("mlp_ratio"), PredSigma: s.Bool("pred_sigma"),
-		CaptionChannels: s.Int("caption_channels"), ModelMaxLength: s.Int("model_max_length"),
-		SpaceScale: s.Float("space_scale"), TimeScale: s.Float("time_scale"),
-	}
+	return &runNet{Net: n, load: time.Since(start)}, nil
 }
 
 func runForward(args []string, stdout, stderr io.Writer) int {
@@ -221,16 +146,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	for _, k := range []string{"x", "t", "y"} {
-		if in[k] == nil && (k != "y" || n.stdit == nil) { // STDiT: no y = the model's null caption
-			return fail(stderr, fmt.Errorf("%s: no tensor %q", *inputs, k))
-		}
-	}
-	x, err := in["x"].Float32s()
-	if err != nil {
-		return fail(stderr, err)
-	}
-	t, err := in["t"].Float64s()
+	fin, err := dit.ReadInputs(n, in, *inputs)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -240,41 +156,16 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	var out []float32
 	var outShape []int
-	if n.dit != nil {
-		y, err := in["y"].Ints()
-		if err != nil {
-			return fail(stderr, err)
-		}
-		if *cfgScale != 0 {
-			out, err = n.dit.ForwardWithCFG(ctx, x, t, y, float32(*cfgScale), opt)
-		} else {
-			out, err = n.dit.Forward(ctx, x, t, y, opt)
-		}
-		if err != nil {
-			return fail(stderr, err)
-		}
-		S := n.dit.Cfg.InputSize
-		outShape = []int{len(t), n.dit.Cfg.OutChannels(), S, S}
-	} else {
-		if *cfgScale != 0 {
-			return fail(stderr, fmt.Errorf("--cfg-scale is implemented for DiT only"))
-		}
-		var yv []float32
-		if in["y"] != nil {
-			if yv, err = in["y"].Float32s(); err != nil {
-				return fail(stderr, err)
-			}
-		}
-		var mask []int
-		if in["mask"] != nil {
-			if mask, err = in["mask"].Ints(); err != nil {
-				return fail(stderr, err)
-			}
-		}
-		out, outShape, err = n.stdit.Forward(ctx, x, in["x"].Shape, t, yv, mask, opt)
-		if err != nil {
-			return fail(stderr, err)
-		}
+	switch {
+	case *cfgScale != 0 && n.Guided() == 0:
+		return fail(stderr, fmt.Errorf("--cfg-scale is implemented for DiT only"))
+	case *cfgScale != 0:
+		out, outShape, err = dit.ForwardWithCFG(ctx, n, fin.X, fin.Shape, fin.T, fin.Cond, float32(*cfgScale), opt)
+	default:
+		out, outShape, err = n.Forward(ctx, fin.X, fin.Shape, fin.T, fin.Cond, opt)
+	}
+	if err != nil {
+		return fail(stderr, err)
 	}
 	fwd := time.Since(start)
 	dt := in["x"].DType
@@ -285,7 +176,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if *timing {
-		gf := n.flops(len(t)) / fwd.Seconds() / 1e9
+		gf := n.FLOPs(len(fin.T)) / fwd.Seconds() / 1e9
 		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f}\n", n.load.Seconds(), fwd.Seconds(), gf)
 	}
 	return exitOK

@@ -189,6 +189,15 @@ func printDetected(w io.Writer, d *report.Detected) {
 		fmt.Fprintf(w, " (closest preset %s)", d.ClosestPreset)
 	}
 	fmt.Fprintln(w)
+	if d.Variant != "" || d.Layout != "" {
+		fmt.Fprintf(w, "  variant: %s  layout: %s\n", orDash(d.Variant), orDash(d.Layout))
+	}
+	for _, c := range d.Components {
+		fmt.Fprintf(w, "  bundled: %s (%q, %d tensors)\n", c.What, c.Prefix, c.Tensors)
+	}
+	if len(d.Packed) > 0 {
+		fmt.Fprintf(w, "  packed: %d weights stored packed 4-bit (%s)\n", len(d.Packed), d.PackedFormat)
+	}
 	if len(d.Params) > 0 {
 		fmt.Fprintf(w, "  spec: %s\n", d.Params)
 	}
@@ -198,6 +207,13 @@ func printDetected(w io.Writer, d *report.Detected) {
 	for _, a := range d.Ambiguous {
 		fmt.Fprintf(w, "  ambiguous: %s\n", a)
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }
 
 func humanBytes(n int64) string { return report.HumanBytes(n) }

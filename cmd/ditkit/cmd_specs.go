@@ -116,7 +116,7 @@ func loadSpec(arg string) (*spec.Spec, error) {
 func runSpec(args []string, stdout, stderr io.Writer) int {
 	c := commands["spec"]
 	fs := newFlags(c, stdout, stderr)
-	keys := fs.Bool("keys", false, "print the state-dict key list in the keys/*.txt format")
+	keys := fs.Bool("keys", false, "print the state-dict key list in the reference keys/*.txt format (docs/keys/2026's for today's families)")
 	asJSON := fs.Bool("json", false, "with --keys: a JSON array of {name, shape, buffer, fixed}")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -155,7 +155,7 @@ func runSpec(args []string, stdout, stderr io.Writer) int {
 		enc.Encode(out)
 		return exitOK
 	}
-	if err := spec.WriteKeys(stdout, es); err != nil {
+	if err := spec.WriteSpecKeys(stdout, s, es); err != nil {
 		return fail(stderr, err)
 	}
 	return exitOK

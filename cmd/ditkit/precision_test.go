@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
@@ -12,7 +12,7 @@ import (
 // reduced-precision tolerance, 3e-2 max |a−b|/max|ref|, of PyTorch's fp32
 // outputs; on a CPU without AVX512_BF16 this runs the emulation.
 func TestPrecisionBF16CLI(t *testing.T) {
-	t.Logf("VDPBF16PS kernel: %v", dit.BF16Native())
+	t.Logf("VDPBF16PS kernel: %v", kernels.BF16Native())
 	ditSpec, stditSpec := specFile(t, "dit_A"), specFile(t, "stdit_tiny")
 	for _, c := range []struct {
 		ckpt, spec, ref, cfg string

@@ -243,3 +243,45 @@ func TestGGUFRestoredBySpec(t *testing.T) {
 func constWriter(b []byte) func(io.Writer) error {
 	return func(w io.Writer) error { _, err := w.Write(b); return err }
 }
+
+// The stable-diffusion.cpp fixture (written by ggml's own writer: Wan's
+// Conv3d folded to [O·I, T, H, W], the modulation tables' leading 1
+// dropped) restores to the reference torch shapes under a Wan spec of
+// its sizes, and converts to exactly the reference dequantization in
+// those shapes. Its 14 tensors are too few for detection to derive a
+// spec (no time embedding), so without a target nothing is reshaped.
+func TestGGUFSDCppFixtureRestored(t *testing.T) {
+	dir := fixtures.Path(t, "gguf_fp8/gguf_conventions")
+	src := filepath.Join(dir, "conv_c_sdcpp_fold5d.gguf")
+	m := fixtures.ReadGGUFManifest(t, src)
+	spec := filepath.Join(t.TempDir(), "wan_tiny.json")
+	os.WriteFile(spec, []byte(`{"family":"wan","in_dim":4,"dim":64,"ffn_dim":256,"freq_dim":64,"text_dim":128,"out_dim":4,"num_heads":16,"num_layers":1,"prefix":"model.diffusion_model."}`), 0o644)
+	dst := filepath.Join(t.TempDir(), "c.safetensors")
+	r := convertJSON(t, src, "-o", dst, "--spec", spec, "--dtype", "fp32", "--keep-unexpected")
+	restored := map[string][]int{}
+	for _, x := range r.GGUFRestored {
+		restored[x.Name] = x.Restored
+	}
+	n := 0
+	for _, mt := range m.Tensors {
+		stored := make([]int, len(mt.Dims))
+		for i, d := range mt.Dims {
+			stored[len(mt.Dims)-1-i] = int(d)
+		}
+		if tensor.EqualShape(stored, mt.Torch) {
+			continue
+		}
+		n++
+		if !tensor.EqualShape(restored[mt.Name], mt.Torch) {
+			t.Errorf("%s: restored to %v, reference %v", mt.Name, restored[mt.Name], mt.Torch)
+		}
+	}
+	if n != 3 || len(r.GGUFRestored) != n {
+		t.Errorf("%d reshaped in the reference, %d restored", n, len(r.GGUFRestored))
+	}
+	equalTensors(t, "conv_c → fp32", dst, filepath.Join(dir, "conv_c_sdcpp_fold5d.dequant_f32.safetensors"))
+	r = convertJSON(t, src, "-o", filepath.Join(t.TempDir(), "d.safetensors"))
+	if len(r.GGUFRestored) != 0 {
+		t.Errorf("restored without a confirming spec: %+v", r.GGUFRestored)
+	}
+}

@@ -38,6 +38,7 @@ type Result struct {
 	Clean     bool            `json:"clean"`
 	Remaining []Finding       `json:"remaining_after_plan"`
 	Untrained []string        `json:"needs_training,omitempty"`
+	Verdict   Verdict         `json:"verdict"`
 	Detected  *spec.Detection `json:"-"`
 	target    *Target
 }
@@ -92,7 +93,10 @@ func shapeOrNil(s []int) any {
 func Diff(ts []tensor.Info, t *Target, opt Options) (*Result, error) {
 	det := spec.Detect(ts)
 	r := &Result{Target: t.Label, Detected: det, target: t}
-	p := &planner{t: t, det: det, opt: opt}
+	p := &planner{t: t, det: det, opt: opt, src: make(map[string]tensor.Info, len(ts))}
+	for _, in := range ts {
+		p.src[in.Name] = in
+	}
 	cur, err := fix.FromInfos(ts)
 	if err != nil {
 		return nil, err
@@ -131,6 +135,7 @@ func Diff(ts []tensor.Info, t *Target, opt Options) (*Result, error) {
 		r.Plan = []*fix.Step{}
 	}
 	r.Clean = len(r.Findings) == 0
+	r.Verdict = judge(r, t, det, len(ts))
 	return r, nil
 }
 

@@ -84,12 +84,21 @@ func ParseLoadError(text string) (*LoadError, error) {
 // from the checkpoint's key under a stripped prefix, else stay unknown.
 // A hint (the model's spec, when the user knows it) sizes what neither the
 // text nor the checkpoint shows, such as a deleted position table.
+//
+// When the reconstructed key list is exactly an architecture's (the
+// checkpoint's own network in another layout, or the network the listed
+// keys and shapes describe), that spec becomes the target, so the plan is
+// the same as a --spec diff's. The text is also checked against the file:
+// WrongFile says why it cannot come from this checkpoint, and Partial
+// marks a text that lists only size mismatches (a strict=False load): the
+// keys it does not list are unknown.
 func ErrorTextTarget(text string, ckpt []tensor.Info, hint *spec.Spec) (*Target, error) {
 	le, err := ParseLoadError(text)
 	if err != nil {
 		return nil, err
 	}
 	det := spec.Detect(ckpt)
+	src := det
 	if hint != nil {
 		det = &spec.Detection{Family: hint.Family, Params: hint}
 	}
@@ -110,6 +119,9 @@ func ErrorTextTarget(text string, ckpt []tensor.Info, hint *spec.Spec) (*Target,
 	if le.Class != "" {
 		t.Label = le.Class + " (from the error text)"
 	}
+	t.WrongFile = checkAgainstFile(le, ckpt, src)
+	t.Partial = len(le.Missing) == 0 && len(le.Unexpected) == 0
+	t.Listed = le.keys()
 	seen := map[string]bool{}
 	for _, in := range ckpt {
 		if unexpected[in.Name] {
@@ -151,7 +163,186 @@ func ErrorTextTarget(text string, ckpt []tensor.Info, hint *spec.Spec) (*Target,
 		}
 		t.Entries = append(t.Entries, e)
 	}
+	if s, es := identify(t.Entries, det); s != nil {
+		t.Spec, t.Entries, t.index = s, es, nil
+	}
 	return t, nil
+}
+
+// shadowed reports whether torch's load_state_dict stays silent about a
+// checkpoint key the model lacks: it walks the key's path through the
+// model's modules and says nothing when a prefix is a parameter or buffer
+// (SD3's pos_embed swallows diffusers' pos_embed.pos_embed) or when the
+// whole key names a module (diffusers' pos_embed module swallows the
+// original pos_embed).
+func shadowed(key string, names, modules map[string]bool) bool {
+	parts := strings.Split(key, ".")
+	path := ""
+	for i, c := range parts {
+		if i > 0 {
+			path += "."
+		}
+		path += c
+		if i == len(parts)-1 {
+			return modules[path]
+		}
+		if names[path] {
+			return true
+		}
+		if !modules[path] {
+			return false
+		}
+	}
+	return false
+}
+
+// modulePaths lists every proper dotted prefix of names.
+func modulePaths(names map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for n := range names {
+		for i := strings.IndexByte(n, '.'); i > 0; {
+			out[n[:i]] = true
+			j := strings.IndexByte(n[i+1:], '.')
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+	}
+	return out
+}
+
+// keys counts the distinct keys the text names.
+func (le *LoadError) keys() int {
+	seen := map[string]bool{}
+	for _, ks := range [][]string{le.Missing, le.Unexpected, le.SizeOrder} {
+		for _, k := range ks {
+			seen[k] = true
+		}
+	}
+	return len(seen)
+}
+
+// checkAgainstFile says why an error text cannot have come from loading
+// this checkpoint ("" when it can): a size-mismatch line whose "from
+// checkpoint" shape is not this file's, an unexpected key the file lacks,
+// or a missing key the file has.
+func checkAgainstFile(le *LoadError, ckpt []tensor.Info, det *spec.Detection) string {
+	have := make(map[string][]int, len(ckpt))
+	for _, in := range ckpt {
+		have[in.Name] = in.Shape
+	}
+	for _, k := range le.SizeOrder {
+		from := le.Sizes[k][0]
+		got, ok := have[k]
+		if !ok {
+			return fmt.Sprintf("it names %s, which this file does not have", k)
+		}
+		if !tensor.EqualShape(got, from) {
+			return shapeDifference(k, from, got, det)
+		}
+	}
+	for _, k := range le.Unexpected {
+		if _, ok := have[k]; !ok {
+			return fmt.Sprintf("it lists %s as an unexpected key of the checkpoint, which this file does not have", k)
+		}
+	}
+	for _, k := range le.Missing {
+		if _, ok := have[k]; ok {
+			return fmt.Sprintf("it says %s is missing from the checkpoint, but this file has it", k)
+		}
+	}
+	return ""
+}
+
+// shapeDifference words a "from checkpoint" shape that is not this file's,
+// by the hidden size when that is what differs.
+func shapeDifference(key string, from, got []int, det *spec.Detection) string {
+	h := 0
+	if det != nil && det.Params != nil {
+		h, _ = spec.Size(det.Params)
+	}
+	if h > 0 && len(from) == len(got) {
+		for i := range from {
+			if from[i] != got[i] && got[i] == h {
+				return fmt.Sprintf("hidden size %d; this file has %d", from[i], h)
+			}
+		}
+	}
+	if h > 0 && len(from) > 0 && len(got) > 0 && got[0] == h && from[0] != h {
+		return fmt.Sprintf("hidden size %d; this file has %d", from[0], h)
+	}
+	return fmt.Sprintf("%s is %s there; this file has %s", key, tensor.FormatShape(from), tensor.FormatShape(got))
+}
+
+// identify finds the architecture whose key list is exactly the
+// reconstructed one (names; and every shape the text or file gives): the
+// detected network in one of its layouts, else the network detection
+// reads from the reconstructed keys. It returns that spec and its entries
+// (shapes filled in, except those resting on guessed values).
+func identify(entries []spec.Entry, det *spec.Detection) (*spec.Spec, []spec.Entry) {
+	var cands []*spec.Spec
+	if det.Params != nil {
+		cands = append(cands, det.Params)
+		for _, l := range spec.Layouts() {
+			if c, err := spec.ToLayout(det.Params, l); err == nil {
+				cands = append(cands, c)
+			}
+		}
+	}
+	for _, c := range cands {
+		if es, ok := sameKeyList(c, entries, det); ok {
+			return c, es
+		}
+	}
+	infos := make([]tensor.Info, len(entries))
+	for i, e := range entries {
+		infos[i] = tensor.Info{Name: e.Name, DType: tensor.F32, Shape: e.Shape}
+	}
+	td := spec.Detect(infos)
+	if td.Params == nil || td.Prefix != "" {
+		return nil, nil
+	}
+	if es, ok := sameKeyList(td.Params, entries, td); ok {
+		return td.Params, es
+	}
+	return nil, nil
+}
+
+func sameKeyList(c *spec.Spec, entries []spec.Entry, det *spec.Detection) ([]spec.Entry, bool) {
+	es, err := c.Keys()
+	if err != nil {
+		return nil, false
+	}
+	names := make(map[string]bool, len(es))
+	for _, e := range es {
+		names[e.Name] = true
+	}
+	modules := modulePaths(names)
+	want := make(map[string][]int, len(entries))
+	for _, e := range entries {
+		// keys torch did not report as unexpected although the model
+		// lacks them (see shadowed) are unexpected all the same
+		if !names[e.Name] && shadowed(e.Name, names, modules) {
+			continue
+		}
+		want[e.Name] = e.Shape
+	}
+	if len(want) != len(es) {
+		return nil, false
+	}
+	for i, e := range es {
+		sh, ok := want[e.Name]
+		switch {
+		case !ok:
+			return nil, false
+		case sh != nil && !tensor.EqualShape(sh, e.Shape):
+			return nil, false
+		case sh == nil && dependsOnGuess(e.Name, det):
+			es[i].Shape = nil
+		}
+	}
+	return es, true
 }
 
 // dependsOnGuess reports whether a detected key's shape rests on a value

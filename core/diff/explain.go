@@ -51,16 +51,25 @@ func explain(f *Finding, t *Target, det *spec.Detection, p *planner) string {
 	case ShapeMismatch:
 		want, got := asShape(f.Expected), asShape(f.Got)
 		switch {
-		case strings.HasSuffix(key, "x_embedder.proj.weight") && len(got) == 4 && len(want) == 5:
+		case p.packed(key, got, want):
+			return fmt.Sprintf("stored packed 4-bit (%s): a uint8 tensor %s holding two 4-bit values per byte — half the %d elements of the target's %s — plus absmax/quant_map companions; a normal loader cannot read it: dequantize the file or load it with bitsandbytes",
+				p.det.PackedFormat, tensor.FormatShape(got), numel(want), tensor.FormatShape(want))
+		case strings.HasSuffix(key, "x_embedder.proj.weight") && len(got) == 4 && len(want) == 5 && sameModuloOnes(got, want):
 			return fmt.Sprintf("saved by DiT's 2-D patch embedding (nn.Conv2d, weight [out, in, kh, kw] = %s); Open-Sora's PatchEmbed3D is an nn.Conv3d with a temporal kernel of 1 (weight [out, in, 1, kh, kw] = %s): the same numbers with one more axis, so unsqueezing axis 2 loads them unchanged",
 				tensor.FormatShape(got), tensor.FormatShape(want))
-		case strings.HasSuffix(key, "x_embedder.proj.weight") && len(got) == 5 && len(want) == 4:
+		case strings.HasSuffix(key, "x_embedder.proj.weight") && len(got) == 5 && len(want) == 4 && sameModuloOnes(got, want):
 			return fmt.Sprintf("saved in Open-Sora's layout: its PatchEmbed3D is an nn.Conv3d with a temporal kernel of 1 (weight %s), while DiT's patch embedding is an nn.Conv2d (weight %s); Open-Sora's converter unsqueezed the DiT weight — squeezing axis 2 restores it exactly",
 				tensor.FormatShape(got), tensor.FormatShape(want))
+		case convVsLinear(got, want):
+			return fmt.Sprintf("the same weights in another module: a convolution patch embedding (weight [out, in, kernel…]) and a Linear one over flattened patches ([out, in·kernel]) hold the same %d numbers (checkpoint %s, target %s); they load with a reshape only if the Linear flattens each patch channel-first, as the convolution's weight is laid out — check the implementation before reshaping, ditkit does not guess it",
+				numel(got), tensor.FormatShape(got), tensor.FormatShape(want))
 		case sameModuloOnes(got, want):
 			return fmt.Sprintf("the same values with a different number of size-1 axes (%s vs %s): a reshape loads them unchanged", tensor.FormatShape(got), tensor.FormatShape(want))
-		case strings.Contains(key, "pos_embed") || strings.Contains(key, "temp_embed"):
+		case isPositionTable(key) && p.regenerated[key] != "":
 			return fmt.Sprintf("a fixed sin-cos position table sized for another input (checkpoint %s, target %s): it is a function of the grid size, so it is regenerated for the target rather than copied",
+				tensor.FormatShape(got), tensor.FormatShape(want))
+		case isPositionTable(key):
+			return fmt.Sprintf("a position table for another input size or variant (checkpoint %s, target %s): the target was built for a different resolution or release; ditkit has no formula to rebuild this one, so pick the target that matches the checkpoint",
 				tensor.FormatShape(got), tensor.FormatShape(want))
 		case isTokenTable(key) && len(got) == 2 && len(want) == 2 && got[1] == want[1]:
 			return fmt.Sprintf("the null-caption table has one row per caption token: the checkpoint was trained for %d tokens, the target uses model_max_length %d; Open-Sora resizes it by repeating the last row (or truncating)", got[0], want[0])
@@ -93,11 +102,14 @@ func explain(f *Finding, t *Target, det *spec.Detection, p *planner) string {
 				return fmt.Sprintf("the target is deeper (%d blocks) than the checkpoint (%d blocks): the extra blocks must be trained — or pick a target with the checkpoint's depth", td, d)
 			}
 		}
-		if strings.Contains(key, "pos_embed") || strings.Contains(key, "temp_embed") {
+		if e, ok := t.entry(key); ok && e.Fixed || isPositionTable(key) && f.Expected == nil {
 			return "a fixed sin-cos position table; its size depends on the input size, which neither the checkpoint nor the message shows — give the architecture (--arch or --spec) to regenerate it"
 		}
 		return fmt.Sprintf("%s has this layer but %s does not: no conversion can supply trained weights — %s", dst, src, trainingAdvice(t, det))
 	case Unexpected:
+		if c, ok := p.component(key); ok {
+			return fmt.Sprintf("part of the %s bundled in this single file (%q, %s), not of the network: the target does not load it, so it is left out here — ditkit convert --split-components writes it to a file of its own", c.What, c.Prefix, Plural(c.Tensors, "tensor"))
+		}
 		if p.prefix != "" && strings.HasPrefix(key, p.prefix) && p.targetHas(base) {
 			return fmt.Sprintf("the %q prefix that %s adds to every key; the target expects the names without it", p.prefix, prefixOrigin(p.prefix))
 		}
@@ -190,4 +202,55 @@ func blockIndex(key string) (int, bool) {
 		j++
 	}
 	return n, j > 0 && j < len(rest) && rest[j] == '.'
+}
+
+// isPositionTable reports whether key names a position table (its last
+// path component), not a module beside one (pos_embed.proj.weight).
+func isPositionTable(key string) bool {
+	last := key[strings.LastIndexByte(key, '.')+1:]
+	switch last {
+	case "pos_embed", "pos_embed_temporal", "pos_embed_spatial", "temp_embed", "emb_pos":
+		return true
+	}
+	return false
+}
+
+// packed reports whether the checkpoint's key is a packed 4-bit weight
+// standing for the target's shape.
+func (p *planner) packed(key string, got, want []int) bool {
+	if p.det == nil || len(p.det.Packed) == 0 {
+		return false
+	}
+	in, ok := p.src[key]
+	return ok && in.DType == tensor.U8 && 2*numel(got) == numel(want)
+}
+
+func numel(s []int) int64 {
+	n, _ := tensor.Numel(s)
+	return n
+}
+
+// component finds the bundled network a checkpoint key belongs to.
+func (p *planner) component(key string) (spec.Component, bool) {
+	if p.det == nil {
+		return spec.Component{}, false
+	}
+	for _, c := range p.det.Components {
+		if strings.HasPrefix(key, c.Prefix) {
+			return c, true
+		}
+	}
+	return spec.Component{}, false
+}
+
+// convVsLinear reports a conv weight [out, in, k…] against a Linear one
+// [out, in·∏k] (or the reverse): the same numbers, another module.
+func convVsLinear(a, b []int) bool {
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	if len(b) != 2 || len(a) < 3 || a[0] != b[0] || sameModuloOnes(a, b) {
+		return false
+	}
+	return numel(a) == numel(b)
 }

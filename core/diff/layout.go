@@ -21,6 +21,8 @@ type layout struct {
 	renames  [][2]string
 	shared   [][2]string // original top-level prefix → per-block prefix with {i}
 	dropOrig []string    // original keys the other layout does not store
+	// note is said in the rename step: what differs besides the keys.
+	note string
 }
 
 // Intermediate names (".qkv.", ".kv.") are split/fused by the fuse forms.
@@ -43,6 +45,7 @@ var layouts = []layout{
 			{"y_embedder.embedding_table.", "transformer_blocks.{i}.norm1.emb.class_embedder.embedding_table."},
 		},
 		dropOrig: []string{"pos_embed"},
+		note:     "the weights are copied exactly, but diffusers' DiT embeds timesteps with downscale_freq_shift=1 where facebookresearch DiT uses 0, so its outputs differ from DiT's by about 2e-2 relative — the model class computes differently, not the weights",
 	},
 	{
 		name: "PixArt original ↔ diffusers (convert_pixart_{alpha,sigma}_to_diffusers.py)", orig: []string{"pixart-alpha", "pixart-sigma"}, other: "pixart-diffusers",
@@ -169,7 +172,7 @@ func (p *planner) layoutForward(l *layout) error {
 		}
 	}
 	if len(pairs) > 0 {
-		if err := p.add(fix.Rename("to-"+l.other, fmt.Sprintf("rename %d keys to the diffusers layout (%s)", len(pairs), l.name), pairs)); err != nil {
+		if err := p.add(fix.Rename("to-"+l.other, withNote(fmt.Sprintf("rename %d keys to the diffusers layout (%s)", len(pairs), l.name), l.note), pairs)); err != nil {
 			return err
 		}
 	}
@@ -220,7 +223,7 @@ func (p *planner) layoutBack(l *layout) error {
 		}
 	}
 	if len(pairs) > 0 {
-		return p.add(fix.Rename("from-"+l.other, fmt.Sprintf("rename %d keys from the diffusers layout back to the original (%s)", len(pairs), l.name), pairs))
+		return p.add(fix.Rename("from-"+l.other, withNote(fmt.Sprintf("rename %d keys from the diffusers layout back to the original (%s)", len(pairs), l.name), l.note), pairs))
 	}
 	return nil
 }
@@ -236,4 +239,12 @@ func swap(rules [][2]string) [][2]string {
 func blockNum(key string) int {
 	n, _ := blockIndex(key)
 	return n
+}
+
+// withNote appends a layout's note to a step description.
+func withNote(desc, note string) string {
+	if note == "" {
+		return desc
+	}
+	return desc + "; note: " + note
 }

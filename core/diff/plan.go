@@ -25,7 +25,9 @@ type planner struct {
 	prefix string              // stripped prefix
 	// valueFindings are fixed tables saved with another formula's values.
 	valueFindings []Finding
-	regenerated   map[string]string // key → formula note
+	regenerated   map[string]string      // key → formula note
+	idx           map[string]int         // p.cur by name (nil: rebuild)
+	src           map[string]tensor.Info // the checkpoint's tensors by name
 }
 
 func (p *planner) add(s *fix.Step) error {
@@ -34,7 +36,7 @@ func (p *planner) add(s *fix.Step) error {
 		return err
 	}
 	// track names through renames: match by position for renames
-	if s.Op == "strip-prefix" || s.Op == "add-prefix" || s.Op == "rename" {
+	if s.Op == "strip-prefix" || s.Op == "add-prefix" || s.Op == "rename" || s.Op == "swap" {
 		for i := range p.cur {
 			if o, ok := p.orig[p.cur[i].Name]; ok && i < len(next) {
 				delete(p.orig, p.cur[i].Name)
@@ -43,6 +45,7 @@ func (p *planner) add(s *fix.Step) error {
 		}
 	}
 	p.cur = next
+	p.idx = nil
 	p.steps = append(p.steps, s)
 	for _, k := range s.Keys {
 		p.link(k, s.ID)
@@ -66,12 +69,19 @@ func (p *planner) link(k, id string) {
 }
 
 func (p *planner) has(name string) (fix.Tensor, bool) {
-	for _, t := range p.cur {
-		if t.Name == name {
-			return t, true
+	if p.idx == nil {
+		p.idx = make(map[string]int, len(p.cur))
+		for i, t := range p.cur {
+			if _, dup := p.idx[t.Name]; !dup {
+				p.idx[t.Name] = i
+			}
 		}
 	}
-	return fix.Tensor{}, false
+	i, ok := p.idx[name]
+	if !ok {
+		return fix.Tensor{}, false
+	}
+	return p.cur[i], true
 }
 
 func (p *planner) targetHas(name string) bool {
@@ -80,14 +90,14 @@ func (p *planner) targetHas(name string) bool {
 }
 
 func (p *planner) plan(cur []fix.Tensor) error {
-	p.cur = cur
+	p.cur, p.idx = cur, nil
 	p.orig = map[string]string{}
 	p.byKey = map[string][]string{}
 	p.regenerated = map[string]string{}
 	for _, t := range cur {
 		p.orig[t.Name] = t.Name
 	}
-	for _, f := range []func() error{p.planPrefix, p.planLayout, p.planRenames, p.planEntries, p.planSplits, p.planDrops, p.planCast} {
+	for _, f := range []func() error{p.planFamilyLayout, p.planPrefix, p.planLayout, p.planRenames, p.planEntries, p.planSplits, p.planDrops, p.planCast} {
 		if err := f(); err != nil {
 			return err
 		}
@@ -189,7 +199,18 @@ func sameModuloOnes(a, b []int) bool {
 }
 
 func (p *planner) familyDiffers() bool {
-	return p.det != nil && p.det.Family != "" && p.t.Spec != nil && p.det.Family != p.t.Spec.Family
+	return p.det != nil && p.det.Family != "" && p.t.Spec != nil && tableFamily(p.det.Family) != tableFamily(p.t.Spec.Family)
+}
+
+// tableFamily groups families that compute their fixed tables with the
+// same formula: PixArt-α and PixArt-Σ build pos_embed with one function
+// (their scale fields only differ in name), so a table one saved is not
+// "another formula's" for the other.
+func tableFamily(f string) string {
+	if f == "pixart-alpha" || f == "pixart-sigma" {
+		return "pixart"
+	}
+	return f
 }
 
 // sameTable reports that the checkpoint's fixed table key is known to hold

@@ -16,6 +16,16 @@ type Target struct {
 	DType   tensor.DType // expected float dtype; Invalid accepts any
 	// Class is the model class named by an error text ("DiT", "STDiT").
 	Class string
+	// WrongFile, for an error text, says why the text cannot come from
+	// loading this checkpoint ("" when it can).
+	WrongFile string
+	// Partial marks an error text that lists only size mismatches (a
+	// strict=False load): keys it does not name are unknown. Listed is
+	// how many keys it names.
+	Partial bool
+	Listed  int
+
+	index map[string]int // Entries by name (built on first lookup)
 }
 
 // PresetTarget is a named preset.
@@ -53,10 +63,49 @@ func SpecTarget(s *spec.Spec) (*Target, error) {
 }
 
 func (t *Target) entry(name string) (spec.Entry, bool) {
-	for _, e := range t.Entries {
-		if e.Name == name {
-			return e, true
+	if len(t.index) != len(t.Entries) {
+		t.index = make(map[string]int, len(t.Entries))
+		for i, e := range t.Entries {
+			if _, dup := t.index[e.Name]; !dup {
+				t.index[e.Name] = i
+			}
+		}
+		if len(t.index) != len(t.Entries) { // duplicate names: no index
+			t.index = nil
+			for _, e := range t.Entries {
+				if e.Name == name {
+					return e, true
+				}
+			}
+			return spec.Entry{}, false
 		}
 	}
-	return spec.Entry{}, false
+	i, ok := t.index[name]
+	if !ok {
+		return spec.Entry{}, false
+	}
+	return t.Entries[i], true
+}
+
+// LayoutTarget is the checkpoint's own network (detected family and
+// hyperparameters) in another layout: original, diffusers or comfyui
+// (the original keys under model.diffusion_model.).
+func LayoutTarget(ckpt []tensor.Info, layout string) (*Target, error) {
+	det := spec.Detect(ckpt)
+	if det.Params == nil {
+		return nil, fmt.Errorf("--layout %s: the checkpoint's architecture was not recognised, so there is no layout to convert to (give --arch or --spec)", layout)
+	}
+	s, err := spec.ToLayout(det.Params, layout)
+	if err != nil {
+		return nil, fmt.Errorf("--layout %s: %w", layout, err)
+	}
+	t, err := SpecTarget(s)
+	if err != nil {
+		return nil, err
+	}
+	t.Source = "layout"
+	if _, err := spec.Preset(s.Name()); err != nil {
+		t.Label = fmt.Sprintf("%s layout (%s)", layout, s.Name())
+	}
+	return t, nil
 }

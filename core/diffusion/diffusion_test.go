@@ -8,6 +8,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/diffusion"
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
@@ -53,19 +54,17 @@ func TestSpaceTimesteps(t *testing.T) {
 func TestSamplerReferences(t *testing.T) {
 	dir := filepath.Join(fixtures.Root(t), "dit_A")
 	w := fixtures.ReadAll(t, filepath.Join(dir, "ckpt.safetensors"))
-	var infos []tensor.Info
-	for k, v := range w {
-		infos = append(infos, tensor.Info{Name: k, DType: v.DType, Shape: v.Shape})
+	m, _, err := dit.Load(tensor.Map(w), spec.Request{Set: map[string]any{"num_heads": 4}}, dit.Policy{Strict: true}, dit.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg := must(dit.ConfigFromShapes(infos, 4))
-	m := must(dit.Load(cfg, func(n string) (*tensor.Dense, error) { return w[n], nil }))
 	for _, c := range []struct{ ref, sampler string }{
 		{"ref_sampler_ddpm4", "ddpm"}, {"ref_sampler_ddim4", "ddim"},
 		{"ref_sampler_ddpm4_fp64", "ddpm"}, {"ref_sampler_ddim4_fp64", "ddim"},
 	} {
 		t.Run(c.ref, func(t *testing.T) {
 			ref := fixtures.ReadAll(t, filepath.Join(dir, c.ref+".safetensors"))
-			d := must(diffusion.Create("4", cfg.LearnSigma))
+			d := must(diffusion.Create("4", m.LearnSigma()))
 			betas := must(ref["betas"].Float64s())
 			acs := must(ref["alphas_cumprod"].Float64s())
 			ts := must(ref["timesteps"].Int64s())
@@ -75,14 +74,15 @@ func TestSamplerReferences(t *testing.T) {
 				}
 			}
 			yl := must(ref["y"].Int64s())
-			y := []int{int(yl[0]), int(yl[1])}
+			y := &dit.Cond{Labels: []int{int(yl[0]), int(yl[1])}}
 			x := must(ref["x"].Float32s())
 			sn := must(ref["step_noise"].Float32s())
 			xs := must(ref["x_steps"].Float64s())
 			ps := must(ref["pred_xstart_steps"].Float64s())
 			per := len(x)
 			model := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
-				return m.ForwardWithCFG(ctx, x, t, y, 4, nil)
+				out, _, err := dit.ForwardWithCFG(ctx, m, x, []int{2, 4, 8, 8}, t, y, 4, nil)
+				return out, err
 			}
 			out, err := d.Sample(context.Background(), model, x, 2, diffusion.Options{
 				Sampler: c.sampler,

@@ -3,121 +3,55 @@ package dit_test
 import (
 	"context"
 	"fmt"
+	"github.com/ditkit/ditkit/core/dit/kernels"
+	"math"
 	"runtime"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
-// fastRand fills v with cheap pseudo-random values in [-a, a).
-func fastRand(v []float32, seed uint64, a float32) {
-	s := seed*0x9E3779B97F4A7C15 + 1
-	for i := range v {
-		s ^= s << 13
-		s ^= s >> 7
-		s ^= s << 17
-		v[i] = (float32(s>>40)/float32(1<<24)*2 - 1) * a
-	}
-}
-
 // randomXL2 builds DiT-XL/2 (256 px) with random weights of the real
 // shapes, stored as dt (F32 or BF16), without holding an F32 copy of BF16.
-func randomXL2(b *testing.B, dt tensor.DType) *dit.Model {
-	cfg := dit.DiTXL2()
-	H := cfg.HiddenSize
-	seed := uint64(1)
-	get := func(name string) (*tensor.Dense, error) {
-		var shape []int
-		switch {
-		case name == "pos_embed" || name == "y_embedder.embedding_table.bias":
-			return nil, nil
-		case name == "x_embedder.proj.weight":
-			shape = []int{H, 4, 2, 2}
-		case name == "y_embedder.embedding_table.weight":
-			shape = []int{1001, H}
-		default:
-			shape = xl2Shape(name, H, cfg.MLPHidden())
-		}
-		n := 1
-		for _, s := range shape {
-			n *= s
-		}
-		seed++
-		v := make([]float32, n)
-		fastRand(v, seed, 0.02)
-		if dt == tensor.F32 || len(shape) == 1 {
-			return tensor.FromFloat32(v, shape...), nil
-		}
-		buf := make([]byte, 2*n)
-		tensor.EncodeFloat32(dt, v, buf)
-		return &tensor.Dense{DType: dt, Shape: shape, Data: buf}, nil
+func randomXL2(b *testing.B, dt tensor.DType) dit.Net {
+	s, err := spec.Preset("DiT-XL_2_256")
+	if err != nil {
+		b.Fatal(err)
 	}
-	m, err := dit.Load(cfg, get)
+	src, err := dit.RandomWeights(s, dt, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := dit.Build(src, &spec.Resolution{Spec: s}, dit.BuildOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return m
 }
 
-func xl2Shape(name string, H, mh int) []int {
-	var base string
-	var isBias bool
-	if len(name) > 5 && name[len(name)-5:] == ".bias" {
-		base, isBias = name[:len(name)-5], true
-	} else {
-		base = name[:len(name)-7]
-	}
-	var rows, cols int
-	switch {
-	case base == "t_embedder.mlp.0":
-		rows, cols = H, 256
-	case base == "t_embedder.mlp.2":
-		rows, cols = H, H
-	case base == "x_embedder.proj":
-		rows, cols = H, 16
-	case base == "final_layer.adaLN_modulation.1":
-		rows, cols = 2*H, H
-	case base == "final_layer.linear":
-		rows, cols = 32, H
-	default:
-		switch base[len(base)-4:] {
-		case "on.1": // adaLN_modulation.1
-			rows, cols = 6*H, H
-		case ".qkv":
-			rows, cols = 3*H, H
-		case "proj":
-			rows, cols = H, H
-		case ".fc1":
-			rows, cols = mh, H
-		case ".fc2":
-			rows, cols = H, mh
-		}
-	}
-	if isBias {
-		return []int{rows}
-	}
-	return []int{rows, cols}
-}
-
 func benchForward(b *testing.B, dt tensor.DType, batch, threads int) {
-	benchForwardPrec(b, dt, batch, threads, dit.FP32)
+	benchForwardPrec(b, dt, batch, threads, kernels.FP32)
 }
 
-func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec dit.Precision) {
+func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec kernels.Precision) {
 	m := randomXL2(b, dt)
 	var ms runtime.MemStats
 	x := make([]float32, batch*4*32*32)
-	fastRand(x, 7, 1)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
 	ts := make([]float64, batch)
 	ys := make([]int, batch)
 	for i := range ts {
 		ts[i], ys[i] = float64(100*i+10), i
 	}
-	opt := &dit.Options{Backend: &dit.CPU{Threads: threads, Precision: prec}}
+	opt := &dit.Options{Backend: &kernels.CPU{Threads: threads, Precision: prec}}
+	shape, c := []int{batch, 4, 32, 32}, &dit.Cond{Labels: ys}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := m.Forward(context.Background(), x, ts, ys, opt); err != nil {
+		if _, _, err := m.Forward(context.Background(), x, shape, ts, c, opt); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -142,14 +76,14 @@ func BenchmarkDiTXL2(b *testing.B) {
 	}
 	for _, batch := range []int{1, 2} {
 		b.Run(fmt.Sprintf("BF16/batch%d/precision=bf16", batch), func(b *testing.B) {
-			b.Logf("AMX tiles: %v, VDPBF16PS: %v (else emulated on the fp32 kernels)", dit.BF16AMX(), dit.BF16Native())
-			benchForwardPrec(b, tensor.BF16, batch, 0, dit.BF16)
+			b.Logf("AMX tiles: %v, VDPBF16PS: %v (else emulated on the fp32 kernels)", kernels.BF16AMX(), kernels.BF16Native())
+			benchForwardPrec(b, tensor.BF16, batch, 0, kernels.BF16)
 		})
 	}
 	b.Run("BF16/batch1/precision=bf16/noAMX", func(b *testing.B) {
-		dit.SetAMXForTest(false)
-		defer dit.SetAMXForTest(true)
-		benchForwardPrec(b, tensor.BF16, 1, 0, dit.BF16)
+		kernels.SetAMX(false)
+		defer kernels.SetAMX(true)
+		benchForwardPrec(b, tensor.BF16, 1, 0, kernels.BF16)
 	})
 }
 
@@ -159,58 +93,8 @@ func BenchmarkDiTXL2(b *testing.B) {
 func BenchmarkDiTXL2SingleThread(b *testing.B) {
 	b.Run("BF16/batch1", func(b *testing.B) { benchForward(b, tensor.BF16, 1, 1) })
 	b.Run("BF16/batch1/portable", func(b *testing.B) {
-		dit.SetPortableKernels(true)
-		defer dit.SetPortableKernels(false)
+		kernels.SetPortableKernels(true)
+		defer kernels.SetPortableKernels(false)
 		benchForward(b, tensor.BF16, 1, 1)
 	})
-}
-
-// BenchmarkLinear times one fc1-sized matmul [256×1152]·[4608×1152]ᵀ;
-// "bf16act" runs bf16 weights at Precision BF16.
-func BenchmarkLinear(b *testing.B) {
-	for _, th := range []int{1, 0} {
-		b.Run(fmt.Sprintf("BF16/bf16act/threads%d", th), func(b *testing.B) {
-			M, N, K := 256, 4608, 1152
-			v := make([]float32, N*K)
-			fastRand(v, 3, 0.05)
-			w := dit.WeightFromFloat32(v, N, K).ToDType(tensor.BF16)
-			x := make([]float32, M*K)
-			fastRand(x, 4, 1)
-			y := make([]float32, M*N)
-			cpu := &dit.CPU{Threads: th, Precision: dit.BF16}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				cpu.Linear(y, x, M, w, nil)
-			}
-			b.ReportMetric(2*float64(M*N*K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
-	}
-	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
-		for _, th := range []int{1, 0, -1} {
-			name := fmt.Sprintf("%v/threads%d", dt, th)
-			portable := th < 0
-			if portable {
-				name, th = fmt.Sprintf("%v/portable1", dt), 1
-			}
-			b.Run(name, func(b *testing.B) {
-				if portable {
-					dit.SetPortableKernels(true)
-					defer dit.SetPortableKernels(false)
-				}
-				M, N, K := 256, 4608, 1152
-				v := make([]float32, N*K)
-				fastRand(v, 3, 0.05)
-				w := dit.WeightFromFloat32(v, N, K).ToDType(dt)
-				x := make([]float32, M*K)
-				fastRand(x, 4, 1)
-				y := make([]float32, M*N)
-				cpu := &dit.CPU{Threads: th}
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					cpu.Linear(y, x, M, w, nil)
-				}
-				b.ReportMetric(2*float64(M*N*K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
-		}
-	}
 }

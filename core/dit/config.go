@@ -2,11 +2,8 @@ package dit
 
 import (
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 
-	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/core/spec"
 )
 
 // Config holds the hyperparameters of a facebookresearch/DiT model.
@@ -28,27 +25,26 @@ type Config struct {
 	CFGChannels int
 }
 
-// DiTXL2 is DiT-XL/2 at 256 px.
-func DiTXL2() Config {
-	return Config{InputSize: 32, PatchSize: 2, InChannels: 4, HiddenSize: 1152, Depth: 28, NumHeads: 16,
-		NumClasses: 1000, LearnSigma: true, MLPRatio: 4, NullClass: true}
-}
-
 // OutChannels is 2·InChannels with learned sigma, else InChannels.
-func (c Config) OutChannels() int {
-	if c.LearnSigma {
-		return 2 * c.InChannels
-	}
-	return c.InChannels
-}
+func (c Config) OutChannels() int { return outChannels(c.InChannels, c.LearnSigma) }
 
 // MLPHidden is int(HiddenSize·MLPRatio) as timm computes it.
-func (c Config) MLPHidden() int {
-	r := c.MLPRatio
-	if r == 0 {
-		r = 4
+func (c Config) MLPHidden() int { return mlpHidden(c.HiddenSize, c.MLPRatio) }
+
+// outChannels is 2·in with learned (predicted) sigma, else in.
+func outChannels(in int, sigma bool) int {
+	if sigma {
+		return 2 * in
 	}
-	return int(float64(c.HiddenSize) * r)
+	return in
+}
+
+// mlpHidden is timm's int(hidden·ratio) (ratio 0: 4).
+func mlpHidden(h int, ratio float64) int {
+	if ratio == 0 {
+		ratio = 4
+	}
+	return int(float64(h) * ratio)
 }
 
 // Tokens is the number of patch tokens (input_size/p)².
@@ -78,62 +74,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// headsByHidden are the head counts of the registered DiT configs.
-var headsByHidden = map[int]int{1152: 16, 1024: 16, 768: 12, 384: 6}
-
-// ConfigFromShapes derives a DiT config from state-dict shapes. The head
-// count cannot be read from shapes: heads > 0 sets it; otherwise the
-// registered DiT sizes (S/B/L/XL) are used and anything else is an error.
-func ConfigFromShapes(infos []tensor.Info, heads int) (Config, error) {
-	by := map[string][]int{}
-	for _, in := range infos {
-		by[in.Name] = in.Shape
+// ditConfig is the runnable configuration of a "dit" spec.
+func ditConfig(s *spec.Spec) (Config, error) {
+	c := Config{
+		InputSize: s.Int("input_size"), PatchSize: s.Int("patch_size"), InChannels: s.Int("in_channels"),
+		HiddenSize: s.Int("hidden_size"), Depth: s.Int("depth"), NumHeads: s.Int("num_heads"),
+		NumClasses: s.Int("num_classes"), LearnSigma: s.Bool("learn_sigma"), MLPRatio: s.Float("mlp_ratio"),
+		NullClass: s.Float("class_dropout_prob") > 0,
 	}
-	var c Config
-	c.MLPRatio = 4
-	xw := by["x_embedder.proj.weight"]
-	if len(xw) == 5 && xw[2] == 1 {
-		xw = []int{xw[0], xw[1], xw[3], xw[4]}
-	}
-	if len(xw) != 4 || xw[2] != xw[3] {
-		return c, fmt.Errorf("dit: x_embedder.proj.weight has shape %v, want [H, C, p, p]", by["x_embedder.proj.weight"])
-	}
-	c.HiddenSize, c.InChannels, c.PatchSize = xw[0], xw[1], xw[2]
-	for name := range by {
-		if rest, ok := strings.CutPrefix(name, "blocks."); ok {
-			if i := strings.IndexByte(rest, '.'); i > 0 {
-				if n, err := strconv.Atoi(rest[:i]); err == nil && n+1 > c.Depth {
-					c.Depth = n + 1
-				}
-			}
-		}
-	}
-	if pe := by["pos_embed"]; len(pe) == 3 {
-		g := int(math.Round(math.Sqrt(float64(pe[1]))))
-		if g*g != pe[1] {
-			return c, fmt.Errorf("dit: pos_embed has %d tokens, not a square grid", pe[1])
-		}
-		c.InputSize = g * c.PatchSize
-	}
-	if yt := by["y_embedder.embedding_table.weight"]; len(yt) == 2 {
-		c.NumClasses = yt[0] - 1
-		c.NullClass = true
-	} else {
-		return c, fmt.Errorf("dit: no y_embedder.embedding_table.weight (not a class-conditional DiT)")
-	}
-	if fw := by["final_layer.linear.weight"]; len(fw) == 2 {
-		cout := fw[0] / (c.PatchSize * c.PatchSize)
-		c.LearnSigma = cout == 2*c.InChannels
-	}
-	if f1 := by["blocks.0.mlp.fc1.weight"]; len(f1) == 2 && c.HiddenSize > 0 {
-		c.MLPRatio = float64(f1[0]) / float64(c.HiddenSize)
-	}
-	c.NumHeads = heads
-	if c.NumHeads <= 0 {
-		c.NumHeads = headsByHidden[c.HiddenSize]
-		if c.NumHeads == 0 {
-			return c, fmt.Errorf("dit: hidden size %d is not a registered DiT size: the head count must be given", c.HiddenSize)
-		}
-	}
-	return c, nil
+	return c, c.Validate()
 }

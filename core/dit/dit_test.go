@@ -1,17 +1,20 @@
 package dit_test
 
 import (
-	"context"
+	"github.com/ditkit/ditkit/core/dit/kernels"
+	"math"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
-	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-func TestConfigFromShapes(t *testing.T) {
+// The config the one loader builds from the detected spec (heads given).
+func TestBuildConfig(t *testing.T) {
 	m := loadDiT(t, "ckpt.safetensors")
 	want := dit.Config{InputSize: 8, PatchSize: 2, InChannels: 4, HiddenSize: 64, Depth: 2, NumHeads: 4,
 		NumClasses: 10, LearnSigma: true, MLPRatio: 4, NullClass: true}
@@ -39,18 +42,12 @@ func TestForwardReferences(t *testing.T) {
 			x := f32s(t, ref["x"])
 			tt := f64s(t, ref["t"])
 			y := ints(t, ref["y"])
-			var out []float32
-			var err error
 			for _, threads := range []int{1, 2} {
-				opt := &dit.Options{Backend: &dit.CPU{Threads: threads}}
+				scale := float32(0)
 				if c.cfg {
-					out, err = m.ForwardWithCFG(context.Background(), x, tt, y, 4, opt)
-				} else {
-					out, err = m.Forward(context.Background(), x, tt, y, opt)
+					scale = 4
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				out := forward(t, m, x, tt, y, scale, &dit.Options{Backend: &kernels.CPU{Threads: threads}})
 				e := relErr(out, f64s(t, ref["out"]))
 				t.Logf("threads %d: max rel err %.3g", threads, e)
 				if e > c.tol {
@@ -88,9 +85,7 @@ func TestIntermediates(t *testing.T) {
 			t.Errorf("%s: max rel err %.3g", name, e)
 		}
 	}}
-	if _, err := m.Forward(context.Background(), f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"]), opt); err != nil {
-		t.Fatal(err)
-	}
+	forward(t, m, f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"]), 0, opt)
 	for name := range ref {
 		if name != "x" && name != "t" && name != "y" && !seen[name] {
 			t.Errorf("intermediate %s never produced", name)
@@ -98,11 +93,16 @@ func TestIntermediates(t *testing.T) {
 	}
 }
 
-// TestCheckpointWrappings runs every dit_A wrapping against the references:
-// the .pt files hold the same weights (train: ema; ddp: module. prefix;
-// stdit_layout: Conv3d weight and no pos_embed, so the table is regenerated).
+// TestCheckpointWrappings runs every dit_A wrapping against the references,
+// built from the dit_A spec by the one loader: the .pt files hold the same
+// weights (train: ema; ddp: module. prefix, found by detection;
+// stdit_layout: Conv3d weight and no pos_embed, so the table is computed).
 func TestCheckpointWrappings(t *testing.T) {
 	dir := filepath.Join(fixtures.Root(t), "dit_A")
+	target, err := spec.Parse(fixtures.SpecJSON(t, "dit_A"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		file, ref string
 		tol       float64
@@ -117,27 +117,9 @@ func TestCheckpointWrappings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			raw := fixtures.ReadAll(t, filepath.Join(dir, c.file))
-			w := map[string]*tensor.Dense{}
-			for k, v := range raw {
-				w[strings.TrimPrefix(k, "module.")] = v
-			}
-			cfg, err := dit.ConfigFromShapes(infos(w), 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cfg.InputSize == 0 {
-				cfg.InputSize = 8 // no pos_embed in the file
-			}
-			m, err := dit.Load(cfg, getter(w))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := build(t, fixtures.ReadAll(t, filepath.Join(dir, c.file)), target, 0).(*dit.Model)
 			ref := fixtures.ReadAll(t, filepath.Join(dir, c.ref+".safetensors"))
-			out, err := m.Forward(context.Background(), f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"]), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := forward(t, m, f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"]), 0, nil)
 			e := relErr(out, f64s(t, ref["out"]))
 			t.Logf("max rel err %.3g (weights %v)", e, m.Blocks[0].QKV.W.DType)
 			if e > c.tol {
@@ -147,15 +129,34 @@ func TestCheckpointWrappings(t *testing.T) {
 	}
 }
 
-// TestPosEmbedFormula checks the regenerated 2-D sin-cos table against the
-// stored one.
+// TestPosEmbedFormula checks the regenerated 2-D sin-cos table (core/fix's
+// numpy-exact formula, the one every table is built with) bit for bit
+// against the table the model saved (ckpt_train.pt model/pos_embed), and
+// within one ulp against the EMA copy (DiT's EMA update moves some
+// entries of the frozen table by an ulp).
 func TestPosEmbedFormula(t *testing.T) {
-	w := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", "ckpt.safetensors"))
-	stored := f64s(t, w["pos_embed"])
-	gen := dit.SinCos2D(64, 4, 4, 1)
-	for i := range stored {
-		if d := stored[i] - float64(float32(gen[i])); d > 1e-7 || d < -1e-7 {
-			t.Fatalf("element %d: stored %v, formula %v", i, stored[i], gen[i])
+	gen := fix.SinCos2D(64, 4, 4, 1)
+	path := filepath.Join(fixtures.Root(t), "dit_A", "ckpt_train.pt")
+	ck, f, err := loader.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := ck.SetWeightsRoot("model"); err != nil {
+		t.Fatal(err)
+	}
+	model, err := ck.Read("pos_embed")
+	if err != nil || model == nil {
+		t.Fatalf("model/pos_embed: %v", err)
+	}
+	for i, v := range f32s(t, model) {
+		if math.Float32bits(v) != math.Float32bits(gen[i]) {
+			t.Fatalf("element %d: stored %v, formula %v", i, v, gen[i])
+		}
+	}
+	for i, v := range f32s(t, fixtures.ReadAll(t, path)["pos_embed"]) {
+		if d := v - gen[i]; d > 1e-7 || d < -1e-7 {
+			t.Fatalf("EMA element %d: stored %v, formula %v", i, v, gen[i])
 		}
 	}
 }

@@ -1,22 +1,64 @@
 package dit_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-func getter(m map[string]*tensor.Dense) dit.Getter {
-	return func(name string) (*tensor.Dense, error) { return m[name], nil }
+// build builds the net of tensors w with the architecture resolved from
+// them (target nil: detected, heads settling what shapes cannot tell).
+func build(t testing.TB, w map[string]*tensor.Dense, target *spec.Spec, heads int) dit.Net {
+	t.Helper()
+	req := spec.Request{Target: target}
+	if heads > 0 {
+		req.Set = map[string]any{"num_heads": heads}
+	}
+	r, err := spec.Resolve(tensor.Map(w).Infos(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := dit.Build(tensor.Map(w), r, dit.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
-func infos(m map[string]*tensor.Dense) []tensor.Info {
-	var out []tensor.Info
-	for k, v := range m {
-		out = append(out, tensor.Info{Name: k, DType: v.DType, Shape: v.Shape})
+// specOf is the "dit" spec of a config.
+func specOf(t testing.TB, cfg dit.Config) *spec.Spec {
+	t.Helper()
+	dropout := 0.0
+	if cfg.NullClass {
+		dropout = 0.1
+	}
+	s, err := spec.New("dit", map[string]any{"input_size": cfg.InputSize, "patch_size": cfg.PatchSize, "in_channels": cfg.InChannels,
+		"hidden_size": cfg.HiddenSize, "depth": cfg.Depth, "num_heads": cfg.NumHeads, "num_classes": cfg.NumClasses,
+		"learn_sigma": cfg.LearnSigma, "mlp_ratio": cfg.MLPRatio, "class_dropout_prob": dropout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// forward runs a DiT on labels y (CFG with scale > 0).
+func forward(t testing.TB, n dit.Net, x []float32, ts []float64, y []int, scale float32, opt *dit.Options) []float32 {
+	t.Helper()
+	shape := append([]int{len(ts)}, n.Latent()...)
+	var out []float32
+	var err error
+	if scale > 0 {
+		out, _, err = dit.ForwardWithCFG(context.Background(), n, x, shape, ts, &dit.Cond{Labels: y}, scale, opt)
+	} else {
+		out, _, err = n.Forward(context.Background(), x, shape, ts, &dit.Cond{Labels: y}, opt)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -77,13 +119,5 @@ func relErr(a []float32, ref []float64) float64 {
 func loadDiT(t testing.TB, file string) *dit.Model {
 	t.Helper()
 	w := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", file))
-	cfg, err := dit.ConfigFromShapes(infos(w), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := dit.Load(cfg, getter(w))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return build(t, w, nil, 4).(*dit.Model)
 }

@@ -1,13 +1,14 @@
 package dit_test
 
 import (
-	"context"
 	"fmt"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/fix"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
@@ -48,12 +49,7 @@ func randomDiT(cfg dit.Config, seed uint64, withPos bool) map[string]*tensor.Den
 	lin("final_layer.linear", p*p*cfg.OutChannels(), H)
 	if withPos {
 		g := cfg.InputSize / p
-		pe := dit.SinCos2D(H, g, g, 1)
-		v := make([]float32, len(pe))
-		for i := range pe {
-			v[i] = float32(pe[i])
-		}
-		w["pos_embed"] = tensor.FromFloat32(v, 1, g*g, H)
+		w["pos_embed"] = tensor.FromFloat32(fix.SinCos2D(H, g, g, 1), 1, g*g, H)
 	}
 	return w
 }
@@ -125,10 +121,10 @@ func naiveForward(cfg dit.Config, w map[string]*tensor.Dense, x []float32, ts []
 		}
 	}
 	h := linear(patches, N*T, "x_embedder.proj")
-	pe := dit.SinCos2D(H, g, g, 1)
+	pe := fix.SinCos2D(H, g, g, 1)
 	for n := 0; n < N; n++ {
 		for i := 0; i < T*H; i++ {
-			h[n*T*H+i] += pe[i]
+			h[n*T*H+i] += float64(pe[i])
 		}
 	}
 	tf := make([]float64, N*256)
@@ -235,10 +231,7 @@ func TestOtherConfigs(t *testing.T) {
 	for ci, cfg := range cfgs {
 		for _, withPos := range []bool{true, false} {
 			w := randomDiT(cfg, uint64(ci+1), withPos)
-			m, err := dit.Load(cfg, getter(w))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := build(t, w, specOf(t, cfg), 0)
 			N := 3
 			r := rand.New(rand.NewPCG(9, uint64(ci)))
 			x := make([]float32, N*cfg.InChannels*cfg.InputSize*cfg.InputSize)
@@ -247,10 +240,7 @@ func TestOtherConfigs(t *testing.T) {
 			}
 			ts := []float64{0, 17, 999}
 			ys := []int{0, cfg.NumClasses, 1}
-			out, err := m.Forward(context.Background(), x, ts, ys, &dit.Options{Backend: &dit.CPU{Threads: 2}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := forward(t, m, x, ts, ys, 0, &dit.Options{Backend: &kernels.CPU{Threads: 2}})
 			ref := naiveForward(cfg, w, x, ts, ys)
 			if e := relErr(out, ref); e > 1e-5 {
 				t.Errorf("config %d (pos %v): max rel err %.3g", ci, withPos, e)
@@ -282,16 +272,12 @@ func TestWeightDTypes(t *testing.T) {
 			tensor.DecodeFloat32(dt, b, back)
 			rounded[k] = tensor.FromFloat32(back, v.Shape...)
 		}
-		ml, err := dit.Load(cfg, getter(low))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mr, _ := dit.Load(cfg, getter(rounded))
+		ml, mr := build(t, low, specOf(t, cfg), 0), build(t, rounded, specOf(t, cfg), 0)
 		if ml.WeightBytes()*2 > mr.WeightBytes()+mr.WeightBytes()/4 {
 			t.Errorf("%v weights use %d bytes, F32 %d", dt, ml.WeightBytes(), mr.WeightBytes())
 		}
-		a, _ := ml.Forward(context.Background(), x, []float64{3, 400}, []int{1, 5}, nil)
-		b, _ := mr.Forward(context.Background(), x, []float64{3, 400}, []int{1, 5}, nil)
+		a := forward(t, ml, x, []float64{3, 400}, []int{1, 5}, 0, nil)
+		b := forward(t, mr, x, []float64{3, 400}, []int{1, 5}, 0, nil)
 		for i := range a {
 			if a[i] != b[i] {
 				t.Fatalf("%v: element %d %v vs %v", dt, i, a[i], b[i])
@@ -303,7 +289,7 @@ func TestWeightDTypes(t *testing.T) {
 // TestPortableKernels reruns the unlike configurations on the portable
 // micro-kernel (the one the wasm build runs) when a native one exists.
 func TestPortableKernels(t *testing.T) {
-	dit.SetPortableKernels(true)
-	defer dit.SetPortableKernels(false)
+	kernels.SetPortableKernels(true)
+	defer kernels.SetPortableKernels(false)
 	TestOtherConfigs(t)
 }

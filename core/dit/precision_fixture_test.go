@@ -1,7 +1,7 @@
 package dit_test
 
 import (
-	"context"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"path/filepath"
 	"testing"
 
@@ -22,17 +22,17 @@ func TestForwardBF16Precision(t *testing.T) {
 	m.ConvertWeights(tensor.BF16)
 	for _, mode := range []string{"amx", "vdpbf16ps", "emulated"} {
 		t.Run(mode, func(t *testing.T) {
-			if mode != "emulated" && !dit.BF16Native() {
+			if mode != "emulated" && !kernels.BF16Native() {
 				t.Skip("CPU lacks AVX512_BF16 (CPUID.(EAX=7,ECX=1):EAX[5]) or AVX-512")
 			}
-			dit.SetAMXForTest(mode == "amx")
-			defer dit.SetAMXForTest(true)
-			if mode == "amx" && !dit.AMXForTest() {
+			kernels.SetAMX(mode == "amx")
+			defer kernels.SetAMX(true)
+			if mode == "amx" && !kernels.BF16AMX() {
 				t.Skip("no AMX-BF16 on this CPU/OS")
 			}
 			if mode == "emulated" {
-				dit.SetPortableKernels(true)
-				defer dit.SetPortableKernels(false)
+				kernels.SetPortableKernels(true)
+				defer kernels.SetPortableKernels(false)
 			}
 			for _, c := range []struct {
 				ref string
@@ -41,17 +41,12 @@ func TestForwardBF16Precision(t *testing.T) {
 				ref := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), "dit_A", c.ref+".safetensors"))
 				x, tt, y := f32s(t, ref["x"]), f64s(t, ref["t"]), ints(t, ref["y"])
 				for _, threads := range []int{1, 2} {
-					opt := &dit.Options{Backend: &dit.CPU{Threads: threads, Precision: dit.BF16}}
-					var out []float32
-					var err error
+					opt := &dit.Options{Backend: &kernels.CPU{Threads: threads, Precision: kernels.BF16}}
+					scale := float32(0)
 					if c.cfg {
-						out, err = m.ForwardWithCFG(context.Background(), x, tt, y, 4, opt)
-					} else {
-						out, err = m.Forward(context.Background(), x, tt, y, opt)
+						scale = 4
 					}
-					if err != nil {
-						t.Fatal(err)
-					}
+					out := forward(t, m, x, tt, y, scale, opt)
 					e := relErr(out, f64s(t, ref["out"]))
 					t.Logf("%s threads %d: bf16 precision max rel err %.3g (%s)", c.ref, threads, e, mode)
 					if e > 3e-2 {

@@ -12,16 +12,9 @@ import (
 func TestSTDiTReferences(t *testing.T) {
 	dir := filepath.Join(fixtures.Root(t), "stdit_tiny")
 	w := fixtures.ReadAll(t, filepath.Join(dir, "ckpt_plain.pt"))
-	cfg, err := dit.STDiTConfigFromShapes(infos(w), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.InputSize[0] != 2 || cfg.InputSize[1] != 8 || cfg.CaptionChannels != 32 || cfg.ModelMaxLength != 8 || !cfg.PredSigma || cfg.Depth != 2 {
+	m := build(t, w, nil, 4).(*dit.STDiT)
+	if cfg := m.Cfg; cfg.InputSize[0] != 2 || cfg.InputSize[1] != 8 || cfg.CaptionChannels != 32 || cfg.ModelMaxLength != 8 || !cfg.PredSigma || cfg.Depth != 2 {
 		t.Fatalf("config %+v", cfg)
-	}
-	m, err := dit.LoadSTDiT(cfg, getter(w))
-	if err != nil {
-		t.Fatal(err)
 	}
 	for _, name := range []string{"ref_forward_null_fp32", "ref_forward_mixed_fp32", "ref_forward_masked_fp32"} {
 		t.Run(name, func(t *testing.T) {
@@ -30,7 +23,7 @@ func TestSTDiTReferences(t *testing.T) {
 			if ref["mask"] != nil {
 				mask = ints(t, ref["mask"])
 			}
-			out, shape, err := m.Forward(context.Background(), f32s(t, ref["x"]), ref["x"].Shape, f64s(t, ref["t"]), f32s(t, ref["y"]), mask, nil)
+			out, shape, err := m.Forward(context.Background(), f32s(t, ref["x"]), ref["x"].Shape, f64s(t, ref["t"]), &dit.Cond{Caption: f32s(t, ref["y"]), Mask: mask}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +37,7 @@ func TestSTDiTReferences(t *testing.T) {
 			}
 			if name == "ref_forward_null_fp32" {
 				// y = nil must mean the model's own null caption.
-				out2, _, err := m.Forward(context.Background(), f32s(t, ref["x"]), ref["x"].Shape, f64s(t, ref["t"]), nil, nil, nil)
+				out2, _, err := m.Forward(context.Background(), f32s(t, ref["x"]), ref["x"].Shape, f64s(t, ref["t"]), nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -115,7 +115,11 @@ func DequantizeFP8(f *quant.FP8, to tensor.DType, sem quant.ScaleSemantics) *Ste
 			if to != tensor.F32 && to != tensor.BF16 && to != tensor.F16 {
 				return nil, fmt.Errorf("scaled fp8 dequantizes to F32, BF16 or F16, not %v", to)
 			}
-			idx := index(ts)
+			var names []string
+			for _, l := range f.Layers {
+				names = append(names, l.Weight, l.Scale)
+			}
+			idx := indexOf(ts, names)
 			out := append([]Tensor(nil), ts...)
 			for _, l := range f.Layers {
 				if l.Scale == "" {
@@ -363,7 +367,10 @@ func QuantizeFP8(dt tensor.DType, scaled bool, keep map[string]bool) *Step {
 		if dt != tensor.F8_E4M3 && dt != tensor.F8_E5M2 {
 			return nil, fmt.Errorf("fp8 writing wants F8_E4M3 or F8_E5M2, not %v", dt)
 		}
-		idx := index(ts)
+		have := make(map[string]bool, len(ts))
+		for _, t := range ts {
+			have[t.Name] = true
+		}
 		out := make([]Tensor, 0, len(ts)+1)
 		prefix := ""
 		for _, t := range ts {
@@ -387,7 +394,7 @@ func QuantizeFP8(dt tensor.DType, scaled bool, keep map[string]bool) *Step {
 			}
 			layer := strings.TrimSuffix(t.Name, ".weight")
 			sn := layer + ".scale_weight"
-			if _, dup := idx[sn]; dup {
+			if have[sn] {
 				return nil, fmt.Errorf("%s already exists: the source looks scaled already", sn)
 			}
 			sc := &FP8Scaler{In: t.Data, From: t.DType, To: dt, Name: t.Name}
@@ -399,7 +406,7 @@ func QuantizeFP8(dt tensor.DType, scaled bool, keep map[string]bool) *Step {
 		}
 		if scaled {
 			m := prefix + "scaled_fp8"
-			if _, dup := idx[m]; dup {
+			if have[m] {
 				return nil, fmt.Errorf("%s already exists: the source is scaled fp8 already", m)
 			}
 			out = append(out, Tensor{Name: m, DType: dt, Shape: []int{0}, Data: Const{}})

@@ -53,6 +53,7 @@ func Ops() []OpInfo {
 		{"drop", "leave tensors out of the output (unexpected keys, stale buffers, optimizer state)"},
 		{"regenerate", "recompute a fixed table from its formula (sin-cos pos_embed, temporal pos_embed) for the target's sizes"},
 		{"resize", "change the length of a table's first axis by a stated rule (repeat the last row, or truncate)"},
+		{"swap", "reorder equal row blocks of a tensor along axis 0 (diffusers keeps a final modulation as scale, shift where the original has shift, scale); a permutation of rows, the values never change"},
 		{"replicate", "copy a shared tensor into every block (DiT's timestep and class embedders, as diffusers stores them)"},
 		{"dedupe", "keep one of several equal copies (diffusers' per-block embedder copies); the copies are verified byte-equal before writing"},
 		{"cast", "convert floating-point tensors to another dtype, rounding to nearest even like torch; integer and bool tensors are never cast; scaled fp8 weights are multiplied by their scales first"},
@@ -147,7 +148,7 @@ func Reshape(key string, from, to []int) *Step {
 	return &Step{ID: op + ":" + key, Op: op, Keys: []string{key}, Produces: []string{key}, Description: desc,
 		Params: map[string]string{"axis": fmt.Sprint(axis), "shape": tensor.FormatShape(to)},
 		apply: func(ts []Tensor) ([]Tensor, error) {
-			i, ok := index(ts)[key]
+			i, ok := find(ts, key)
 			if !ok {
 				return nil, fmt.Errorf("no tensor %q", key)
 			}
@@ -167,7 +168,7 @@ func Split(key string, into []string, rows []int) *Step {
 	return &Step{ID: "split:" + key, Op: "split", Keys: []string{key}, Produces: into,
 		Description: fmt.Sprintf("split %s along axis 0 into %s", key, strings.Join(into, ", ")),
 		apply: func(ts []Tensor) ([]Tensor, error) {
-			i, ok := index(ts)[key]
+			i, ok := find(ts, key)
 			if !ok {
 				return nil, fmt.Errorf("no tensor %q", key)
 			}
@@ -230,7 +231,7 @@ func Fuse(keys []string, into string) *Step {
 	return &Step{ID: "fuse:" + into, Op: "fuse", Keys: keys, Produces: []string{into},
 		Description: fmt.Sprintf("concatenate %s along axis 0 into %s", strings.Join(keys, ", "), into),
 		apply: func(ts []Tensor) ([]Tensor, error) {
-			idx := index(ts)
+			idx := indexOf(ts, keys)
 			var parts Concat
 			var first Tensor
 			rows := 0
@@ -256,7 +257,7 @@ func Fuse(keys []string, into string) *Step {
 				pos = min(pos, i)
 			}
 			fused := Tensor{Name: into, DType: first.DType, Shape: append([]int{rows}, first.Shape[1:]...), Data: parts}
-			var out []Tensor
+			out := make([]Tensor, 0, len(ts))
 			for i, t := range ts {
 				if i == pos {
 					out = append(out, fused)
@@ -264,6 +265,48 @@ func Fuse(keys []string, into string) *Step {
 				if !drop[t.Name] {
 					out = append(out, t)
 				}
+			}
+			return out, nil
+		}}
+}
+
+// Swap renames key to into and reorders its rows: axis 0 is cut into
+// len(order) equal blocks, and block i of the result is block order[i] of
+// the input ([1, 0] swaps two halves). The bytes are only moved.
+func Swap(key, into string, order []int, why string) *Step {
+	desc := fmt.Sprintf("%s → %s with its %d row blocks reordered %v (%s)", key, into, len(order), order, why)
+	if key == into {
+		desc = fmt.Sprintf("reorder the %d row blocks of %s as %v (%s)", len(order), key, order, why)
+	}
+	return &Step{ID: "swap:" + into, Op: "swap", Keys: []string{key}, Produces: []string{into}, Description: desc,
+		Params: map[string]string{"order": fmt.Sprint(order)},
+		apply: func(ts []Tensor) ([]Tensor, error) {
+			i, ok := find(ts, key)
+			if !ok {
+				return nil, fmt.Errorf("no tensor %q", key)
+			}
+			t := ts[i]
+			n := len(order)
+			if n == 0 || len(t.Shape) == 0 || t.Shape[0]%n != 0 {
+				return nil, fmt.Errorf("%s has shape %v, cannot cut axis 0 into %d equal blocks", key, t.Shape, n)
+			}
+			blk := t.Data.Size() / int64(n)
+			var d Concat
+			for _, j := range order {
+				if j < 0 || j >= n {
+					return nil, fmt.Errorf("block %d out of range", j)
+				}
+				part, err := sliceData(t.Data, int64(j)*blk, blk)
+				if err != nil {
+					return nil, err
+				}
+				d = append(d, part)
+			}
+			out := append([]Tensor(nil), ts...)
+			out[i].Name = into
+			out[i].Data = d
+			if _, dup := find(ts, into); dup && into != key {
+				return nil, fmt.Errorf("%s already exists", into)
 			}
 			return out, nil
 		}}
@@ -306,7 +349,7 @@ func Put(op, key, description string, dt tensor.DType, shape []int, values []flo
 	return &Step{ID: op + ":" + key, Op: op, Keys: []string{key}, Produces: []string{key}, Description: description,
 		apply: func(ts []Tensor) ([]Tensor, error) {
 			out := append([]Tensor(nil), ts...)
-			if i, ok := index(ts)[key]; ok {
+			if i, ok := find(ts, key); ok {
 				out[i] = t
 				return out, nil
 			}
@@ -326,7 +369,7 @@ func ResizeRows(key string, shape []int, rows int) *Step {
 		Description: fmt.Sprintf("resize %s from %s to %s (%s)", key, tensor.FormatShape(shape), tensor.FormatShape(to), rule),
 		Params:      map[string]string{"rule": rule},
 		apply: func(ts []Tensor) ([]Tensor, error) {
-			i, ok := index(ts)[key]
+			i, ok := find(ts, key)
 			if !ok {
 				return nil, fmt.Errorf("no tensor %q", key)
 			}
@@ -428,7 +471,7 @@ func Replicate(key string, copies []string) *Step {
 	return &Step{ID: "replicate:" + key, Op: "replicate", Keys: []string{key}, Produces: copies,
 		Description: fmt.Sprintf("copy %s into %d blocks (%s, …) as diffusers stores it", key, len(copies), copies[0]),
 		apply: func(ts []Tensor) ([]Tensor, error) {
-			i, ok := index(ts)[key]
+			i, ok := find(ts, key)
 			if !ok {
 				return nil, fmt.Errorf("no tensor %q", key)
 			}

@@ -29,10 +29,10 @@ func Table(s *spec.Spec, key string) ([]float32, []int, string, error) {
 	switch s.Family + "/" + key {
 	case "dit/pos_embed", "latte/pos_embed":
 		g := s.Int("input_size") / s.Int("patch_size")
-		return sinCos2D(h, g, g, 1), []int{1, g * g, h}, fmt.Sprintf("DiT 2-D sin-cos, %d×%d grid", g, g), nil
+		return SinCos2D(h, g, g, 1), []int{1, g * g, h}, fmt.Sprintf("DiT 2-D sin-cos, %d×%d grid", g, g), nil
 	case "latte/temp_embed":
 		n := s.Int("num_frames")
-		return sinCos1D(h, n, 1), []int{1, n, h}, fmt.Sprintf("1-D sin-cos over %d frames", n), nil
+		return SinCos1D(h, n, 1), []int{1, n, h}, fmt.Sprintf("1-D sin-cos over %d frames", n), nil
 	case "pixart-alpha/pos_embed", "pixart-sigma/pos_embed":
 		g := s.Int("input_size") / s.Int("patch_size")
 		name := "lewei_scale"
@@ -40,17 +40,17 @@ func Table(s *spec.Spec, key string) ([]float32, []int, string, error) {
 			name = "pe_interpolation"
 		}
 		sc := s.Float(name)
-		return sinCos2D(h, g, g, sc), []int{1, g * g, h}, fmt.Sprintf("PixArt 2-D sin-cos, %d×%d grid, %s %g — the target's setting; a model built with another %s computes another table", g, g, name, sc, name), nil
+		return SinCos2D(h, g, g, sc), []int{1, g * g, h}, fmt.Sprintf("PixArt 2-D sin-cos, %d×%d grid, %s %g — the target's setting; a model built with another %s computes another table", g, g, name, sc, name), nil
 	case "stdit/pos_embed":
 		in, p := s.Ints("input_size"), s.Ints("patch_size")
 		gh, gw := in[1]/p[1], in[2]/p[2]
 		sc := s.Float("space_scale")
-		return sinCos2D(h, gh, gw, sc), []int{1, gh * gw, h}, fmt.Sprintf("Open-Sora 2-D sin-cos, %d×%d grid, space_scale %g", gh, gw, sc), nil
+		return SinCos2D(h, gh, gw, sc), []int{1, gh * gw, h}, fmt.Sprintf("Open-Sora 2-D sin-cos, %d×%d grid, space_scale %g", gh, gw, sc), nil
 	case "stdit/pos_embed_temporal":
 		in, p := s.Ints("input_size"), s.Ints("patch_size")
 		n := in[0] / p[0]
 		sc := s.Float("time_scale")
-		return sinCos1D(h, n, sc), []int{1, n, h}, fmt.Sprintf("Open-Sora 1-D sin-cos over %d frames, time_scale %g", n, sc), nil
+		return SinCos1D(h, n, sc), []int{1, n, h}, fmt.Sprintf("Open-Sora 1-D sin-cos over %d frames, time_scale %g", n, sc), nil
 	}
 	return nil, nil, "", fmt.Errorf("%s %s: %w", s.Family, key, ErrNoFormula)
 }
@@ -79,13 +79,13 @@ func SinCosGrid(s *spec.Spec, key string) (gh, gw int, scale float64, ok bool) {
 	return 0, 0, 0, false
 }
 
-// sinCos2D is upstream's get_2d_sincos_pos_embed (DiT, Latte, PixArt's
+// SinCos2D is upstream's get_2d_sincos_pos_embed (DiT, Latte, PixArt's
 // with lewei_scale/pe_interpolation as scale at the construction-time
 // grid, Open-Sora's with space_scale): positions are float32
 // (np.arange(..., dtype=float32) / scale), frequencies and sin/cos float64,
 // the result cast to float32. Row i·w+j holds the w coordinate j in the
 // first half and the h coordinate i in the second (np.meshgrid(w, h)).
-func sinCos2D(dim, h, w int, scale float64) []float32 {
+func SinCos2D(dim, h, w int, scale float64) []float32 {
 	out := make([]float32, h*w*dim)
 	half := dim / 2
 	om := omegas(half)
@@ -101,8 +101,8 @@ func sinCos2D(dim, h, w int, scale float64) []float32 {
 	return out
 }
 
-// sinCos1D is get_1d_sincos_pos_embed(dim, n, scale): positions arange(n)/scale (float64).
-func sinCos1D(dim, n int, scale float64) []float32 {
+// SinCos1D is get_1d_sincos_pos_embed(dim, n, scale): positions arange(n)/scale (float64).
+func SinCos1D(dim, n int, scale float64) []float32 {
 	out := make([]float32, n*dim)
 	om := omegas(dim)
 	for t := 0; t < n; t++ {

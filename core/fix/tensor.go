@@ -40,10 +40,30 @@ func Infos(ts []Tensor) []tensor.Info {
 	return out
 }
 
-func index(ts []Tensor) map[string]int {
-	m := make(map[string]int, len(ts))
+// find is the position of key in ts (a linear scan: one lookup costs less
+// than building an index).
+func find(ts []Tensor, key string) (int, bool) {
+	for i := range ts {
+		if ts[i].Name == key {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// indexOf maps the wanted keys to their positions in ts.
+func indexOf(ts []Tensor, keys []string) map[string]int {
+	want := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	m := make(map[string]int, len(keys))
 	for i, t := range ts {
-		m[t.Name] = i
+		if want[t.Name] {
+			if _, dup := m[t.Name]; !dup {
+				m[t.Name] = i
+			}
+		}
 	}
 	return m
 }

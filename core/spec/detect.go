@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -31,6 +32,10 @@ type Detection struct {
 	ClosestPreset string
 	Evidence      []string
 	Ambiguous     []string
+	// Ambiguities are the hyperparameters shapes do not decide, structured:
+	// the value used, its source and whether it is a guess (see Resolve).
+	// Each also has a line in Ambiguous.
+	Ambiguities []Ambiguity
 	// Confidence is |agree| / |spec ∪ checkpoint| over (name, shape)
 	// pairs between Params.Keys() and the checkpoint: 1 means the spec
 	// reproduces the checkpoint exactly.
@@ -42,6 +47,20 @@ type Detection struct {
 	ShapeMismatch []string
 	// Ignored counts tensors outside Prefix (other containers).
 	Ignored int
+	// Variant is the release variant the shapes identify ("flux1-fill-dev",
+	// "wan2.1-i2v", "sd3.5-medium"); for a tiny or unknown configuration
+	// the nearest one by its distinguishing tensors. Empty for families
+	// without variants.
+	Variant string
+	// Layout is "original", "diffusers" or "comfyui" (the original keys
+	// under model.diffusion_model.).
+	Layout string
+	// Components are networks bundled beside this one (text encoders,
+	// VAE) in a single file.
+	Components []Component
+	// Packed lists weights stored packed 4-bit (PackedFormat says how).
+	Packed       []string
+	PackedFormat string
 }
 
 // anchors are keys that end a prefix: what precedes them is the container
@@ -50,6 +69,8 @@ var anchors = []string{
 	"x_embedder.proj.weight", "pos_embed.proj.weight", "img_in.weight",
 	"t_embedder.mlp.0.weight", "final_layer.linear.weight", "proj_out_2.weight",
 	"adaln_single.linear.weight", "video_embedder.proj.weight", "txt_in.weight",
+	"img_in.proj.weight", "patch_embedding.weight", "x_embedder.weight", "head.modulation",
+	"joint_blocks.0.x_block.attn.qkv.weight", "patchify_proj.weight", "proj_in.weight", "patch_embed.proj.weight",
 }
 
 func findPrefix(infos []tensor.Info) (string, int) {
@@ -176,8 +197,10 @@ func Detect(infos []tensor.Info) *Detection {
 	d.Prefix = prefix
 	c := &ckpt{shapes: map[string][]int{}}
 	dtypes := map[string]int{}
+	keyTypes := map[string]tensor.DType{}
+	d.Components = components(infos, prefix)
 	for _, in := range infos {
-		if !strings.HasPrefix(in.Name, prefix) {
+		if !strings.HasPrefix(in.Name, prefix) || prefix == "" && inComponent(in.Name, d.Components) {
 			d.Ignored++
 			continue
 		}
@@ -186,6 +209,7 @@ func Detect(infos []tensor.Info) *Detection {
 			c.order = append(c.order, k)
 		}
 		c.shapes[k] = in.Shape
+		keyTypes[k] = in.DType
 		dtypes[in.DType.String()]++
 	}
 	x := &detector{c: c, d: d, p: map[string]any{}}
@@ -195,6 +219,10 @@ func Detect(infos []tensor.Info) *Detection {
 	if d.Ignored > 0 {
 		x.ev("%d tensors outside %q ignored (other containers)", d.Ignored, prefix)
 	}
+	for _, cp := range d.Components {
+		x.ev("bundled beside the network: %s (%q, %d tensors, %d parameters)", cp.What, cp.Prefix, cp.Tensors, cp.Params)
+	}
+	x.unpack(keyTypes)
 	if len(dtypes) > 0 {
 		var parts []string
 		for k, v := range dtypes {
@@ -220,12 +248,28 @@ func Detect(infos []tensor.Info) *Detection {
 	d.Params = s
 	x.compare(s)
 	x.matchPreset()
+	if d.Preset != "" {
+		settleByPreset(d)
+	}
+	x.finish2026()
 	return d
+}
+
+func inComponent(name string, cs []Component) bool {
+	for _, c := range cs {
+		if strings.HasPrefix(name, c.Prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // classify runs the signature cascade (reference §6.1, most specific first).
 func (x *detector) classify() bool {
 	c := x.c
+	if x.classify2026() {
+		return true
+	}
 	switch {
 	case c.has("double_blocks.0.img_attn.q_proj.weight") || c.has("double_blocks.0.img_attn.qkv.weight"):
 		x.mmdit()
@@ -331,11 +375,7 @@ func defaultHeads(h int) int {
 	return 1
 }
 
-func (x *detector) headsUnknown(h int) {
-	nh := defaultHeads(h)
-	x.p["num_heads"] = nh
-	x.amb("num_heads: not determined by shapes (qkv is [3H, H] for any head count); using %d", nh)
-}
+func (x *detector) headsUnknown(h int) { x.heads(h) }
 
 func isqrt(n int) (int, bool) {
 	r := int(math.Sqrt(float64(n)))
@@ -371,7 +411,9 @@ func (x *detector) classes(key string) {
 	rows := x.c.dim(key, 0)
 	x.p["num_classes"] = max(rows-1, 1)
 	x.shapeEv(key, fmt.Sprintf("num_classes %d (+1 null-class row)", rows-1))
-	x.amb("num_classes: %d assumes the extra CFG row (class_dropout_prob > 0); a model trained with class_dropout_prob=0 would have %d classes", rows-1, rows)
+	x.ambiguity(Ambiguity{Param: "num_classes", Value: max(rows-1, 1),
+		Source: "upstream default: class_dropout_prob 0.1 (every released model) adds the null-class row that guidance uses",
+		Reason: fmt.Sprintf("%d label rows are %d classes + the null row, or %d classes for a model trained with class_dropout_prob=0", rows, rows-1, rows)})
 }
 
 // ---------------------------------------------------------------- DiT / Latte
@@ -431,7 +473,8 @@ func (x *detector) ditPatch(k []int) int {
 
 func (x *detector) inputFromPosEmbed(key string, p int, field string) {
 	if key == "" {
-		x.amb("%s: no pos_embed saved, so the latent size is not determined by shapes; using the default %v", field, x.defaultOf(field))
+		x.ambiguity(Ambiguity{Param: field, Value: x.defaultOf(field), Guess: true,
+			Reason: "no pos_embed saved, so the latent size is not determined by shapes"})
 		return
 	}
 	n := x.c.dim(key, 1)
@@ -527,10 +570,16 @@ func (x *detector) pixart() {
 	case L == 300:
 		sigma = true
 		x.ev("y_embedder.y_embedding has 300 rows → PixArt-Σ (α uses 120)")
+	case L == 120:
+		x.ev("y_embedder.y_embedding has 120 rows, no micro-conditioning → PixArt-α (its 256/512 releases)")
 	default:
-		x.ev("y_embedder.y_embedding has %d rows, no micro-conditioning → PixArt-α", L)
+		// Every α release has 120 caption tokens or micro-conditioning;
+		// a file with neither is not an α release, so Σ (whose PixArt and
+		// PixArtMS without micro-conditions save exactly these keys).
+		sigma = true
+		x.ev("y_embedder.y_embedding has %d rows, no micro-conditioning, no qk_norm → PixArt-Σ-like (no α release has this; α and Σ share these keys)", L)
 	}
-	x.amb("PixArt-α and PixArt-Σ share key names; α/Σ decided by micro-conditioning, qk_norm and y_embedding length")
+	x.amb("PixArt-α and PixArt-Σ share key names; α/Σ decided by micro-conditioning, qk_norm and y_embedding length (120 α, else Σ); both compute the same sin-cos pos_embed")
 	x.fam, x.d.Version = "pixart-alpha", "PixArt-α"
 	if sigma {
 		x.fam, x.d.Version = "pixart-sigma", "PixArt-Σ"
@@ -551,7 +600,9 @@ func (x *detector) pixart() {
 		x.ev("no pos_embed buffer (as in the released PixArt-Σ-256; loaders recompute it)")
 		x.inputFromPosEmbed("", p, "input_size")
 	}
-	x.amb("%s: position-table scale is not determined by shapes", map[bool]string{false: "lewei_scale", true: "pe_interpolation"}[sigma])
+	scale := map[bool]string{false: "lewei_scale", true: "pe_interpolation"}[sigma]
+	x.ambiguity(Ambiguity{Param: scale, Value: x.defaultOf(scale), Guess: true,
+		Reason: "position-table scale is not determined by shapes (published " + x.d.Version + " configurations tie it to the image size)"})
 }
 
 func (x *detector) caption() {
@@ -837,11 +888,14 @@ func (x *detector) matchPreset() {
 		if p.Family != d.Family {
 			continue
 		}
+		if v, ok := p.params[PrefixParam].(string); ok && v != "" {
+			continue // a single-file preset: detection compares names without the prefix
+		}
 		ps, err := Preset(p.Name)
 		if err != nil {
 			continue
 		}
-		es, _ := ps.Keys()
+		es := cachedKeys(p.Name, ps)
 		agree := 0
 		for _, e := range es {
 			if g, ok := x.c.shapes[e.Name]; ok && tensor.EqualShape(g, e.Shape) {
@@ -869,4 +923,17 @@ func (x *detector) matchPreset() {
 		d.ClosestPreset = best
 		x.ev("closest preset %s (%.0f%% of entries agree)", best, 100*bestScore)
 	}
+}
+
+// presetKeyCache holds each preset's key list (presets never change after
+// init); detection compares a checkpoint with every preset of its family.
+var presetKeyCache sync.Map
+
+func cachedKeys(name string, s *Spec) []Entry {
+	if v, ok := presetKeyCache.Load(name); ok {
+		return v.([]Entry)
+	}
+	es, _ := s.Keys()
+	presetKeyCache.Store(name, es)
+	return es
 }

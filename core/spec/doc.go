@@ -16,7 +16,19 @@
 //	stdit2            Open-Sora 1.1 STDiT2
 //	stdit3            Open-Sora 1.2 STDiT3
 //	stdit3-v4         Open-Sora 1.3 STDiT3 ("OpenSora-STDiT-v4")
-//	mmdit             Open-Sora 2.0 MMDiT and the Flux (BFL) layout
+//	mmdit             Open-Sora 2.0 MMDiT (split q/k/v or cond_in; fused without cond_in is flux)
+//	flux              black-forest-labs Flux (FluxParams); flux-diffusers
+//	wan               Wan 2.1/2.2 WanModel; wan-diffusers
+//	sd3               Stability SD3/SD3.5 MMDiTX; sd3-diffusers
+//	hunyuanvideo      Tencent HYVideoDiffusionTransformer; hunyuanvideo-diffusers
+//	ltx-video         Lightricks LTX-Video Transformer3DModel; ltx-video-diffusers
+//	cogvideox         diffusers CogVideoXTransformer3DModel (1.0 and 1.5)
+//	sana              NVlabs SanaMS; sana-diffusers
+//
+// Today's families have release variants (Detection.Variant), layouts
+// (original, diffusers, comfyui: LayoutOf, ToLayout) and presets named
+// after docs/keys/2026 ("flux1-fill-dev", "sd3.5-medium.diffusers",
+// "wan2.1-t2v-14B.comfyui").
 //
 // Spec JSON uses the upstream constructor's (or config.json's) field names;
 // missing fields take upstream defaults. Two fields are ditkit's own:

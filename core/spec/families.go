@@ -263,7 +263,7 @@ func pixartParams(sigma bool) []Param {
 		pBool("micro_condition", false, "ditkit: PixArtMS micro-conditioning (csize_embedder, ar_embedder); α-1024-MS has it, Σ never"),
 		pBool("saved_pos_embed", true, "ditkit: false when the checkpoint omits the pos_embed buffer (released PixArt-Σ-256)"),
 	)
-	return concat(ps, pAny("drop_path", "window_size", "window_block_indexes", "use_rel_pos", "config", "kv_compress_config", "use_pe"))
+	return concat(ps, pAny("drop_path", "window_size", "window_block_indexes", "use_rel_pos", "config", "kv_compress_config", "use_pe", "learn_sigma"))
 }
 
 func registerPixArt() {
@@ -648,61 +648,8 @@ func registerMMDiT() {
 			return checkMLP(s)
 		},
 		keys: func(s *Spec) []Entry {
-			h, c := s.Int("hidden_size"), s.Int("in_channels")
-			hd := h / s.Int("num_heads")
-			m := mlpHidden(h, s.Float("mlp_ratio"))
-			fused, qb := s.Bool("fused_qkv"), s.Bool("qkv_bias")
-			var b kb
-			b.linear("img_in", h, c, true)
-			b.linear("time_in.in_layer", h, 256, true)
-			b.linear("time_in.out_layer", h, h, true)
-			b.linear("vector_in.in_layer", h, s.Int("vec_in_dim"), true)
-			b.linear("vector_in.out_layer", h, h, true)
-			if s.Bool("guidance_embed") {
-				b.linear("guidance_in.in_layer", h, 256, true)
-				b.linear("guidance_in.out_layer", h, h, true)
-			}
-			if s.Bool("cond_embed") {
-				pp := s.Int("patch_size")
-				b.linear("cond_in", h, c+pp*pp, true)
-			}
-			b.linear("txt_in", h, s.Int("context_in_dim"), true)
-			for i := 0; i < s.Int("depth"); i++ {
-				pre := "double_blocks." + itoa(i)
-				for _, st := range []string{"img", "txt"} {
-					b.linear(pre+"."+st+"_mod.lin", 6*h, h, true)
-					a := pre + "." + st + "_attn"
-					if fused {
-						b.linear(a+".qkv", 3*h, h, qb)
-					} else {
-						b.linear(a+".q_proj", h, h, qb)
-						b.linear(a+".k_proj", h, h, qb)
-						b.linear(a+".v_proj", h, h, qb)
-					}
-					b.param(a+".norm.query_norm.scale", hd)
-					b.param(a+".norm.key_norm.scale", hd)
-					b.linear(a+".proj", h, h, true)
-					b.linear(pre+"."+st+"_mlp.0", m, h, true)
-					b.linear(pre+"."+st+"_mlp.2", h, m, true)
-				}
-			}
-			for j := 0; j < s.Int("depth_single_blocks"); j++ {
-				pre := "single_blocks." + itoa(j)
-				if fused {
-					b.linear(pre+".linear1", 3*h+m, h, true)
-				} else {
-					b.linear(pre+".q_proj", h, h, true)
-					b.linear(pre+".k_proj", h, h, true)
-					b.linear(pre+".v_mlp", h+m, h, true)
-				}
-				b.linear(pre+".linear2", h, h+m, true)
-				b.param(pre+".norm.query_norm.scale", hd)
-				b.param(pre+".norm.key_norm.scale", hd)
-				b.linear(pre+".modulation.lin", 3*h, h, true)
-			}
-			b.linear("final_layer.linear", c, h, true)
-			b.linear("final_layer.adaLN_modulation.1", 2*h, h, true)
-			return b.e
+			// the BFL layout; the final projection's width is in_channels
+			return fluxKeys(s, s.Int("in_channels"), s.Bool("fused_qkv"), s.Bool("cond_embed"))
 		},
 	})
 }

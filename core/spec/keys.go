@@ -57,3 +57,52 @@ func TotalElements(entries []Entry) int64 {
 	}
 	return n
 }
+
+// HeaderFormat reports whether a spec's key list is printed in the 2026
+// reference format (docs/keys/2026: "#" header lines naming the source
+// and arguments, then "# tensors: N  total_params: P", then the keys)
+// rather than the older one with a "# tensors=N elements=M" footer.
+func HeaderFormat(s *Spec) bool {
+	switch Group(s.Family) {
+	case "dit", "pixart", "latte", "stdit", "stdit2", "stdit3", "mmdit", "":
+		return false
+	}
+	return true
+}
+
+// WriteSpecKeys writes a spec's entries in the format of the reference
+// key lists for its family (see HeaderFormat).
+func WriteSpecKeys(w io.Writer, s *Spec, entries []Entry) error {
+	if !HeaderFormat(s) {
+		return WriteKeys(w, entries)
+	}
+	js, err := s.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	header := []string{}
+	if s.preset != "" {
+		for _, p := range presets {
+			if p.Name == s.preset {
+				header = append(header, fmt.Sprintf("ditkit preset %s: %s", p.Name, p.Description))
+			}
+		}
+	}
+	header = append(header, "spec: "+string(js))
+	return WriteKeysHeader(w, header, entries)
+}
+
+// WriteKeysHeader writes entries in the docs/keys/2026 format: header
+// lines (each prefixed "# "), "# tensors: N  total_params: P", then
+// "name<TAB>[d0, d1, ...]" per line.
+func WriteKeysHeader(w io.Writer, header []string, entries []Entry) error {
+	bw := bufio.NewWriter(w)
+	for _, h := range header {
+		fmt.Fprintf(bw, "# %s\n", strings.ReplaceAll(h, "\n", " "))
+	}
+	fmt.Fprintf(bw, "# tensors: %d  total_params: %d\n", len(entries), TotalElements(entries))
+	for _, e := range entries {
+		fmt.Fprintf(bw, "%s\t%s\n", e.Name, tensor.FormatShape(e.Shape))
+	}
+	return bw.Flush()
+}

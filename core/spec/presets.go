@@ -11,6 +11,10 @@ type PresetInfo struct {
 	Name        string
 	Family      string
 	Description string
+	// Variant and Layout name the release variant and key layout of the
+	// 2026 families' presets ("flux1-fill-dev", "diffusers").
+	Variant string `json:",omitempty"`
+	Layout  string `json:",omitempty"`
 }
 
 type preset struct {
@@ -21,7 +25,7 @@ type preset struct {
 var presets []preset
 
 func addPreset(name, fam, desc string, params map[string]any) {
-	presets = append(presets, preset{PresetInfo{name, fam, desc}, params})
+	presets = append(presets, preset{PresetInfo{Name: name, Family: fam, Description: desc}, params})
 }
 
 func init() {
@@ -108,6 +112,7 @@ func Presets() []PresetInfo {
 	out := make([]PresetInfo, len(presets))
 	for i, p := range presets {
 		out[i] = p.PresetInfo
+		out[i].Variant, out[i].Layout = PresetVariant(p.Name)
 	}
 	return out
 }

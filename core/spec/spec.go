@@ -38,11 +38,12 @@ func (e Entry) Numel() int64 {
 type Kind int
 
 const (
-	KindInt   Kind = iota // JSON integer
-	KindFloat             // JSON number
-	KindBool              // JSON true/false
-	KindInts              // JSON array of integers (Param.Len fixes its length when > 0)
-	KindAny               // accepted and kept verbatim; does not change the key list
+	KindInt    Kind = iota // JSON integer
+	KindFloat              // JSON number
+	KindBool               // JSON true/false
+	KindInts               // JSON array of integers (Param.Len fixes its length when > 0)
+	KindAny                // accepted and kept verbatim; does not change the key list
+	KindString             // JSON string (Param.Choices lists the accepted values when set)
 )
 
 func (k Kind) String() string {
@@ -55,6 +56,8 @@ func (k Kind) String() string {
 		return "boolean"
 	case KindInts:
 		return "array of integers"
+	case KindString:
+		return "string"
 	}
 	return "any JSON value"
 }
@@ -70,7 +73,12 @@ type Param struct {
 	// (KindFloat: Min is exclusive when MinExclusive).
 	Min          float64
 	MinExclusive bool
-	Doc          string
+	// Keyed marks a KindAny parameter that does change the key list (the
+	// family validates it); Equal compares it.
+	Keyed bool
+	// Choices are the accepted values of a KindString parameter (empty: any).
+	Choices []string
+	Doc     string
 }
 
 // FamilyInfo describes a family: its id, what upstream class it mirrors,
@@ -85,6 +93,7 @@ type family struct {
 	FamilyInfo
 	validate func(s *Spec) error
 	keys     func(s *Spec) []Entry
+	name     func(s *Spec) string // short description; nil: the generic one
 }
 
 var families = map[string]*family{}
@@ -142,6 +151,7 @@ func fieldErr(fam, field, format string, args ...any) error {
 // New returns a spec of the family with every parameter at its default,
 // then overridden by params (Go values: int, float64, bool, []int, nil).
 func New(familyID string, params map[string]any) (*Spec, error) {
+	familyID = canonicalFamily(familyID)
 	f, ok := families[familyID]
 	if !ok {
 		return nil, unknownFamily(familyID)
@@ -194,6 +204,7 @@ func Parse(data []byte) (*Spec, error) {
 	if err := json.Unmarshal(famRaw, &fam); err != nil {
 		return nil, &Error{Field: "family", Msg: "must be a string"}
 	}
+	fam = canonicalFamily(fam)
 	f, ok := families[fam]
 	if !ok {
 		return nil, unknownFamily(fam)
@@ -266,7 +277,7 @@ func decodeValue(fam string, p *Param, raw json.RawMessage) (any, error) {
 // canonical Go type and range-checks it.
 func normalize(fam string, p *Param, v any) (any, error) {
 	if v == nil {
-		if p.Nullable {
+		if p.Nullable || p.Kind == KindAny {
 			return nil, nil
 		}
 		return nil, fieldErr(fam, p.Name, "must be %s, not null", kindPhrase(p))
@@ -305,6 +316,15 @@ func normalize(fam string, p *Param, v any) (any, error) {
 			return nil, fieldErr(fam, p.Name, "must be a boolean, got %s", describe(v))
 		}
 		return b, nil
+	case KindString:
+		str, ok := v.(string)
+		if !ok {
+			return nil, fieldErr(fam, p.Name, "must be a string, got %s", describe(v))
+		}
+		if len(p.Choices) > 0 && !containsString(p.Choices, str) {
+			return nil, fieldErr(fam, p.Name, "must be one of %s, got %q", quoteList(p.Choices), str)
+		}
+		return str, nil
 	case KindInts:
 		var items []any
 		switch t := v.(type) {
@@ -361,8 +381,27 @@ func kindPhrase(p *Param) string {
 		return "a number"
 	case KindBool:
 		return "a boolean"
+	case KindString:
+		return "a string"
 	}
 	return "an array of integers"
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
 }
 
 func describe(v any) string {
@@ -420,6 +459,9 @@ func toFloat(v any) (float64, bool) {
 
 func cloneVal(v any) any {
 	if s, ok := v.([]int); ok {
+		if s != nil && len(s) == 0 {
+			return []int{} // an empty list stays a list ([] in JSON, not null)
+		}
 		return append([]int(nil), s...)
 	}
 	return v
@@ -473,6 +515,12 @@ func (s *Spec) Get(name string) (any, bool) {
 // Int returns an integer parameter (0 if absent or null).
 func (s *Spec) Int(name string) int {
 	v, _ := s.params[name].(int)
+	return v
+}
+
+// Str returns a string parameter ("" if absent or null).
+func (s *Spec) Str(name string) string {
+	v, _ := s.params[name].(string)
 	return v
 }
 
@@ -531,7 +579,14 @@ func (s *Spec) Keys() ([]Entry, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	return s.fam().keys(s), nil
+	es := s.fam().keys(s)
+	// Single-file layouts (ComfyUI) keep the network under a prefix.
+	if pre := s.Str(PrefixParam); pre != "" {
+		for i := range es {
+			es[i].Name = pre + es[i].Name
+		}
+	}
+	return es, nil
 }
 
 // MarshalJSON writes {"family": ..., params in the family's order}; the
@@ -584,6 +639,9 @@ func (s *Spec) Name() string {
 	if f == nil {
 		return s.Family
 	}
+	if f.name != nil {
+		return f.name(s)
+	}
 	parts := []string{s.Family}
 	add := func(label, key string) {
 		v, ok := s.params[key]
@@ -630,6 +688,9 @@ func (s *Spec) Equal(o *Spec) bool {
 	}
 	for _, p := range s.fam().Params {
 		if p.Kind == KindAny {
+			if p.Keyed && !jsonEqual(s.params[p.Name], o.params[p.Name]) {
+				return false
+			}
 			continue
 		}
 		a, b := s.params[p.Name], o.params[p.Name]
@@ -638,6 +699,13 @@ func (s *Spec) Equal(o *Spec) bool {
 		}
 	}
 	return true
+}
+
+// jsonEqual compares two pass-through values by their JSON encoding.
+func jsonEqual(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 func valEqual(a, b any) bool {
@@ -660,6 +728,14 @@ func valEqual(a, b any) bool {
 			_, bi := b.(int)
 			return af == bf && ai == bi
 		}
+	}
+	switch a.(type) {
+	case map[string]any, []any:
+		return jsonEqual(a, b)
+	}
+	switch b.(type) {
+	case map[string]any, []any:
+		return false
 	}
 	return a == b
 }

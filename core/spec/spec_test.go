@@ -83,7 +83,7 @@ func TestDefaultsAreUpstreamDefaults(t *testing.T) {
 
 func TestEveryFamilyDefaultBuildsAndRoundTrips(t *testing.T) {
 	fams := Families()
-	if len(fams) != 11 {
+	if len(fams) != 11+len(families2026) {
 		t.Fatalf("%d families", len(fams))
 	}
 	for _, f := range fams {

@@ -59,6 +59,13 @@ type Options struct {
 	// loader.StreamChunk). The browser reads larger pieces: its Blob
 	// reader streams from 1 MiB reads up.
 	ReadChunk int
+	// Component, when set, writes only the bundled network under this
+	// key prefix (e.g. "vae."), under its own names; no target applies.
+	Component string
+	// SplitComponents leaves the bundled networks (text encoders, VAE of
+	// a single file) out of the output; the CLI writes each to a file of
+	// its own.
+	SplitComponents bool
 
 	// GGUF output (Format "gguf", gguf.go) and fp8 (DType F8_E4M3 or
 	// F8_E5M2; FP8Semantics also applies when scaled fp8 is cast).
@@ -115,7 +122,17 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	}
 	var steps []*fix.Step
 	var tg *diff.Target
-	if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" {
+	if opt.Component != "" {
+		if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
+			return nil, fmt.Errorf("a bundled component (%s) is written as it is: no target applies", opt.Component)
+		}
+		virt, _ := fix.FromInfos(infos)
+		steps = componentSteps(virt, opt.Component)
+		if castTo != tensor.Invalid {
+			steps = append(steps, fix.CastAllWith(castTo, keepSet(opt.KeepDType, nil), opt.FP8Semantics))
+		}
+		out.Verdict = noTargetVerdict(infos)
+	} else if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
 		var err error
 		if tg, err = req.Target(infos); err != nil {
 			return nil, err
@@ -128,6 +145,7 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 			return nil, err
 		}
 		out.Target = tg.Label
+		out.Verdict = res.Verdict
 		for _, s := range res.Plan {
 			if !containsStep(steps, s) {
 				out.Skipped = append(out.Skipped, s.ID)
@@ -148,6 +166,7 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 				steps = append(more, steps...)
 			}
 		}
+		out.Verdict = noTargetVerdict(infos)
 	}
 	if fp8Out {
 		steps = append(steps, fix.QuantizeFP8(opt.DType, opt.FP8Scaled, keepSet(opt.KeepDType, tg)))
@@ -164,6 +183,11 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	rr := loader.NewRangeReader(ck, weights)
 	if opt.ReadChunk > 0 {
 		rr.Chunk = opt.ReadChunk
+	}
+	if opt.SplitComponents && opt.Component == "" {
+		if s := splitStep(virt, report.Components(ck)); s != nil {
+			steps = append([]*fix.Step{s}, steps...)
+		}
 	}
 	for _, s := range steps {
 		if err := verifyEqual(virt, s, rr); err != nil {

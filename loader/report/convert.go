@@ -13,26 +13,32 @@ import (
 // Convert is the document `ditkit convert --json` prints. The conversion
 // engine (package loader/convert) fills it in.
 type Convert struct {
-	File         string            `json:"file"`
-	Output       string            `json:"output"`
-	Format       string            `json:"format"`
-	Wrap         string            `json:"wrap,omitempty"`
-	Target       string            `json:"target,omitempty"`
-	WeightsRoot  string            `json:"weights_root"`
-	Applied      []*fix.Step       `json:"applied"`
-	Skipped      []string          `json:"skipped,omitempty"` // plan steps not selected
-	Tensors      []Written         `json:"tensors"`
-	Bytes        int64             `json:"bytes"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
-	Safety       Safety            `json:"safety"`
-	Remaining    []diff.Finding    `json:"remaining,omitempty"` // vs the target, after conversion
-	Clean        *bool             `json:"clean,omitempty"`     // the output's diff against the target
-	Verified     bool              `json:"verified"`
-	Verification string            `json:"verification,omitempty"`
+	File        string            `json:"file"`
+	Output      string            `json:"output"`
+	Format      string            `json:"format"`
+	Wrap        string            `json:"wrap,omitempty"`
+	Target      string            `json:"target,omitempty"`
+	WeightsRoot string            `json:"weights_root"`
+	Applied     []*fix.Step       `json:"applied"`
+	Skipped     []string          `json:"skipped,omitempty"` // plan steps not selected
+	Tensors     []Written         `json:"tensors"`
+	Bytes       int64             `json:"bytes"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Safety      Safety            `json:"safety"`
+	Remaining   []diff.Finding    `json:"remaining,omitempty"` // vs the target, after conversion
+	Clean       *bool             `json:"clean,omitempty"`     // the output's diff against the target
+	// Verdict is the comparison's verdict before conversion (as diff
+	// --json's); without a target, "clean" with nothing compared.
+	Verdict      diff.Verdict `json:"verdict"`
+	Verified     bool         `json:"verified"`
+	Verification string       `json:"verification,omitempty"`
 	// Seconds the CLI spent writing (reading, fixing, casting, hashing
 	// included) and verifying; absent where nothing timed it.
 	WriteSeconds  float64 `json:"write_seconds,omitempty"`
 	VerifySeconds float64 `json:"verify_seconds,omitempty"`
+	// Components are the reports of the bundled networks written to files
+	// of their own (convert --split-components).
+	Components []*Convert `json:"components,omitempty"`
 
 	// GGUF: the type policy's outcome for a .gguf output (gguf.go);
 	// GGUFRestored: GGUF input tensors whose stored shape was restored,

@@ -20,6 +20,9 @@ type TargetRequest struct {
 	Arch      string          `json:"arch,omitempty"`
 	Spec      json.RawMessage `json:"spec,omitempty"`
 	ErrorText string          `json:"errorText,omitempty"`
+	// Layout ("original", "diffusers", "comfyui") targets the checkpoint's
+	// own detected network in another layout (convert --layout).
+	Layout string `json:"layout,omitempty"`
 }
 
 // ErrNoTarget is returned when a request names no target.
@@ -27,6 +30,12 @@ var ErrNoTarget = errors.New("no target: give --arch PRESET, --spec SPEC.json or
 
 // Target resolves a request against the checkpoint's weights.
 func (r TargetRequest) Target(weights []tensor.Info) (*diff.Target, error) {
+	if r.Layout != "" {
+		if r.Arch != "" || len(r.Spec) > 0 || r.ErrorText != "" {
+			return nil, errors.New("--layout converts the checkpoint's own architecture: give it without --arch, --spec or --error-text")
+		}
+		return diff.LayoutTarget(weights, r.Layout)
+	}
 	if r.ErrorText != "" {
 		// --arch or --spec beside --error-text sizes what the text does not show.
 		var hint *spec.Spec
@@ -78,6 +87,10 @@ type Diff struct {
 	Counts        map[string]int `json:"counts"`
 	Safety        Safety         `json:"safety"`
 	Detected      *Detected      `json:"detected,omitempty"`
+	// Verdict is the one line the comparison comes to (kind clean,
+	// fixable, needs_training, wrong_variant, wrong_family, wrong_file or
+	// partial); the CLI prints its summary first.
+	Verdict diff.Verdict `json:"verdict"`
 	// GGUFRestored lists GGUF tensors whose stored shape was restored
 	// (stored as … in GGUF, restored to …) with the evidence; Warnings
 	// what the target would get wrong (scaled fp8 scales it ignores).
@@ -140,13 +153,13 @@ func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff
 		File: ck.Name, Target: tg.Label, WeightsRoot: ck.WeightsRoot, Findings: res.Findings, Plan: plan,
 		Clean: res.Clean, Remaining: res.Remaining, NeedsTraining: res.Untrained, Safety: SafetyOf(ck),
 		Counts: map[string]int{}, Detected: detected(res.Detected),
-		TargetInfo:   targetInfo{Source: tg.Source, Class: tg.Class},
+		TargetInfo: targetInfo{Source: tg.Source, Class: tg.Class}, Verdict: res.Verdict,
 		GGUFRestored: restored, Warnings: fp8Warnings(fp8, tg, fp8Step != nil),
 	}
 	if d.NeedsTraining == nil {
 		d.NeedsTraining = []string{}
 	}
-	if tg.Spec != nil && tg.Source != "error-text" {
+	if tg.Spec != nil && (tg.Source != "error-text" || tg.Spec != res.Detected.Params) {
 		d.TargetInfo.Family = tg.Spec.Family
 		d.TargetInfo.Spec, _ = json.Marshal(tg.Spec)
 	}
@@ -169,20 +182,47 @@ type Detected struct {
 	Params        json.RawMessage `json:"params,omitempty"`
 	Evidence      []string        `json:"evidence"`
 	Ambiguous     []string        `json:"ambiguous"`
-	Confidence    float64         `json:"confidence"`
+	// Ambiguities are Ambiguous structured: param, value used, source,
+	// reason and whether the value is a guess.
+	Ambiguities []spec.Ambiguity `json:"ambiguities"`
+	Confidence  float64          `json:"confidence"`
+	// Variant is the release variant the shapes identify (flux1-fill-dev,
+	// wan2.1-i2v, sd3.5-medium, …; for other configurations the nearest);
+	// Layout is original, diffusers or comfyui.
+	Variant string `json:"variant,omitempty"`
+	Layout  string `json:"layout,omitempty"`
+	// Components are networks bundled beside this one in a single file;
+	// Packed the weights stored packed 4-bit (PackedFormat says how).
+	Components   []spec.Component `json:"components,omitempty"`
+	Packed       []string         `json:"packed,omitempty"`
+	PackedFormat string           `json:"packed_format,omitempty"`
 }
 
 func detected(d *spec.Detection) *Detected {
 	if d == nil || d.Family == "" {
 		if d != nil && d.Version != "" {
-			return &Detected{Version: d.Version, Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous)}
+			return &Detected{Version: d.Version, Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Ambiguities: []spec.Ambiguity{}}
 		}
 		return nil
 	}
 	out := &Detected{Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
-		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Confidence: d.Confidence}
+		Evidence: nonNil(d.Evidence), Ambiguous: nonNil(d.Ambiguous), Ambiguities: d.Ambiguities, Confidence: d.Confidence,
+		Variant: d.Variant, Layout: d.Layout, Components: d.Components, Packed: d.Packed, PackedFormat: d.PackedFormat}
+	if out.Ambiguities == nil {
+		out.Ambiguities = []spec.Ambiguity{}
+	}
 	if d.Params != nil {
 		out.Params, _ = json.Marshal(d.Params)
+	}
+	// A single file's spec and preset are the comfyui layout's, so the
+	// detected spec given back as --spec reproduces the file's keys.
+	if d.Layout == spec.LayoutComfyUI && d.Params != nil {
+		if s, err := spec.ToLayout(d.Params, spec.LayoutComfyUI); err == nil {
+			out.Params, _ = json.Marshal(s)
+			if p := spec.PresetInLayout(d.Preset, spec.LayoutComfyUI); p != "" {
+				out.Preset = p
+			}
+		}
 	}
 	return out
 }

@@ -11,17 +11,17 @@ import (
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 )
 
-// Auto is the backend the page runs: WebGPU when the browser has an
-// adapter (and ForceCPU is off), else the CPU. When the GPU fails in the
-// middle of a run (device lost, out of memory, a kernel error) it switches
-// to the CPU for the rest of its life, recomputing the failed forward
-// there, and Status says why. Op-by-op Backend calls (STDiT, or a Hook
-// asking for intermediates) run on the CPU; a DiT forward goes through
-// RunDiT with the activations resident on the GPU.
+// Auto is the dit.Runner the page uses: programs run on WebGPU when the
+// browser has an adapter (and ForceCPU is off), else op by op on the CPU.
+// When the GPU fails in the middle of a run (device lost, out of memory, a
+// kernel error, an op it has no kernel for) it switches to the CPU for the
+// rest of its life, recomputing the failed forward there, and Status says
+// why.
 type Auto struct {
-	CPU      *dit.CPU
+	CPU      *kernels.CPU
 	ForceCPU bool
 	// SplitBytes caps one weight buffer (tests force tensor splits).
 	SplitBytes int64
@@ -32,23 +32,21 @@ type Auto struct {
 	// page may know better, and tests simulate a small GPU with it).
 	MemoryBudget int64
 
-	gpuRuns, cpuOps atomic.Int64
+	gpuRuns atomic.Int64
 
 	mu      sync.Mutex
 	started bool
 	gpu     *GPU
 	note    string
-	models  map[*dit.Model]bool
+	memory  string
+	progs   map[*dit.Program]bool
 }
 
-var (
-	_ dit.Backend = (*Auto)(nil)
-	_ dit.Runner  = (*Auto)(nil)
-)
+var _ dit.Runner = (*Auto)(nil)
 
-// NewAuto returns an Auto backend over cpu.
-func NewAuto(cpu *dit.CPU, forceCPU bool) *Auto {
-	return &Auto{CPU: cpu, ForceCPU: forceCPU, models: map[*dit.Model]bool{}}
+// NewAuto returns an Auto runner falling back to cpu.
+func NewAuto(cpu *kernels.CPU, forceCPU bool) *Auto {
+	return &Auto{CPU: cpu, ForceCPU: forceCPU, progs: map[*dit.Program]bool{}}
 }
 
 // device opens the GPU on first use (awaits: call from a goroutine).
@@ -90,20 +88,21 @@ func (a *Auto) fail(err error) {
 	}
 }
 
-// RunDiT implements dit.Runner.
-func (a *Auto) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []float32, n int) ([]float32, error) {
+// Run implements dit.Runner.
+func (a *Auto) Run(ctx context.Context, p *dit.Program, f *dit.Feed) ([]float32, error) {
 	if g := a.device(); g != nil {
 		a.mu.Lock()
-		a.models[m] = true
+		a.progs[p] = true
+		a.memory = g.Memory(p)
 		a.mu.Unlock()
 		g.SplitBytes, g.Matmul = a.SplitBytes, a.Matmul
-		if need := WeightBytes(m) + ActivationBytes(m.Cfg, n); a.MemoryBudget > 0 && need > a.MemoryBudget {
-			a.fail(fmt.Errorf("%w: the model needs %s of GPU memory, %s available", ErrUnavailable, mib(need), mib(a.MemoryBudget)))
-			return m.RunTokens(ctx, a.CPU, patches, tfreq, yemb, n, &dit.Options{Yield: a.CPU.Yield})
+		if w, act := p.Bytes(); a.MemoryBudget > 0 && w+act > a.MemoryBudget {
+			a.fail(fmt.Errorf("%w: the model needs %s of GPU memory, %s available", ErrUnavailable, mib(w+act), mib(a.MemoryBudget)))
+			return a.eager(ctx, p, f)
 		}
 		var out []float32
 		err := Guard(func() (err error) {
-			out, err = g.RunDiT(ctx, m, patches, tfreq, yemb, n)
+			out, err = g.Run(ctx, p, f)
 			return err
 		})
 		if err == nil {
@@ -115,7 +114,11 @@ func (a *Auto) RunDiT(ctx context.Context, m *dit.Model, patches, tfreq, yemb []
 		}
 		a.fail(err)
 	}
-	return m.RunTokens(ctx, a.CPU, patches, tfreq, yemb, n, &dit.Options{Yield: a.CPU.Yield})
+	return a.eager(ctx, p, f)
+}
+
+func (a *Auto) eager(ctx context.Context, p *dit.Program, f *dit.Feed) ([]float32, error) {
+	return dit.Eager(ctx, p, f, &dit.Options{Backend: a.CPU, Yield: a.CPU.Yield})
 }
 
 // Guard runs fn and turns a panic (the dit.Backend methods of the GPU
@@ -139,10 +142,7 @@ func (a *Auto) Status() (backend, adapter, note string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.gpu != nil {
-		if a.gpuRuns.Load() > 0 || a.cpuOps.Load() == 0 {
-			return "webgpu", a.gpu.Adapter, ""
-		}
-		return "cpu", a.gpu.Adapter, "this model runs op by op on the CPU (the WebGPU path covers DiT forward passes)"
+		return "webgpu", a.gpu.Adapter, ""
 	}
 	if shared != nil && !a.ForceCPU {
 		adapter = shared.Adapter // the adapter that failed
@@ -164,18 +164,15 @@ func (a *Auto) Describe() string {
 	return "CPU (Go wasm, one thread)"
 }
 
-// Memory reports what m needs on the GPU (empty without a GPU).
-func (a *Auto) Memory(m *dit.Model, n int) string {
+// Memory reports what the last program run needs on the GPU (empty
+// without a GPU).
+func (a *Auto) Memory() string {
 	a.mu.Lock()
-	g := a.gpu
-	a.mu.Unlock()
-	if g == nil {
-		return ""
-	}
-	return g.Memory(m, n)
+	defer a.mu.Unlock()
+	return a.memory
 }
 
-// Close frees what this backend put on the GPU.
+// Close frees what this runner put on the GPU.
 func (a *Auto) Close() {
 	a.mu.Lock()
 	g := a.gpu
@@ -187,34 +184,10 @@ func (a *Auto) Close() {
 
 func (a *Auto) releaseOn(g *GPU) {
 	a.mu.Lock()
-	ms := a.models
-	a.models = map[*dit.Model]bool{}
+	ps := a.progs
+	a.progs = map[*dit.Program]bool{}
 	a.mu.Unlock()
-	for m := range ms {
-		g.Release(m)
+	for p := range ps {
+		g.Release(p)
 	}
-}
-
-// Linear implements dit.Backend (on the CPU).
-func (a *Auto) Linear(y, x []float32, m int, w *dit.Weight, b []float32) {
-	a.cpuOps.Add(1)
-	a.CPU.Linear(y, x, m, w, b)
-}
-
-// LinearGELU implements dit.Backend (on the CPU).
-func (a *Auto) LinearGELU(y, x []float32, m int, w *dit.Weight, b []float32) {
-	a.cpuOps.Add(1)
-	a.CPU.LinearGELU(y, x, m, w, b)
-}
-
-// Attention implements dit.Backend (on the CPU).
-func (a *Auto) Attention(args *dit.AttnArgs) {
-	a.cpuOps.Add(1)
-	a.CPU.Attention(args)
-}
-
-// LayerNormModulate implements dit.Backend (on the CPU).
-func (a *Auto) LayerNormModulate(out, x []float32, rows, h int, eps float32, groupRows int, shift, scale []float32, stride int) {
-	a.cpuOps.Add(1)
-	a.CPU.LayerNormModulate(out, x, rows, h, eps, groupRows, shift, scale, stride)
 }

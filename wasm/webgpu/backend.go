@@ -6,19 +6,19 @@ import (
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 )
 
 // The dit.Backend methods run one kernel each: upload the operands, run,
-// read the result back. They serve models the resident path (RunDiT) does
-// not cover (STDiT) and kernel tests; a DiT forward goes through RunDiT.
-// Weights are uploaded once per *dit.Weight (FreeWeights releases them).
+// read the result back (dit.Options.Backend: op by op, for kernel tests);
+// a forward normally runs as a whole program (Run, dit.Options.Runner).
+// Weights are uploaded once per *kernels.Weight (FreeWeights releases them).
 // They panic on GPU errors (the Backend interface has no error results);
 // callers recover and fall back to the CPU.
 
 var _ dit.Backend = (*GPU)(nil)
-var _ dit.Runner = (*GPU)(nil)
 
-func (g *GPU) weight(w *dit.Weight, b []float32) *gpuWeight {
+func (g *GPU) weight(w *kernels.Weight, b []float32) *gpuWeight {
 	g.mu.Lock()
 	gw, ok := g.weights[w]
 	g.mu.Unlock()
@@ -39,7 +39,7 @@ func (g *GPU) weight(w *dit.Weight, b []float32) *gpuWeight {
 func (g *GPU) FreeWeights() {
 	g.mu.Lock()
 	ws := g.weights
-	g.weights = map[*dit.Weight]*gpuWeight{}
+	g.weights = map[*kernels.Weight]*gpuWeight{}
 	g.mu.Unlock()
 	for _, w := range ws {
 		w.destroy()
@@ -62,14 +62,16 @@ func must(err error) {
 }
 
 // Linear implements dit.Backend.
-func (g *GPU) Linear(y, x []float32, m int, w *dit.Weight, b []float32) { g.lin(y, x, m, w, b, false) }
+func (g *GPU) Linear(y, x []float32, m int, w *kernels.Weight, b []float32) {
+	g.lin(y, x, m, w, b, false)
+}
 
 // LinearGELU implements dit.Backend.
-func (g *GPU) LinearGELU(y, x []float32, m int, w *dit.Weight, b []float32) {
+func (g *GPU) LinearGELU(y, x []float32, m int, w *kernels.Weight, b []float32) {
 	g.lin(y, x, m, w, b, true)
 }
 
-func (g *GPU) lin(y, x []float32, m int, w *dit.Weight, b []float32, gelu bool) {
+func (g *GPU) lin(y, x []float32, m int, w *kernels.Weight, b []float32, gelu bool) {
 	if m == 0 {
 		return
 	}
@@ -86,9 +88,9 @@ func (g *GPU) lin(y, x []float32, m int, w *dit.Weight, b []float32, gelu bool) 
 }
 
 // Attention implements dit.Backend (KVLen is not supported on the GPU).
-func (g *GPU) Attention(a *dit.AttnArgs) {
+func (g *GPU) Attention(a *kernels.AttnArgs) {
 	if a.KVLen != nil {
-		(&dit.CPU{Threads: 1}).Attention(a)
+		(&kernels.CPU{Threads: 1}).Attention(a)
 		return
 	}
 	qn := (a.Seqs*a.NQ-1)*a.QStride + a.Heads*a.HeadDim

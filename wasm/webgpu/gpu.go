@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 )
 
 //go:embed shaders/*.wgsl
@@ -58,10 +59,9 @@ type GPU struct {
 	mu        sync.Mutex
 	pipelines map[string]js.Value
 	dummy     js.Value
-	lost      string // why the device was lost, "" while alive
-	models    map[*dit.Model]*gpuModel
-	weights   map[*dit.Weight]*gpuWeight // per-op Backend calls
-	plans     map[planKey]*plan
+	lost      string                         // why the device was lost, "" while alive
+	weights   map[*kernels.Weight]*gpuWeight // uploaded once (per-op calls and plans)
+	plans     map[*dit.Program]*plan
 }
 
 var (
@@ -97,7 +97,7 @@ func open() (*GPU, error) {
 	if adapter.Type() != js.TypeObject {
 		return nil, fmt.Errorf("%w: no adapter (requestAdapter returned null)", ErrUnavailable)
 	}
-	g := &GPU{pipelines: map[string]js.Value{}, models: map[*dit.Model]*gpuModel{}, weights: map[*dit.Weight]*gpuWeight{}, plans: map[planKey]*plan{}}
+	g := &GPU{pipelines: map[string]js.Value{}, weights: map[*kernels.Weight]*gpuWeight{}, plans: map[*dit.Program]*plan{}}
 	g.Adapter, g.Fallback = adapterInfo(adapter)
 	lim := adapter.Get("limits")
 	g.MaxBinding = int64(lim.Get("maxStorageBufferBindingSize").Float())

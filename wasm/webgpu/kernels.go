@@ -7,7 +7,7 @@ import (
 	"math"
 	"syscall/js"
 
-	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
@@ -42,7 +42,7 @@ func (w *gpuWeight) destroy() {
 }
 
 // upload creates the GPU copy of w (and its bias b, may be nil).
-func (g *GPU) upload(w *dit.Weight, b []float32) (*gpuWeight, error) {
+func (g *GPU) upload(w *kernels.Weight, b []float32) (*gpuWeight, error) {
 	gw := &gpuWeight{rows: w.Rows, cols: w.Cols}
 	var raw []byte
 	es := int64(2)
@@ -127,7 +127,7 @@ func (g *GPU) linear(x js.Value, xOff, xStride int, w *gpuWeight, y js.Value, yO
 }
 
 // attnArgs locates Q, K, V and the output in GPU buffers (offsets and
-// strides in float32 elements, as dit.AttnArgs).
+// strides in float32 elements, as kernels.AttnArgs).
 type attnArgs struct {
 	q, kv, out              js.Value
 	qOff, qStride           int

@@ -1,5 +1,0 @@
-//go:build amd64 && !linux && !purego
-
-package dit
-
-func amxPerm() bool { return false }

@@ -1,0 +1,242 @@
+package dit
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ditkit/ditkit/core/dit/kernels"
+	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// BuildOptions control how Build loads the weights.
+type BuildOptions struct {
+	// Precision BF16 converts F32/F16 Linear weights to bf16 once at load:
+	// what kernels.CPU at Precision BF16 multiplies (F32: kept as stored).
+	Precision kernels.Precision
+}
+
+// builders are the runnable families: spec family id → constructor.
+var builders = map[string]func(s *spec.Spec, r *reader) (Net, error){
+	"dit":   buildDiT,
+	"stdit": buildSTDiT,
+}
+
+// Runnable reports whether Build can run a family.
+func Runnable(family string) bool { return builders[family] != nil }
+
+// RunnableFamilies lists the families Build can run, sorted.
+func RunnableFamilies() []string {
+	out := make([]string, 0, len(builders))
+	for f := range builders {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrNotRunnable is returned by Build for families it cannot run yet.
+var ErrNotRunnable = errors.New("cannot run this family yet")
+
+// Policy is how Load settles what a checkpoint's shapes do not decide.
+type Policy struct {
+	// Strict refuses guesses (spec.Resolution.Require): the CLI and
+	// window.ditkit. Otherwise guesses run and the caller shows them
+	// (spec.Resolution.Guesses): the page.
+	Strict bool
+	// Flags names the option that settles a parameter ("num_heads" →
+	// "--heads"); Fallback how to settle the others (naming the
+	// architecture).
+	Flags    map[string]string
+	Fallback string
+}
+
+// Load is what every consumer calls: it resolves the checkpoint's
+// architecture (the named target, else detection plus req.Set), applies
+// the policy and builds the model.
+func Load(src tensor.Source, req spec.Request, pol Policy, opt BuildOptions) (Net, *spec.Resolution, error) {
+	r, err := spec.Resolve(src.Infos(), req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !Runnable(r.Spec.Family) {
+		return nil, r, fmt.Errorf("family %q: %w (runs: %s)", r.Spec.Family, ErrNotRunnable, strings.Join(RunnableFamilies(), ", "))
+	}
+	if pol.Strict {
+		if err := r.Require(pol.Flags, pol.Fallback); err != nil {
+			return nil, r, err
+		}
+	}
+	n, err := Build(src, r, opt)
+	return n, r, err
+}
+
+// Build is the one loader: it turns a checkpoint's tensors (src) and its
+// resolved architecture (spec.Resolve) into a runnable model. Tensor names
+// are read as r.Prefix + the spec's names; shapes are checked against the
+// spec; fixed tables the checkpoint lacks (sin-cos position embeddings)
+// are computed with core/fix's formula, the table a conversion writes.
+func Build(src tensor.Source, r *spec.Resolution, opt BuildOptions) (Net, error) {
+	if r == nil || r.Spec == nil {
+		return nil, fmt.Errorf("dit: no architecture to build")
+	}
+	b := builders[r.Spec.Family]
+	if b == nil {
+		return nil, fmt.Errorf("family %q: %w (runs: %s)", r.Spec.Family, ErrNotRunnable, strings.Join(RunnableFamilies(), ", "))
+	}
+	n, err := b(r.Spec, &reader{src: src, prefix: r.Prefix, spec: r.Spec})
+	if err != nil {
+		return nil, err
+	}
+	if opt.Precision == kernels.BF16 {
+		n.(interface{ ConvertWeights(tensor.DType) }).ConvertWeights(tensor.BF16)
+	}
+	return n, nil
+}
+
+// reader reads a family's tensors from a Source, checking shapes; the
+// first error sticks (constructors read everything, then check err).
+type reader struct {
+	src    tensor.Source
+	prefix string
+	spec   *spec.Spec
+	err    error
+}
+
+func (r *reader) read(name string) *tensor.Dense {
+	if r.err != nil {
+		return nil
+	}
+	d, err := r.src.Read(r.prefix + name)
+	if err != nil {
+		r.err = err
+		return nil
+	}
+	return d
+}
+
+// linear reads name.weight (any rank, as [rows, cols]) and the optional
+// name.bias into l.
+func (r *reader) linear(l *Linear, name string, rows, cols int) {
+	d := r.read(name + ".weight")
+	if r.err != nil {
+		return
+	}
+	if d == nil {
+		r.err = fmt.Errorf("%s: missing %s.weight", r.spec.Family, r.prefix+name)
+		return
+	}
+	w, err := kernels.NewWeight(d)
+	if err != nil {
+		r.err = fmt.Errorf("%s: %s.weight: %w", r.spec.Family, r.prefix+name, err)
+		return
+	}
+	if w.Rows != rows || w.Cols != cols {
+		r.err = fmt.Errorf("%s: %s.weight has shape %v, want [%d, %d]", r.spec.Family, r.prefix+name, d.Shape, rows, cols)
+		return
+	}
+	l.W = w
+	if b := r.read(name + ".bias"); b != nil {
+		if b.Numel() != rows {
+			r.err = fmt.Errorf("%s: %s.bias has shape %v, want [%d]", r.spec.Family, r.prefix+name, b.Shape, rows)
+			return
+		}
+		l.B, r.err = b.Float32s()
+	}
+}
+
+// vec reads a tensor of n values as float32; absent tensors are an error
+// unless optional, when they come back nil.
+func (r *reader) vec(name string, n int, optional bool) []float32 {
+	d := r.read(name)
+	if r.err != nil || d == nil {
+		if r.err == nil && !optional {
+			r.err = fmt.Errorf("%s: missing %s", r.spec.Family, r.prefix+name)
+		}
+		return nil
+	}
+	if d.Numel() != n {
+		r.err = fmt.Errorf("%s: %s has shape %v, want %d values", r.spec.Family, r.prefix+name, d.Shape, n)
+		return nil
+	}
+	v, err := d.Float32s()
+	r.err = err
+	return v
+}
+
+// table reads a fixed table (spec.Entry.Fixed) or, when the checkpoint
+// lacks it, computes the spec's own value (core/fix.Table).
+func (r *reader) table(name string, n int) []float32 {
+	if v := r.vec(name, n, true); v != nil || r.err != nil {
+		return v
+	}
+	v, _, _, err := fix.Table(r.spec, name)
+	if err != nil {
+		r.err = fmt.Errorf("%s: missing %s: %w", r.spec.Family, r.prefix+name, err)
+		return nil
+	}
+	if len(v) != n {
+		r.err = fmt.Errorf("%s: %s: the formula gives %d values, want %d", r.spec.Family, name, len(v), n)
+	}
+	return v
+}
+
+// RandomWeights is a Source of random weights with the exact names and
+// shapes of spec s (benchmarks, tests): matrices stored as dt, vectors as
+// F32, values uniform in ±0.02 from a fixed generator (seed). Fixed tables
+// are absent, so Build computes them.
+func RandomWeights(s *spec.Spec, dt tensor.DType, seed uint64) (tensor.Source, error) {
+	es, err := s.Keys()
+	if err != nil {
+		return nil, err
+	}
+	return &randomSource{es: es, dt: dt, seed: seed}, nil
+}
+
+type randomSource struct {
+	es   []spec.Entry
+	dt   tensor.DType
+	seed uint64
+}
+
+func (r *randomSource) Infos() []tensor.Info {
+	var out []tensor.Info
+	for _, e := range r.es {
+		if !e.Fixed {
+			out = append(out, tensor.Info{Name: e.Name, DType: r.dtype(e), Shape: e.Shape})
+		}
+	}
+	return out
+}
+
+func (r *randomSource) dtype(e spec.Entry) tensor.DType {
+	if len(e.Shape) < 2 {
+		return tensor.F32
+	}
+	return r.dt
+}
+
+func (r *randomSource) Read(name string) (*tensor.Dense, error) {
+	for i, e := range r.es {
+		if e.Name != name || e.Fixed {
+			continue
+		}
+		v := make([]float32, e.Numel())
+		s := (r.seed+uint64(i))*0x9E3779B97F4A7C15 + 1
+		for k := range v {
+			s ^= s << 13
+			s ^= s >> 7
+			s ^= s << 17
+			v[k] = (float32(s>>40)/float32(1<<24)*2 - 1) * 0.02
+		}
+		d, err := tensor.NewDense(r.dtype(e), e.Shape...)
+		if err != nil {
+			return nil, err
+		}
+		return d, tensor.EncodeFloat32(d.DType, v, d.Data)
+	}
+	return nil, nil
+}

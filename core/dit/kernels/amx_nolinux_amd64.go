@@ -1,0 +1,5 @@
+//go:build amd64 && !linux && !purego
+
+package kernels
+
+func amxPerm() bool { return false }

@@ -1,0 +1,8 @@
+package kernels
+
+import "sync"
+
+var panelPool = sync.Pool{New: func() any { b := make([]float32, kc*nr); return &b }}
+
+func getPanel() []float32  { return *(panelPool.Get().(*[]float32)) }
+func putPanel(b []float32) { panelPool.Put(&b) }

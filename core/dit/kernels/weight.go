@@ -1,0 +1,147 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// Weight is a 2-D matrix [Rows, Cols] kept in its stored dtype: F32 weights
+// in F32, BF16/F16 weights as raw 16-bit patterns (half the bytes). Kernels
+// widen them to float32 on the fly. F64 weights are narrowed to F32 at load.
+type Weight struct {
+	DType      tensor.DType // F32, BF16 or F16
+	Rows, Cols int
+	F32        []float32 // DType == F32
+	U16        []uint16  // DType == BF16 or F16
+}
+
+// Bytes is the memory the weight holds.
+func (w *Weight) Bytes() int64 {
+	return int64(len(w.F32))*4 + int64(len(w.U16))*2
+}
+
+// Row widens row r into dst (len Cols).
+func (w *Weight) Row(r int, dst []float32) {
+	w.Widen(r*w.Cols, dst)
+}
+
+// Widen widens len(dst) consecutive elements starting at element off.
+func (w *Weight) Widen(off int, dst []float32) {
+	switch w.DType {
+	case tensor.F32:
+		copy(dst, w.F32[off:off+len(dst)])
+	case tensor.BF16:
+		src := w.U16[off : off+len(dst)]
+		for i, b := range src {
+			dst[i] = tensor.BF16ToF32(b)
+		}
+	case tensor.F16:
+		src := w.U16[off : off+len(dst)]
+		for i, b := range src {
+			dst[i] = f16ToF32(b)
+		}
+	}
+}
+
+// Float32s returns the whole weight widened to float32 (a copy for 16-bit).
+func (w *Weight) Float32s() []float32 {
+	if w.DType == tensor.F32 {
+		return w.F32
+	}
+	out := make([]float32, w.Rows*w.Cols)
+	w.Widen(0, out)
+	return out
+}
+
+// f16 lookup table: 256 KiB, exact widening without branches.
+var f16Table = func() []float32 {
+	t := make([]float32, 1<<16)
+	for i := range t {
+		t[i] = tensor.F16ToF32(uint16(i))
+	}
+	return t
+}()
+
+func f16ToF32(h uint16) float32 { return f16Table[h] }
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// NewWeight wraps a dense tensor of any rank ≥ 1 as a [shape[0], rest]
+// matrix without copying when the dtype is kept (F32/BF16/F16 on a
+// little-endian machine with aligned data); F64 is narrowed to F32.
+func NewWeight(d *tensor.Dense) (*Weight, error) {
+	if err := d.Check(); err != nil {
+		return nil, err
+	}
+	if len(d.Shape) == 0 {
+		return nil, fmt.Errorf("scalar weight")
+	}
+	rows := d.Shape[0]
+	cols := 1
+	for _, s := range d.Shape[1:] {
+		cols *= s
+	}
+	w := &Weight{DType: d.DType, Rows: rows, Cols: cols}
+	n := rows * cols
+	switch d.DType {
+	case tensor.F32:
+		if littleEndian && n > 0 && uintptr(unsafe.Pointer(&d.Data[0]))%4 == 0 {
+			w.F32 = unsafe.Slice((*float32)(unsafe.Pointer(&d.Data[0])), n)
+		} else {
+			w.F32 = make([]float32, n)
+			if err := tensor.DecodeFloat32(d.DType, d.Data, w.F32); err != nil {
+				return nil, err
+			}
+		}
+	case tensor.BF16, tensor.F16:
+		if littleEndian && n > 0 && uintptr(unsafe.Pointer(&d.Data[0]))%2 == 0 {
+			w.U16 = unsafe.Slice((*uint16)(unsafe.Pointer(&d.Data[0])), n)
+		} else {
+			w.U16 = make([]uint16, n)
+			for i := range w.U16 {
+				w.U16[i] = binary.LittleEndian.Uint16(d.Data[2*i:])
+			}
+		}
+	case tensor.F64:
+		w.DType = tensor.F32
+		w.F32 = make([]float32, n)
+		if err := tensor.DecodeFloat32(d.DType, d.Data, w.F32); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("weight dtype %v is not a float type", d.DType)
+	}
+	return w, nil
+}
+
+// WeightFromFloat32 builds an F32 weight from values (tests, benchmarks).
+func WeightFromFloat32(v []float32, rows, cols int) *Weight {
+	return &Weight{DType: tensor.F32, Rows: rows, Cols: cols, F32: v}
+}
+
+// ToDType converts the weight to F32, BF16 or F16 (rounding like torch).
+func (w *Weight) ToDType(dt tensor.DType) *Weight {
+	if dt == w.DType {
+		return w
+	}
+	src := w.Float32s()
+	out := &Weight{DType: dt, Rows: w.Rows, Cols: w.Cols}
+	switch dt {
+	case tensor.F32:
+		out.F32 = src
+	case tensor.BF16:
+		out.U16 = make([]uint16, len(src))
+		for i, v := range src {
+			out.U16[i] = tensor.F32ToBF16(v)
+		}
+	case tensor.F16:
+		out.U16 = make([]uint16, len(src))
+		for i, v := range src {
+			out.U16[i] = tensor.F32ToF16(v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+package dit
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/core/tensor"
+)
+
+// Cond is the conditioning of a batch: each family reads its part.
+type Cond struct {
+	// Labels are class labels, one per sample (DiT). Net.Classes() is the
+	// null (unconditional) label when the model has a null row.
+	Labels []int
+	// Caption holds caption embeddings [N, 1, L, Ct] (STDiT); nil means
+	// the model's own null caption for every sample.
+	Caption []float32
+	// Mask is the caption mask [N', L], N divisible by N'; nil keeps every
+	// caption token.
+	Mask []int
+}
+
+// Concat returns the conditioning of the batch c followed by o (the
+// classifier-free guidance batch [cond; null]). Captions and masks must be
+// given on both sides or on neither.
+func (c *Cond) Concat(o *Cond) (*Cond, error) {
+	if (c.Caption == nil) != (o.Caption == nil) || (c.Mask == nil) != (o.Mask == nil) {
+		return nil, fmt.Errorf("dit: cannot join a batch with a caption (or mask) to one without")
+	}
+	return &Cond{
+		Labels:  append(append([]int(nil), c.Labels...), o.Labels...),
+		Caption: append(append([]float32(nil), c.Caption...), o.Caption...),
+		Mask:    append(append([]int(nil), c.Mask...), o.Mask...),
+	}, nil
+}
+
+// Net is a runnable model of any family, built by Build: what the CLI,
+// the page, window.ditkit and the sampling loop (core/sample) run.
+//
+// Adding a family (PixArt, STDiT3, Latte, …): write its Program (the op
+// list; new ops go in program.go with an Eager case, and a WebGPU kernel
+// or a "no kernel yet" error in wasm/webgpu), a constructor reading its
+// weights through reader, and register it in builders; spec.Resolve and
+// the spec package already describe it. Conditioning it reads goes in
+// Cond.
+type Net interface {
+	// Spec is the architecture the net was built from.
+	Spec() *spec.Spec
+	// Latent is one sample's input shape at the configured size: [C, H, W]
+	// (images) or [C, T, H, W] (video).
+	Latent() []int
+	// OutChannels is the channel count of Forward's output (2·C when the
+	// model predicts its variance too).
+	OutChannels() int
+	// LearnSigma reports those learned-range variance channels.
+	LearnSigma() bool
+	// Classes is the number of class labels (0 for caption models).
+	Classes() int
+	// Forward runs the network on x (shaped shape = [N, C, …]) at
+	// timesteps t (N of them) with conditioning c, returning the output
+	// and its shape [N, OutChannels, …].
+	Forward(ctx context.Context, x []float32, shape []int, t []float64, c *Cond, opt *Options) ([]float32, []int, error)
+	// Null is the conditioning that classifier-free guidance contrasts
+	// against for n samples (the null class row, the null caption), or an
+	// error when the model has none.
+	Null(n int) (*Cond, error)
+	// Guided is how many leading output channels forward_with_cfg guides
+	// (DiT and PixArt: 3); 0 when the family has no forward_with_cfg.
+	Guided() int
+	// FLOPs is 2× the multiply-adds of one forward of n samples at the
+	// configured size.
+	FLOPs(n int) float64
+	// WeightBytes is the memory the weights hold.
+	WeightBytes() int64
+}
+
+// ForwardWithCFG is forward_with_cfg (DiT, PixArt): the first half of x is
+// run twice with c's conditioning (c = [cond…; null…] as sample.py builds
+// it), the first net.Guided() output channels are guided,
+// eps = u + s·(c − u), and written to both halves; the other channels pass
+// through per half.
+func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []float64, c *Cond, scale float32, opt *Options) ([]float32, []int, error) {
+	gc := net.Guided()
+	if gc == 0 {
+		return nil, nil, fmt.Errorf("%s: the model has no forward_with_cfg (classifier-free guidance)", net.Spec().Family)
+	}
+	N := len(t)
+	if N%2 != 0 || len(shape) == 0 || shape[0] != N {
+		return nil, nil, fmt.Errorf("dit: forward_with_cfg needs an even batch, got %d", N)
+	}
+	half := len(x) / 2
+	comb := make([]float32, len(x))
+	copy(comb, x[:half])
+	copy(comb[half:], x[:half])
+	out, oshape, err := net.Forward(ctx, comb, shape, t, c, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	Co := oshape[1]
+	plane := len(out) / (N * Co)
+	gc = min(gc, Co)
+	for n := 0; n < N/2; n++ {
+		for ch := 0; ch < gc; ch++ {
+			cond := out[(n*Co+ch)*plane:][:plane]
+			unc := out[((n+N/2)*Co+ch)*plane:][:plane]
+			for i := range cond {
+				v := unc[i] + scale*(cond[i]-unc[i])
+				cond[i], unc[i] = v, v
+			}
+		}
+	}
+	return out, oshape, nil
+}
+
+// Inputs are one forward's inputs.
+type Inputs struct {
+	X     []float32
+	Shape []int // x's shape [N, C, …]
+	T     []float64
+	Cond  *Cond
+}
+
+// ReadInputs takes a forward's inputs from tensors stored as the reference
+// fixtures store them: x (F32 or F64), t, y (int labels for a
+// class-conditional net; caption embeddings otherwise, where no y means the
+// model's null caption) and an optional caption mask. name names their
+// file in errors.
+func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, error) {
+	labels := net.Classes() > 0
+	for _, k := range []string{"x", "t", "y"} {
+		if ts[k] == nil && (k != "y" || labels) {
+			return nil, fmt.Errorf("%s: no tensor %q", name, k)
+		}
+	}
+	in := &Inputs{Shape: ts["x"].Shape, Cond: &Cond{}}
+	var err error
+	if in.X, err = ts["x"].Float32s(); err != nil {
+		return nil, fmt.Errorf("%s: x: %w", name, err)
+	}
+	if in.T, err = ts["t"].Float64s(); err != nil {
+		return nil, fmt.Errorf("%s: t: %w", name, err)
+	}
+	switch {
+	case labels:
+		in.Cond.Labels, err = ts["y"].Ints()
+	case ts["y"] != nil:
+		in.Cond.Caption, err = ts["y"].Float32s()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: y: %w", name, err)
+	}
+	if ts["mask"] != nil {
+		if in.Cond.Mask, err = ts["mask"].Ints(); err != nil {
+			return nil, fmt.Errorf("%s: mask: %w", name, err)
+		}
+	}
+	return in, nil
+}
