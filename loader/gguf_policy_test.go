@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/quant"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 )
@@ -65,11 +66,23 @@ func TestPlanGGUFPolicy(t *testing.T) {
 	}
 }
 
-// Every architecture the writer records is one the reader names.
+// Every architecture the writer records is one the reader names, and
+// every family in the table is one core/spec knows; every original-layout
+// family core/spec knows has an architecture.
 func TestGGUFArchOfFamilyNamed(t *testing.T) {
+	fams := map[string]bool{}
+	for _, f := range spec.Families() {
+		fams[f.ID] = true
+		if _, ok := loader.GGUFArchOfFamily[f.ID]; !ok && !strings.HasSuffix(f.ID, "-diffusers") {
+			t.Errorf("family %s has no GGUF architecture", f.ID)
+		}
+	}
 	for fam, arch := range loader.GGUFArchOfFamily {
 		if _, known := loader.GGUFArchitectureName(arch); !known {
 			t.Errorf("family %s → %q, which inspect calls foreign", fam, arch)
+		}
+		if !fams[fam] {
+			t.Errorf("family %s is not a core/spec family", fam)
 		}
 	}
 }
