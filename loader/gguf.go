@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/tensor"
@@ -714,14 +715,25 @@ func (c *Checkpoint) readQuantInto(t *Tensor, out []byte, first int64) error {
 		}
 		v = v[e-b0*bs:]
 		m := min(int64(len(v)), n-pos)
-		o := out[4*pos : 4*(pos+m)]
-		for i, f := range v[:m] {
-			binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(f))
-		}
+		putF32s(out[4*pos:4*(pos+m)], v[:m])
 		pos += m
 	}
 	return nil
 }
+
+// putF32s stores v as little-endian f32 bytes in o: one copy on
+// little-endian hosts (every platform ditkit builds for), else per element.
+func putF32s(o []byte, v []float32) {
+	if len(v) > 0 && hostLittleEndian {
+		copy(o, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+		return
+	}
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(f))
+	}
+}
+
+var hostLittleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
 
 var f32Bufs sync.Pool
 

@@ -155,6 +155,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 	if d.Safety.Verdict != "safe" {
 		fmt.Fprintf(w, "safety:  %s — %s\n", strings.ToUpper(d.Safety.Verdict), d.Safety.Summary)
 	}
+	printQuantDiff(w, d)
 	if d.Clean {
 		fmt.Fprintln(w, "\nclean: the checkpoint's weights match the target exactly.")
 		return

@@ -83,6 +83,7 @@ func VerdictSummary(format, v string) string {
 }
 
 func BuildInspect(ck *loader.Checkpoint) *Inspect {
+	RestoreGGUF(ck, TargetRequest{}) // GGUF shapes the detected spec confirms, with evidence (gguf.go)
 	out := &Inspect{
 		File: ck.Name, Size: ck.Size, Format: ck.Format, WeightsRoot: ck.WeightsRoot,
 		Alternatives: ck.Alternatives, TensorCount: len(ck.Tensors), BytesByDType: map[string]int64{},
