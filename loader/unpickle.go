@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/scan"
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
 )
@@ -114,13 +115,6 @@ type callFunc func(args ...any) (any, error)
 
 func (f callFunc) Call(args ...any) (any, error) { return f(args...) }
 
-var storageDTypes = map[string]tensor.DType{
-	"DoubleStorage": tensor.F64, "FloatStorage": tensor.F32, "HalfStorage": tensor.F16, "BFloat16Storage": tensor.BF16,
-	"LongStorage": tensor.I64, "IntStorage": tensor.I32, "ShortStorage": tensor.I16, "CharStorage": tensor.I8,
-	"ByteStorage": tensor.U8, "BoolStorage": tensor.BOOL, "ComplexFloatStorage": tensor.C64, "ComplexDoubleStorage": tensor.C128,
-	"QUInt8Storage": tensor.QUI8, "QInt8Storage": tensor.QI8, "QInt32Storage": tensor.QI32,
-}
-
 // unpickler parses one pickle with an allow-list FindClass and a
 // PersistentLoad that records storage references without reading them.
 type unpickler struct {
@@ -187,10 +181,10 @@ func (u *unpickler) findClass(module, name string) (any, error) {
 		if name == "UntypedStorage" {
 			return &storageClass{untyped: true, dtype: tensor.U8, name: full}, nil
 		}
-		if dt, ok := storageDTypes[name]; ok {
+		if dt, ok := scan.StorageDType(name); ok {
 			return &storageClass{dtype: dt, name: full}, nil
 		}
-		if isTorchDType(name) {
+		if scan.IsTorchDType(name) {
 			dt, err := tensor.ParseDType(name)
 			if err == nil {
 				return &dtypeValue{dt}, nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 func init() {
@@ -20,7 +21,7 @@ func init() {
 }
 
 // scanFile scans a file on disk.
-func scanFile(path string) (*loader.ScanReport, error) {
+func scanFile(path string) (*scan.Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -33,7 +34,7 @@ func scanFile(path string) (*loader.ScanReport, error) {
 	if st.IsDir() {
 		return nil, &loader.FormatError{File: path, Detail: "is a directory", Err: loader.ErrFormat}
 	}
-	return loader.Scan(f, st.Size(), path)
+	return scan.Scan(f, st.Size(), path)
 }
 
 // scanExit is the exit code for a verdict.
@@ -72,7 +73,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	return scanExit(rep.Verdict)
 }
 
-func printScan(w io.Writer, r *loader.ScanReport) {
+func printScan(w io.Writer, r *scan.Report) {
 	fmt.Fprintf(w, "file:     %s (%s)\n", r.File, humanBytes(r.Size))
 	fmt.Fprintf(w, "format:   %s\n", r.Format)
 	fmt.Fprintf(w, "verdict:  %s — %s\n", strings.ToUpper(r.Verdict), r.Summary)
@@ -89,7 +90,7 @@ func printScan(w io.Writer, r *loader.ScanReport) {
 		fmt.Fprintf(w, ": %s", strings.Join(names, ", "))
 	}
 	fmt.Fprintln(w)
-	pr := &loader.PickleReport{Globals: r.Globals}
+	pr := &scan.PickleReport{Globals: r.Globals}
 	fmt.Fprintln(w, "globals:")
 	for _, g := range pr.UniqueGlobals() {
 		call := ""

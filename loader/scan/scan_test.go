@@ -1,4 +1,4 @@
-package loader_test
+package scan_test
 
 import (
 	"bytes"
@@ -8,11 +8,12 @@ import (
 
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
-func scanBytes(t testing.TB, b []byte, name string) (*loader.ScanReport, error) {
+func scanBytes(t testing.TB, b []byte, name string) (*scan.Report, error) {
 	t.Helper()
-	return loader.Scan(bytes.NewReader(b), int64(len(b)), name)
+	return scan.Scan(bytes.NewReader(b), int64(len(b)), name)
 }
 
 // Every benign fixture is safe, except the DiT train.py checkpoint whose
@@ -27,9 +28,9 @@ func TestScanBenignFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", rel, err)
 		}
-		want := loader.VerdictSafe
+		want := scan.VerdictSafe
 		if strings.HasSuffix(rel, "ckpt_train.pt") {
-			want = loader.VerdictBenign
+			want = scan.VerdictBenign
 		}
 		if rep.Verdict != want {
 			t.Errorf("%s: verdict %s, want %s; findings %v; globals %v", rel, rep.Verdict, want, rep.Findings, rep.Globals)

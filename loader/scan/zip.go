@@ -1,4 +1,4 @@
-package loader
+package scan
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/ditkit/ditkit/loader/format"
 )
 
 // zipRec is one central-directory record, with what its local header says.
@@ -59,10 +61,10 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 	if container != "" {
 		prefix = container + " > "
 	}
-	wh := func(format string, args ...any) string { return prefix + fmt.Sprintf(format, args...) }
+	wh := func(msg string, args ...any) string { return prefix + fmt.Sprintf(msg, args...) }
 	eocd, rec, ok := findEOCD(r, size)
 	if !ok {
-		s.setFatal(ferr(s.file, ErrCorrupt, wh("zip"), "no end-of-central-directory record: truncated or not a zip"))
+		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("zip"), "no end-of-central-directory record: truncated or not a zip"))
 		return
 	}
 	entries := int64(le.Uint16(rec[10:]))
@@ -77,7 +79,7 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		s.add(SeveritySuspicious, wh("offset %d", at), "%d bytes after the end of the zip archive: a polyglot or appended payload that some readers see and others ignore", tail)
 		if container == "" && primary {
 			var h [2]byte
-			if n, _ := r.ReadAt(h[:], at); n == 2 && isPickleStart(h[:]) {
+			if n, _ := r.ReadAt(h[:], at); n == 2 && format.PickleStart(h[:]) {
 				s.scanAt(r, size, at, fmt.Sprintf("trailer@%d", at), false, 16<<20)
 			}
 		}
@@ -92,7 +94,7 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 			real := eocd - 20 - 56
 			var z [56]byte
 			if n, _ := r.ReadAt(z[:], real); n < 56 || le.Uint32(z[:]) != 0x06064b50 {
-				s.setFatal(ferr(s.file, ErrCorrupt, wh("offset %d", real), "ZIP64 end-of-central-directory record missing"))
+				s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("offset %d", real), "ZIP64 end-of-central-directory record missing"))
 				return
 			}
 			if recOff != real {
@@ -105,11 +107,11 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		}
 	}
 	if entries > int64(MaxZipEntries) || entries < 0 {
-		s.setFatal(ferr(s.file, ErrLimit, wh("zip"), "%d entries exceed the limit of %d", entries, MaxZipEntries))
+		s.setFatal(format.Errorf(s.file, format.ErrLimit, wh("zip"), "%d entries exceed the limit of %d", entries, MaxZipEntries))
 		return
 	}
 	if cdSize < 0 || cdSize > cdEnd || cdOff < 0 {
-		s.setFatal(ferr(s.file, ErrCorrupt, wh("zip"), "central directory of %d bytes at offset %d does not fit before offset %d", cdSize, cdOff, cdEnd))
+		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("zip"), "central directory of %d bytes at offset %d does not fit before offset %d", cdSize, cdOff, cdEnd))
 		return
 	}
 	cdAt := cdEnd - cdSize
@@ -123,29 +125,29 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 	}
 	if commentLen > 0 && eocd+22+commentLen <= size {
 		var c [4]byte
-		if n, _ := r.ReadAt(c[:], eocd+22); n >= 2 && (isPickleStart(c[:n]) && c[0] == 0x80 || string(c[:n]) == "PK\x03\x04") {
+		if n, _ := r.ReadAt(c[:], eocd+22); n >= 2 && (format.PickleStart(c[:n]) && c[0] == 0x80 || string(c[:n]) == "PK\x03\x04") {
 			s.add(SeveritySuspicious, wh("offset %d", eocd+22), "the zip comment (%d bytes) starts like a pickle or a zip", commentLen)
 		}
 	}
 	if cdSize > 256<<20 || cdSize > size {
-		s.setFatal(ferr(s.file, ErrLimit, wh("zip"), "central directory of %d bytes", cdSize))
+		s.setFatal(format.Errorf(s.file, format.ErrLimit, wh("zip"), "central directory of %d bytes", cdSize))
 		return
 	}
 	cd := make([]byte, cdSize)
 	if n, _ := r.ReadAt(cd, cdAt); int64(n) < cdSize {
-		s.setFatal(ferr(s.file, ErrTruncated, wh("offset %d", cdAt), "central directory truncated"))
+		s.setFatal(format.Errorf(s.file, format.ErrTruncated, wh("offset %d", cdAt), "central directory truncated"))
 		return
 	}
 	var recs []*zipRec
 	p := 0
 	for p+46 <= len(cd) && le.Uint32(cd[p:]) == 0x02014b50 {
 		if len(recs) >= MaxZipEntries {
-			s.setFatal(ferr(s.file, ErrLimit, wh("zip"), "more than %d entries", MaxZipEntries))
+			s.setFatal(format.Errorf(s.file, format.ErrLimit, wh("zip"), "more than %d entries", MaxZipEntries))
 			return
 		}
 		nl, xl, cl := int(le.Uint16(cd[p+28:])), int(le.Uint16(cd[p+30:])), int(le.Uint16(cd[p+32:]))
 		if p+46+nl+xl+cl > len(cd) {
-			s.setFatal(ferr(s.file, ErrCorrupt, wh("offset %d", cdAt+int64(p)), "central directory record runs past the directory"))
+			s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("offset %d", cdAt+int64(p)), "central directory record runs past the directory"))
 			return
 		}
 		e := &zipRec{
@@ -230,7 +232,7 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		if concat != 0 && e.dataOff >= 0 {
 			// what PyTorch's reader finds at the unshifted offset
 			alt := &zipRec{name: e.name, flags: e.flags, method: e.method, csize: e.csize, usize: e.usize, lh: e.lh, at: e.lh, dataOff: -1}
-			sub := &scanner{file: s.file, rep: &ScanReport{}}
+			sub := &scanner{file: s.file, rep: &Report{}}
 			sub.localHeader(r, size, alt, where)
 			if alt.dataOff >= 0 {
 				s.add(SeverityDangerous, where, "a different local entry %q sits at the unshifted offset %d", alt.lname, alt.lh)
@@ -259,19 +261,19 @@ func (s *scanner) classifyZip(recs []*zipRec, root string) {
 	}
 	switch {
 	case has[root+"/data.pkl"]:
-		s.rep.Format = FormatTorchZip
+		s.rep.Format = format.TorchZip
 		for _, e := range recs {
 			if strings.HasPrefix(e.name, root+"/code/") && !strings.HasSuffix(e.name, ".debug_pkl") {
 				s.add(SeveritySuspicious, fmt.Sprintf("entry %q", e.name), "TorchScript code: torch.jit.load compiles and runs it")
-				s.rep.Format = FormatTorchJIT
+				s.rep.Format = format.TorchScript
 				break
 			}
 		}
 	case has[root+"/constants.pkl"]:
-		s.rep.Format = FormatTorchJIT
+		s.rep.Format = format.TorchScript
 		s.add(SeveritySuspicious, "zip", "a TorchScript archive (torch.jit.save): torch.jit.load runs its code/ entries, which are not scanned")
 	default:
-		s.rep.Format = FormatZip
+		s.rep.Format = format.Zip
 		s.add(SeverityInfo, "zip", "no %s/data.pkl: torch.load cannot read this zip", root)
 	}
 }
@@ -281,7 +283,7 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 	le := binary.LittleEndian
 	if e.at < 0 || e.at > size-30 {
 		s.add(SeveritySuspicious, where, "local header offset %d is outside the file", e.at)
-		s.setFatal(ferr(s.file, ErrCorrupt, where, "local header offset %d is outside the file", e.at))
+		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, where, "local header offset %d is outside the file", e.at))
 		return
 	}
 	// one read for the header, its name, a typical extra field and the
@@ -292,13 +294,13 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 	h := buf
 	if got < 30 || le.Uint32(h[:]) != 0x04034b50 {
 		s.add(SeveritySuspicious, where, "no local header at offset %d", e.at)
-		s.setFatal(ferr(s.file, ErrCorrupt, where, "no local header at offset %d", e.at))
+		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, where, "no local header at offset %d", e.at))
 		return
 	}
 	flags, method := le.Uint16(h[6:]), le.Uint16(h[8:])
 	nl, xl := int64(le.Uint16(h[26:])), int64(le.Uint16(h[28:]))
 	if e.at+30+nl+xl > size {
-		s.setFatal(ferr(s.file, ErrTruncated, where, "local header runs past the end of the file"))
+		s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "local header runs past the end of the file"))
 		return
 	}
 	if int64(len(buf)) >= 30+nl {
@@ -329,7 +331,7 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 	data := e.at + 30 + nl + xl
 	if e.csize < 0 || e.csize > size-data {
 		s.add(SeveritySuspicious, where, "claims %d bytes at offset %d, past the end of the %d-byte file", e.csize, data, size)
-		s.setFatal(ferr(s.file, ErrTruncated, where, "claims %d bytes at offset %d, past the end of the %d-byte file", e.csize, data, size))
+		s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "claims %d bytes at offset %d, past the end of the %d-byte file", e.csize, data, size))
 		return
 	}
 	if e.method == 0 && e.csize != e.usize {
@@ -400,7 +402,7 @@ func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool,
 			// most storages that happen to start with 0x80 fail within a few bytes
 			pre := make([]byte, 64<<10)
 			if n, _ := r.ReadAt(pre, e.dataOff); n == len(pre) {
-				if _, err := newPickleScan(pre, s.file, label, &PickleReport{}).runProto(0); err != nil && !isTruncation(err) {
+				if _, err := newPickleScan(pre, s.file, label, &PickleReport{}).runProto(0); err != nil && !format.IsTruncation(err) {
 					return
 				}
 			}
@@ -432,7 +434,7 @@ func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool,
 	if err != nil {
 		s.add(SeveritySuspicious, where, "pickle entry cannot be scanned: %v", err)
 		if loaded {
-			s.setFatal(ferr(s.file, ErrCorrupt, where, "cannot read the pickle: %v", err))
+			s.setFatal(format.Errorf(s.file, format.ErrCorrupt, where, "cannot read the pickle: %v", err))
 		}
 		return
 	}
@@ -505,7 +507,7 @@ func (s *scanner) zipGaps(r io.ReaderAt, size int64, recs []*zipRec, cdAt, cdEnd
 			}
 			return
 		}
-		if isPickleStart(buf) && buf[0] == 0x80 {
+		if format.PickleStart(buf) && buf[0] == 0x80 {
 			s.add(SeveritySuspicious, prefix+fmt.Sprintf("offset %d", a), "%d bytes between zip structures start like a pickle", b-a)
 			s.scanBytes(buf, prefix+fmt.Sprintf("gap@%d", a), a, false, true)
 			return
@@ -527,7 +529,7 @@ func (s *scanner) zipGaps(r io.ReaderAt, size int64, recs []*zipRec, cdAt, cdEnd
 // and pickles (marked nested) into s. It returns how many globals the
 // archive names; ok is false when it could not be read at all.
 func (s *scanner) mergeNestedZip(data []byte, label string, depth int) (n int, ok bool) {
-	sub := &scanner{file: s.file, rep: &ScanReport{}}
+	sub := &scanner{file: s.file, rep: &Report{}}
 	sub.scanZip(bytes.NewReader(data), int64(len(data)), label, false, depth)
 	if sub.fatal != nil && len(sub.acc.Globals) == 0 {
 		return 0, false

@@ -1,4 +1,4 @@
-package loader
+package scan
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ditkit/ditkit/loader/format"
 )
 
 // Limits on what one pickle may declare. They bound the memory and time a
@@ -23,6 +25,8 @@ var (
 	MaxPickleString   int64 = 1 << 28   // one string/bytes argument
 	MaxPickleLongSize       = 1 << 12   // LONG1/LONG4 bytes (PyTorch never needs more than 8)
 	MaxNestedDepth          = 4         // pickles inside bytes inside pickles (or zips)
+	MaxZipEntries           = 1 << 20   // entries of one zip (members of one tar)
+	MaxPickleInflate  int64 = 256 << 20 // cap for a (suspicious) deflated pickle entry
 )
 
 // Global is one callable or class a pickle names.
@@ -132,11 +136,12 @@ type pickleScan struct {
 	strict bool
 }
 
-// scanPickle walks one pickle statically, without building any objects,
-// from data[0] to its STOP opcode. It returns the length of the pickle
-// (through STOP), checking every length and limit on the way, and appends the
-// globals it names to rep.
-func scanPickle(data []byte, file, label string, base int64, rep *PickleReport) (int, error) {
+// CheckPickle walks one pickle statically, without building any objects,
+// from data[0] to its STOP opcode, as a reader does before it unpickles:
+// strictly (valid encodings the unpickler cannot take are refused). It
+// returns the length of the pickle (through STOP), checking every length and
+// limit on the way, and appends the globals it names to rep.
+func CheckPickle(data []byte, file, label string, base int64, rep *PickleReport) (int, error) {
 	s := newPickleScan(data, file, label, rep)
 	s.strict = true
 	return s.runProto(base)
@@ -158,20 +163,20 @@ func (s *pickleScan) where(at int64) string {
 	return fmt.Sprintf("pickle %s offset %d", s.label, at)
 }
 
-func (s *pickleScan) errf(base int64, sentinel error, format string, args ...any) error {
-	return ferr(s.file, sentinel, s.where(base+int64(s.pos)), format, args...)
+func (s *pickleScan) errf(base int64, sentinel error, msg string, args ...any) error {
+	return format.Errorf(s.file, sentinel, s.where(base+int64(s.pos)), msg, args...)
 }
 
-func (s *pickleScan) finding(sev string, at int64, format string, args ...any) {
-	s.report.AddFinding(Finding{Severity: sev, Where: s.where(at), Message: fmt.Sprintf(format, args...)})
+func (s *pickleScan) finding(sev string, at int64, msg string, args ...any) {
+	s.report.AddFinding(Finding{Severity: sev, Where: s.where(at), Message: fmt.Sprintf(msg, args...)})
 }
 
 func (s *pickleScan) need(n int64, base int64, what string) ([]byte, error) {
 	if n < 0 || n > MaxPickleString {
-		return nil, s.errf(base, ErrLimit, "%s of %d bytes exceeds the limit of %d", what, n, MaxPickleString)
+		return nil, s.errf(base, format.ErrLimit, "%s of %d bytes exceeds the limit of %d", what, n, MaxPickleString)
 	}
 	if int64(len(s.data)-s.pos) < n {
-		return nil, s.errf(base, ErrTruncated, "%s needs %d bytes, %d remain", what, n, len(s.data)-s.pos)
+		return nil, s.errf(base, format.ErrTruncated, "%s needs %d bytes, %d remain", what, n, len(s.data)-s.pos)
 	}
 	b := s.data[s.pos : s.pos+int(n)]
 	s.pos += int(n)
@@ -186,9 +191,9 @@ func (s *pickleScan) line(base int64, limit int64) ([]byte, error) {
 	i := bytes.IndexByte(rest, '\n')
 	if i < 0 {
 		if int64(len(rest)) > limit {
-			return nil, s.errf(base, ErrLimit, "text argument longer than %d bytes", limit)
+			return nil, s.errf(base, format.ErrLimit, "text argument longer than %d bytes", limit)
 		}
-		return nil, s.errf(base, ErrTruncated, "unterminated text argument")
+		return nil, s.errf(base, format.ErrTruncated, "unterminated text argument")
 	}
 	b := s.data[s.pos : s.pos+i]
 	s.pos += i + 1
@@ -197,11 +202,11 @@ func (s *pickleScan) line(base int64, limit int64) ([]byte, error) {
 
 func (s *pickleScan) push(v sym, base int64) error {
 	if len(s.stack) >= MaxPickleStack {
-		return s.errf(base, ErrLimit, "stack exceeds %d items", MaxPickleStack)
+		return s.errf(base, format.ErrLimit, "stack exceeds %d items", MaxPickleStack)
 	}
 	s.objects++
 	if s.objects > MaxPickleObjects {
-		return s.errf(base, ErrLimit, "more than %d objects", MaxPickleObjects)
+		return s.errf(base, format.ErrLimit, "more than %d objects", MaxPickleObjects)
 	}
 	s.stack = append(s.stack, v)
 	return nil
@@ -213,7 +218,7 @@ func (s *pickleScan) pop(base int64, n int) ([]sym, error) {
 		lo = s.marks[len(s.marks)-1]
 	}
 	if len(s.stack)-lo < n {
-		return nil, s.errf(base, ErrCorrupt, "stack underflow")
+		return nil, s.errf(base, format.ErrCorrupt, "stack underflow")
 	}
 	v := s.stack[len(s.stack)-n:]
 	out := append([]sym(nil), v...)
@@ -223,7 +228,7 @@ func (s *pickleScan) pop(base int64, n int) ([]sym, error) {
 
 func (s *pickleScan) popMark(base int64) ([]sym, error) {
 	if len(s.marks) == 0 {
-		return nil, s.errf(base, ErrCorrupt, "no MARK on the stack")
+		return nil, s.errf(base, format.ErrCorrupt, "no MARK on the stack")
 	}
 	m := s.marks[len(s.marks)-1]
 	s.marks = s.marks[:len(s.marks)-1]
@@ -233,7 +238,7 @@ func (s *pickleScan) popMark(base int64) ([]sym, error) {
 }
 
 func (s *pickleScan) global(mod, name, op string, at int64) sym {
-	s.report.Globals = append(s.report.Globals, Global{Module: mod, Name: name, Opcode: op, Offset: at, Pickle: s.label, Verdict: Verdict(mod, name)})
+	s.report.Globals = append(s.report.Globals, Global{Module: mod, Name: name, Opcode: op, Offset: at, Pickle: s.label, Verdict: GlobalVerdict(mod, name)})
 	return sym{kind: symGlobal, s: mod + "." + name, gi: len(s.report.Globals) - 1}
 }
 
@@ -253,13 +258,13 @@ func (s *pickleScan) called(v sym, op string, at int64) {
 
 func (s *pickleScan) memoPut(idx int64, base int64) error {
 	if len(s.stack) == 0 || (len(s.marks) > 0 && s.marks[len(s.marks)-1] == len(s.stack)) {
-		return s.errf(base, ErrCorrupt, "memo put on an empty stack")
+		return s.errf(base, format.ErrCorrupt, "memo put on an empty stack")
 	}
 	if idx < 0 {
-		return s.errf(base, ErrCorrupt, "negative memo index %d", idx)
+		return s.errf(base, format.ErrCorrupt, "negative memo index %d", idx)
 	}
 	if _, ok := s.memo[idx]; !ok && len(s.memo) >= MaxPickleMemo {
-		return s.errf(base, ErrLimit, "memo exceeds %d entries", MaxPickleMemo)
+		return s.errf(base, format.ErrLimit, "memo exceeds %d entries", MaxPickleMemo)
 	}
 	s.memo[idx] = s.stack[len(s.stack)-1]
 	return nil
@@ -268,7 +273,7 @@ func (s *pickleScan) memoPut(idx int64, base int64) error {
 func (s *pickleScan) memoGet(idx int64, base int64) error {
 	v, ok := s.memo[idx]
 	if !ok {
-		return s.errf(base, ErrCorrupt, "memo get of missing entry %d", idx)
+		return s.errf(base, format.ErrCorrupt, "memo get of missing entry %d", idx)
 	}
 	return s.push(v, base)
 }
@@ -343,11 +348,11 @@ func (s *pickleScan) run(base int64) (int, error) {
 	le := binary.LittleEndian
 	for {
 		if s.pos >= len(s.data) {
-			return 0, s.errf(base, ErrTruncated, "pickle ends without STOP")
+			return 0, s.errf(base, format.ErrTruncated, "pickle ends without STOP")
 		}
 		s.ops++
 		if s.ops > MaxPickleOps {
-			return 0, s.errf(base, ErrLimit, "more than %d opcodes", MaxPickleOps)
+			return 0, s.errf(base, format.ErrLimit, "more than %d opcodes", MaxPickleOps)
 		}
 		at := base + int64(s.pos)
 		op := s.data[s.pos]
@@ -369,7 +374,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 		switch op {
 		case '.': // STOP
 			if s.frameEnd > s.pos {
-				return 0, s.errf(base, ErrCorrupt, "a FRAME runs %d bytes past the pickle's STOP", s.frameEnd-s.pos)
+				return 0, s.errf(base, format.ErrCorrupt, "a FRAME runs %d bytes past the pickle's STOP", s.frameEnd-s.pos)
 			}
 			return s.pos, nil
 		case 0x80: // PROTO
@@ -377,7 +382,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 			if b, err = s.need(1, base, "PROTO"); err == nil {
 				s.proto = int(b[0])
 				if s.proto > 5 {
-					return 0, s.errf(base, ErrUnsupported, "pickle protocol %d", s.proto)
+					return 0, s.errf(base, format.ErrUnsupported, "pickle protocol %d", s.proto)
 				}
 			}
 		case 0x95: // FRAME
@@ -386,13 +391,13 @@ func (s *pickleScan) run(base int64) (int, error) {
 				n := le.Uint64(b)
 				if n > uint64(len(s.data)-s.pos) {
 					// readers allocate the declared frame before reading it
-					return 0, s.errf(base, ErrTruncated, "FRAME of %d bytes runs past the data (%d bytes remain)", n, len(s.data)-s.pos)
+					return 0, s.errf(base, format.ErrTruncated, "FRAME of %d bytes runs past the data (%d bytes remain)", n, len(s.data)-s.pos)
 				}
 				s.frameEnd = max(s.frameEnd, s.pos+int(n))
 			}
 		case '(': // MARK
 			if len(s.marks) >= MaxPickleDepth {
-				return 0, s.errf(base, ErrLimit, "more than %d nested MARKs", MaxPickleDepth)
+				return 0, s.errf(base, format.ErrLimit, "more than %d nested MARKs", MaxPickleDepth)
 			}
 			s.marks = append(s.marks, len(s.stack))
 		case 'N', 0x88, 0x89, ')', ']', '}', 0x8f: // NONE NEWTRUE NEWFALSE EMPTY_TUPLE EMPTY_LIST EMPTY_DICT EMPTY_SET
@@ -432,10 +437,10 @@ func (s *pickleScan) run(base int64) (int, error) {
 			}
 			if err == nil {
 				if n == 0 && s.strict {
-					return 0, s.errf(base, ErrUnsupported, "zero-length LONG (torch.save never writes one)")
+					return 0, s.errf(base, format.ErrUnsupported, "zero-length LONG (torch.save never writes one)")
 				}
 				if n < 0 || n > int64(MaxPickleLongSize) {
-					return 0, s.errf(base, ErrLimit, "LONG of %d bytes exceeds the limit of %d", n, MaxPickleLongSize)
+					return 0, s.errf(base, format.ErrLimit, "LONG of %d bytes exceeds the limit of %d", n, MaxPickleLongSize)
 				}
 				if _, err = s.need(n, base, "LONG"); err == nil {
 					err = s.push(sym{}, base)
@@ -493,7 +498,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 			err = s.push(sym{}, base)
 		case 0x98: // READONLY_BUFFER
 			if len(s.stack) == 0 {
-				return 0, s.errf(base, ErrCorrupt, "READONLY_BUFFER on an empty stack")
+				return 0, s.errf(base, format.ErrCorrupt, "READONLY_BUFFER on an empty stack")
 			}
 		case 'c', 'i': // GLOBAL INST
 			var m, n []byte
@@ -557,7 +562,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 			var v []sym
 			if v, err = s.popMark(base); err == nil {
 				if len(v) == 0 {
-					return 0, s.errf(base, ErrCorrupt, "OBJ without a class")
+					return 0, s.errf(base, format.ErrCorrupt, "OBJ without a class")
 				}
 				s.called(v[0], "OBJ", at)
 				err = s.push(sym{}, base)
@@ -565,7 +570,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 		case 'b': // BUILD
 			if _, err = s.pop(base, 1); err == nil {
 				if len(s.stack) == 0 {
-					return 0, s.errf(base, ErrCorrupt, "stack underflow")
+					return 0, s.errf(base, format.ErrCorrupt, "stack underflow")
 				}
 				if t := s.stack[len(s.stack)-1]; t.kind == symGlobal {
 					// BUILD on a class or function itself sets its attributes:
@@ -580,13 +585,13 @@ func (s *pickleScan) run(base int64) (int, error) {
 			} else if len(s.marks) > 0 {
 				s.marks = s.marks[:len(s.marks)-1]
 			} else {
-				return 0, s.errf(base, ErrCorrupt, "POP on an empty stack")
+				return 0, s.errf(base, format.ErrCorrupt, "POP on an empty stack")
 			}
 		case '1': // POP_MARK
 			_, err = s.popMark(base)
 		case '2': // DUP
 			if len(s.stack) == 0 {
-				return 0, s.errf(base, ErrCorrupt, "DUP on an empty stack")
+				return 0, s.errf(base, format.ErrCorrupt, "DUP on an empty stack")
 			}
 			err = s.push(s.stack[len(s.stack)-1], base)
 		case 'a': // APPEND
@@ -594,12 +599,12 @@ func (s *pickleScan) run(base int64) (int, error) {
 		case 'e', 0x90: // APPENDS ADDITEMS
 			if op == 0x90 && s.strict {
 				// gopickle keeps sets in Go maps: an unhashable item ([]byte) panics
-				return 0, s.errf(base, ErrUnsupported, "protocol-4 set opcodes (ADDITEMS) are not supported by the reader; torch.save never writes them")
+				return 0, s.errf(base, format.ErrUnsupported, "protocol-4 set opcodes (ADDITEMS) are not supported by the reader; torch.save never writes them")
 			}
 			_, err = s.popMark(base)
 		case 'l', 't', 0x91: // LIST TUPLE FROZENSET
 			if op == 0x91 && s.strict {
-				return 0, s.errf(base, ErrUnsupported, "protocol-4 set opcodes (FROZENSET) are not supported by the reader; torch.save never writes them")
+				return 0, s.errf(base, format.ErrUnsupported, "protocol-4 set opcodes (FROZENSET) are not supported by the reader; torch.save never writes them")
 			}
 			if _, err = s.popMark(base); err == nil {
 				err = s.push(sym{}, base)
@@ -608,7 +613,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 			var v []sym
 			if v, err = s.popMark(base); err == nil {
 				if len(v)%2 != 0 {
-					return 0, s.errf(base, ErrCorrupt, "DICT with an odd number of items")
+					return 0, s.errf(base, format.ErrCorrupt, "DICT with an odd number of items")
 				}
 				err = s.push(sym{}, base)
 			}
@@ -621,14 +626,14 @@ func (s *pickleScan) run(base int64) (int, error) {
 		case 'u': // SETITEMS
 			var v []sym
 			if v, err = s.popMark(base); err == nil && len(v)%2 != 0 {
-				return 0, s.errf(base, ErrCorrupt, "SETITEMS with an odd number of items")
+				return 0, s.errf(base, format.ErrCorrupt, "SETITEMS with an odd number of items")
 			}
 		case 'g', 'p': // GET PUT (text)
 			var b []byte
 			if b, err = s.line(base, 64); err == nil {
 				idx, ok := pyInt(b)
 				if !ok {
-					return 0, s.errf(base, ErrCorrupt, "bad memo index %q", b)
+					return 0, s.errf(base, format.ErrCorrupt, "bad memo index %q", b)
 				}
 				if op == 'g' {
 					err = s.memoGet(idx, base)
@@ -657,7 +662,7 @@ func (s *pickleScan) run(base int64) (int, error) {
 		case 0x94: // MEMOIZE: Python stores at len(memo), whatever PUTs came before
 			err = s.memoPut(int64(len(s.memo)), base)
 		default:
-			return 0, s.errf(base, ErrCorrupt, "unknown opcode 0x%02x", op)
+			return 0, s.errf(base, format.ErrCorrupt, "unknown opcode 0x%02x", op)
 		}
 		if err != nil {
 			return 0, err

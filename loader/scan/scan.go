@@ -1,29 +1,22 @@
-package loader
+package scan
 
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ditkit/ditkit/loader/format"
 )
 
-// FormatPickle is a file that is one or more bare pickles (no torch.save
-// magic number); FormatTorchTar the torch ≤ 0.1 tar layout; FormatZip a zip
-// that is not a torch.save checkpoint; Format7z a 7-Zip archive.
-const (
-	FormatPickle     = "pickle"
-	FormatTorchTar   = "torch-tar"
-	FormatTorchJIT   = "torchscript"
-	FormatZip        = "zip"
-	Format7z         = "7z"
-	maxStackedPickle = 1000
-)
+// maxStackedPickle bounds how many consecutive pickles a stream may hold.
+const maxStackedPickle = 1000
 
-// ScanReport is what a static safety scan of a file found: every global any
+// Report is what a static safety scan of a file found: every global any
 // pickle in it names, zip- and pickle-level findings, and the pickles read.
-type ScanReport struct {
+type Report struct {
 	File     string          `json:"file"`
 	Size     int64           `json:"size"`
 	Format   string          `json:"format"`
@@ -47,7 +40,7 @@ type ScannedPickle struct {
 }
 
 // PickleReport returns the scan as the pickle report inspect shows.
-func (r *ScanReport) PickleReport() *PickleReport {
+func (r *Report) PickleReport() *PickleReport {
 	pr := &PickleReport{Globals: r.Globals}
 	for _, f := range r.Findings {
 		pr.AddFinding(f)
@@ -58,28 +51,35 @@ func (r *ScanReport) PickleReport() *PickleReport {
 	return pr
 }
 
-// ScanSummary says in words what a verdict means for a user.
-func ScanSummary(v string) string {
+// Summary says in words what a verdict means for a user of a file of the
+// given format. `ditkit scan`, inspect and the page all use these words.
+func Summary(form, v string) string {
 	switch v {
 	case VerdictSafe:
+		switch form {
+		case format.Safetensors:
+			return "safetensors holds no code"
+		case format.NPY, format.NPZ:
+			return "NumPy arrays with no pickled objects, or only objects on the allow-list; nothing runs code"
+		}
 		return "every global is on PyTorch's weights_only allow-list and nothing in the file's structure is suspicious"
 	case VerdictBenign:
 		return "plain data classes or opcodes that torch.load(weights_only=True) refuses, but nothing that runs code"
 	case VerdictDangerous:
-		return "torch.load(weights_only=False) on this file can run code; ditkit never executes it — convert to safetensors to use the weights safely"
+		return "torch.load(weights_only=False) on this file can run code or exhaust the machine; ditkit never executes it — convert to safetensors to use the weights safely"
 	}
 	return "names or structures outside every allow-list: treat as suspicious, do not torch.load it"
 }
 
 type scanner struct {
 	file  string
-	rep   *ScanReport
+	rep   *Report
 	acc   PickleReport // globals and findings of every part
 	fatal error        // the first reason the file itself is unreadable
 }
 
-func (s *scanner) add(sev, where, format string, args ...any) {
-	s.acc.AddFinding(Finding{Severity: sev, Where: where, Message: fmt.Sprintf(format, args...)})
+func (s *scanner) add(sev, where, msg string, args ...any) {
+	s.acc.AddFinding(Finding{Severity: sev, Where: where, Message: fmt.Sprintf(msg, args...)})
 }
 
 func (s *scanner) setFatal(err error) {
@@ -88,58 +88,52 @@ func (s *scanner) setFatal(err error) {
 	}
 }
 
-// Scan walks every pickle of a checkpoint (or of any pickle, zip or tar file)
-// statically — no object is built and nothing is executed — and judges the
-// globals they name and the container's structure. It returns an error only
-// when the file is unreadable and nothing in what could be read is already
-// suspicious.
-func Scan(r io.ReaderAt, size int64, name string) (rep *ScanReport, err error) {
-	s := &scanner{file: name, rep: &ScanReport{File: name, Size: size}}
+// Scan walks every pickle of a checkpoint (or of any pickle, zip, tar or
+// NumPy file) statically — no object is built and nothing is executed — and
+// judges the globals they name and the container's structure. It returns an
+// error only when the file is unreadable (or a format ditkit does not
+// scan) and nothing in what could be read is already suspicious.
+func Scan(r io.ReaderAt, size int64, name string) (rep *Report, err error) {
+	s := &scanner{file: name, rep: &Report{File: name, Size: size}}
 	defer func() {
 		if p := recover(); p != nil {
-			rep, err = nil, ferr(name, ErrCorrupt, "", "scanner failed on malformed input: %v", p)
+			rep, err = nil, format.Errorf(name, format.ErrCorrupt, "", "scanner failed on malformed input: %v", p)
 		}
 	}()
 	if size <= 0 {
-		return nil, ferr(name, ErrFormat, "", "empty file")
+		return nil, format.Errorf(name, format.ErrFormat, "", "empty file")
 	}
-	var head [16]byte
-	n, _ := r.ReadAt(head[:], 0)
-	h := head[:n]
-	zipAt0 := bytes.HasPrefix(h, []byte("PK\x03\x04"))
+	kind, h := format.Sniff(r, size)
 	switch {
-	case zipAt0:
-		s.rep.Format = FormatTorchZip
-		s.scanZip(r, size, "", true, 0)
-	case bytes.HasPrefix(h, []byte("PK\x05\x06")):
-		s.rep.Format = FormatZip
-		s.scanZip(r, size, "", true, 0)
-	case bytes.HasPrefix(h, []byte("7z\xbc\xaf\x27\x1c")):
-		s.rep.Format = Format7z
-		s.add(SeveritySuspicious, "offset 0", "a 7-Zip archive: its contents cannot be scanned, and 7z archives are a known way to smuggle pickles past scanners")
-	case bytes.HasPrefix(h, []byte("version https://")):
-		return nil, ferr(name, ErrFormat, "", "this is a Git LFS pointer file, not the checkpoint: fetch the real file (git lfs pull)")
-	case isTarHeader(r, size):
-		s.rep.Format = FormatTorchTar
-		s.scanTar(r, size)
-	case n >= 9 && h[8] == '{' && binary.LittleEndian.Uint64(h) < uint64(size):
-		s.rep.Format = FormatSafetensors
-		s.scanSafetensors(r, size)
-	default:
-		if !isPickleStart(h) {
-			if n >= 8 && binary.LittleEndian.Uint64(h) >= uint64(size) && binary.LittleEndian.Uint64(h) < 1<<40 && (n < 9 || h[8] == '{') {
-				return nil, ferr(name, ErrTruncated, "offset 0", "safetensors header length %d exceeds the file size %d", binary.LittleEndian.Uint64(h), size)
-			}
-			if !s.scanEmbeddedZip(r, size) {
-				return nil, ferr(name, ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle, pickle or safetensors file (starts with %q)", h)
-			}
-			s.rep.Format = FormatZip
-			break
+	case kind == nil:
+		if !s.scanEmbeddedZip(r, size) {
+			return nil, format.Errorf(name, format.ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle, pickle, NumPy or safetensors file (starts with %q)", head16(h.B))
 		}
-		s.rep.Format = FormatPickle
+		s.rep.Format = format.Zip
+	case kind.Refuse != "":
+		return nil, format.Errorf(name, format.ErrUnsupported, "", "%s", kind.Refuse)
+	case kind.Name == format.Zip:
+		s.rep.Format = format.Zip
+		s.scanZip(r, size, "", true, 0)
+	case kind.Name == format.SevenZip:
+		s.rep.Format = format.SevenZip
+		s.add(SeveritySuspicious, "offset 0", "a 7-Zip archive: its contents cannot be scanned, and 7z archives are a known way to smuggle pickles past scanners")
+	case kind.Name == format.TorchTar:
+		s.rep.Format = format.TorchTar
+		s.scanTar(r, size)
+	case kind.Name == format.Safetensors:
+		s.rep.Format = format.Safetensors
+		s.scanSafetensors(r, size)
+	case kind.Name == format.NPY:
+		s.rep.Format = format.NPY
+		s.scanNPY(r, size, "", true)
+	case kind.Name == format.Pickle:
+		s.rep.Format = format.Pickle
 		s.scanStream(r, size)
+	default:
+		return nil, format.Errorf(name, format.ErrUnsupported, "", "%s: not a format ditkit scans", kind.What)
 	}
-	if !zipAt0 && s.rep.Format != FormatZip && s.rep.Format != FormatSafetensors {
+	if f := s.rep.Format; f == format.Pickle || f == format.TorchLegacy || f == format.TorchTar || f == format.SevenZip || f == format.NPY {
 		// A zip appended to a pickle or tar: torch.load reads the file one
 		// way, zip-aware tools and scanners the other.
 		s.scanEmbeddedZip(r, size)
@@ -163,20 +157,12 @@ func Scan(r io.ReaderAt, size int64, name string) (rep *ScanReport, err error) {
 		s.add(SeveritySuspicious, "", "the file is also malformed: %v", s.fatal)
 		s.rep.Findings = s.acc.Issues
 	}
-	s.rep.Summary = ScanSummary(s.rep.Verdict)
+	s.rep.Summary = Summary(s.rep.Format, s.rep.Verdict)
 	return s.rep, nil
 }
 
-func isPickleStart(h []byte) bool {
-	if len(h) == 0 {
-		return false
-	}
-	if h[0] == 0x80 {
-		return len(h) >= 2 && h[1] <= 5
-	}
-	// protocol 0/1 pickles start with any opcode that pushes
-	return strings.IndexByte("(c]})NIKJMGLFSVXUTBCig", h[0]) >= 0 && len(h) >= 2
-}
+// head16 is at most the first 16 bytes, for "starts with" messages.
+func head16(b []byte) []byte { return b[:min(len(b), 16)] }
 
 // scanEmbeddedZip looks for a zip end-of-central-directory record in the tail
 // of a file that does not start with a zip, and scans that zip as well.
@@ -184,7 +170,7 @@ func (s *scanner) scanEmbeddedZip(r io.ReaderAt, size int64) bool {
 	if _, _, ok := findEOCD(r, size); !ok {
 		return false
 	}
-	sub := &scanner{file: s.file, rep: &ScanReport{}}
+	sub := &scanner{file: s.file, rep: &Report{}}
 	sub.scanZip(r, size, "", false, 0)
 	if sub.fatal != nil && len(sub.acc.Globals) == 0 {
 		return false
@@ -233,7 +219,7 @@ func (s *scanner) scanStream(r io.ReaderAt, size int64) {
 		}
 		if i == 0 && bytes.Contains(data, legacyMagicLE) && len(data) < 32 {
 			legacy = true
-			s.rep.Format = FormatTorchLegacy
+			s.rep.Format = format.TorchLegacy
 			s.rep.Pickles[len(s.rep.Pickles)-1].Name = legacyParts[0]
 			relabel(&s.acc, label, legacyParts[0])
 		}
@@ -266,13 +252,13 @@ func (s *scanner) scanAt(r io.ReaderAt, size, pos int64, label string, loaded bo
 	for {
 		buf := make([]byte, win)
 		if n, err := r.ReadAt(buf, pos); int64(n) < win {
-			return nil, ferr(s.file, ErrTruncated, fmt.Sprintf("offset %d", pos), "read %s: %v", label, err)
+			return nil, format.Errorf(s.file, format.ErrTruncated, fmt.Sprintf("offset %d", pos), "read %s: %v", label, err)
 		}
 		tmp := &PickleReport{}
 		ps := newPickleScan(buf, s.file, label, tmp)
 		ps.collect = true
 		n, err := ps.runProto(pos)
-		if err != nil && isTruncation(err) && pos+win < size && win < limit {
+		if err != nil && format.IsTruncation(err) && pos+win < size && win < limit {
 			win = min(win*4, size-pos, limit)
 			continue
 		}
@@ -381,49 +367,60 @@ func (s *scanner) scanBytes(data []byte, label string, base int64, loaded bool, 
 	return pos, nil
 }
 
-// scanSafetensors validates the header; safetensors holds no code, but a
-// file can carry a pickle or zip after its data buffer.
+// maxSafetensorsHeader is the safetensors format's own limit on its header.
+const maxSafetensorsHeader = 100_000_000
+
+// scanSafetensors reads the header only as far as it needs to know where
+// the data buffer ends (loader.Open checks every other rule of the format):
+// safetensors holds no code, but a file can carry a pickle or zip after
+// its data buffer.
 func (s *scanner) scanSafetensors(r io.ReaderAt, size int64) {
-	ck, err := openSafetensors(r, size, s.file)
-	if err != nil {
-		s.setFatal(err)
+	var hb [8]byte
+	if n, _ := r.ReadAt(hb[:], 0); n < 8 {
+		s.setFatal(format.Errorf(s.file, format.ErrTruncated, "offset 0", "cannot read the 8-byte header length"))
 		return
 	}
-	end := int64(8)
-	var hb [8]byte
-	r.ReadAt(hb[:], 0)
-	end += int64(binary.LittleEndian.Uint64(hb[:]))
-	for _, t := range ck.Tensors {
-		end = max(end, t.Storage.Off+t.Storage.Size)
+	n := binary.LittleEndian.Uint64(hb[:])
+	switch {
+	case n > maxSafetensorsHeader && n < uint64(size):
+		s.setFatal(format.Errorf(s.file, format.ErrLimit, "offset 0", "safetensors header length %d exceeds the format's limit of %d", n, maxSafetensorsHeader))
+		return
+	case n >= uint64(size) || n > uint64(size)-8:
+		s.setFatal(format.Errorf(s.file, format.ErrTruncated, "offset 0", "safetensors header length %d exceeds the file size %d", n, size))
+		return
+	}
+	hdr := make([]byte, n)
+	if got, _ := r.ReadAt(hdr, 8); uint64(got) < n {
+		s.setFatal(format.Errorf(s.file, format.ErrTruncated, "offset 8", "cannot read the %d-byte header", n))
+		return
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &entries); err != nil {
+		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, "header", "safetensors header is not a JSON object: %v", err))
+		return
+	}
+	base := 8 + int64(n)
+	end := base
+	for k, v := range entries {
+		var t struct {
+			Offsets []int64 `json:"data_offsets"`
+		}
+		if k == "__metadata__" || json.Unmarshal(v, &t) != nil || len(t.Offsets) != 2 {
+			continue
+		}
+		if t.Offsets[1] < 0 || t.Offsets[1] > size-base {
+			s.setFatal(format.Errorf(s.file, format.ErrTruncated, fmt.Sprintf("tensor %q", k), "data ends at offset %d, past the end of the %d-byte file", base+t.Offsets[1], size))
+			return
+		}
+		end = max(end, base+t.Offsets[1])
 	}
 	if end < size {
 		var tail [4]byte
 		n, _ := r.ReadAt(tail[:], end)
-		if n >= 2 && (isPickleStart(tail[:n]) || bytes.HasPrefix(tail[:n], []byte("PK"))) {
+		if n >= 2 && (format.PickleStart(tail[:n]) || bytes.HasPrefix(tail[:n], []byte("PK"))) {
 			s.add(SeveritySuspicious, fmt.Sprintf("offset %d", end), "%d bytes after the data buffer start like a pickle or zip", size-end)
 		} else {
 			s.add(SeverityInfo, fmt.Sprintf("offset %d", end), "%d trailing bytes after the data buffer; a strict reader refuses this file", size-end)
 		}
 	}
-}
-
-var errNotZip = errors.New("no zip end-of-central-directory record")
-
-// attachScan runs the full scan on an opened checkpoint and makes its
-// result the pickle report inspect and convert show, so they give the same
-// verdict as `ditkit scan` (other pickles, nested values, zip structure).
-func (c *Checkpoint) attachScan(r io.ReaderAt, size int64) {
-	rep, err := Scan(r, size, c.Name)
-	if err != nil {
-		if c.Pickle == nil {
-			c.Pickle = &PickleReport{}
-		}
-		c.Pickle.AddFinding(Finding{Severity: SeveritySuspicious, Message: "the full safety scan failed: " + err.Error()})
-		return
-	}
-	c.Scan = rep
-	if c.Pickle == nil && len(rep.Findings) == 0 && len(rep.Globals) == 0 {
-		return
-	}
-	c.Pickle = rep.PickleReport()
 }

@@ -1,71 +1,21 @@
-package loader
+package scan
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/ditkit/ditkit/core/tensor"
+
+	"github.com/ditkit/ditkit/loader/format"
 )
 
 // tarMember is one regular file of a tar archive.
 type tarMember struct {
 	name      string
 	off, size int64
-}
-
-// isTarHeader reports whether the first 512 bytes are a tar header with a
-// valid checksum (what Python's tarfile, and so torch.load, accepts).
-func isTarHeader(r io.ReaderAt, size int64) bool {
-	if size < 512 {
-		return false
-	}
-	var h [512]byte
-	if n, _ := r.ReadAt(h[:], 0); n < 512 {
-		return false
-	}
-	return tarChecksumOK(h[:])
-}
-
-func tarChecksumOK(h []byte) bool {
-	want, ok := tarOctal(h[148:156])
-	if !ok {
-		return false
-	}
-	var u, sgn int64
-	for i, c := range h[:512] {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		u += int64(c)
-		sgn += int64(int8(c))
-	}
-	return u != 8*' ' && (want == u || want == sgn)
-}
-
-func tarOctal(b []byte) (int64, bool) {
-	if len(b) > 0 && b[0]&0x80 != 0 { // base-256
-		var v int64
-		for i, c := range b {
-			if i == 0 {
-				c &= 0x7f
-			}
-			if v > 1<<55 {
-				return 0, false
-			}
-			v = v<<8 | int64(c)
-		}
-		return v, true
-	}
-	t := strings.Trim(string(b), " \x00")
-	if t == "" {
-		return 0, true
-	}
-	v, err := strconv.ParseInt(t, 8, 64)
-	return v, err == nil && v >= 0
 }
 
 func cstr(b []byte) string {
@@ -83,7 +33,7 @@ func (s *scanner) tarMembers(r io.ReaderAt, size int64) []tarMember {
 	longName := ""
 	for pos+512 <= size {
 		if len(out) >= MaxZipEntries {
-			s.setFatal(ferr(s.file, ErrLimit, "tar", "more than %d members", MaxZipEntries))
+			s.setFatal(format.Errorf(s.file, format.ErrLimit, "tar", "more than %d members", MaxZipEntries))
 			return out
 		}
 		if n, _ := r.ReadAt(h[:], pos); n < 512 {
@@ -92,13 +42,13 @@ func (s *scanner) tarMembers(r io.ReaderAt, size int64) []tarMember {
 		if bytes.Count(h[:], []byte{0}) == 512 {
 			break
 		}
-		if !tarChecksumOK(h[:]) {
-			s.setFatal(ferr(s.file, ErrCorrupt, fmt.Sprintf("offset %d", pos), "bad tar header checksum"))
+		if !format.TarChecksumOK(h[:]) {
+			s.setFatal(format.Errorf(s.file, format.ErrCorrupt, fmt.Sprintf("offset %d", pos), "bad tar header checksum"))
 			return out
 		}
-		sz, ok := tarOctal(h[124:136])
+		sz, ok := format.TarOctal(h[124:136])
 		if !ok || sz > size-pos-512 {
-			s.setFatal(ferr(s.file, ErrTruncated, fmt.Sprintf("offset %d", pos), "tar member of %d bytes runs past the end of the file", sz))
+			s.setFatal(format.Errorf(s.file, format.ErrTruncated, fmt.Sprintf("offset %d", pos), "tar member of %d bytes runs past the end of the file", sz))
 			return out
 		}
 		name := cstr(h[0:100])
@@ -163,7 +113,7 @@ func (s *scanner) scanTar(r io.ReaderAt, size int64) {
 		default:
 			var hb [4]byte
 			n, _ := sec.ReadAt(hb[:], 0)
-			if n >= 2 && isPickleStart(hb[:n]) {
+			if n >= 2 && format.PickleStart(hb[:n]) {
 				before := len(s.rep.Pickles)
 				s.scanAt(sec, m.size, 0, m.name, false, 16<<20)
 				if len(s.rep.Pickles) > before {
@@ -171,7 +121,7 @@ func (s *scanner) scanTar(r io.ReaderAt, size int64) {
 				}
 			} else if n == 4 && string(hb[:]) == "PK\x03\x04" {
 				s.add(SeveritySuspicious, where, "a zip archive inside the tar")
-				sub := &scanner{file: s.file, rep: &ScanReport{}}
+				sub := &scanner{file: s.file, rep: &Report{}}
 				sub.scanZip(sec, m.size, m.name, false, 1)
 				s.acc.Globals = append(s.acc.Globals, sub.acc.Globals...)
 				for _, f := range sub.acc.Issues {
@@ -206,12 +156,12 @@ func (s *scanner) scanTarRecords(r io.ReaderAt, size int64, name, where string) 
 		var b [8]byte
 		if name == "tensors" {
 			if n, _ := r.ReadAt(b[:8], pos); n < 8 {
-				s.setFatal(ferr(s.file, ErrTruncated, where, "tensor record truncated"))
+				s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "tensor record truncated"))
 				return
 			}
 			ndim := int64(int32(binary.LittleEndian.Uint32(b[:])))
 			if ndim < 0 || ndim > 64 {
-				s.setFatal(ferr(s.file, ErrCorrupt, where, "tensor record with %d dimensions", ndim))
+				s.setFatal(format.Errorf(s.file, format.ErrCorrupt, where, "tensor record with %d dimensions", ndim))
 				return
 			}
 			pos += 8 + ndim*16 + 8
@@ -219,7 +169,7 @@ func (s *scanner) scanTarRecords(r io.ReaderAt, size int64, name, where string) 
 		}
 		es := int64(0)
 		for _, g := range s.acc.Globals[before:] {
-			if dt, ok := storageDTypes[g.Name]; ok && g.Module == "torch" {
+			if dt, ok := StorageDType(g.Name); ok && g.Module == "torch" {
 				es = int64(dt.Size())
 			}
 		}
@@ -228,12 +178,12 @@ func (s *scanner) scanTarRecords(r io.ReaderAt, size int64, name, where string) 
 			s.add(SeveritySuspicious, where, "storage record %d names no torch storage type", k)
 		}
 		if n, _ := r.ReadAt(b[:], pos); n < 8 {
-			s.setFatal(ferr(s.file, ErrTruncated, where, "storage record truncated"))
+			s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "storage record truncated"))
 			return
 		}
 		cnt := int64(binary.LittleEndian.Uint64(b[:]))
 		if cnt < 0 || cnt > (size-pos-8)/es {
-			s.setFatal(ferr(s.file, ErrTruncated, where, "storage of %d elements runs past the member", cnt))
+			s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "storage of %d elements runs past the member", cnt))
 			return
 		}
 		pos += 8 + cnt*es
