@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -25,17 +26,18 @@ type zipRec struct {
 	end           int64 // data end plus any data descriptor
 	lname         string
 	peek          []byte // first data bytes, when the header read reached them
+	encrypted     bool   // flagged as encrypted
+	scanned       bool   // its bytes were read as a pickle, array or zip
 }
 
-const (
-	maxEOCDSearch = 65535 + 22
-	zipGapPeek    = 1 << 20
-)
+// zipGapPeek is how much of a gap between zip structures is searched for
+// hidden entries.
+const zipGapPeek = 1 << 20
 
 // findEOCD returns the offset of the last end-of-central-directory record
 // whose comment fits in the file (what Python's zipfile, miniz and Go use).
 func findEOCD(r io.ReaderAt, size int64) (int64, []byte, bool) {
-	if size < 22 {
+	if size < zipEndLen {
 		return 0, nil, false
 	}
 	n := min(size, maxEOCDSearch)
@@ -43,8 +45,8 @@ func findEOCD(r io.ReaderAt, size int64) (int64, []byte, bool) {
 	if got, _ := r.ReadAt(buf, size-n); int64(got) < n {
 		return 0, nil, false
 	}
-	for i := len(buf) - 22; i >= 0; i-- {
-		if buf[i] == 'P' && buf[i+1] == 'K' && buf[i+2] == 5 && buf[i+3] == 6 {
+	for i := len(buf) - zipEndLen; i >= 0; i-- {
+		if binary.LittleEndian.Uint32(buf[i:]) == zipEndSig {
 			return size - n + int64(i), buf[i:], true
 		}
 	}
@@ -56,7 +58,6 @@ func findEOCD(r io.ReaderAt, size int64) (int64, []byte, bool) {
 // names an outer value for nested zips; primary is true when the zip is the
 // file torch.load reads.
 func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary bool, depth int) {
-	le := binary.LittleEndian
 	prefix := ""
 	if container != "" {
 		prefix = container + " > "
@@ -67,15 +68,13 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("zip"), "no end-of-central-directory record: truncated or not a zip"))
 		return
 	}
-	entries := int64(le.Uint16(rec[10:]))
-	cdSize := int64(le.Uint32(rec[12:]))
-	cdOff := int64(le.Uint32(rec[16:]))
-	commentLen := int64(le.Uint16(rec[20:]))
-	if le.Uint16(rec[4:]) != 0 || le.Uint16(rec[6:]) != 0 {
+	end := readZipEnd(rec)
+	entries, cdSize, cdOff, commentLen := end.entries, end.cdSize, end.cdOff, end.commentLen
+	if end.disk != 0 || end.cdDisk != 0 {
 		s.add(SeveritySuspicious, wh("offset %d", eocd), "multi-disk (split) zip")
 	}
-	if tail := size - (eocd + 22 + commentLen); tail > 0 {
-		at := eocd + 22 + commentLen
+	if tail := size - (eocd + zipEndLen + commentLen); tail > 0 {
+		at := eocd + zipEndLen + commentLen
 		s.add(SeveritySuspicious, wh("offset %d", at), "%d bytes after the end of the zip archive: a polyglot or appended payload that some readers see and others ignore", tail)
 		if container == "" && primary {
 			var h [2]byte
@@ -84,26 +83,26 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 			}
 		}
 	} else if tail < 0 {
-		s.add(SeveritySuspicious, wh("offset %d", eocd), "the zip comment claims %d bytes, the file holds %d", commentLen, size-eocd-22)
+		s.add(SeveritySuspicious, wh("offset %d", eocd), "the zip comment claims %d bytes, the file holds %d", commentLen, size-eocd-zipEndLen)
 	}
 	cdEnd := eocd // where the central directory should end
-	if eocd >= 20 {
-		var loc [20]byte
-		if n, _ := r.ReadAt(loc[:], eocd-20); n == 20 && le.Uint32(loc[:]) == 0x07064b50 {
-			recOff := int64(le.Uint64(loc[8:]))
-			real := eocd - 20 - 56
-			var z [56]byte
-			if n, _ := r.ReadAt(z[:], real); n < 56 || le.Uint32(z[:]) != 0x06064b50 {
-				s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("offset %d", real), "ZIP64 end-of-central-directory record missing"))
-				return
+	if locAt := eocd - zip64LocatorLen; locAt >= 0 {
+		var lb [zip64LocatorLen]byte
+		if n, _ := r.ReadAt(lb[:], locAt); n == zip64LocatorLen {
+			if loc := readZip64Locator(lb[:]); loc.sig == zip64LocatorSig {
+				real := locAt - zip64EndLen // the ZIP64 end record sits right before its locator
+				var z [zip64EndLen]byte
+				n, _ := r.ReadAt(z[:], real)
+				sig, e64, sz64, off64 := readZip64End(z[:])
+				if n < zip64EndLen || sig != zip64EndSig {
+					s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("offset %d", real), "ZIP64 end-of-central-directory record missing"))
+					return
+				}
+				if loc.endOff != real {
+					s.add(SeveritySuspicious, wh("offset %d", locAt), "the ZIP64 locator points to offset %d but the record is at %d: readers disagree", loc.endOff, real)
+				}
+				entries, cdSize, cdOff, cdEnd = e64, sz64, off64, real
 			}
-			if recOff != real {
-				s.add(SeveritySuspicious, wh("offset %d", eocd-20), "the ZIP64 locator points to offset %d but the record is at %d: readers disagree", recOff, real)
-			}
-			entries = int64(le.Uint64(z[32:]))
-			cdSize = int64(le.Uint64(z[40:]))
-			cdOff = int64(le.Uint64(z[48:]))
-			cdEnd = real
 		}
 	}
 	if entries > int64(MaxZipEntries) || entries < 0 {
@@ -123,10 +122,10 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		}
 		s.add(sev, wh("offset %d", cdAt), "the central directory says it starts at %d but sits at %d: %d bytes are prepended or inserted, so Python's zipfile (which shifts every offset) and PyTorch's reader (which does not) look for entries in different places", cdOff, cdAt, concat)
 	}
-	if commentLen > 0 && eocd+22+commentLen <= size {
+	if commentAt := eocd + zipEndLen; commentLen > 0 && commentAt+commentLen <= size {
 		var c [4]byte
-		if n, _ := r.ReadAt(c[:], eocd+22); n >= 2 && (format.PickleStart(c[:n]) && c[0] == 0x80 || string(c[:n]) == "PK\x03\x04") {
-			s.add(SeveritySuspicious, wh("offset %d", eocd+22), "the zip comment (%d bytes) starts like a pickle or a zip", commentLen)
+		if n, _ := r.ReadAt(c[:], commentAt); n >= 2 && (format.PickleStart(c[:n]) && c[0] == 0x80 || string(c[:n]) == format.ZipLocalMagic) {
+			s.add(SeveritySuspicious, wh("offset %d", commentAt), "the zip comment (%d bytes) starts like a pickle or a zip", commentLen)
 		}
 	}
 	if cdSize > 256<<20 || cdSize > size {
@@ -140,43 +139,24 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 	}
 	var recs []*zipRec
 	p := 0
-	for p+46 <= len(cd) && le.Uint32(cd[p:]) == 0x02014b50 {
+	for p+zipCentralLen <= len(cd) {
+		c := readZipCentral(cd[p:])
+		if c.sig != zipCentralSig {
+			break
+		}
 		if len(recs) >= MaxZipEntries {
 			s.setFatal(format.Errorf(s.file, format.ErrLimit, wh("zip"), "more than %d entries", MaxZipEntries))
 			return
 		}
-		nl, xl, cl := int(le.Uint16(cd[p+28:])), int(le.Uint16(cd[p+30:])), int(le.Uint16(cd[p+32:]))
-		if p+46+nl+xl+cl > len(cd) {
+		if p+c.size() > len(cd) {
 			s.setFatal(format.Errorf(s.file, format.ErrCorrupt, wh("offset %d", cdAt+int64(p)), "central directory record runs past the directory"))
 			return
 		}
-		e := &zipRec{
-			flags: le.Uint16(cd[p+8:]), method: le.Uint16(cd[p+10:]), crc: le.Uint32(cd[p+16:]),
-			csize: int64(le.Uint32(cd[p+20:])), usize: int64(le.Uint32(cd[p+24:])), lh: int64(le.Uint32(cd[p+42:])),
-			name: string(cd[p+46 : p+46+nl]), dataOff: -1,
-		}
-		extra := cd[p+46+nl : p+46+nl+xl]
-		for len(extra) >= 4 {
-			id, sz := le.Uint16(extra), int(le.Uint16(extra[2:]))
-			if 4+sz > len(extra) {
-				break
-			}
-			if id == 1 {
-				f := extra[4 : 4+sz]
-				take := func(v *int64) {
-					if *v == 0xffffffff && len(f) >= 8 {
-						*v = int64(le.Uint64(f))
-						f = f[8:]
-					}
-				}
-				take(&e.usize)
-				take(&e.csize)
-				take(&e.lh)
-			}
-			extra = extra[4+sz:]
-		}
+		name := cd[p+zipCentralLen : p+zipCentralLen+c.nameLen]
+		e := &zipRec{flags: c.flags, method: c.method, crc: c.crc, csize: c.csize, usize: c.usize, lh: c.localOff, name: string(name), dataOff: -1}
+		zip64Sizes(cd[p+zipCentralLen+c.nameLen:p+zipCentralLen+c.nameLen+c.extraLen], &e.usize, &e.csize, &e.lh)
 		recs = append(recs, e)
-		p += 46 + nl + xl + cl
+		p += c.size()
 	}
 	if int64(len(recs)) != entries {
 		s.add(SeveritySuspicious, wh("offset %d", cdAt), "the end record announces %d entries, the central directory holds %d: readers that trust one or the other disagree", entries, len(recs))
@@ -192,6 +172,7 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		root, _, _ = strings.Cut(recs[0].name, "/")
 	}
 	dataPkls := 0
+	npz := isNPZ(recs)
 	for _, e := range recs {
 		seen[e.name]++
 		if path.Base(e.name) == "data.pkl" {
@@ -215,15 +196,17 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		if strings.ContainsAny(e.name, "\x00\\") || strings.HasPrefix(e.name, "/") || strings.Contains("/"+e.name+"/", "/../") {
 			s.add(SeveritySuspicious, where, "unsafe entry name (absolute, parent directory, backslash or NUL)")
 		}
-		if e.flags&0x41 != 0 || e.flags&0x2000 != 0 {
-			s.add(SeveritySuspicious, where, "flagged as encrypted (flag bits 0x%04x): Python's zipfile refuses to read it, so scanners built on it skip it; scanned here as stored", e.flags)
-		} else if odd := e.flags &^ (0x0008 | 0x0800 | 0x0006); odd != 0 {
+		if e.flags&(zipFlagEncrypted|zipFlagStrongEnc|zipFlagMasked) != 0 {
+			e.encrypted = true
+		} else if odd := e.flags &^ (zipFlagDataDesc | zipFlagUTF8 | zipFlagDeflate); odd != 0 {
 			s.add(SeveritySuspicious, where, "unusual general-purpose flag bits 0x%04x", odd)
 		}
 		switch e.method {
-		case 0:
-		case 8:
-			s.add(SeveritySuspicious, where, "compressed (deflate): torch.save never compresses, and compression hides a pickle's bytes from simple scanners")
+		case zipStore:
+		case zipDeflate:
+			if !npz {
+				s.add(SeveritySuspicious, where, "compressed (deflate): torch.save never compresses, and compression hides a pickle's bytes from simple scanners")
+			}
 		default:
 			s.add(SeveritySuspicious, where, "compression method %d: PyTorch cannot read it and it is not scanned", e.method)
 		}
@@ -241,7 +224,7 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		}
 	}
 	if primary {
-		s.classifyZip(recs, root)
+		s.classifyZip(recs, root, npz)
 	}
 	for _, e := range recs {
 		if e.dataOff < 0 {
@@ -249,12 +232,40 @@ func (s *scanner) scanZip(r io.ReaderAt, size int64, container string, primary b
 		}
 		loaded := primary && (e.name == root+"/data.pkl" || e.name == root+"/constants.pkl")
 		s.scanEntry(r, e, prefix+e.name, loaded, depth, wh("entry %q", e.name))
+		s.encryptedEntry(e, wh("entry %q", e.name))
 	}
 	s.zipGaps(r, size, recs, cdAt, cdEnd, eocd, primary || container != "", prefix, depth)
 }
 
+// isNPZ reports whether a zip is what numpy.savez writes: .npy entries only.
+func isNPZ(recs []*zipRec) bool {
+	for _, e := range recs {
+		if !strings.HasSuffix(e.name, ".npy") {
+			return false
+		}
+	}
+	return len(recs) > 0
+}
+
+// encryptedEntry judges an entry flagged as encrypted once its bytes have
+// been scanned as if they were stored. torch.load (miniz) and Python's
+// zipfile both refuse to open such an entry without a password, so it
+// cannot run code in them; but an entry whose bytes are not a plain pickle
+// or zip could not be scanned, and one whose bytes are (a flag with
+// plaintext behind it) is read by the readers that ignore the flag.
+func (s *scanner) encryptedEntry(e *zipRec, where string) {
+	if !e.encrypted {
+		return
+	}
+	if e.scanned {
+		s.add(SeveritySuspicious, where, "flagged as encrypted (flag bits 0x%04x) but stored in plain text: torch.load and Python's zipfile refuse it, readers that ignore the flag read it; scanned here as stored", e.flags)
+		return
+	}
+	s.add(SeverityWarning, where, "encrypted (flag bits 0x%04x): its contents cannot be scanned, and torch.load and Python's zipfile cannot open it without the password either, so it cannot run code there", e.flags)
+}
+
 // classifyZip sets the format of the file's own zip.
-func (s *scanner) classifyZip(recs []*zipRec, root string) {
+func (s *scanner) classifyZip(recs []*zipRec, root string, npz bool) {
 	has := map[string]bool{}
 	for _, e := range recs {
 		has[e.name] = true
@@ -272,6 +283,8 @@ func (s *scanner) classifyZip(recs []*zipRec, root string) {
 	case has[root+"/constants.pkl"]:
 		s.rep.Format = format.TorchScript
 		s.add(SeveritySuspicious, "zip", "a TorchScript archive (torch.jit.save): torch.jit.load runs its code/ entries, which are not scanned")
+	case npz:
+		s.rep.Format = format.NPZ
 	default:
 		s.rep.Format = format.Zip
 		s.add(SeverityInfo, "zip", "no %s/data.pkl: torch.load cannot read this zip", root)
@@ -280,37 +293,38 @@ func (s *scanner) classifyZip(recs []*zipRec, root string) {
 
 // localHeader reads and cross-checks the entry's local header.
 func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string) {
-	le := binary.LittleEndian
-	if e.at < 0 || e.at > size-30 {
+	if e.at < 0 || e.at > size-zipLocalLen {
 		s.add(SeveritySuspicious, where, "local header offset %d is outside the file", e.at)
 		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, where, "local header offset %d is outside the file", e.at))
 		return
 	}
 	// one read for the header, its name, a typical extra field and the
 	// first data bytes (the browser reads a Blob range per ReadAt)
-	buf := make([]byte, min(int64(30+len(e.name)+160), size-e.at))
+	buf := make([]byte, min(int64(zipLocalLen+len(e.name)+160), size-e.at))
 	got, _ := r.ReadAt(buf, e.at)
 	buf = buf[:got]
-	h := buf
-	if got < 30 || le.Uint32(h[:]) != 0x04034b50 {
+	var h zipLocal
+	if got >= zipLocalLen {
+		h = readZipLocal(buf)
+	}
+	if h.sig != zipLocalSig {
 		s.add(SeveritySuspicious, where, "no local header at offset %d", e.at)
 		s.setFatal(format.Errorf(s.file, format.ErrCorrupt, where, "no local header at offset %d", e.at))
 		return
 	}
-	flags, method := le.Uint16(h[6:]), le.Uint16(h[8:])
-	nl, xl := int64(le.Uint16(h[26:])), int64(le.Uint16(h[28:]))
-	if e.at+30+nl+xl > size {
+	flags, method, nl, xl := h.flags, h.method, h.nameLen, h.extraLen
+	if e.at+zipLocalLen+nl+xl > size {
 		s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "local header runs past the end of the file"))
 		return
 	}
-	if int64(len(buf)) >= 30+nl {
-		e.lname = string(buf[30 : 30+nl])
+	if int64(len(buf)) >= zipLocalLen+nl {
+		e.lname = string(buf[zipLocalLen : zipLocalLen+nl])
 	} else {
 		nb := make([]byte, nl)
-		r.ReadAt(nb, e.at+30)
+		r.ReadAt(nb, e.at+zipLocalLen)
 		e.lname = string(nb)
 	}
-	if p := 30 + nl + xl; int64(len(buf)) >= p+4 {
+	if p := zipLocalLen + nl + xl; int64(len(buf)) >= p+4 {
 		e.peek = append([]byte(nil), buf[p:p+4]...)
 	}
 	if e.lname != e.name {
@@ -319,22 +333,22 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 	if method != e.method {
 		s.add(SeverityDangerous, where, "the local header says compression method %d, the central directory %d", method, e.method)
 	}
-	if (flags^e.flags)&0x0049 != 0 {
+	if (flags^e.flags)&(zipFlagEncrypted|zipFlagDataDesc|zipFlagStrongEnc) != 0 {
 		s.add(SeveritySuspicious, where, "local and central flag bits differ (0x%04x vs 0x%04x)", flags, e.flags)
 	}
-	if flags&0x8 == 0 && e.flags&0x8 == 0 {
-		lc, lu := int64(le.Uint32(h[18:])), int64(le.Uint32(h[22:]))
-		if (lc != e.csize && lc != 0xffffffff) || (lu != e.usize && lu != 0xffffffff) || le.Uint32(h[14:]) != e.crc {
+	if flags&zipFlagDataDesc == 0 && e.flags&zipFlagDataDesc == 0 {
+		lc, lu := h.csize, h.usize
+		if (lc != e.csize && lc != zipMax32) || (lu != e.usize && lu != zipMax32) || h.crc != e.crc {
 			s.add(SeveritySuspicious, where, "local header sizes or CRC (%d/%d) differ from the central directory's (%d/%d)", lc, lu, e.csize, e.usize)
 		}
 	}
-	data := e.at + 30 + nl + xl
+	data := e.at + zipLocalLen + nl + xl
 	if e.csize < 0 || e.csize > size-data {
 		s.add(SeveritySuspicious, where, "claims %d bytes at offset %d, past the end of the %d-byte file", e.csize, data, size)
 		s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "claims %d bytes at offset %d, past the end of the %d-byte file", e.csize, data, size))
 		return
 	}
-	if e.method == 0 && e.csize != e.usize {
+	if e.method == zipStore && e.csize != e.usize {
 		s.add(SeveritySuspicious, where, "stored entry with compressed size %d but uncompressed size %d", e.csize, e.usize)
 	}
 	e.dataOff = data
@@ -343,13 +357,13 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 	// that small are not read (see zipGaps)
 }
 
-// entryReader returns the entry's (inflated) bytes, at most limit.
+// entryBytes returns the entry's (inflated) bytes, at most limit.
 // An entry flagged encrypted is read as if it were not: a reader that
 // ignores the flag (or a crafted one) would, and a flag must not hide a pickle.
 func (s *scanner) entryBytes(r io.ReaderAt, e *zipRec, limit int64) ([]byte, error) {
 	sec := io.NewSectionReader(r, e.dataOff, e.csize)
 	switch e.method {
-	case 0:
+	case zipStore:
 		if e.csize > limit {
 			return nil, fmt.Errorf("%d bytes exceed the limit of %d", e.csize, limit)
 		}
@@ -358,86 +372,54 @@ func (s *scanner) entryBytes(r io.ReaderAt, e *zipRec, limit int64) ([]byte, err
 			return nil, err
 		}
 		return b, nil
-	case 8:
+	case zipDeflate:
 		fr := flate.NewReader(sec)
 		defer fr.Close()
 		b, err := io.ReadAll(io.LimitReader(fr, limit+1))
-		if err != nil {
-			return nil, err
-		}
 		if int64(len(b)) > limit {
-			return nil, fmt.Errorf("inflates past %d bytes", limit)
+			return b[:limit], errEntryLimit
 		}
-		return b, nil
+		return b, err
 	}
 	return nil, fmt.Errorf("compression method %d", e.method)
 }
 
-// scanEntry scans a zip entry that is, or may be, a pickle or a zip.
+var errEntryLimit = errors.New("inflates past the limit")
+
+// scanEntry scans a zip entry that is, or may be, a pickle, a .npy array
+// or a zip.
 func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool, depth int, where string) {
-	isPkl := strings.HasSuffix(e.name, ".pkl") || loaded
-	if !isPkl {
-		// peek: anything not named .pkl is scanned when it starts like a
-		// protocol-2+ pickle or a zip (wrong-extension tricks)
-		var h [4]byte
-		if e.method != 0 || e.csize < 4 {
-			if e.method == 0 {
-				return
-			}
-			b, err := s.entryBytes(r, e, 4096)
-			if err != nil && len(b) < 4 {
-				return
-			}
-			copy(h[:], b)
-		} else if len(e.peek) == 4 {
-			copy(h[:], e.peek)
-		} else if n, _ := r.ReadAt(h[:], e.dataOff); n < 4 {
-			return
-		}
-		isZip := string(h[:]) == "PK\x03\x04"
-		if !(h[0] == 0x80 && h[1] >= 2 && h[1] <= 5) && !isZip {
-			return
-		}
-		if !isZip && e.method == 0 && e.csize > 64<<10 {
-			// most storages that happen to start with 0x80 fail within a few bytes
-			pre := make([]byte, 64<<10)
-			if n, _ := r.ReadAt(pre, e.dataOff); n == len(pre) {
-				if _, err := newPickleScan(pre, s.file, label, &PickleReport{}).runProto(0); err != nil && !format.IsTruncation(err) {
-					return
-				}
-			}
-		}
-		b, err := s.entryBytes(r, e, 64<<20)
-		if err != nil {
-			return
-		}
-		if isZip {
-			if depth >= MaxNestedDepth {
-				s.add(SeveritySuspicious, where, "zip nested too deep to scan")
-				return
-			}
-			if n, ok := s.mergeNestedZip(b, label, depth+1); ok {
-				s.add(SeveritySuspicious, where, "a zip inside the zip (%d globals in it)", n)
-			}
-			return
-		}
-		tmp := &PickleReport{}
-		ps := newPickleScan(b, s.file, label, tmp)
-		if _, err := ps.runProto(0); err != nil {
-			return // storage bytes that happen to start with 0x80
-		}
-		s.add(SeverityWarning, where, "holds a pickle although its name does not end in .pkl")
-		s.scanBytes(b, label, 0, false, true)
-		return
+	switch {
+	case strings.HasSuffix(e.name, ".pkl") || loaded:
+		s.scanPickleEntry(r, e, label, loaded, where)
+	case strings.HasSuffix(e.name, ".npy"):
+		s.scanNPYEntry(r, e, label, where)
+	default:
+		s.scanOtherEntry(r, e, label, depth, where)
 	}
+}
+
+// scanPickleEntry scans an entry named .pkl (or the one torch.load reads).
+func (s *scanner) scanPickleEntry(r io.ReaderAt, e *zipRec, label string, loaded bool, where string) {
 	b, err := s.entryBytes(r, e, MaxPickleInflate)
 	if err != nil {
+		if e.encrypted {
+			return // ciphertext: see encryptedEntry
+		}
 		s.add(SeveritySuspicious, where, "pickle entry cannot be scanned: %v", err)
 		if loaded {
 			s.setFatal(format.Errorf(s.file, format.ErrCorrupt, where, "cannot read the pickle: %v", err))
 		}
 		return
 	}
+	if e.encrypted {
+		// scan what a reader that ignores the flag would unpickle, but only
+		// when it is a pickle: ciphertext is not malformed plaintext
+		if _, err := newPickleScan(b, s.file, label, &PickleReport{}).runProto(0); err != nil {
+			return
+		}
+	}
+	e.scanned = true
 	n, err := s.scanBytes(b, label, 0, loaded, false)
 	if err != nil {
 		if loaded {
@@ -457,6 +439,104 @@ func (s *scanner) scanEntry(r io.ReaderAt, e *zipRec, label string, loaded bool,
 			s.add(SeverityInfo, where, "%d bytes after the pickle's STOP are ignored", len(rest))
 		}
 	}
+}
+
+// scanNPYEntry scans a .npy entry (numpy.savez): numpy.load unpickles an
+// object array's data. Deflated entries (savez_compressed) are normal here.
+func (s *scanner) scanNPYEntry(r io.ReaderAt, e *zipRec, label, where string) {
+	var ra io.ReaderAt
+	var size int64
+	if e.method == zipStore {
+		ra, size = io.NewSectionReader(r, e.dataOff, e.csize), e.csize
+	} else {
+		// inflate the header first; the whole entry only when it is an
+		// object array (a pickle), never a large numeric array
+		b, err := s.entryBytes(r, e, 64<<10)
+		if err != nil && err != errEntryLimit {
+			if !e.encrypted {
+				s.add(SeveritySuspicious, where, "a .npy entry that cannot be inflated: %v", err)
+			}
+			return
+		}
+		if h, herr := readNPYHeader(bytes.NewReader(b), int64(len(b))); herr == nil && !h.object {
+			e.scanned = true
+			return
+		}
+		if err == errEntryLimit {
+			if b, err = s.entryBytes(r, e, MaxPickleInflate); err != nil {
+				s.add(SeveritySuspicious, where, "a .npy entry that cannot be inflated: %v", err)
+				return
+			}
+		}
+		ra, size = bytes.NewReader(b), int64(len(b))
+	}
+	var magic [6]byte
+	if n, _ := ra.ReadAt(magic[:], 0); n < 6 || string(magic[:]) != format.NPYMagic {
+		if !e.encrypted {
+			// not an array: scan it as any other entry would be
+			s.scanOtherEntry(r, e, label, 0, where)
+		}
+		return
+	}
+	e.scanned = true
+	s.scanNPY(ra, size, label, false)
+}
+
+// scanOtherEntry peeks at an entry that is neither .pkl nor .npy: it is
+// scanned when it starts like a protocol-2+ pickle or a zip (wrong-extension
+// tricks).
+func (s *scanner) scanOtherEntry(r io.ReaderAt, e *zipRec, label string, depth int, where string) {
+	var h [4]byte
+	if e.method != zipStore || e.csize < 4 {
+		if e.method == zipStore {
+			return
+		}
+		b, err := s.entryBytes(r, e, 4096)
+		if err != nil && len(b) < 4 {
+			return
+		}
+		copy(h[:], b)
+	} else if len(e.peek) == 4 {
+		copy(h[:], e.peek)
+	} else if n, _ := r.ReadAt(h[:], e.dataOff); n < 4 {
+		return
+	}
+	isZip := string(h[:]) == format.ZipLocalMagic
+	if !(h[0] == 0x80 && h[1] >= 2 && h[1] <= 5) && !isZip {
+		return
+	}
+	if !isZip && e.method == zipStore && e.csize > 64<<10 {
+		// most storages that happen to start with 0x80 fail within a few bytes
+		pre := make([]byte, 64<<10)
+		if n, _ := r.ReadAt(pre, e.dataOff); n == len(pre) {
+			if _, err := newPickleScan(pre, s.file, label, &PickleReport{}).runProto(0); err != nil && !format.IsTruncation(err) {
+				return
+			}
+		}
+	}
+	b, err := s.entryBytes(r, e, 64<<20)
+	if err != nil {
+		return
+	}
+	if isZip {
+		if depth >= MaxNestedDepth {
+			s.add(SeveritySuspicious, where, "zip nested too deep to scan")
+			return
+		}
+		if n, ok := s.mergeNestedZip(b, label, depth+1); ok {
+			e.scanned = true
+			s.add(SeveritySuspicious, where, "a zip inside the zip (%d globals in it)", n)
+		}
+		return
+	}
+	tmp := &PickleReport{}
+	ps := newPickleScan(b, s.file, label, tmp)
+	if _, err := ps.runProto(0); err != nil {
+		return // storage bytes that happen to start with 0x80
+	}
+	e.scanned = true
+	s.add(SeverityWarning, where, "holds a pickle although its name does not end in .pkl")
+	s.scanBytes(b, label, 0, false, true)
 }
 
 // zipGaps reports bytes that no central-directory entry accounts for, and
@@ -482,27 +562,26 @@ func (s *scanner) zipGaps(r io.ReaderAt, size int64, recs []*zipRec, cdAt, cdEnd
 		pos = spans[0].a // the bytes before an appended zip were scanned as the file's own content
 	}
 	check := func(a, b int64) {
-		if b-a <= 24 {
+		if b-a <= zipDescMaxLen {
 			return // a data descriptor, or too small for a local header
 		}
 		n := min(b-a, zipGapPeek)
 		buf := make([]byte, n)
 		got, _ := r.ReadAt(buf, a)
 		buf = buf[:got]
-		if i := bytes.Index(buf, []byte("PK\x03\x04")); i >= 0 {
+		if i := bytes.Index(buf, []byte(format.ZipLocalMagic)); i >= 0 {
 			hid := &zipRec{at: a + int64(i), dataOff: -1}
-			var h [30]byte
-			r.ReadAt(h[:], hid.at)
-			le := binary.LittleEndian
-			hid.flags, hid.method = le.Uint16(h[6:]), le.Uint16(h[8:])
-			hid.csize, hid.usize = int64(le.Uint32(h[18:])), int64(le.Uint32(h[22:]))
-			nl, xl := int64(le.Uint16(h[26:])), int64(le.Uint16(h[28:]))
+			var hb [zipLocalLen]byte
+			r.ReadAt(hb[:], hid.at)
+			h := readZipLocal(hb[:])
+			hid.flags, hid.method, hid.csize, hid.usize = h.flags, h.method, h.csize, h.usize
+			nl, xl := h.nameLen, h.extraLen
 			nb := make([]byte, min(nl, 4096))
-			r.ReadAt(nb, hid.at+30)
+			r.ReadAt(nb, hid.at+zipLocalLen)
 			hid.name = string(nb)
 			s.add(SeverityDangerous, prefix+fmt.Sprintf("offset %d", hid.at), "a local zip entry %q that the central directory does not list: streaming readers and some scanners see it, PyTorch does not", hid.name)
-			hid.dataOff = hid.at + 30 + nl + xl
-			if hid.dataOff+hid.csize <= size && hid.flags&0x8 == 0 {
+			hid.dataOff = hid.at + zipLocalLen + nl + xl
+			if hid.dataOff+hid.csize <= size && hid.flags&zipFlagDataDesc == 0 {
 				s.scanEntry(r, hid, prefix+hid.name+" (unlisted)", false, depth, prefix+fmt.Sprintf("offset %d", hid.at))
 			}
 			return
