@@ -50,7 +50,7 @@ func openLegacy(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
 		return nil, err
 	}
 	if p, err := toInt64(proto); err != nil || p != 1001 {
-		return nil, ferr(name, ErrUnsupported, fmt.Sprintf("offset %d", pos), "legacy protocol version %v (want 1001)", proto)
+		return nil, ferr(name, ErrUnsupported, fmt.Sprintf("offset %d", pos), "legacy protocol version %s (want 1001)", short(proto))
 	}
 	sysInfo, err := next("sys_info")
 	if err != nil {

@@ -157,7 +157,12 @@ func (u *unpickler) findClass(module, name string) (any, error) {
 			return types.NewTupleFromSlice(args), nil
 		}), nil
 	case "torch.device":
-		return callFunc(func(args ...any) (any, error) { return fmt.Sprint(args...), nil }), nil
+		return callFunc(func(args ...any) (any, error) {
+			if len(args) == 1 {
+				return keyString(args[0]), nil
+			}
+			return short(types.NewTupleFromSlice(args)), nil
+		}), nil
 	case "_codecs.encode":
 		return callFunc(codecsEncode), nil
 	case "builtins.set", "builtins.frozenset", "__builtin__.set":
@@ -232,16 +237,16 @@ func (u *unpickler) persistentLoad(pid any) (any, error) {
 		return nil, fmt.Errorf("persistent id has %d fields, want ≥ 5", tup.Len())
 	}
 	if tag, _ := tup.Get(0).(string); tag != "storage" {
-		return nil, fmt.Errorf("persistent id kind %q is not 'storage'", tup.Get(0))
+		return nil, fmt.Errorf("persistent id kind %s is not 'storage'", short(tup.Get(0)))
 	}
 	cls, ok := tup.Get(1).(*storageClass)
 	if !ok {
-		return nil, fmt.Errorf("persistent id names storage type %v, which is not a torch storage class", tup.Get(1))
+		return nil, fmt.Errorf("persistent id names storage type %s, which is not a torch storage class", short(tup.Get(1)))
 	}
 	key := keyString(tup.Get(2))
 	numel, err := toInt64(tup.Get(4))
 	if err != nil || numel < 0 {
-		return nil, fmt.Errorf("storage %q: bad element count %v", key, tup.Get(4))
+		return nil, fmt.Errorf("storage %q: bad element count %s", key, short(tup.Get(4)))
 	}
 	ref := &storageRef{class: cls, key: key, numel: numel}
 	if u.legacy && tup.Len() >= 6 && tup.Get(5) != nil {
@@ -327,7 +332,7 @@ func toInt64(v any) (int64, error) {
 		}
 		return 0, nil
 	}
-	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
+	return 0, fmt.Errorf("%s (%T) is not an integer", short(v), v)
 }
 
 func toInts(v any) ([]int, error) {
@@ -344,7 +349,7 @@ func toInts(v any) ([]int, error) {
 	for i, it := range items {
 		n, err := toInt64(it)
 		if err != nil || n < 0 || n > 1<<53 {
-			return nil, fmt.Errorf("bad dimension %v", it)
+			return nil, fmt.Errorf("bad dimension %s", short(it))
 		}
 		out[i] = int(n)
 	}
@@ -366,7 +371,67 @@ func keyString(k any) string {
 	case nil:
 		return "None"
 	}
-	return fmt.Sprint(k)
+	return short(k)
+}
+
+// short renders an unpickled value for a name or a message in at most
+// about 200 bytes. Values can share containers level upon level (a
+// "billion laughs" pickle): fmt's %v would walk every path, short visits
+// at most a bounded number of items.
+func short(v any) string {
+	var b strings.Builder
+	budget := 64 // items still to render
+	var put func(v any, depth int)
+	put = func(v any, depth int) {
+		budget--
+		if budget < 0 || b.Len() > 200 || depth > 8 {
+			b.WriteString("…")
+			return
+		}
+		var items []any
+		open, close := "(", ")"
+		switch x := v.(type) {
+		case *types.Tuple:
+			items = *x
+		case *types.List:
+			items, open, close = *x, "[", "]"
+		case *types.Dict:
+			b.WriteString("{…}")
+			return
+		case *types.OrderedDict, *Object, *tensorRef, *storageRef:
+			fmt.Fprintf(&b, "<%T>", x)
+			return
+		case string:
+			b.WriteString(strconv.Quote(x[:min(len(x), 64)]))
+			return
+		case []byte:
+			b.WriteString(strconv.Quote(string(x[:min(len(x), 64)])))
+			return
+		case int, int64, int32, bool, float64, nil:
+			fmt.Fprint(&b, x)
+			return
+		case *big.Int:
+			b.WriteString(x.String())
+			return
+		default:
+			fmt.Fprintf(&b, "<%T>", x)
+			return
+		}
+		b.WriteString(open)
+		for i, it := range items {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if budget <= 0 || b.Len() > 200 {
+				b.WriteString("…")
+				break
+			}
+			put(it, depth+1)
+		}
+		b.WriteString(close)
+	}
+	put(v, 0)
+	return b.String()
 }
 
 // unpickle runs gopickle over one already-scanned pickle, turning library

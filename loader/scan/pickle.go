@@ -62,9 +62,16 @@ const (
 // Finding is one observation of a scan, in plain words.
 type Finding struct {
 	Severity string `json:"severity"`
+	Kind     string `json:"kind,omitempty"`  // KindDoS, KindFrame; empty for the rest
 	Where    string `json:"where,omitempty"` // "entry a/data.pkl offset 12", "offset 4096", ...
 	Message  string `json:"message"`
 }
+
+// Finding kinds that callers may want to tell apart.
+const (
+	KindDoS   = "dos"   // the load would exhaust time or memory (billion laughs)
+	KindFrame = "frame" // CPython's readers disagree on a FRAME boundary
+)
 
 // Verdict is the file verdict a finding implies on its own.
 func (f Finding) Verdict() string {
@@ -105,6 +112,7 @@ type sym struct {
 	kind symKind
 	s    string // string value, or "module.name" for globals
 	gi   int    // index into report.Globals for symGlobal
+	node int32  // the container in the object graph (0: a scalar)
 }
 
 // nestedBlob is a bytes or str value that may itself be a pickle or a zip.
@@ -115,7 +123,7 @@ type nestedBlob struct {
 
 type pickleScan struct {
 	data    []byte
-	pos     int
+	pos     int // next byte the unpickler reads
 	stack   []sym
 	marks   []int
 	memo    map[int64]sym
@@ -125,22 +133,34 @@ type pickleScan struct {
 	ops     int
 	objects int
 	proto   int
-	// collect bytes/str values that could be nested pickles (Scan only)
-	collect  bool
-	nested   []nestedBlob
-	nestedN  int64 // bytes held by nested
-	refused  map[byte]bool
-	frameEnd int // end of the furthest FRAME seen
+	trace   uint64 // hash of the (offset, opcode) sequence, to compare readers
+	// collect bytes/str values that could be nested pickles, and build the
+	// object graph (Scan only)
+	collect    bool
+	nested     []nestedBlob
+	nestedN    int64 // bytes held by nested
+	refused    map[byte]bool
+	graph      *graph
+	unhashable bool // reported once
 	// strict rejects valid but odd encodings the unpickler (gopickle) cannot
 	// take; Scan stays lenient so that nothing Python accepts stops it early
 	strict bool
+
+	// frames (see pickleread.go)
+	frameEnd    int  // end of the current FRAME in the bytes view
+	straddle    int  // first read that crossed a frame's end, -1 when none
+	nestedFrame int  // first FRAME opened inside another, -1 when none
+	fileView    bool // read as the C unpickler reads a file
+	bufEnd      int  // file view: end of the buffered frame
+	filePos     int  // file view: the file position
 }
 
 // CheckPickle walks one pickle statically, without building any objects,
 // from data[0] to its STOP opcode, as a reader does before it unpickles:
-// strictly (valid encodings the unpickler cannot take are refused). It
-// returns the length of the pickle (through STOP), checking every length and
-// limit on the way, and appends the globals it names to rep.
+// strictly (valid encodings the unpickler cannot take are refused, and so
+// is a stream CPython's readers would read differently). It returns the
+// length of the pickle (through STOP), checking every length and limit on
+// the way, and appends the globals it names to rep.
 func CheckPickle(data []byte, file, label string, base int64, rep *PickleReport) (int, error) {
 	s := newPickleScan(data, file, label, rep)
 	s.strict = true
@@ -148,7 +168,16 @@ func CheckPickle(data []byte, file, label string, base int64, rep *PickleReport)
 }
 
 func newPickleScan(data []byte, file, label string, rep *PickleReport) *pickleScan {
-	return &pickleScan{data: data, memo: map[int64]sym{}, report: rep, label: label, file: file}
+	return &pickleScan{data: data, memo: map[int64]sym{}, report: rep, label: label, file: file, straddle: -1, nestedFrame: -1}
+}
+
+// walk is newPickleScan for the scanner: nested values are collected and
+// the object graph is built.
+func walk(data []byte, file, label string, rep *PickleReport) *pickleScan {
+	s := newPickleScan(data, file, label, rep)
+	s.collect = true
+	s.graph = newGraph()
+	return s
 }
 
 func (s *pickleScan) runProto(base int64) (int, error) {
@@ -156,7 +185,86 @@ func (s *pickleScan) runProto(base int64) (int, error) {
 	if s.report.Protocol < s.proto {
 		s.report.Protocol = s.proto
 	}
+	if !s.fileView && s.frameTrouble() && (err == nil || !format.IsTruncation(err)) {
+		if s.strict {
+			return 0, s.frameError(base)
+		}
+		s.compareFileView(base, err)
+	}
 	return n, err
+}
+
+// frameError is the strict reader's refusal of a stream CPython's readers
+// read differently.
+func (s *pickleScan) frameError(base int64) error {
+	switch {
+	case s.straddle >= 0:
+		return format.Errorf(s.file, format.ErrCorrupt, s.where(base+int64(s.straddle)), "an opcode's argument crosses the end of its FRAME: CPython's readers disagree on what follows (see ditkit scan)")
+	case s.nestedFrame >= 0:
+		return format.Errorf(s.file, format.ErrCorrupt, s.where(base+int64(s.nestedFrame)), "a FRAME begins inside another FRAME: CPython's readers disagree on what follows (see ditkit scan)")
+	}
+	return format.Errorf(s.file, format.ErrCorrupt, s.where(base+int64(s.pos)), "a FRAME runs %d bytes past the pickle's STOP", s.frameEnd-s.pos)
+}
+
+// compareFileView walks the pickle again as torch.load's file reader does
+// and reports where the two readers part, with what only the file reader
+// runs. bytesErr is how the bytes view ended.
+func (s *pickleScan) compareFileView(base int64, bytesErr error) {
+	if bytesErr == nil && s.frameEnd > s.pos {
+		s.frameFinding(SeverityDangerous, base+int64(s.pos), "a FRAME runs %d bytes past the pickle's STOP: a reader that buffers the frame resumes after it, one that does not resumes right after STOP, so the next pickle of the stream differs", s.frameEnd-s.pos)
+	}
+	tmp := &PickleReport{}
+	fv := newPickleScan(s.data, s.file, s.label+" (as a file reader)", tmp)
+	fv.collect, fv.fileView = s.collect, true
+	if s.graph != nil {
+		fv.graph = newGraph()
+	}
+	_, err := fv.run(base)
+	agree := fv.trace == s.trace && (err == nil) == (bytesErr == nil)
+	switch {
+	case s.straddle >= 0 && agree:
+		s.frameFinding(SeveritySuspicious, base+int64(s.straddle), "an opcode starts inside a FRAME and ends after it: no pickler writes this, and CPython's readers differ on such streams (here they happen to agree)")
+	case s.straddle >= 0:
+		s.frameFinding(SeverityDangerous, base+int64(s.straddle), "an opcode's argument crosses the end of its FRAME: CPython's unpickler reading a file (pickle.load, torch.load) drops the rest of the frame and reads on after it, while pickle.loads, PyTorch's weights_only reader and scanners read straight through; CPython ≥ 3.13 refuses the stream")
+	case s.nestedFrame >= 0:
+		sev := SeverityDangerous
+		if agree {
+			sev = SeveritySuspicious
+		}
+		s.frameFinding(sev, base+int64(s.nestedFrame), "a FRAME begins before the previous one ends: CPython's unpickler reading a file may drop the rest of the first frame, other readers do not")
+	}
+	if agree {
+		return
+	}
+	seen := map[string]bool{}
+	for _, g := range s.report.Globals {
+		seen[fmt.Sprint(g.Offset, g.FullName())] = true
+	}
+	var only []string
+	for _, g := range tmp.Globals {
+		if !seen[fmt.Sprint(g.Offset, g.FullName())] {
+			s.report.Globals = append(s.report.Globals, g)
+			only = append(only, fmt.Sprintf("%s at offset %d", g.FullName(), g.Offset))
+		}
+	}
+	for _, f := range tmp.Issues {
+		if f.Verdict() == VerdictDangerous || f.Verdict() == VerdictUnknown {
+			s.report.AddFinding(f)
+		}
+	}
+	s.nested = append(s.nested, fv.nested...)
+	msg := "the file reader (torch.load) runs other opcodes than the bytes reader from here on"
+	if len(only) > 0 {
+		msg += "; only it imports " + strings.Join(only, ", ")
+	}
+	if err != nil {
+		msg += fmt.Sprintf("; it then fails (%v), after running what came before", err)
+	}
+	s.frameFinding(SeverityDangerous, base+int64(max(s.straddle, s.nestedFrame, 0)), "%s", msg)
+}
+
+func (s *pickleScan) frameFinding(sev string, at int64, msg string, args ...any) {
+	s.report.AddFinding(Finding{Severity: sev, Kind: KindFrame, Where: s.where(at), Message: fmt.Sprintf(msg, args...)})
 }
 
 func (s *pickleScan) where(at int64) string {
@@ -169,35 +277,6 @@ func (s *pickleScan) errf(base int64, sentinel error, msg string, args ...any) e
 
 func (s *pickleScan) finding(sev string, at int64, msg string, args ...any) {
 	s.report.AddFinding(Finding{Severity: sev, Where: s.where(at), Message: fmt.Sprintf(msg, args...)})
-}
-
-func (s *pickleScan) need(n int64, base int64, what string) ([]byte, error) {
-	if n < 0 || n > MaxPickleString {
-		return nil, s.errf(base, format.ErrLimit, "%s of %d bytes exceeds the limit of %d", what, n, MaxPickleString)
-	}
-	if int64(len(s.data)-s.pos) < n {
-		return nil, s.errf(base, format.ErrTruncated, "%s needs %d bytes, %d remain", what, n, len(s.data)-s.pos)
-	}
-	b := s.data[s.pos : s.pos+int(n)]
-	s.pos += int(n)
-	return b, nil
-}
-
-func (s *pickleScan) line(base int64, limit int64) ([]byte, error) {
-	rest := s.data[s.pos:]
-	if int64(len(rest)) > limit+1 {
-		rest = rest[:limit+1]
-	}
-	i := bytes.IndexByte(rest, '\n')
-	if i < 0 {
-		if int64(len(rest)) > limit {
-			return nil, s.errf(base, format.ErrLimit, "text argument longer than %d bytes", limit)
-		}
-		return nil, s.errf(base, format.ErrTruncated, "unterminated text argument")
-	}
-	b := s.data[s.pos : s.pos+i]
-	s.pos += i + 1
-	return b, nil
 }
 
 func (s *pickleScan) push(v sym, base int64) error {
@@ -221,9 +300,8 @@ func (s *pickleScan) pop(base int64, n int) ([]sym, error) {
 		return nil, s.errf(base, format.ErrCorrupt, "stack underflow")
 	}
 	v := s.stack[len(s.stack)-n:]
-	out := append([]sym(nil), v...)
 	s.stack = s.stack[:len(s.stack)-n]
-	return out, nil
+	return v, nil // valid until the next push
 }
 
 func (s *pickleScan) popMark(base int64) ([]sym, error) {
@@ -232,9 +310,17 @@ func (s *pickleScan) popMark(base int64) ([]sym, error) {
 	}
 	m := s.marks[len(s.marks)-1]
 	s.marks = s.marks[:len(s.marks)-1]
-	out := append([]sym(nil), s.stack[m:]...)
+	out := s.stack[m:]
 	s.stack = s.stack[:m]
-	return out, nil
+	return out, nil // valid until the next push
+}
+
+// top is the value APPEND, SETITEM, BUILD ... change (the stack's last).
+func (s *pickleScan) top() sym {
+	if len(s.stack) == 0 {
+		return sym{}
+	}
+	return s.stack[len(s.stack)-1]
 }
 
 func (s *pickleScan) global(mod, name, op string, at int64) sym {
@@ -276,23 +362,6 @@ func (s *pickleScan) memoGet(idx int64, base int64) error {
 		return s.errf(base, format.ErrCorrupt, "memo get of missing entry %d", idx)
 	}
 	return s.push(v, base)
-}
-
-// weightsOnlyOps are the opcodes PyTorch's weights_only unpickler accepts.
-var weightsOnlyOps = func() [256]bool {
-	var t [256]bool
-	for _, c := range []byte("c\x81Rbaesu(t\x85\x86\x87N\x88\x89)]}\x8f\x90JKMGX\x8dB\x8eCUQqrhj\x8a\x80.") {
-		t[c] = true
-	}
-	return t
-}()
-
-var opNames = map[byte]string{
-	'0': "POP", '1': "POP_MARK", '2': "DUP", 'F': "FLOAT", 'I': "INT", 'L': "LONG", 'P': "PERSID", 'S': "STRING",
-	'T': "BINSTRING", 'V': "UNICODE", 'd': "DICT", 'g': "GET", 'i': "INST", 'l': "LIST", 'o': "OBJ", 'p': "PUT",
-	0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x8b: "LONG4", 0x8c: "SHORT_BINUNICODE", 0x91: "FROZENSET",
-	0x92: "NEWOBJ_EX", 0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME", 0x96: "BYTEARRAY8",
-	0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
 }
 
 // blob records a bytes/str value that may be a nested pickle or zip.
@@ -344,96 +413,124 @@ func looksLikePickleOrZip(b []byte) bool {
 	return bytes.IndexByte(b, '.') > 0 && (bytes.IndexByte(b, 'c') >= 0 || bytes.IndexByte(b, 'i') >= 0 || bytes.IndexByte(b, 0x93) >= 0)
 }
 
+// counted is the length prefix of a counted string or bytes opcode: 1, 4
+// or 8 bytes, little-endian; signed for BINSTRING.
+func (s *pickleScan) counted(op byte, base int64) (int64, error) {
+	le := binary.LittleEndian
+	switch op {
+	case opShortBinString, opShortBinBytes, opShortBinUnicode:
+		b, err := s.readN(1, base, "length")
+		if err != nil {
+			return 0, err
+		}
+		return int64(b[0]), nil
+	case opBinString:
+		b, err := s.readN(4, base, "length")
+		if err != nil {
+			return 0, err
+		}
+		return int64(int32(le.Uint32(b))), nil
+	case opBinUnicode, opBinBytes:
+		b, err := s.readN(4, base, "length")
+		if err != nil {
+			return 0, err
+		}
+		return int64(le.Uint32(b)), nil
+	}
+	b, err := s.readN(8, base, "length")
+	if err != nil {
+		return 0, err
+	}
+	return int64(min(le.Uint64(b), math.MaxInt64)), nil
+}
+
 func (s *pickleScan) run(base int64) (int, error) {
 	le := binary.LittleEndian
 	for {
-		if s.pos >= len(s.data) {
+		if s.pos >= len(s.data) && (!s.fileView || s.filePos >= len(s.data)) {
 			return 0, s.errf(base, format.ErrTruncated, "pickle ends without STOP")
 		}
 		s.ops++
 		if s.ops > MaxPickleOps {
 			return 0, s.errf(base, format.ErrLimit, "more than %d opcodes", MaxPickleOps)
 		}
-		at := base + int64(s.pos)
-		op := s.data[s.pos]
-		s.pos++
+		opb, err := s.readN(1, base, "opcode")
+		if err != nil {
+			return 0, err
+		}
+		op := opb[0]
+		opStart, opFrameEnd := s.pos-1, s.frameEnd
+		at := base + int64(opStart)
 		if !weightsOnlyOps[op] && opNames[op] != "" {
 			if s.refused == nil {
 				s.refused = map[byte]bool{}
 			}
 			if !s.refused[op] {
 				s.refused[op] = true
-				if op == 0x97 || op == 0x98 {
+				if op == opNextBuffer || op == opReadOnlyBuffer {
 					s.finding(SeveritySuspicious, at, "protocol-5 out-of-band buffer opcode %s: torch.save never writes it and torch.load cannot supply the buffer", opNames[op])
 				} else {
 					s.finding(SeverityWarning, at, "opcode %s: torch.save does not write it and PyTorch's weights_only unpickler refuses it", opNames[op])
 				}
 			}
 		}
-		var err error
 		switch op {
-		case '.': // STOP
-			if s.frameEnd > s.pos {
-				return 0, s.errf(base, format.ErrCorrupt, "a FRAME runs %d bytes past the pickle's STOP", s.frameEnd-s.pos)
+		case opStop:
+			if s.frameEnd > s.pos && !s.fileView && s.strict {
+				return 0, s.frameError(base)
+			}
+			if s.graph != nil {
+				s.expansion(s.top(), at)
+			}
+			if s.fileView {
+				return s.filePos, nil
 			}
 			return s.pos, nil
-		case 0x80: // PROTO
+		case opProto:
 			var b []byte
-			if b, err = s.need(1, base, "PROTO"); err == nil {
+			if b, err = s.readN(1, base, "PROTO"); err == nil {
 				s.proto = int(b[0])
 				if s.proto > 5 {
 					return 0, s.errf(base, format.ErrUnsupported, "pickle protocol %d", s.proto)
 				}
 			}
-		case 0x95: // FRAME
+		case opFrame:
 			var b []byte
-			if b, err = s.need(8, base, "FRAME"); err == nil {
-				n := le.Uint64(b)
-				if n > uint64(len(s.data)-s.pos) {
-					// readers allocate the declared frame before reading it
-					return 0, s.errf(base, format.ErrTruncated, "FRAME of %d bytes runs past the data (%d bytes remain)", n, len(s.data)-s.pos)
-				}
-				s.frameEnd = max(s.frameEnd, s.pos+int(n))
+			if b, err = s.readN(8, base, "FRAME"); err == nil {
+				err = s.frame(le.Uint64(b), int(at-base), base)
 			}
-		case '(': // MARK
+		case opMark:
 			if len(s.marks) >= MaxPickleDepth {
 				return 0, s.errf(base, format.ErrLimit, "more than %d nested MARKs", MaxPickleDepth)
 			}
 			s.marks = append(s.marks, len(s.stack))
-		case 'N', 0x88, 0x89, ')', ']', '}', 0x8f: // NONE NEWTRUE NEWFALSE EMPTY_TUPLE EMPTY_LIST EMPTY_DICT EMPTY_SET
+		case opNone, opNewTrue, opNewFalse:
 			err = s.push(sym{}, base)
-		case 'I', 'L', 'F': // INT LONG FLOAT (text)
-			if _, err = s.line(base, int64(MaxPickleLongSize)*3); err == nil {
+		case opEmptyTuple:
+			err = s.push(s.node(kindTuple, at), base)
+		case opEmptyList:
+			err = s.push(s.node(kindList, at), base)
+		case opEmptyDict:
+			err = s.push(s.node(kindDict, at), base)
+		case opEmptySet:
+			err = s.push(s.node(kindSet, at), base)
+		case opInt, opLong, opFloat:
+			if _, err = s.readLine(base, int64(MaxPickleLongSize)*3); err == nil {
 				err = s.push(sym{}, base)
 			}
-		case 'J':
-			if _, err = s.need(4, base, "BININT"); err == nil {
+		case opBinInt, opBinInt1, opBinInt2, opBinFloat:
+			if _, err = s.readN(fixedArg[op], base, "argument"); err == nil {
 				err = s.push(sym{}, base)
 			}
-		case 'K':
-			if _, err = s.need(1, base, "BININT1"); err == nil {
-				err = s.push(sym{}, base)
-			}
-		case 'M':
-			if _, err = s.need(2, base, "BININT2"); err == nil {
-				err = s.push(sym{}, base)
-			}
-		case 'G':
-			if _, err = s.need(8, base, "BINFLOAT"); err == nil {
-				err = s.push(sym{}, base)
-			}
-		case 0x8a, 0x8b: // LONG1 LONG4
+		case opLong1, opLong4:
 			var n int64
-			if op == 0x8a {
-				var b []byte
-				if b, err = s.need(1, base, "LONG1"); err == nil {
+			var b []byte
+			if op == opLong1 {
+				if b, err = s.readN(1, base, "LONG1"); err == nil {
 					n = int64(b[0])
 				}
-			} else {
-				var b []byte
-				if b, err = s.need(4, base, "LONG4"); err == nil {
-					n = int64(int32(le.Uint32(b)))
-				}
+			} else if b, err = s.readN(4, base, "LONG4"); err == nil {
+				n = int64(int32(le.Uint32(b)))
 			}
 			if err == nil {
 				if n == 0 && s.strict {
@@ -442,80 +539,64 @@ func (s *pickleScan) run(base int64) (int, error) {
 				if n < 0 || n > int64(MaxPickleLongSize) {
 					return 0, s.errf(base, format.ErrLimit, "LONG of %d bytes exceeds the limit of %d", n, MaxPickleLongSize)
 				}
-				if _, err = s.need(n, base, "LONG"); err == nil {
+				if _, err = s.readN(n, base, "LONG"); err == nil {
 					err = s.push(sym{}, base)
 				}
 			}
-		case 'S', 'V': // STRING UNICODE (text)
+		case opString, opUnicode:
 			var b []byte
-			if b, err = s.line(base, MaxPickleString); err == nil {
+			if b, err = s.readLine(base, MaxPickleString); err == nil {
 				var v string
-				if op == 'S' {
+				if op == opString {
 					v = pyEscapeDecode(b)
 				} else {
 					v = pyRawUnicodeEscape(b)
 				}
-				s.blob(at, []byte(v), op == 'V')
+				s.blob(at, []byte(v), op == opUnicode)
 				err = s.push(sym{kind: symStr, s: v}, base)
 			}
-		case 'T', 'X', 'B', 0x8c, 'U', 'C', 0x8d, 0x8e, 0x96: // counted strings and bytes
+		case opBinString, opShortBinString, opBinUnicode, opShortBinUnicode, opBinUnicode8, opBinBytes, opShortBinBytes, opBinBytes8, opByteArray8:
 			var n int64
-			var b []byte
-			switch op {
-			case 'U', 'C', 0x8c:
-				if b, err = s.need(1, base, "length"); err == nil {
-					n = int64(b[0])
+			if n, err = s.counted(op, base); err == nil {
+				var b []byte
+				if op == opBinBytes || op == opShortBinBytes || op == opBinBytes8 || op == opByteArray8 {
+					b, err = s.readInto(n, base, "bytes")
+				} else {
+					b, err = s.readN(n, base, "string")
 				}
-			case 'T':
-				if b, err = s.need(4, base, "length"); err == nil {
-					n = int64(int32(le.Uint32(b)))
-				}
-			case 'X', 'B':
-				if b, err = s.need(4, base, "length"); err == nil {
-					n = int64(le.Uint32(b))
-				}
-			default:
-				if b, err = s.need(8, base, "length"); err == nil {
-					u := le.Uint64(b)
-					if u > math.MaxInt64 {
-						u = math.MaxInt64
-					}
-					n = int64(u)
-				}
-			}
-			if err == nil {
-				if b, err = s.need(n, base, "string"); err == nil {
+				if err == nil {
 					v := sym{}
-					str := op == 'X' || op == 0x8c || op == 0x8d || op == 'T' || op == 'U'
-					if str {
+					unicode := op == opBinUnicode || op == opShortBinUnicode || op == opBinUnicode8
+					if unicode || op == opBinString || op == opShortBinString {
 						v = sym{kind: symStr, s: string(b)}
 					}
-					s.blob(at, b, op == 'X' || op == 0x8c || op == 0x8d)
+					s.blob(at, b, unicode)
 					err = s.push(v, base)
 				}
 			}
-		case 0x97: // NEXT_BUFFER
+		case opNextBuffer:
 			err = s.push(sym{}, base)
-		case 0x98: // READONLY_BUFFER
+		case opReadOnlyBuffer:
 			if len(s.stack) == 0 {
 				return 0, s.errf(base, format.ErrCorrupt, "READONLY_BUFFER on an empty stack")
 			}
-		case 'c', 'i': // GLOBAL INST
+		case opGlobal, opInst:
 			var m, n []byte
-			if m, err = s.line(base, 4096); err == nil {
-				if n, err = s.line(base, 4096); err == nil {
-					if op == 'c' {
+			if m, err = s.readLine(base, 4096); err == nil {
+				if n, err = s.readLine(base, 4096); err == nil {
+					if op == opGlobal {
 						err = s.push(s.global(string(m), string(n), "GLOBAL", at), base)
 					} else {
 						g := s.global(string(m), string(n), "INST", at)
 						s.called(g, "INST", at)
-						if _, err = s.popMark(base); err == nil {
-							err = s.push(sym{}, base)
+						var args []sym
+						if args, err = s.popMark(base); err == nil {
+							err = s.push(s.node(kindObject, at, args...), base)
 						}
 					}
 				}
 			}
-		case 0x93: // STACK_GLOBAL
+		case opStackGlobal:
 			var v []sym
 			if v, err = s.pop(base, 2); err == nil {
 				if v[0].kind == symStr && v[1].kind == symStr {
@@ -526,60 +607,56 @@ func (s *pickleScan) run(base int64) (int, error) {
 					err = s.push(sym{kind: symGlobal, s: "?.?", gi: len(s.report.Globals) - 1}, base)
 				}
 			}
-		case 0x82, 0x83, 0x84: // EXT1 EXT2 EXT4
-			sz := map[byte]int64{0x82: 1, 0x83: 2, 0x84: 4}[op]
-			if _, err = s.need(sz, base, "EXT"); err == nil {
+		case opExt1, opExt2, opExt4:
+			if _, err = s.readN(fixedArg[op], base, "EXT"); err == nil {
 				s.report.Globals = append(s.report.Globals, Global{Module: "?", Name: "copyreg extension", Opcode: opNames[op], Offset: at, Pickle: s.label, Verdict: VerdictUnknown})
 				err = s.push(sym{kind: symGlobal, s: "?.copyreg extension", gi: len(s.report.Globals) - 1}, base)
 			}
-		case 'P': // PERSID
-			if _, err = s.line(base, MaxPickleString); err == nil {
-				err = s.push(sym{}, base)
+		case opPersID:
+			if _, err = s.readLine(base, MaxPickleString); err == nil {
+				err = s.push(s.node(kindObject, at), base)
 			}
-		case 'Q': // BINPERSID
-			if _, err = s.pop(base, 1); err == nil {
-				err = s.push(sym{}, base)
+		case opBinPersID:
+			var v []sym
+			if v, err = s.pop(base, 1); err == nil {
+				err = s.push(s.node(kindObject, at, v...), base)
 			}
-		case 'R': // REDUCE
+		case opReduce, opNewObj:
 			var v []sym
 			if v, err = s.pop(base, 2); err == nil {
-				s.called(v[0], "REDUCE", at)
-				err = s.push(sym{}, base)
+				s.called(v[0], opCallName(op), at)
+				err = s.push(s.node(kindObject, at, v[1]), base)
 			}
-		case 0x81: // NEWOBJ
-			var v []sym
-			if v, err = s.pop(base, 2); err == nil {
-				s.called(v[0], "NEWOBJ", at)
-				err = s.push(sym{}, base)
-			}
-		case 0x92: // NEWOBJ_EX
+		case opNewObjEx:
 			var v []sym
 			if v, err = s.pop(base, 3); err == nil {
 				s.called(v[0], "NEWOBJ_EX", at)
-				err = s.push(sym{}, base)
+				err = s.push(s.node(kindObject, at, v[1], v[2]), base)
 			}
-		case 'o': // OBJ
+		case opObj:
 			var v []sym
 			if v, err = s.popMark(base); err == nil {
 				if len(v) == 0 {
 					return 0, s.errf(base, format.ErrCorrupt, "OBJ without a class")
 				}
 				s.called(v[0], "OBJ", at)
-				err = s.push(sym{}, base)
+				err = s.push(s.node(kindObject, at, v[1:]...), base)
 			}
-		case 'b': // BUILD
-			if _, err = s.pop(base, 1); err == nil {
+		case opBuild:
+			var v []sym
+			if v, err = s.pop(base, 1); err == nil {
 				if len(s.stack) == 0 {
 					return 0, s.errf(base, format.ErrCorrupt, "stack underflow")
 				}
-				if t := s.stack[len(s.stack)-1]; t.kind == symGlobal {
+				if t := s.top(); t.kind == symGlobal {
 					// BUILD on a class or function itself sets its attributes:
 					// monkey-patching, never an instance's state.
 					s.report.Globals[t.gi].Called = true
 					s.finding(SeverityDangerous, at, "BUILD sets attributes on %s itself, not on an instance: it rewrites code other objects use", t.s)
 				}
+				s.hold(s.top(), v[0])
 			}
-		case '0': // POP
+		case opPop:
 			if len(s.stack) > 0 && (len(s.marks) == 0 || s.marks[len(s.marks)-1] < len(s.stack)) {
 				s.stack = s.stack[:len(s.stack)-1]
 			} else if len(s.marks) > 0 {
@@ -587,79 +664,107 @@ func (s *pickleScan) run(base int64) (int, error) {
 			} else {
 				return 0, s.errf(base, format.ErrCorrupt, "POP on an empty stack")
 			}
-		case '1': // POP_MARK
+		case opPopMark:
 			_, err = s.popMark(base)
-		case '2': // DUP
+		case opDup:
 			if len(s.stack) == 0 {
 				return 0, s.errf(base, format.ErrCorrupt, "DUP on an empty stack")
 			}
-			err = s.push(s.stack[len(s.stack)-1], base)
-		case 'a': // APPEND
-			_, err = s.pop(base, 1)
-		case 'e', 0x90: // APPENDS ADDITEMS
-			if op == 0x90 && s.strict {
+			err = s.push(s.top(), base)
+		case opAppend:
+			var v []sym
+			if v, err = s.pop(base, 1); err == nil {
+				s.hold(s.top(), v[0])
+			}
+		case opAppends, opAddItems:
+			if op == opAddItems && s.strict {
 				// gopickle keeps sets in Go maps: an unhashable item ([]byte) panics
 				return 0, s.errf(base, format.ErrUnsupported, "protocol-4 set opcodes (ADDITEMS) are not supported by the reader; torch.save never writes them")
 			}
-			_, err = s.popMark(base)
-		case 'l', 't', 0x91: // LIST TUPLE FROZENSET
-			if op == 0x91 && s.strict {
+			var v []sym
+			if v, err = s.popMark(base); err == nil {
+				if op == opAddItems {
+					s.hash(at, v...)
+				}
+				s.hold(s.top(), v...)
+			}
+		case opList, opTuple, opFrozenSet:
+			if op == opFrozenSet && s.strict {
 				return 0, s.errf(base, format.ErrUnsupported, "protocol-4 set opcodes (FROZENSET) are not supported by the reader; torch.save never writes them")
 			}
-			if _, err = s.popMark(base); err == nil {
-				err = s.push(sym{}, base)
+			var v []sym
+			if v, err = s.popMark(base); err == nil {
+				kind := kindList
+				switch op {
+				case opTuple:
+					kind = kindTuple
+				case opFrozenSet:
+					kind = kindFrozenSet
+					s.hash(at, v...)
+				}
+				err = s.push(s.node(kind, at, v...), base)
 			}
-		case 'd': // DICT
+		case opDict:
 			var v []sym
 			if v, err = s.popMark(base); err == nil {
 				if len(v)%2 != 0 {
 					return 0, s.errf(base, format.ErrCorrupt, "DICT with an odd number of items")
 				}
-				err = s.push(sym{}, base)
+				s.hashKeys(at, v)
+				err = s.push(s.node(kindDict, at, v...), base)
 			}
-		case 0x85, 0x86, 0x87: // TUPLE1..3
-			if _, err = s.pop(base, int(op-0x84)); err == nil {
-				err = s.push(sym{}, base)
-			}
-		case 's': // SETITEM
-			_, err = s.pop(base, 2)
-		case 'u': // SETITEMS
+		case opTuple1, opTuple2, opTuple3:
 			var v []sym
-			if v, err = s.popMark(base); err == nil && len(v)%2 != 0 {
-				return 0, s.errf(base, format.ErrCorrupt, "SETITEMS with an odd number of items")
+			if v, err = s.pop(base, int(op-opTuple1)+1); err == nil {
+				err = s.push(s.node(kindTuple, at, v...), base)
 			}
-		case 'g', 'p': // GET PUT (text)
+		case opSetItem:
+			var v []sym
+			if v, err = s.pop(base, 2); err == nil {
+				s.hashKeys(at, v)
+				s.hold(s.top(), v...)
+			}
+		case opSetItems:
+			var v []sym
+			if v, err = s.popMark(base); err == nil {
+				if len(v)%2 != 0 {
+					return 0, s.errf(base, format.ErrCorrupt, "SETITEMS with an odd number of items")
+				}
+				s.hashKeys(at, v)
+				s.hold(s.top(), v...)
+			}
+		case opGet, opPut:
 			var b []byte
-			if b, err = s.line(base, 64); err == nil {
+			if b, err = s.readLine(base, 64); err == nil {
 				idx, ok := pyInt(b)
 				if !ok {
 					return 0, s.errf(base, format.ErrCorrupt, "bad memo index %q", b)
 				}
-				if op == 'g' {
+				if op == opGet {
 					err = s.memoGet(idx, base)
 				} else {
 					err = s.memoPut(idx, base)
 				}
 			}
-		case 'h', 'q':
+		case opBinGet, opBinPut:
 			var b []byte
-			if b, err = s.need(1, base, "memo index"); err == nil {
-				if op == 'h' {
+			if b, err = s.readN(1, base, "memo index"); err == nil {
+				if op == opBinGet {
 					err = s.memoGet(int64(b[0]), base)
 				} else {
 					err = s.memoPut(int64(b[0]), base)
 				}
 			}
-		case 'j', 'r':
+		case opLongBinGet, opLongBinPut:
 			var b []byte
-			if b, err = s.need(4, base, "memo index"); err == nil {
-				if op == 'j' {
+			if b, err = s.readN(4, base, "memo index"); err == nil {
+				if op == opLongBinGet {
 					err = s.memoGet(int64(le.Uint32(b)), base)
 				} else {
 					err = s.memoPut(int64(le.Uint32(b)), base)
 				}
 			}
-		case 0x94: // MEMOIZE: Python stores at len(memo), whatever PUTs came before
+		case opMemoize: // Python stores at len(memo), whatever PUTs came before
 			err = s.memoPut(int64(len(s.memo)), base)
 		default:
 			return 0, s.errf(base, format.ErrCorrupt, "unknown opcode 0x%02x", op)
@@ -667,8 +772,29 @@ func (s *pickleScan) run(base int64) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		s.crossed(opStart, opFrameEnd)
 	}
 }
+
+// hashKeys records the keys of key/value pairs as hashed.
+func (s *pickleScan) hashKeys(at int64, kv []sym) {
+	if s.graph == nil {
+		return
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		s.hash(at, kv[i])
+	}
+}
+
+func opCallName(op byte) string {
+	if op == opReduce {
+		return "REDUCE"
+	}
+	return "NEWOBJ"
+}
+
+// fixedArg is the argument size of opcodes with a fixed-size argument.
+var fixedArg = [256]int64{opBinInt: 4, opBinInt1: 1, opBinInt2: 2, opBinFloat: 8, opExt1: 1, opExt2: 2, opExt4: 4}
 
 // pyInt parses a memo index as Python's int() does: surrounding whitespace,
 // a sign, and underscores between digits are allowed.

@@ -255,8 +255,7 @@ func (s *scanner) scanAt(r io.ReaderAt, size, pos int64, label string, loaded bo
 			return nil, format.Errorf(s.file, format.ErrTruncated, fmt.Sprintf("offset %d", pos), "read %s: %v", label, err)
 		}
 		tmp := &PickleReport{}
-		ps := newPickleScan(buf, s.file, label, tmp)
-		ps.collect = true
+		ps := walk(buf, s.file, label, tmp)
 		n, err := ps.runProto(pos)
 		if err != nil && format.IsTruncation(err) && pos+win < size && win < limit {
 			win = min(win*4, size-pos, limit)
@@ -314,8 +313,7 @@ func (s *scanner) scanNested(b nestedBlob, parent string, depth int) {
 			lab = fmt.Sprintf("%s#%d", label, k)
 		}
 		tmp := &PickleReport{}
-		ps := newPickleScan(b.data[pos:], s.file, lab, tmp)
-		ps.collect = true
+		ps := walk(b.data[pos:], s.file, lab, tmp)
 		n, err := ps.runProto(int64(pos))
 		if err != nil || (b.data[pos] != 0x80 && len(tmp.Globals) == 0) {
 			return // not (or no longer) a pickle: plain data
@@ -346,8 +344,7 @@ func (s *scanner) scanBytes(data []byte, label string, base int64, loaded bool, 
 			lab = fmt.Sprintf("%s#%d", label, k)
 		}
 		tmp := &PickleReport{}
-		ps := newPickleScan(data[pos:], s.file, lab, tmp)
-		ps.collect = true
+		ps := walk(data[pos:], s.file, lab, tmp)
 		n, err := ps.runProto(base + int64(pos))
 		if err != nil {
 			if k == 0 {
