@@ -56,33 +56,59 @@ var safeGlobals = map[string]bool{
 }
 
 var benignGlobals = map[string]bool{
-	"argparse.Namespace":                 true,
-	"types.SimpleNamespace":              true,
-	"collections.defaultdict":            true,
-	"collections.namedtuple":             false,
-	"omegaconf.dictconfig.DictConfig":    true,
-	"omegaconf.listconfig.ListConfig":    true,
-	"omegaconf.base.ContainerMetadata":   true,
-	"omegaconf.base.Metadata":            true,
-	"omegaconf.nodes.AnyNode":            true,
-	"typing.Any":                         true,
-	"builtins.dict":                      true,
-	"builtins.list":                      true,
-	"builtins.tuple":                     true,
-	"builtins.int":                       true,
-	"builtins.float":                     true,
-	"builtins.str":                       true,
-	"builtins.object":                    true,
-	"__builtin__.object":                 true,
-	"copy_reg._reconstructor":            true,
-	"copyreg._reconstructor":             true,
-	"pathlib.PosixPath":                  true,
-	"pathlib.WindowsPath":                true,
-	"datetime.datetime":                  true,
-	"datetime.date":                      true,
-	"datetime.timedelta":                 true,
-	"decimal.Decimal":                    true,
-	"numpy.core.multiarray._reconstruct": false,
+	"argparse.Namespace":               true,
+	"types.SimpleNamespace":            true,
+	"collections.defaultdict":          true,
+	"omegaconf.dictconfig.DictConfig":  true,
+	"omegaconf.listconfig.ListConfig":  true,
+	"omegaconf.base.ContainerMetadata": true,
+	"omegaconf.base.Metadata":          true,
+	"omegaconf.nodes.AnyNode":          true,
+	"typing.Any":                       true,
+	"builtins.dict":                    true,
+	"builtins.list":                    true,
+	"builtins.tuple":                   true,
+	"builtins.int":                     true,
+	"builtins.float":                   true,
+	"builtins.str":                     true,
+	"builtins.object":                  true,
+	"__builtin__.object":               true,
+	"copy_reg._reconstructor":          true,
+	"copyreg._reconstructor":           true,
+	"pathlib.PosixPath":                true,
+	"pathlib.WindowsPath":              true,
+	"datetime.datetime":                true,
+	"datetime.date":                    true,
+	"datetime.timedelta":               true,
+	"decimal.Decimal":                  true,
+	"collections.deque":                true,
+	"collections.Counter":              true,
+	"collections.ChainMap":             true,
+	"collections.UserDict":             true,
+	"collections.UserList":             true,
+	"collections.UserString":           true,
+}
+
+// pureBuiltins are builtins that only compute a value from their
+// arguments: called inside pickle.load they cannot reach code the pickle
+// does not already name (a function argument must itself be a global, and
+// is judged as one). getattr, eval, open, __import__, print, vars ... are
+// not among them.
+var pureBuiltins = map[string]bool{
+	"abs": true, "all": true, "any": true, "ascii": true, "bin": true, "bool": true, "callable": true,
+	"chr": true, "divmod": true, "enumerate": true, "filter": true, "format": true, "hash": true, "hex": true,
+	"id": true, "isinstance": true, "issubclass": true, "iter": true, "len": true, "map": true, "max": true,
+	"min": true, "next": true, "oct": true, "ord": true, "pow": true, "repr": true, "reversed": true,
+	"round": true, "sorted": true, "sum": true, "zip": true, "NotImplemented": true, "Ellipsis": true,
+	"BaseException": true, "Exception": true, "StopIteration": true,
+}
+
+// harmlessModules hold only data, constants and abstract classes: any
+// plain (undotted) name in them is benign.
+var harmlessModules = map[string]bool{
+	"__future__":       true, // _Feature records (division, annotations ...)
+	"collections.abc":  true, // abstract base classes
+	"_collections_abc": true,
 }
 
 var dangerousModules = []string{
@@ -94,7 +120,7 @@ var dangerousModules = []string{
 	"signal", "glob", "platform", "commands", "popen2", "ensurepip", "pip", "setuptools", "distutils",
 	"venv", "zipimport", "imp", "_posixsubprocess", "_io", "io", "uuid", "operator", "functools",
 	"joblib", "numpy.testing", "builtins.__import__", "_thread", "xmlrpc", "sqlite3", "shelve", "dbm",
-	"linecache", "doctest", "idlelib", "lib2to3", "tkinter", "turtle", "ssl", "select", "selectors",
+	"linecache", "doctest", "idlelib", "lib2to3", "tkinter", "turtle", "ssl", "_ssl", "select", "selectors",
 	// further gadgets named in picklescan/fickling/modelscan advisories
 	"_operator", "_functools", "_ctypes", "cffi", "codeop", "concurrent", "pkgutil", "site", "logging.config",
 	"imaplib", "nntplib", "poplib", "socketserver", "asynchat", "asyncore", "_socket", "aiohttp", "httpx",
@@ -117,8 +143,7 @@ var dangerousNames = map[string]bool{
 	"types.CodeType": true, "types.FunctionType": true, "types.MethodType": true, "types.ModuleType": true, "types.LambdaType": true,
 	"torch.serialization.load": true, "torch.load": true, "torch.save": true, "torch.hub.load": true,
 	"numpy.load": true, "numpy.fromfile": true, "numpy.save": true,
-	"torch.storage._load_from_bytes":        true,
-	"collections._collections_abc.Callable": false,
+	"torch.storage._load_from_bytes": true,
 }
 
 // py2Modules maps Python 2 module names to what Python 3's unpickler imports
@@ -156,9 +181,9 @@ func GlobalVerdict(module, name string) string {
 	if module == "" || name == "" {
 		return VerdictUnknown
 	}
-	for _, part := range strings.Split(module+"."+name, ".") {
+	for i, part := range strings.Split(module+"."+name, ".") {
 		if len(part) > 4 && strings.HasPrefix(part, "__") && strings.HasSuffix(part, "__") &&
-			part != "__builtin__" && part != "__main__" && part != "__import__" {
+			part != "__builtin__" && part != "__main__" && part != "__import__" && !(i == 0 && part == "__future__") {
 			// __globals__, __subclasses__, __builtins__, __class__ ...: attribute
 			// traversal out of an innocent-looking object.
 			return VerdictDangerous
@@ -205,10 +230,13 @@ func verdict1(module, name string) string {
 		}
 	}
 	if module == "builtins" || module == "__builtin__" {
-		if benignGlobals[full] {
+		if benignGlobals[full] || pureBuiltins[name] || isExceptionName(name) {
 			return VerdictBenign
 		}
 		return VerdictDangerous
+	}
+	if harmlessModules[module] && !strings.Contains(name, ".") {
+		return VerdictBenign
 	}
 	if benignGlobals[full] {
 		return VerdictBenign
@@ -249,4 +277,15 @@ func (r *PickleReport) UniqueGlobals() []Global {
 		out = append(out, g)
 	}
 	return out
+}
+
+// isExceptionName reports whether a builtins name is an exception or
+// warning class (ValueError, UserWarning ...): pickled exceptions name them.
+func isExceptionName(name string) bool {
+	for _, suf := range []string{"Error", "Exception", "Warning"} {
+		if strings.HasSuffix(name, suf) && len(name) > len(suf) && name[0] >= 'A' && name[0] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
