@@ -16,7 +16,7 @@ import (
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
 	"github.com/ditkit/ditkit/loader/format"
-	"github.com/ditkit/ditkit/loader/internal/pickletest"
+	"github.com/ditkit/ditkit/loader/pickletest"
 	"github.com/ditkit/ditkit/loader/scan"
 )
 

@@ -74,7 +74,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 }
 
 func printScan(w io.Writer, r *scan.Report) {
-	fmt.Fprintf(w, "file:     %s (%s)\n", r.File, humanBytes(r.Size))
+	fmt.Fprintf(w, "file:     %s (%s)\n", term(r.File), humanBytes(r.Size))
 	fmt.Fprintf(w, "format:   %s\n", r.Format)
 	fmt.Fprintf(w, "verdict:  %s — %s\n", strings.ToUpper(r.Verdict), r.Summary)
 	var names []string
@@ -83,7 +83,7 @@ func printScan(w io.Writer, r *scan.Report) {
 		if p.Error != "" {
 			s += " (stopped: " + p.Error + ")"
 		}
-		names = append(names, s)
+		names = append(names, term(s))
 	}
 	fmt.Fprintf(w, "pickles:  %d scanned", len(r.Pickles))
 	if len(names) > 0 && len(names) <= 12 {
@@ -97,7 +97,7 @@ func printScan(w io.Writer, r *scan.Report) {
 		if g.Called {
 			call = ", called"
 		}
-		fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s%s)\n", g.Verdict, g.FullName(), g.Opcode, g.Offset, g.Pickle, call)
+		fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s%s)\n", g.Verdict, term(g.FullName()), g.Opcode, g.Offset, term(g.Pickle), call)
 	}
 	if len(r.Globals) == 0 {
 		fmt.Fprintln(w, "  (none)")
@@ -107,9 +107,9 @@ func printScan(w io.Writer, r *scan.Report) {
 		for _, f := range r.Findings {
 			fmt.Fprintf(w, "  %-10s ", f.Severity)
 			if f.Where != "" {
-				fmt.Fprintf(w, "%s: ", f.Where)
+				fmt.Fprintf(w, "%s: ", term(f.Where))
 			}
-			fmt.Fprintln(w, f.Message)
+			fmt.Fprintln(w, term(f.Message))
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/loader"
-	"github.com/ditkit/ditkit/loader/internal/pickletest"
+	"github.com/ditkit/ditkit/loader/pickletest"
 	"github.com/ditkit/ditkit/loader/scan"
 )
 
