@@ -129,6 +129,12 @@ var dangerousModules = []string{
 	"torch.testing", "torch.utils.bottleneck", "torch.utils.collect_env", "torch.utils.data", "torch.export",
 	"torch._export", "torch.compiler", "torch.onnx", "torch._functorch", "torch.utils._config_module",
 	"torch.ops", "torch._ops", "torch._C._jit", "keras", "tensorflow", "unittest.mock", "builtins.getattr",
+	// helpers that run shell commands or interpreters, and the scanners
+	// themselves (a pickle that switches a scanner's hooks off is the first
+	// half of an attack)
+	"_aix_support", "_osx_support", "_pyrepl", "test.support", "_interpreters", "_xxsubinterpreters",
+	"_xxinterpchannels", "_interpchannels", "_interpqueues", "interpreters", "logging.handlers", "torch.compile",
+	"fickling", "picklescan", "modelscan", "modelaudit", "saferpickle", "model_unpickler",
 }
 
 var dangerousNames = map[string]bool{
@@ -143,6 +149,8 @@ var dangerousNames = map[string]bool{
 	"types.CodeType": true, "types.FunctionType": true, "types.MethodType": true, "types.ModuleType": true, "types.LambdaType": true,
 	"torch.serialization.load": true, "torch.load": true, "torch.save": true, "torch.hub.load": true,
 	"numpy.load": true, "numpy.fromfile": true, "numpy.save": true,
+	"logging.FileHandler": true, "logging.basicConfig": true, // open (and truncate) files for writing
+	"torch.compile":                  true,
 	"torch.storage._load_from_bytes": true,
 }
 

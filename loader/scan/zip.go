@@ -348,7 +348,7 @@ func (s *scanner) localHeader(r io.ReaderAt, size int64, e *zipRec, where string
 		s.setFatal(format.Errorf(s.file, format.ErrTruncated, where, "claims %d bytes at offset %d, past the end of the %d-byte file", e.csize, data, size))
 		return
 	}
-	if e.method == zipStore && e.csize != e.usize {
+	if e.method == zipStore && e.csize != e.usize && e.flags&(zipFlagEncrypted|zipFlagStrongEnc) == 0 {
 		s.add(SeveritySuspicious, where, "stored entry with compressed size %d but uncompressed size %d", e.csize, e.usize)
 	}
 	e.dataOff = data
