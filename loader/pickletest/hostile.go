@@ -337,5 +337,66 @@ func Hostile() map[string][]byte {
 	tz.Write(make([]byte, 1024))
 	c["polyglot_tar_with_pickle.tar"] = tz.Bytes()
 	c["polyglot_7z_header.7z"] = append([]byte("7z\xbc\xaf\x27\x1c\x00\x04"), make([]byte, 24)...)
+
+	// readers that disagree on FRAME boundaries; amplification; NumPy
+	c["frame_boundary_divergence.pkl"] = FrameDivergence()
+	c["frame_boundary_divergence.pt"] = zipWith(FrameDivergence())
+	c["billion_laughs.pt"] = zipWith(LaughsPkl())
+	c["npy_object_array_system.npy"] = NPY(NPYObjectHeader, OSSystem(3))
+	c["npz_object_array_system.npz"] = BuildZip([]Entry{{Name: "w.npy", Data: NPY(NPYObjectHeader, OSSystem(3)), Method: 8}}, nil, nil)
 	return c
+}
+
+// FrameDivergence is fickling's FRAME-boundary bypass (trailofbits/fickling
+// test/test_bypasses.py test_frame_boundary_divergence), byte for byte but
+// for the command: a FRAME of 2 bytes whose BINBYTES length runs past it.
+// CPython's unpickler reading a file (torch.load's data.pkl) drops the
+// frame's last byte, reads the length as 1 and runs the hidden
+// os.system; a reader of bytes sees one 263-byte bytes value.
+func FrameDivergence() []byte {
+	hidden := []byte("cos\nsystem\nV" + Echo + "\n\x85R(")
+	for len(hidden) < 256+5 {
+		hidden = append(hidden, 'N')
+	}
+	p := NewP(5).Op('N', 'V').Raw(string(bytes.Repeat([]byte("a"), 8192*16-17))).Raw("\n0(").Op(0x95)
+	binary.Write(&p.B, binary.LittleEndian, uint64(2))
+	p.Raw("B\x07\x01\x00\x00\x00\x00").Raw(string(hidden))
+	return p.Op('1').Stop()
+}
+
+// DupLaughs is coldwaterq's globalLaughs pattern: levels × (MARK ...
+// DUP×dups LIST), each list holding dups+1 references to the one below
+// ((dups+1)^levels elements from a few hundred bytes).
+func DupLaughs(levels, dups int) *P {
+	p := NewP(4)
+	for i := 0; i < levels; i++ {
+		p.Op('(')
+	}
+	p.Short("lol")
+	for i := 0; i < levels; i++ {
+		p.Op(bytes.Repeat([]byte{'2'}, dups)...).Op('l')
+	}
+	return p
+}
+
+// LaughsPkl is the benign state dict with one more entry, "laughs": a
+// 10^9-element DupLaughs list.
+func LaughsPkl() []byte {
+	pkl := BenignPkl()
+	laughs := DupLaughs(9, 9).B.Bytes()[2:] // without PROTO
+	p := &P{}
+	p.B.Write(pkl[:len(pkl)-2]) // before SETITEMS, STOP
+	p.Str("laughs").Raw(string(laughs))
+	return p.Op('u').Stop()
+}
+
+// NPYObjectHeader is the header dict numpy.save writes for a 1-element
+// object array.
+const NPYObjectHeader = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+
+// NPY writes a version-1 .npy file with the given header dict and data.
+func NPY(header string, data []byte) []byte {
+	h := header + string(bytes.Repeat([]byte(" "), (64-(10+len(header)+1)%64)%64)) + "\n"
+	out := append([]byte("\x93NUMPY\x01\x00"), byte(len(h)), byte(len(h)>>8))
+	return append(append(out, h...), data...)
 }

@@ -10,20 +10,7 @@ import (
 	"github.com/ditkit/ditkit/loader/scan"
 )
 
-// dupLaughs is coldwaterq's globalLaughs pattern (fickling's
-// test_dup_nested_expansion_pattern at full size): levels × (MARK ... DUP×n
-// LIST), each list holding n+1 references to the one below.
-func dupLaughs(levels, dups int) *pickletest.P {
-	p := pickletest.NewP(4)
-	for i := 0; i < levels; i++ {
-		p.Op('(')
-	}
-	p.Short("lol")
-	for i := 0; i < levels; i++ {
-		p.Op(bytes.Repeat([]byte{'2'}, dups)...).Op('l')
-	}
-	return p
-}
+func dupLaughs(levels, dups int) *pickletest.P { return pickletest.DupLaughs(levels, dups) }
 
 // memoLaughs is billionLaughsAlt: the same with BINPUT/BINGET instead of DUP.
 func memoLaughs(levels, gets int) *pickletest.P {
@@ -75,12 +62,7 @@ func TestScanBillionLaughs(t *testing.T) {
 		"memo.pkl":        memoLaughs(10, 9).Stop(),
 		"ordereddict.pkl": orderedDictLaughs(9).Stop(),
 	}
-	// a state dict with one more entry, "laughs": the benign pickle ends
-	// with SETITEMS, STOP; the pair goes before them
-	pkl := pickletest.BenignPkl()
-	laughs := dupLaughs(9, 9).B.Bytes()[2:] // without PROTO
-	pkl = cat(pkl[:len(pkl)-2], []byte{'X'}, u32(6), []byte("laughs"), laughs, []byte("u."))
-	cases["laughs.pt"] = pickletest.BuildZip(pickletest.WithDataPkl(pkl), nil, nil)
+	cases["laughs.pt"] = pickletest.BuildZip(pickletest.WithDataPkl(pickletest.LaughsPkl()), nil, nil)
 	for name, b := range cases {
 		rep, err := scanBytes(t, b, name)
 		if err != nil {

@@ -25,20 +25,6 @@ func framed(body []byte, n int) []byte {
 // hiddenCall is GLOBAL os.system + UNICODE + TUPLE1 + REDUCE.
 var hiddenCall = []byte("cos\nsystem\nV" + pickletest.Echo + "\n\x85R")
 
-// frameDivergence is fickling's test_frame_boundary_divergence payload
-// (trailofbits/fickling test/test_bypasses.py), byte for byte: a FRAME of
-// 2 bytes whose BINBYTES length runs past it. CPython's file reader drops
-// the frame's last byte, reads the length as 1 and runs the hidden call;
-// a bytes reader sees one 263-byte bytes value.
-func frameDivergence() []byte {
-	pad := bytes.Repeat([]byte("a"), 8192*16-17)
-	hidden := append(append([]byte(nil), hiddenCall...), '(')
-	for len(hidden) < 256+5 {
-		hidden = append(hidden, 'N')
-	}
-	return cat([]byte{0x80, 5, 'N', 'V'}, pad, []byte("\n0(\x95"), u64(2), []byte("B\x07\x01\x00\x00\x00\x00"), hidden, []byte("1."))
-}
-
 func frameKinds(rep *scan.Report) (dangerous, suspicious int) {
 	for _, f := range rep.Findings {
 		if f.Kind != scan.KindFrame {
@@ -57,7 +43,7 @@ func frameKinds(rep *scan.Report) (dangerous, suspicious int) {
 // The FRAME-boundary bypass: flagged, and the call only torch.load's
 // reader runs is reported as the global it is.
 func TestScanFrameBoundaryDivergence(t *testing.T) {
-	b := frameDivergence()
+	b := pickletest.FrameDivergence()
 	rep, err := scanBytes(t, b, "frame.pkl")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package scan_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -12,14 +11,9 @@ import (
 	"github.com/ditkit/ditkit/loader/scan"
 )
 
-// npy writes a version-1 .npy file with the given header dict and data.
-func npy(header string, data []byte) []byte {
-	h := header + strings.Repeat(" ", (64-(10+len(header)+1)%64)%64) + "\n"
-	out := append([]byte("\x93NUMPY\x01\x00"), binary.LittleEndian.AppendUint16(nil, uint16(len(h)))...)
-	return append(append(out, h...), data...)
-}
+func npy(header string, data []byte) []byte { return pickletest.NPY(header, data) }
 
-const objHeader = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+const objHeader = pickletest.NPYObjectHeader
 
 // An object array carries a pickle that numpy.load(allow_pickle=True)
 // runs: scanned, in a bare .npy and in a (deflated) .npz; numeric arrays
