@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -127,14 +126,8 @@ func (s *scanner) scanNPY(r io.ReaderAt, size int64, label string, primary bool)
 		}
 		return
 	}
-	if rest := size - h.dataOff - int64(len(data)); rest > 0 {
-		var b [4]byte
-		n, _ := sec.ReadAt(b[:], int64(len(data)))
-		if format.PickleStart(b[:n]) || bytes.HasPrefix(b[:n], []byte(format.ZipLocalMagic)) {
-			s.add(SeveritySuspicious, where, "%d bytes after the object array's pickle start like a pickle or zip", rest)
-		} else {
-			s.add(SeverityInfo, where, "%d bytes after the object array's pickle are ignored", rest)
-		}
+	if end := h.dataOff + int64(len(data)); end < size {
+		s.trailer(r, end, size, where, "the object array's pickle", "numpy.load ignores them")
 	}
 }
 

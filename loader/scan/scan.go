@@ -412,12 +412,20 @@ func (s *scanner) scanSafetensors(r io.ReaderAt, size int64) {
 		end = max(end, base+t.Offsets[1])
 	}
 	if end < size {
-		var tail [4]byte
-		n, _ := r.ReadAt(tail[:], end)
-		if n >= 2 && (format.PickleStart(tail[:n]) || bytes.HasPrefix(tail[:n], []byte("PK"))) {
-			s.add(SeveritySuspicious, fmt.Sprintf("offset %d", end), "%d bytes after the data buffer start like a pickle or zip", size-end)
-		} else {
-			s.add(SeverityInfo, fmt.Sprintf("offset %d", end), "%d trailing bytes after the data buffer; a strict reader refuses this file", size-end)
-		}
+		s.trailer(r, end, size, fmt.Sprintf("offset %d", end), "the data buffer", "a strict reader refuses this file")
+	}
+}
+
+// trailer reports the bytes from at to size that the format's readers do
+// not use: suspicious when they start like a pickle or a zip (a payload
+// some other reader may find), otherwise an info line saying what readers
+// do with them.
+func (s *scanner) trailer(r io.ReaderAt, at, size int64, where, after, fate string) {
+	var b [4]byte
+	n, _ := r.ReadAt(b[:], at)
+	if n >= 2 && (format.PickleStart(b[:n]) || bytes.HasPrefix(b[:n], []byte("PK"))) {
+		s.add(SeveritySuspicious, where, "%d bytes after %s start like a pickle or zip", size-at, after)
+	} else {
+		s.add(SeverityInfo, where, "%d bytes after %s: %s", size-at, after, fate)
 	}
 }
