@@ -112,7 +112,7 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 	case kind == nil || kind.Name == format.Pickle && h.B[0] != 0x80:
 		return nil, ferr(name, ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle or safetensors file (starts with %q)", h.B[:min(len(h.B), 16)])
 	case kind.Refuse != "":
-		return nil, ferr(name, ErrFormat, "", "%s", kind.Refuse)
+		return nil, kind.Refusal(name)
 	case kind.Name == format.Zip:
 		ck, err = openTorchZip(r, size, name)
 	case kind.Name == format.Pickle:

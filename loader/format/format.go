@@ -74,17 +74,15 @@ var Kinds = []Kind{
 		return bytes.HasPrefix(h.B, []byte(ZipLocalMagic)) || bytes.HasPrefix(h.B, []byte(ZipEndMagic))
 	}},
 	{Name: SevenZip, What: "a 7-Zip archive", Match: prefix("7z\xbc\xaf\x27\x1c")},
-	{Name: "git-lfs-pointer", What: "a Git LFS pointer file", Match: prefix("version https://"),
+	{Name: lfsPointer, What: "a Git LFS pointer file", Match: prefix("version https://"),
 		Refuse: "this is a Git LFS pointer file, not the checkpoint: fetch the real file (git lfs pull)"},
 	{Name: TorchTar, What: "a tar archive", Match: func(h *Head) bool { return len(h.B) >= 512 && TarChecksumOK(h.B[:512]) }},
 	{Name: Safetensors, What: "a safetensors file", Match: func(h *Head) bool {
 		return len(h.B) >= 9 && h.B[8] == '{' && h.LE64() < 1<<40
 	}},
 	{Name: NPY, What: "a NumPy .npy array", Match: prefix(NPYMagic)},
-	{Name: Pickle, What: "a pickle", Match: func(h *Head) bool { return PickleStart(h.B) }},
-	// eight bytes that can only be a safetensors header length: a
-	// truncated file, which the safetensors reader explains
-	{Name: Safetensors, What: "a safetensors file", Match: func(h *Head) bool { return len(h.B) == 8 && h.LE64() < 1<<40 }},
+	// foreign magic numbers go before the pickle test: "GGUF" and "BZh"
+	// would otherwise pass for protocol-0 opcodes
 	foreign("hdf5", "an HDF5 file (Keras .h5 and similar)", "\x89HDF\r\n\x1a\n"),
 	foreign("gguf", "a GGUF file", "GGUF"),
 	foreign("gzip", "a gzip-compressed file", "\x1f\x8b"),
@@ -95,7 +93,24 @@ var Kinds = []Kind{
 	foreign("png", "a PNG image", "\x89PNG\r\n\x1a\n"),
 	{Name: "tflite", What: "a TensorFlow Lite model", Match: func(h *Head) bool { return len(h.B) >= 8 && string(h.B[4:8]) == "TFL3" },
 		Refuse: "a TensorFlow Lite model: not a format ditkit reads or scans"},
+	{Name: Pickle, What: "a pickle", Match: func(h *Head) bool { return PickleStart(h.B) }},
+	// eight bytes that can only be a safetensors header length: a
+	// truncated file, which the safetensors reader explains
+	{Name: Safetensors, What: "a safetensors file", Match: func(h *Head) bool { return len(h.B) == 8 && h.LE64() < 1<<40 }},
 }
+
+// Refusal is the error for a Kind with Refuse set: ErrFormat for a file
+// that is not what its name says (an LFS pointer), ErrUnsupported for a
+// format ditkit does not handle.
+func (k *Kind) Refusal(file string) error {
+	sentinel := ErrUnsupported
+	if k.Name == lfsPointer {
+		sentinel = ErrFormat
+	}
+	return Errorf(file, sentinel, "", "%s", k.Refuse)
+}
+
+const lfsPointer = "git-lfs-pointer"
 
 // Sniff reads the head of a file and returns the first Kind that matches,
 // or nil when none does.

@@ -111,7 +111,7 @@ func Scan(r io.ReaderAt, size int64, name string) (rep *Report, err error) {
 		}
 		s.rep.Format = format.Zip
 	case kind.Refuse != "":
-		return nil, format.Errorf(name, format.ErrUnsupported, "", "%s", kind.Refuse)
+		return nil, kind.Refusal(name)
 	case kind.Name == format.Zip:
 		s.rep.Format = format.Zip
 		s.scanZip(r, size, "", true, 0)
