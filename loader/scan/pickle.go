@@ -252,7 +252,15 @@ func (s *pickleScan) compareFileView(base int64, bytesErr error) {
 			s.report.AddFinding(f)
 		}
 	}
-	s.nested = append(s.nested, fv.nested...)
+	have := map[int64]bool{}
+	for _, b := range s.nested {
+		have[b.off] = true
+	}
+	for _, b := range fv.nested {
+		if !have[b.off] {
+			s.nested = append(s.nested, b)
+		}
+	}
 	msg := "the file reader (torch.load) runs other opcodes than the bytes reader from here on"
 	if len(only) > 0 {
 		msg += "; only it imports " + strings.Join(only, ", ")
