@@ -15,6 +15,8 @@ import (
 
 	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/format"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 // GGUF (ggml's single-file format; github.com/ggml-org/ggml docs/gguf.md
@@ -31,7 +33,7 @@ import (
 // blocks stay reachable through Tensor.GGUF and ReadGGUFRaw.
 
 // FormatGGUF names a GGUF file.
-const FormatGGUF = "gguf"
+const FormatGGUF = format.GGUF
 
 // GGUF reader limits. ggml refuses strings and arrays longer than 2^30;
 // every length is also checked against the bytes left in the file before
@@ -664,10 +666,6 @@ func OpenGGUF(r io.ReaderAt, size int64, name string, opt GGUFOptions) (*Checkpo
 	return ck, nil
 }
 
-// isGGUFMagic is the format sniffer's test: "GGUF", or a near miss
-// ("GGU?") that openGGUF explains.
-func isGGUFMagic(h []byte) bool { return len(h) >= 4 && string(h[:3]) == "GGU" }
-
 // checkQuant validates a quantized GGUF tensor: whole blocks, stored size
 // matching, a type ditkit can dequantize.
 func (t *Tensor) checkQuant(file string) error {
@@ -759,26 +757,18 @@ func (c *Checkpoint) ReadGGUFRaw(t *Tensor, buf []byte, off int64) error {
 	return c.readAt(t, buf, t.GGUF.Offset+off)
 }
 
-// scanGGUF validates a GGUF header (GGUF holds no code, but a hostile
-// header is bad input) and looks at bytes after the last tensor.
-func (s *scanner) scanGGUF(r io.ReaderAt, size int64) {
-	ck, err := openGGUF(r, size, s.file, GGUFOptions{})
+func init() { scan.RegisterGGUF(ggufDataEnd) }
+
+// ggufDataEnd validates a GGUF file as the scanner needs it: the header
+// and tensor infos parse, and the last tensor's data ends at end.
+func ggufDataEnd(r io.ReaderAt, size int64, name string) (end, alignment int64, err error) {
+	ck, err := openGGUF(r, size, name, GGUFOptions{})
 	if err != nil {
-		s.setFatal(err)
-		return
+		return 0, 0, err
 	}
-	end := ck.GGUF.DataOffset
+	end = ck.GGUF.DataOffset
 	for _, t := range ck.Tensors {
 		end = max(end, t.GGUF.Offset+t.GGUF.Size)
 	}
-	if end < size {
-		var tail [4]byte
-		n, _ := r.ReadAt(tail[:], end)
-		// Alignment padding is zeros; anything else after the data is odd.
-		if n >= 2 && (isPickleStart(tail[:n]) || string(tail[:2]) == "PK") {
-			s.add(SeveritySuspicious, fmt.Sprintf("offset %d", end), "%d bytes after the last tensor's data start like a pickle or zip", size-end)
-		} else if size-end >= ck.GGUF.Alignment {
-			s.add(SeverityInfo, fmt.Sprintf("offset %d", end), "%d bytes after the last tensor's data are not part of any tensor", size-end)
-		}
-	}
+	return end, ck.GGUF.Alignment, nil
 }

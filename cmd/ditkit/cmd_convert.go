@@ -115,33 +115,33 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 
 func printConvert(w io.Writer, r *report.Convert) {
 	if r.Target != "" && r.Verdict.Summary != "" {
-		fmt.Fprintln(w, r.Verdict.Summary)
+		fmt.Fprintln(w, term(r.Verdict.Summary))
 	}
-	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s", r.Output, r.Format, len(r.Tensors), humanBytes(r.Bytes))
+	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s", term(r.Output), r.Format, len(r.Tensors), humanBytes(r.Bytes))
 	if r.WriteSeconds > 0 {
 		fmt.Fprintf(w, " in %.2f s", r.WriteSeconds)
 	}
 	fmt.Fprintln(w, ")")
 	if r.Safety.Verdict == "dangerous" || r.Safety.Verdict == "unknown" {
-		fmt.Fprintf(w, "warning: the source is %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
+		fmt.Fprintf(w, "warning: the source is %s — %s\n", strings.ToUpper(r.Safety.Verdict), term(r.Safety.Summary))
 	}
 	if len(r.Applied) == 0 {
 		fmt.Fprintln(w, "fixes: none")
 	}
 	for _, s := range r.Applied {
-		fmt.Fprintf(w, "fixed: %s — %s\n", s.ID, s.Description)
+		fmt.Fprintf(w, "fixed: %s — %s\n", term(s.ID), term(s.Description))
 	}
 	for _, id := range r.Skipped {
-		fmt.Fprintf(w, "not applied (not selected with --fix): %s\n", id)
+		fmt.Fprintf(w, "not applied (not selected with --fix): %s\n", term(id))
 	}
 	printQuantConvert(w, r)
 	if r.Clean != nil {
 		if *r.Clean && r.Verdict.Kind == diff.VerdictPartial {
-			fmt.Fprintf(w, "target %s: the keys the error text lists now match; the rest were not in the text, so whether they load is unknown\n", r.Target)
+			fmt.Fprintf(w, "target %s: the keys the error text lists now match; the rest were not in the text, so whether they load is unknown\n", term(r.Target))
 		} else if *r.Clean {
-			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", r.Target)
+			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", term(r.Target))
 		} else {
-			fmt.Fprintf(w, "target %s: %d difference(s) remain (see ditkit diff on the output)\n", r.Target, len(r.Remaining))
+			fmt.Fprintf(w, "target %s: %d difference(s) remain (see ditkit diff on the output)\n", term(r.Target), len(r.Remaining))
 		}
 	}
 	if r.Verified {
@@ -170,12 +170,16 @@ type progress struct {
 
 func newProgress(w io.Writer, name string) *progress {
 	tty := false
-	if f, ok := w.(*os.File); ok {
+	f, ok := w.(*os.File)
+	if g, guarded := w.(*termGuard); guarded {
+		f, ok = g.file()
+	}
+	if ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
-	return &progress{w: w, name: name, start: time.Now(), tty: tty, lastP: -1}
+	return &progress{w: w, name: term(name), start: time.Now(), tty: tty, lastP: -1}
 }
 
 func (p *progress) update(done, total int64) {

@@ -16,7 +16,7 @@ import (
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-var hostileDir = filepath.Join("..", "..", "loader", "testdata", "hostile")
+var hostileDir = filepath.Join("..", "..", "loader", "scan", "testdata", "hostile")
 
 func TestScanExitCodes(t *testing.T) {
 	for _, rel := range fixtures.Checkpoints(t) {
