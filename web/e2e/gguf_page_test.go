@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ditkit/ditkit/loader/fixtures"
+)
+
+// A dropped .gguf (ComfyUI-GGUF's fix_5d file of a Wan model) shows its
+// restored 5-D shape with the evidence `ditkit inspect` gives; converting
+// it to .safetensors on the page (bf16, as the CLI's default for GGUF
+// input) writes the CLI's bytes; converting dit_A to a Q8_0 .gguf on the
+// page and through window.ditkit.convert writes the CLI's bytes too.
+func TestGGUFOnThePage(t *testing.T) {
+	ctx := page(t)
+	dl := allowDownloads(t, ctx)
+	src := fixtures.Path(t, "gguf_fp8/gguf_conventions/conv_b_fix5d_wan_F16.gguf")
+	drop(t, ctx, src)
+	waitJS(t, ctx, `!!document.querySelector("#gguf table")`, "the restored shapes")
+	rows := js[[][]string](t, ctx, `[...document.querySelectorAll("#gguf tbody tr")].map(tr => [...tr.children].map(td => td.textContent))`)
+	out, stderr, code := cli(t, filepath.Dir(src), "inspect", "--json", filepath.Base(src))
+	if code != 0 {
+		t.Fatalf("ditkit inspect: %d %s", code, stderr)
+	}
+	var rep struct {
+		Tensors []struct {
+			Name          string   `json:"name"`
+			Shape         []int    `json:"shape"`
+			GGUFType      string   `json:"gguf_type"`
+			GGUFDims      []uint64 `json:"gguf_dims"`
+			ShapeEvidence string   `json:"shape_evidence"`
+		} `json:"tensors"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var want [][]string
+	for _, tn := range rep.Tensors {
+		if tn.ShapeEvidence != "" {
+			dims := strings.ReplaceAll(fmt.Sprint(tn.GGUFDims), " ", ", ")
+			want = append(want, []string{tn.Name, tn.GGUFType, dims, strings.ReplaceAll(fmt.Sprint(tn.Shape), " ", ", "), tn.ShapeEvidence})
+		}
+	}
+	if len(want) == 0 || fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("page lists restorations\n%q\nCLI's\n%q", rows, want)
+	}
+	if !strings.Contains(fmt.Sprint(rows), "patch_embedding.weight") || !strings.Contains(fmt.Sprint(rows), "[64, 4, 1, 2, 2]") {
+		t.Errorf("the 5-D patch embedding is not listed restored: %q", rows)
+	}
+	if got := text(t, ctx, "#file-verdict"); !strings.HasPrefix(got, "Wan") || !strings.Contains(got, " gguf · ") {
+		t.Errorf("file verdict %q", got)
+	}
+	shot(t, ctx, "1-gguf-restored")
+
+	// GGUF → .safetensors: bf16 preselected, the CLI's bytes
+	if got := text(t, ctx, "#cli"); !strings.HasSuffix(got, "-o conv_b_fix5d_wan_F16-fixed.safetensors --dtype bf16") {
+		t.Errorf("CLI line %q", got)
+	}
+	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
+	waitJS(t, ctx, `!!document.getElementById("saved")`, "the conversion")
+	got := waitDownload(t, filepath.Join(dl, "conv_b_fix5d_wan_F16-fixed.safetensors"))
+	work := t.TempDir()
+	if _, stderr, code := cli(t, work, "convert", src, "-o", "out.safetensors", "--dtype", "bf16"); code != 0 {
+		t.Fatalf("ditkit convert: %d %s", code, stderr)
+	}
+	if want, _ := os.ReadFile(filepath.Join(work, "out.safetensors")); !bytes.Equal(got, want) {
+		t.Errorf("the page's GGUF → safetensors (%d bytes) differs from the CLI's (%d bytes)", len(got), len(want))
+	}
+	// window.ditkit.convert with no dtype: bf16, the CLI's default
+	api := js[string](t, ctx, `(async () => { const b = await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {});
+		const u8 = new Uint8Array(await b.arrayBuffer()); let s = ""; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000)); return btoa(s) })()`)
+	if _, stderr, code := cli(t, work, "convert", src, "-o", "default.safetensors"); code != 0 {
+		t.Fatalf("ditkit convert: %d %s", code, stderr)
+	}
+	if want, _ := os.ReadFile(filepath.Join(work, "default.safetensors")); api != b64(want) {
+		t.Errorf("ditkit.convert(gguf) differs from ditkit convert's default output")
+	}
+	shot(t, ctx, "2-gguf-converted")
+
+	// safetensors → Q8_0 .gguf, every tensor whose rows fit quantized
+	ckpt := fixtures.Path(t, "dit_A/ckpt.safetensors")
+	drop(t, ctx, ckpt)
+	waitJS(t, ctx, `document.querySelector("#report h2")?.textContent === "ckpt.safetensors"`, "dit_A's report")
+	setSelect(t, ctx, "out-format", "gguf")
+	waitJS(t, ctx, `!!document.getElementById("out-quant")`, "the quant choice")
+	setSelect(t, ctx, "out-quant", "Q8_0")
+	setSelect(t, ctx, "out-threshold", "0")
+	waitJS(t, ctx, `document.getElementById("cli").textContent.endsWith("-o ckpt-fixed.gguf --quant Q8_0 --quant-threshold 0")`, "the CLI line")
+	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
+	waitJS(t, ctx, `!!document.getElementById("saved")`, "the .gguf")
+	got = waitDownload(t, filepath.Join(dl, "ckpt-fixed.gguf"))
+	if _, stderr, code := cli(t, work, "convert", ckpt, "-o", "ckpt-fixed.gguf", "--quant", "Q8_0", "--quant-threshold", "0"); code != 0 {
+		t.Fatalf("ditkit convert: %d %s", code, stderr)
+	}
+	wantGGUF, _ := os.ReadFile(filepath.Join(work, "ckpt-fixed.gguf"))
+	if !bytes.Equal(got, wantGGUF) {
+		t.Errorf("the page's Q8_0 .gguf (%d bytes) differs from the CLI's (%d bytes)", len(got), len(wantGGUF))
+	}
+	api = js[string](t, ctx, `(async () => { const b = await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {format: "gguf", quant: "Q8_0", quantThreshold: 0});
+		const u8 = new Uint8Array(await b.arrayBuffer()); let s = ""; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000)); return btoa(s) })()`)
+	if api != b64(wantGGUF) {
+		t.Errorf("ditkit.convert(..., {format: gguf, quant: Q8_0, quantThreshold: 0}) differs from the CLI's .gguf")
+	}
+	// the same option checks, in the same words
+	bad := js[string](t, ctx, `window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {format: "gguf", dtype: "bf16"}).then(() => "", e => String(e))`)
+	if !strings.Contains(bad, "--dtype does not apply to a .gguf output") {
+		t.Errorf("gguf with a dtype: %q", bad)
+	}
+	shot(t, ctx, "3-gguf-written")
+}
+
+// Converting a 2.7 GB checkpoint to a Q8_0 .gguf on the page shows
+// progress and stops on Cancel (the GGUF writer's context); the Go heap
+// stays bounded by a tensor's buffers, not the file; window.ditkit.convert
+// reports progress and stops on its AbortSignal.
+func TestGGUFProgressAndCancel(t *testing.T) {
+	ctx := page(t)
+	js[bool](t, ctx, `(delete window.showSaveFilePicker, true)`)
+	path := filepath.Join(t.TempDir(), "DiT-XL-2-256x256.safetensors")
+	writeSparse(t, path, "DiT-XL_2_256", "safetensors")
+	drop(t, ctx, path)
+	waitJS(t, ctx, `document.querySelector("#report h2")?.textContent === "DiT-XL-2-256x256.safetensors"`, "the report")
+	setSelect(t, ctx, "out-format", "gguf")
+	waitJS(t, ctx, `!!document.getElementById("out-quant")`, "the quant choice")
+	setSelect(t, ctx, "out-quant", "Q8_0")
+	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
+	waitJS(t, ctx, `Number(document.getElementById("progress")?.value) > 48e6 && /MB\/s/.test(document.getElementById("rate").textContent)`, "progress past 48 MB")
+	shot(t, ctx, "1-progress")
+	heap := js[float64](t, ctx, `window.ditkit.stats().heapSys`)
+	written := js[float64](t, ctx, `Number(document.getElementById("progress").value)`)
+	t.Logf("%.0f MB written, Go heap %.0f MB", written/1e6, heap/1e6)
+	if heap > 1<<30 {
+		t.Errorf("the Go heap holds %.0f MB while converting: not bounded by one tensor's buffers", heap/1e6)
+	}
+	js[bool](t, ctx, `(document.getElementById("cancel").click(), true)`)
+	waitJS(t, ctx, `document.querySelector("#error:not([hidden])")?.textContent.includes("cancelled")`, "the cancellation")
+	if js[bool](t, ctx, `!!document.getElementById("saved")`) {
+		t.Error("a cancelled conversion says it saved")
+	}
+	shot(t, ctx, "2-cancelled")
+
+	r := js[map[string]any](t, ctx, `(async () => { const ac = new AbortController(); let calls = 0, last = 0;
+		try { await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {format: "gguf", quant: "Q8_0", signal: ac.signal,
+			progress: (done, total) => { calls++; last = done; if (done > 16e6) ac.abort() }}); return {err: "", calls, last} }
+		catch (e) { return {err: String(e), calls, last} } })()`)
+	t.Logf("ditkit.convert with an AbortSignal: %v", r)
+	if e, _ := r["err"].(string); !strings.Contains(e, "cancelled") || r["calls"].(float64) < 2 {
+		t.Errorf("ditkit.convert aborted: %v", r)
+	}
+}
