@@ -122,7 +122,9 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 	if c.Steps == 0 {
 		c.Steps, c.Sampler, c.CFG, c.Class, c.Backend = 25, "ddim", 4, "207", "auto"
 	}
-	c.restoreDecoder(ctx.EventEnv())
+	if _, ok := c.Host.(DecoderStore); ok && ctx != nil {
+		c.restoreDecoder(ctx.EventEnv())
+	}
 }
 
 func (c *Root) dropClass() string {

@@ -154,3 +154,64 @@ func TestGGUFProgressAndCancel(t *testing.T) {
 		t.Errorf("ditkit.convert aborted: %v", r)
 	}
 }
+
+// A dropped ComfyUI scaled-fp8 file says its layout and scales; its
+// bf16 conversion applies the scales as the CLI does, byte for byte; and
+// fp32 → scaled fp8 on the page (dtype fp8 e4m3, scaled) writes the CLI's
+// file, through the Result box and window.ditkit.convert alike.
+func TestScaledFP8OnThePage(t *testing.T) {
+	ctx := page(t)
+	dl := allowDownloads(t, ctx)
+	dir := fixtures.Path(t, "gguf_fp8/fp8/checkpoints")
+	scaled := filepath.Join(dir, "scaled_fp8_comfy.safetensors")
+	drop(t, ctx, scaled)
+	waitJS(t, ctx, `!!document.getElementById("fp8")`, "the fp8 line")
+	out, _, _ := cli(t, dir, "inspect", "--json", "scaled_fp8_comfy.safetensors")
+	var rep struct {
+		FP8 struct {
+			Layout       string `json:"layout"`
+			ScaledLayers int    `json:"scaled_layers"`
+			FP8Tensors   int    `json:"fp8_tensors"`
+		} `json:"fp8"`
+	}
+	json.Unmarshal([]byte(out), &rep)
+	if got, want := text(t, ctx, "#fp8"), fmt.Sprintf("%s fp8: %d fp8 tensors, %d with scales", rep.FP8.Layout, rep.FP8.FP8Tensors, rep.FP8.ScaledLayers); !strings.HasPrefix(got, want) || rep.FP8.ScaledLayers == 0 {
+		t.Errorf("fp8 line %q, want it to start %q", got, want)
+	}
+	setSelect(t, ctx, "out-dtype", "bf16")
+	waitJS(t, ctx, `document.getElementById("cli").textContent.endsWith("--dtype bf16")`, "the dtype")
+	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
+	waitJS(t, ctx, `!!document.getElementById("saved")`, "the bf16 file")
+	got := waitDownload(t, filepath.Join(dl, "scaled_fp8_comfy-fixed.safetensors"))
+	work := t.TempDir()
+	if _, stderr, code := cli(t, work, "convert", scaled, "-o", "a.safetensors", "--dtype", "bf16"); code != 0 {
+		t.Fatalf("ditkit convert: %d %s", code, stderr)
+	}
+	if want, _ := os.ReadFile(filepath.Join(work, "a.safetensors")); !bytes.Equal(got, want) {
+		t.Errorf("scaled fp8 → bf16: the page's %d bytes differ from the CLI's %d", len(got), len(want))
+	}
+	shot(t, ctx, "1-scaled-fp8")
+
+	src := filepath.Join(dir, "source_f32.safetensors")
+	drop(t, ctx, src)
+	waitJS(t, ctx, `document.querySelector("#report h2")?.textContent === "source_f32.safetensors"`, "the fp32 source")
+	setSelect(t, ctx, "out-dtype", "fp8_e4m3")
+	waitJS(t, ctx, `!!document.getElementById("out-fp8-scaled")`, "the scaled choice")
+	js[bool](t, ctx, `(() => { const c = document.getElementById("out-fp8-scaled"); c.checked = true; c.dispatchEvent(new Event("change", {bubbles: true})); return true })()`)
+	waitJS(t, ctx, `document.getElementById("cli").textContent.endsWith("--dtype fp8_e4m3 --fp8-scaled")`, "the CLI line")
+	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
+	waitJS(t, ctx, `document.getElementById("saved")?.textContent.startsWith("source_f32-fixed")`, "the scaled fp8 file")
+	got = waitDownload(t, filepath.Join(dl, "source_f32-fixed.safetensors"))
+	if _, stderr, code := cli(t, work, "convert", src, "-o", "b.safetensors", "--dtype", "fp8_e4m3", "--fp8-scaled"); code != 0 {
+		t.Fatalf("ditkit convert: %d %s", code, stderr)
+	}
+	want, _ := os.ReadFile(filepath.Join(work, "b.safetensors"))
+	if !bytes.Equal(got, want) {
+		t.Errorf("fp32 → scaled fp8: the page's %d bytes differ from the CLI's %d", len(got), len(want))
+	}
+	api := js[string](t, ctx, `(async () => { const b = await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {dtype: "fp8_e4m3", fp8Scaled: true});
+		const u8 = new Uint8Array(await b.arrayBuffer()); let s = ""; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000)); return btoa(s) })()`)
+	if api != b64(want) {
+		t.Error("ditkit.convert({dtype: fp8_e4m3, fp8Scaled: true}) differs from the CLI's file")
+	}
+}
