@@ -122,7 +122,10 @@ func (c *Root) presetLabel(p spec.PresetInfo) string { return p.Name + " — " +
 // SetMode picks how the target is given: preset, error or spec.
 func (c *Root) SetMode(e vugu.DOMEvent) { c.Mode = e.PropString("target", "value"); c.resetTarget() }
 
-func (c *Root) SetPreset(e vugu.DOMEvent) { c.Preset = e.PropString("target", "value"); c.resetTarget() }
+func (c *Root) SetPreset(e vugu.DOMEvent) {
+	c.Preset = e.PropString("target", "value")
+	c.resetTarget()
+}
 
 // SetErrorText and SetSpecText take the target's text; the comparison
 // shown no longer describes it, so it goes.
@@ -328,8 +331,10 @@ func (c *Root) SetDType(e vugu.DOMEvent) {
 		c.FP8Scaled = false
 	}
 }
-func (c *Root) SetQuant(e vugu.DOMEvent)     { c.Quant = e.PropString("target", "value") }
-func (c *Root) SetThreshold(e vugu.DOMEvent) { c.Threshold = strings.TrimSpace(e.PropString("target", "value")) }
+func (c *Root) SetQuant(e vugu.DOMEvent) { c.Quant = e.PropString("target", "value") }
+func (c *Root) SetThreshold(e vugu.DOMEvent) {
+	c.Threshold = strings.TrimSpace(e.PropString("target", "value"))
+}
 func (c *Root) SetFP8Scaled(e vugu.DOMEvent) { c.FP8Scaled = e.PropBool("target", "checked") }
 func (c *Root) SetAnyway(e vugu.DOMEvent)    { c.Anyway = e.PropBool("target", "checked") }
 

@@ -204,4 +204,3 @@ func abs(v int) int {
 	}
 	return v
 }
-

@@ -211,4 +211,3 @@ func TestVerdictFirstWalk(t *testing.T) {
 		t.Errorf("browser error: %s", e)
 	}
 }
-
