@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,32 @@ import (
 
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
+
+// convertOnPage clicks Convert, waits for the download named name and
+// checks its bytes against `ditkit convert SRC -o name ARGS…` run in
+// work; it returns the CLI's bytes.
+func convertOnPage(t *testing.T, ctx context.Context, dl, work, name, src string, args ...string) []byte {
+	t.Helper()
+	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
+	waitJS(t, ctx, `document.getElementById("saved")?.textContent.startsWith(`+quote(name)+`)`, "the conversion to "+name)
+	got := waitDownload(t, filepath.Join(dl, name))
+	if _, stderr, code := cli(t, work, append([]string{"convert", src, "-o", name}, args...)...); code != 0 {
+		t.Fatalf("ditkit convert %v: %d %s", args, code, stderr)
+	}
+	want, _ := os.ReadFile(filepath.Join(work, name))
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: the page's %d bytes differ from ditkit convert %v's %d", name, len(got), args, len(want))
+	}
+	return want
+}
+
+// convertAPI runs window.ditkit.convert on the dropped file with opts (a
+// JS object literal) and returns the Blob's bytes as base64.
+func convertAPI(t *testing.T, ctx context.Context, opts string) string {
+	t.Helper()
+	return js[string](t, ctx, `(async () => { const b = await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, `+opts+`);
+		const u8 = new Uint8Array(await b.arrayBuffer()); let s = ""; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000)); return btoa(s) })()`)
+}
 
 // A dropped .gguf (ComfyUI-GGUF's fix_5d file of a Wan model) shows its
 // restored 5-D shape with the evidence `ditkit inspect` gives; converting
@@ -62,19 +89,10 @@ func TestGGUFOnThePage(t *testing.T) {
 	if got := text(t, ctx, "#cli"); !strings.HasSuffix(got, "-o conv_b_fix5d_wan_F16-fixed.safetensors --dtype bf16") {
 		t.Errorf("CLI line %q", got)
 	}
-	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
-	waitJS(t, ctx, `!!document.getElementById("saved")`, "the conversion")
-	got := waitDownload(t, filepath.Join(dl, "conv_b_fix5d_wan_F16-fixed.safetensors"))
 	work := t.TempDir()
-	if _, stderr, code := cli(t, work, "convert", src, "-o", "out.safetensors", "--dtype", "bf16"); code != 0 {
-		t.Fatalf("ditkit convert: %d %s", code, stderr)
-	}
-	if want, _ := os.ReadFile(filepath.Join(work, "out.safetensors")); !bytes.Equal(got, want) {
-		t.Errorf("the page's GGUF → safetensors (%d bytes) differs from the CLI's (%d bytes)", len(got), len(want))
-	}
+	convertOnPage(t, ctx, dl, work, "conv_b_fix5d_wan_F16-fixed.safetensors", src, "--dtype", "bf16")
 	// window.ditkit.convert with no dtype: bf16, the CLI's default
-	api := js[string](t, ctx, `(async () => { const b = await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {});
-		const u8 = new Uint8Array(await b.arrayBuffer()); let s = ""; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000)); return btoa(s) })()`)
+	api := convertAPI(t, ctx, "{}")
 	if _, stderr, code := cli(t, work, "convert", src, "-o", "default.safetensors"); code != 0 {
 		t.Fatalf("ditkit convert: %d %s", code, stderr)
 	}
@@ -92,19 +110,8 @@ func TestGGUFOnThePage(t *testing.T) {
 	setSelect(t, ctx, "out-quant", "Q8_0")
 	setSelect(t, ctx, "out-threshold", "0")
 	waitJS(t, ctx, `document.getElementById("cli").textContent.endsWith("-o ckpt-fixed.gguf --quant Q8_0 --quant-threshold 0")`, "the CLI line")
-	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
-	waitJS(t, ctx, `!!document.getElementById("saved")`, "the .gguf")
-	got = waitDownload(t, filepath.Join(dl, "ckpt-fixed.gguf"))
-	if _, stderr, code := cli(t, work, "convert", ckpt, "-o", "ckpt-fixed.gguf", "--quant", "Q8_0", "--quant-threshold", "0"); code != 0 {
-		t.Fatalf("ditkit convert: %d %s", code, stderr)
-	}
-	wantGGUF, _ := os.ReadFile(filepath.Join(work, "ckpt-fixed.gguf"))
-	if !bytes.Equal(got, wantGGUF) {
-		t.Errorf("the page's Q8_0 .gguf (%d bytes) differs from the CLI's (%d bytes)", len(got), len(wantGGUF))
-	}
-	api = js[string](t, ctx, `(async () => { const b = await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {format: "gguf", quant: "Q8_0", quantThreshold: 0});
-		const u8 = new Uint8Array(await b.arrayBuffer()); let s = ""; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000)); return btoa(s) })()`)
-	if api != b64(wantGGUF) {
+	wantGGUF := convertOnPage(t, ctx, dl, work, "ckpt-fixed.gguf", ckpt, "--quant", "Q8_0", "--quant-threshold", "0")
+	if convertAPI(t, ctx, `{format: "gguf", quant: "Q8_0", quantThreshold: 0}`) != b64(wantGGUF) {
 		t.Errorf("ditkit.convert(..., {format: gguf, quant: Q8_0, quantThreshold: 0}) differs from the CLI's .gguf")
 	}
 	// the same option checks, in the same words
@@ -180,16 +187,8 @@ func TestScaledFP8OnThePage(t *testing.T) {
 	}
 	setSelect(t, ctx, "out-dtype", "bf16")
 	waitJS(t, ctx, `document.getElementById("cli").textContent.endsWith("--dtype bf16")`, "the dtype")
-	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
-	waitJS(t, ctx, `!!document.getElementById("saved")`, "the bf16 file")
-	got := waitDownload(t, filepath.Join(dl, "scaled_fp8_comfy-fixed.safetensors"))
 	work := t.TempDir()
-	if _, stderr, code := cli(t, work, "convert", scaled, "-o", "a.safetensors", "--dtype", "bf16"); code != 0 {
-		t.Fatalf("ditkit convert: %d %s", code, stderr)
-	}
-	if want, _ := os.ReadFile(filepath.Join(work, "a.safetensors")); !bytes.Equal(got, want) {
-		t.Errorf("scaled fp8 → bf16: the page's %d bytes differ from the CLI's %d", len(got), len(want))
-	}
+	convertOnPage(t, ctx, dl, work, "scaled_fp8_comfy-fixed.safetensors", scaled, "--dtype", "bf16")
 	shot(t, ctx, "1-scaled-fp8")
 
 	src := filepath.Join(dir, "source_f32.safetensors")
@@ -199,19 +198,8 @@ func TestScaledFP8OnThePage(t *testing.T) {
 	waitJS(t, ctx, `!!document.getElementById("out-fp8-scaled")`, "the scaled choice")
 	js[bool](t, ctx, `(() => { const c = document.getElementById("out-fp8-scaled"); c.checked = true; c.dispatchEvent(new Event("change", {bubbles: true})); return true })()`)
 	waitJS(t, ctx, `document.getElementById("cli").textContent.endsWith("--dtype fp8_e4m3 --fp8-scaled")`, "the CLI line")
-	js[bool](t, ctx, `(document.getElementById("convert").click(), true)`)
-	waitJS(t, ctx, `document.getElementById("saved")?.textContent.startsWith("source_f32-fixed")`, "the scaled fp8 file")
-	got = waitDownload(t, filepath.Join(dl, "source_f32-fixed.safetensors"))
-	if _, stderr, code := cli(t, work, "convert", src, "-o", "b.safetensors", "--dtype", "fp8_e4m3", "--fp8-scaled"); code != 0 {
-		t.Fatalf("ditkit convert: %d %s", code, stderr)
-	}
-	want, _ := os.ReadFile(filepath.Join(work, "b.safetensors"))
-	if !bytes.Equal(got, want) {
-		t.Errorf("fp32 → scaled fp8: the page's %d bytes differ from the CLI's %d", len(got), len(want))
-	}
-	api := js[string](t, ctx, `(async () => { const b = await window.ditkit.convert(document.getElementById("e2e-src").files[0], null, {dtype: "fp8_e4m3", fp8Scaled: true});
-		const u8 = new Uint8Array(await b.arrayBuffer()); let s = ""; for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000)); return btoa(s) })()`)
-	if api != b64(want) {
+	want := convertOnPage(t, ctx, dl, work, "source_f32-fixed.safetensors", src, "--dtype", "fp8_e4m3", "--fp8-scaled")
+	if convertAPI(t, ctx, `{dtype: "fp8_e4m3", fp8Scaled: true}`) != b64(want) {
 		t.Error("ditkit.convert({dtype: fp8_e4m3, fp8Scaled: true}) differs from the CLI's file")
 	}
 }
