@@ -21,8 +21,10 @@ type BuildOptions struct {
 
 // builders are the runnable families: spec family id → constructor.
 var builders = map[string]func(s *spec.Spec, r *reader) (Net, error){
-	"dit":   buildDiT,
-	"stdit": buildSTDiT,
+	"dit":       buildDiT,
+	"stdit":     buildSTDiT,
+	"stdit3":    buildSTDiT3,
+	"stdit3-v4": buildSTDiT3,
 }
 
 // Runnable reports whether Build can run a family.

@@ -19,20 +19,57 @@ type Cond struct {
 	// Mask is the caption mask [N', L], N divisible by N'; nil keeps every
 	// caption token.
 	Mask []int
+	// FPS, Height and Width are Open-Sora 1.2+ micro-conditions (STDiT3):
+	// one value for the batch or one per sample; Height and Width are in
+	// pixels and, as upstream, only their first entry counts.
+	FPS, Height, Width []float64
+	// XMask [N, T] marks the latent frames that take the real timestep;
+	// frames marked false take the t = 0 modulation (STDiT3 x_mask). nil:
+	// every frame takes t.
+	XMask []bool
 }
 
 // Concat returns the conditioning of the batch c followed by o (the
 // classifier-free guidance batch [cond; null]). Captions and masks must be
 // given on both sides or on neither.
 func (c *Cond) Concat(o *Cond) (*Cond, error) {
-	if (c.Caption == nil) != (o.Caption == nil) || (c.Mask == nil) != (o.Mask == nil) {
-		return nil, fmt.Errorf("dit: cannot join a batch with a caption (or mask) to one without")
+	if (c.Caption == nil) != (o.Caption == nil) || (c.Mask == nil) != (o.Mask == nil) || (c.XMask == nil) != (o.XMask == nil) {
+		return nil, fmt.Errorf("dit: cannot join a batch with a caption (or mask, x_mask) to one without")
 	}
-	return &Cond{
+	j := &Cond{
 		Labels:  append(append([]int(nil), c.Labels...), o.Labels...),
 		Caption: append(append([]float32(nil), c.Caption...), o.Caption...),
 		Mask:    append(append([]int(nil), c.Mask...), o.Mask...),
-	}, nil
+		XMask:   append(append([]bool(nil), c.XMask...), o.XMask...),
+	}
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  *[]float64
+		a, b []float64
+	}{{"fps", &j.FPS, c.FPS, o.FPS}, {"height", &j.Height, c.Height, o.Height}, {"width", &j.Width, c.Width, o.Width}} {
+		if *f.dst, err = joinScalars(f.name, f.a, f.b); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// joinScalars joins a per-batch micro-condition: a value given once on
+// both sides (or on one side only) stays one value when they agree;
+// otherwise the per-sample values are appended.
+func joinScalars(name string, a, b []float64) ([]float64, error) {
+	switch {
+	case a == nil:
+		return append([]float64(nil), b...), nil
+	case b == nil:
+		return append([]float64(nil), a...), nil
+	case len(a) == 1 && len(b) == 1 && a[0] == b[0]:
+		return []float64{a[0]}, nil
+	case (len(a) == 1) != (len(b) == 1):
+		return nil, fmt.Errorf("dit: cannot join %s given once to %s given per sample", name, name)
+	}
+	return append(append([]float64(nil), a...), b...), nil
 }
 
 // Net is a runnable model of any family, built by Build: what the CLI,
@@ -124,8 +161,9 @@ type Inputs struct {
 // ReadInputs takes a forward's inputs from tensors stored as the reference
 // fixtures store them: x (F32 or F64), t, y (int labels for a
 // class-conditional net; caption embeddings otherwise, where no y means the
-// model's null caption) and an optional caption mask. name names their
-// file in errors.
+// model's null caption), an optional caption mask and, when present, the
+// micro-conditions fps, height, width and x_mask. name names their file in
+// errors.
 func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, error) {
 	labels := net.Classes() > 0
 	for _, k := range []string{"x", "t", "y"} {
@@ -153,6 +191,26 @@ func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, err
 	if ts["mask"] != nil {
 		if in.Cond.Mask, err = ts["mask"].Ints(); err != nil {
 			return nil, fmt.Errorf("%s: mask: %w", name, err)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *[]float64
+	}{{"fps", &in.Cond.FPS}, {"height", &in.Cond.Height}, {"width", &in.Cond.Width}} {
+		if ts[f.key] != nil {
+			if *f.dst, err = ts[f.key].Float64s(); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, f.key, err)
+			}
+		}
+	}
+	if ts["x_mask"] != nil {
+		m, err := ts["x_mask"].Ints()
+		if err != nil {
+			return nil, fmt.Errorf("%s: x_mask: %w", name, err)
+		}
+		in.Cond.XMask = make([]bool, len(m))
+		for i, v := range m {
+			in.Cond.XMask[i] = v != 0
 		}
 	}
 	return in, nil
