@@ -30,46 +30,65 @@ type Cond struct {
 }
 
 // Concat returns the conditioning of the batch c followed by o (the
-// classifier-free guidance batch [cond; null]). Captions and masks must be
-// given on both sides or on neither.
+// classifier-free guidance batch [cond; null]). Captions must be given on
+// both sides or on neither. A caption mask, x_mask or micro-condition
+// given on c alone applies to the whole joined batch (its rows repeat over
+// it, as Open-Sora's encode_text repeats the caption mask to the null
+// half); given on both sides they are joined (a value given once on both
+// sides and equal stays one value).
 func (c *Cond) Concat(o *Cond) (*Cond, error) {
-	if (c.Caption == nil) != (o.Caption == nil) || (c.Mask == nil) != (o.Mask == nil) || (c.XMask == nil) != (o.XMask == nil) {
-		return nil, fmt.Errorf("dit: cannot join a batch with a caption (or mask, x_mask) to one without")
+	if (c.Caption == nil) != (o.Caption == nil) {
+		return nil, fmt.Errorf("dit: cannot join a batch with a caption to one without")
 	}
-	j := &Cond{
+	d := &Cond{
 		Labels:  append(append([]int(nil), c.Labels...), o.Labels...),
 		Caption: append(append([]float32(nil), c.Caption...), o.Caption...),
-		Mask:    append(append([]int(nil), c.Mask...), o.Mask...),
-		XMask:   append(append([]bool(nil), c.XMask...), o.XMask...),
+	}
+	if c.Caption == nil {
+		d.Caption = nil
 	}
 	var err error
+	if d.Mask, err = joinRows(c.Mask, o.Mask, "a caption mask"); err != nil {
+		return nil, err
+	}
+	if d.XMask, err = joinRows(c.XMask, o.XMask, "x_mask"); err != nil {
+		return nil, err
+	}
 	for _, f := range []struct {
 		name string
 		dst  *[]float64
 		a, b []float64
-	}{{"fps", &j.FPS, c.FPS, o.FPS}, {"height", &j.Height, c.Height, o.Height}, {"width", &j.Width, c.Width, o.Width}} {
+	}{{"fps", &d.FPS, c.FPS, o.FPS}, {"height", &d.Height, c.Height, o.Height}, {"width", &d.Width, c.Width, o.Width}} {
 		if *f.dst, err = joinScalars(f.name, f.a, f.b); err != nil {
 			return nil, err
 		}
 	}
-	return j, nil
+	return d, nil
 }
 
-// joinScalars joins a per-batch micro-condition: a value given once on
-// both sides (or on one side only) stays one value when they agree;
-// otherwise the per-sample values are appended.
+// joinRows joins per-sample rows: a alone applies to the whole joined
+// batch; b without a cannot.
+func joinRows[T any](a, b []T, name string) ([]T, error) {
+	switch {
+	case b == nil:
+		return a, nil
+	case a == nil:
+		return nil, fmt.Errorf("dit: cannot join a batch without %s to one with", name)
+	}
+	return append(append([]T(nil), a...), b...), nil
+}
+
+// joinScalars joins a per-batch micro-condition: given on a alone it
+// applies to the whole batch; given once on both sides and equal it stays
+// one value; otherwise the per-sample values are appended.
 func joinScalars(name string, a, b []float64) ([]float64, error) {
 	switch {
-	case a == nil:
-		return append([]float64(nil), b...), nil
-	case b == nil:
-		return append([]float64(nil), a...), nil
 	case len(a) == 1 && len(b) == 1 && a[0] == b[0]:
 		return []float64{a[0]}, nil
-	case (len(a) == 1) != (len(b) == 1):
+	case b != nil && (len(a) == 1) != (len(b) == 1):
 		return nil, fmt.Errorf("dit: cannot join %s given once to %s given per sample", name, name)
 	}
-	return append(append([]float64(nil), a...), b...), nil
+	return joinRows(a, b, name)
 }
 
 // Net is a runnable model of any family, built by Build: what the CLI,

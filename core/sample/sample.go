@@ -8,12 +8,14 @@
 // on the batch as is (per-sample classes). The CLI (sample, preview), the
 // page and window.ditkit.sample all call Run.
 //
+// Request.Sampler "rflow" is the second scheduler: Open-Sora 1.2/1.3's
+// rectified flow (RFlow, rflow.go), which keeps the state at N samples and
+// doubles inside each step, guiding every channel of the first half of the
+// output against the model's null caption; its only noise is the initial
+// latent (FlowNoiseFile). DefaultsFor says which sampler a family uses.
+//
 // Adding a sampler: PixArt's IDDPM is this Gaussian diffusion with the
-// null caption as Net.Null. Open-Sora 1.2's rectified flow keeps the state
-// at N samples and doubles inside each step (guiding every channel of the
-// first half of the output): a second scheduler beside core/diffusion,
-// chosen here by Request.Sampler, reusing the conditioning, noise and
-// batch rules below.
+// null caption as Net.Null.
 package sample
 
 import (
@@ -50,6 +52,20 @@ type Request struct {
 	// gives its first half.
 	FileLabels []int
 	Noise      Noise
+	// Caption is a caption model's text conditioning (as its own text
+	// encoder computed it elsewhere); nil: the model's own null caption.
+	// The rectified flow reads it.
+	Caption *Caption
+	// Latent is one sample's latent shape [C, …] when the noise does not
+	// fix it (nil: net.Latent()). The rectified flow reads it.
+	Latent []int
+	// Height, Width (pixels), NumFrames and FPS describe the video the
+	// latent decodes to (Open-Sora's micro-conditions and timestep
+	// transform); 0: derived from the latent (Video.VideoFor).
+	Height, Width, NumFrames, FPS float64
+	// RFlowRelease picks the rectified flow's settings ("1.2", "1.3"; "":
+	// the family's, RFlowRelease).
+	RFlowRelease string
 	// Step, when set, is called after step i (0-based) of n, at original
 	// timestep t, with the new state (not to be retained).
 	Step    func(i, n, t int, x []float32)
@@ -69,6 +85,17 @@ type Noise struct {
 	Steps []float32
 	// Name names the file X and Steps came from (error messages).
 	Name string
+	// Shape is X's shape when the file gives it ([N, C, …]): the
+	// rectified flow samples a latent of that size.
+	Shape []int
+}
+
+// Caption is a caption model's text conditioning for N captions: Y
+// [N, 1, L, Ct] and Mask [N, L] (nil: every token).
+type Caption struct {
+	Y    []float32
+	Mask []int
+	N    int
 }
 
 // Result is a finished run.
@@ -79,6 +106,9 @@ type Result struct {
 	Steps int
 	// Guided reports whether guidance ran (the model may have none).
 	Guided bool
+	// Timesteps are the model timesteps of every step (the rectified
+	// flow's after its transform; nil for the Gaussian diffusion).
+	Timesteps []float64
 }
 
 // Image renders the conditional samples: images side by side, or the
@@ -133,8 +163,38 @@ func NoiseFile(ts map[string]*tensor.Dense, name string) (n Noise, y []int, step
 	return n, y, steps, nil
 }
 
+// Samplers are the samplers Run knows: "ddpm" and "ddim" (the Gaussian
+// diffusion, core/diffusion) and "rflow" (Open-Sora's rectified flow).
+var Samplers = []string{"ddpm", "ddim", "rflow"}
+
+// Defaults are how a family samples unless told otherwise (the upstream
+// inference configs): its sampler, steps, guidance scale, and the fewer
+// steps of a quick preview.
+type Defaults struct {
+	Sampler        string
+	Steps          int
+	PreviewSampler string
+	PreviewSteps   int
+	CFGScale       float64
+}
+
+// DefaultsFor returns a family's sampling defaults: Open-Sora 1.2/1.3
+// STDiT3 the rectified flow (30 steps, guidance 7.0 / 7.5), every other
+// family DiT's sample.py (DDPM 250 steps, guidance 4; preview DDIM 25).
+func DefaultsFor(family string) Defaults {
+	switch family {
+	case "stdit3", "stdit3-v4":
+		rf, _ := RFlowFor(RFlowRelease(family))
+		return Defaults{Sampler: "rflow", Steps: rf.Steps, PreviewSampler: "rflow", PreviewSteps: rf.Steps, CFGScale: rf.CFGScale}
+	}
+	return Defaults{Sampler: "ddpm", Steps: 250, PreviewSampler: "ddim", PreviewSteps: 25, CFGScale: 4}
+}
+
 // Run samples net as req says.
 func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
+	if req.Sampler == "rflow" {
+		return runRFlow(ctx, net, req)
+	}
 	if req.Steps < 1 || req.Steps > 1000 {
 		return nil, fmt.Errorf("steps %d: want 1 to 1000", req.Steps)
 	}
