@@ -18,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "forward",
 		usage:   "FILE [--arch PRESET | --spec SPEC.json] --inputs IN.safetensors -o OUT.safetensors [--cfg-scale S] [--precision fp32|bf16] [--timing]",
-		summary: "Run one forward pass of a DiT / Open-Sora 1.0 STDiT checkpoint on inputs x, t, y (, mask) and write out.",
+		summary: "Run one forward pass of a runnable checkpoint (DiT, Open-Sora STDiT, STDiT3, …) on the inputs a reference file holds (x, t, y, mask, and fps, height, width, x_mask for STDiT3) and write out.",
 		run:     runForward,
 	})
 }
@@ -126,7 +126,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(c, stdout, stderr)
 	var mf modelFlags
 	addModelFlags(fs, &mf)
-	inputs := fs.String("inputs", "", "safetensors file with x (F32/F64), t (int), y (int labels, or caption embeddings for STDiT) and optional mask")
+	inputs := fs.String("inputs", "", "safetensors file with x (F32/F64), t, y (int labels, or caption embeddings for STDiT/STDiT3), optional mask, and for STDiT3 fps, height, width (pixels) and optional x_mask")
 	outPath := fs.String("o", "", "output safetensors file (tensor out)")
 	cfgScale := fs.Float64("cfg-scale", 0, "run forward_with_cfg with this guidance scale (DiT; x = [z; z], y = [class; null])")
 	timing := fs.Bool("timing", false, `print {"load_s", "forward_s", "gflops" (GFLOP/s achieved)} as one JSON line on stderr`)

@@ -213,10 +213,7 @@ func runRFlow(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 	if req.Noise.X != nil {
 		copy(z, req.Noise.X)
 	} else {
-		rng := rand.New(rand.NewPCG(req.Noise.Seed, 0x6469746b6974))
-		for i := range z {
-			z[i] = float32(rng.NormFloat64())
-		}
+		z = FlowNoise(req.Noise.Seed, n*per)
 	}
 	b := n
 	if guided {
@@ -282,6 +279,17 @@ func runRFlow(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 		}
 	}
 	return &Result{Out: z, Shape: append([]int{n}, lat...), N: n, Steps: len(ts), Guided: guided, Timesteps: times}, nil
+}
+
+// FlowNoise is the initial latent the rectified flow draws for a seed
+// (ditkit's own PCG generator, as the Gaussian diffusion's): n values.
+func FlowNoise(seed uint64, n int) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 0x6469746b6974))
+	z := make([]float32, n)
+	for i := range z {
+		z[i] = float32(rng.NormFloat64())
+	}
+	return z
 }
 
 // flowCaption is the conditional half's conditioning: the request's
