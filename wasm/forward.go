@@ -245,6 +245,8 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 // in the page (the one sampling loop). noiseFile holds x and step_noise
 // (as the sampler references) and optionally y; class is a number, an
 // array or "1,11" (default: the file's y). The Blob holds out and x_steps.
+// The sampler defaults to the family's (sample.DefaultsFor): for STDiT3
+// the rectified flow, whose options are flowRequest's.
 func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	n, err := loadNetBlob(file, target, opts)
 	if err != nil {
@@ -254,17 +256,25 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	noise, fileY, fileSteps, err := sample.NoiseFile(in, "noise file")
-	if err != nil {
-		return nil, err
+	def := sample.DefaultsFor(n.Spec().Family)
+	sampler := optString(opts, "sampler", def.Sampler)
+	var req sample.Request
+	if sampler == "rflow" {
+		if req, err = flowRequest(in, opts, def); err != nil {
+			return nil, err
+		}
+	} else {
+		noise, fileY, fileSteps, err := sample.NoiseFile(in, "noise file")
+		if err != nil {
+			return nil, err
+		}
+		labels, err := optLabels(opts)
+		if err != nil {
+			return nil, err
+		}
+		req = sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
+			Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", def.CFGScale), Labels: labels, FileLabels: fileY, Noise: noise}
 	}
-	labels, err := optLabels(opts)
-	if err != nil {
-		return nil, err
-	}
-	sampler := optString(opts, "sampler", "ddpm")
-	req := sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
-		Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", 4), Labels: labels, FileLabels: fileY, Noise: noise}
 	ctx := context.Background()
 	var res *sample.Result
 	var xSteps []float32
@@ -292,10 +302,14 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = info.MS / float64(res.Steps)
 	info.GFLOPs = n.FLOPs(res.Shape[0]) * float64(res.Steps) / total.Seconds() / 1e9
-	return resultBlob("sample.safetensors", []namedF32{
+	ts := []namedF32{
 		{"out", res.Shape, res.Out},
 		{"x_steps", append([]int{res.Steps}, res.Shape...), xSteps},
-	}, map[string]string{"producer": "ditkit sample (page)", "sampler": sampler, "backend": info.Backend}, info)
+	}
+	if res.Timesteps != nil {
+		ts = append(ts, flowTensors(req, res, xSteps)...)
+	}
+	return resultBlob("sample.safetensors", ts, map[string]string{"producer": "ditkit sample (page)", "sampler": sampler, "backend": info.Backend}, info)
 }
 
 // gpuAPI is window.ditkit.gpu(): whether WebGPU is usable here, the

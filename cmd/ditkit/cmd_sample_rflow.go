@@ -141,9 +141,7 @@ func runFlowSample(name string, n *runNet, mf *modelFlags, rf *rflowFlags, set m
 	}
 	// z_in_steps (what each step fed the model) and timesteps as the
 	// rectified-flow references name them, beside out and x_steps.
-	per := len(res.Out)
-	zin := append([]float32(nil), xSteps[:max(0, len(xSteps)-per)]...)
-	zin = append(append(make([]float32, 0, len(xSteps)), z0(req, res)...), zin...)
+	zin := sample.StepInputs(z0(req, res), xSteps)
 	ts := make([]float32, len(res.Timesteps))
 	for i, t := range res.Timesteps {
 		ts[i] = float32(t)

@@ -420,3 +420,11 @@ func FlowNoiseFile(ts map[string]*tensor.Dense, name string) (*FlowFile, error) 
 	}
 	return f, nil
 }
+
+// StepInputs is what every step fed the model (the references'
+// z_in_steps): z0, then the state after each step but the last (xSteps
+// holds steps × len(z0) values).
+func StepInputs(z0, xSteps []float32) []float32 {
+	out := append(make([]float32, 0, len(xSteps)), z0...)
+	return append(out, xSteps[:max(0, len(xSteps)-len(z0))]...)
+}
