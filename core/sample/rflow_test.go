@@ -172,6 +172,13 @@ func TestRFlowSettingsAndErrors(t *testing.T) {
 	if _, err := sample.Run(ctx, load(t, "dit_C", 2), sample.Request{Sampler: "rflow", Steps: 2}); err == nil {
 		t.Error("rflow on a class-conditional DiT accepted")
 	}
+	if _, err := sample.Run(ctx, net, sample.Request{Sampler: "ddim", Steps: 2}); err == nil || !strings.Contains(err.Error(), "rectified flow") {
+		t.Errorf("ddim on STDiT3: %v", err)
+	}
+	// Sampler "" is the family's: the rectified flow.
+	if res, err := sample.Run(ctx, net, sample.Request{Steps: 1, Latent: []int{4, 1, 4, 4}}); err != nil || res.Timesteps == nil {
+		t.Errorf("default sampler: %v", err)
+	}
 }
 
 // Caption and noise files: what they must hold, with one-line errors.

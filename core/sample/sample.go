@@ -35,7 +35,7 @@ import (
 // Request describes one sampling run.
 type Request struct {
 	Steps        int    // respaced steps, 1 to 1000
-	Sampler      string // "ddpm" (default) or "ddim"
+	Sampler      string // "ddpm", "ddim" or "rflow"; "": the family's (DefaultsFor)
 	Eta          float64
 	ClipDenoised bool
 	// CFGScale > 1 guides (when the model has forward_with_cfg): the state
@@ -192,8 +192,15 @@ func DefaultsFor(family string) Defaults {
 
 // Run samples net as req says.
 func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
+	def := DefaultsFor(net.Spec().Family)
+	if req.Sampler == "" {
+		req.Sampler = def.Sampler
+	}
 	if req.Sampler == "rflow" {
 		return runRFlow(ctx, net, req)
+	}
+	if def.Sampler == "rflow" {
+		return nil, fmt.Errorf("%s samples with the rectified flow (sampler rflow), not %s", net.Spec().Family, req.Sampler)
 	}
 	if req.Steps < 1 || req.Steps > 1000 {
 		return nil, fmt.Errorf("steps %d: want 1 to 1000", req.Steps)
