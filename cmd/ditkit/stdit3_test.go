@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,20 +14,8 @@ import (
 // exactly as its config.json holds them.
 func stdit3SpecFile(t *testing.T, dir, family string) string {
 	t.Helper()
-	b, err := os.ReadFile(fixtures.Path(t, dir+"/config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		K map[string]any `json:"constructor_kwargs"`
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	c.K["family"] = family
-	sb, _ := json.Marshal(c.K)
 	p := filepath.Join(t.TempDir(), family+".json")
-	if err := os.WriteFile(p, sb, 0o644); err != nil {
+	if err := os.WriteFile(p, fixtures.ConstructorSpecJSON(t, dir, family), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p

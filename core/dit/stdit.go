@@ -186,7 +186,6 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 	N := gt * S // tokens per sample
 	rows := B * N
 	heads := cfg.NumHeads
-	hd := H / heads
 	b := newBuilder()
 	patches := b.input("patches", rows*m.XEmbed.W.Cols)
 	tfreq := b.input("t_freq", B*TimestepFreqs)
@@ -229,12 +228,7 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 		b.op(&SwapOp{Dst: tmp2, Src: tmp, Outer: B, A: S, B: gt, Cols: H})
 		b.op(&GateOp{Dst: h, Src: tmp2, Gate: mod, Rows: rows, Cols: H, Group: N, Stride: 6 * H, Off: 2 * H})
 		// Cross-attention to the packed caption tokens (no norm, no gate).
-		b.linear(att, h, rows, &blk.CrossQ)
-		b.linear(kv, ypk, B*L, &blk.CrossKV)
-		b.op(&AttnOp{Dst: tmp, Q: att, KV: kv, OutStride: H, QStride: H, KOff: 0, VOff: H, KVStride: 2 * H,
-			Seqs: B, NQ: N, NK: L, Heads: heads, HeadDim: hd, Scale: attnScale(hd), KVLen: "caption_len"})
-		b.linear(proj, tmp, rows, &blk.CrossProj)
-		b.op(&AddOp{Dst: h, Src: proj, Rows: rows, Cols: H})
+		b.captionCrossAttn(h, ypk, att, kv, tmp, proj, B, N, L, H, heads, &blk.CrossQ, &blk.CrossKV, &blk.CrossProj)
 		// MLP.
 		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: N, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
 		b.mlp(fc2, norm, fc1, rows, &blk.FC1, &blk.FC2)
@@ -300,6 +294,21 @@ func (m *STDiT) ConvertWeights(dt tensor.DType) {
 func (m *STDiT) WeightBytes() int64 {
 	n := 4 * int64(len(m.PosEmbed)+len(m.PosEmbedTemp)+len(m.YEmbedding)+len(m.FinalShift)+6*m.Cfg.HiddenSize*len(m.Blocks))
 	return n + linearBytes(m.linears())
+}
+
+// captionCrossAttn appends Open-Sora's MultiHeadCrossAttention with its
+// residual: h += proj(MHA(q(h), kv(ypk))) where each of the B samples'
+// N query rows attends to the first caption_len[b] of its L packed caption
+// rows (xformers' BlockDiagonalMask); q [B·N, H], kv [B·L, 2H], att and
+// proj [B·N, H] are scratch.
+func (b *builder) captionCrossAttn(h, ypk, q, kv, att, proj Buf, B, N, L, H, heads int, ql, kvl, pl *Linear) {
+	hd := H / heads
+	b.linear(q, h, B*N, ql)
+	b.linear(kv, ypk, B*L, kvl)
+	b.op(&AttnOp{Dst: att, Q: q, KV: kv, OutStride: H, QStride: H, KOff: 0, VOff: H, KVStride: 2 * H,
+		Seqs: B, NQ: N, NK: L, Heads: heads, HeadDim: hd, Scale: attnScale(hd), KVLen: "caption_len"})
+	b.linear(proj, att, B*N, pl)
+	b.op(&AddOp{Dst: h, Src: proj, Rows: B * N, Cols: H})
 }
 
 // captionPack is a batch's caption input for a program: the embeddings

@@ -294,10 +294,11 @@ func (m *STDiT3) Forward(ctx context.Context, x []float32, xShape []int, t []flo
 		return nil, nil, err
 	}
 	S := g.gh * g.gw
-	xp := padVideo(x, B, C, Tx, Hx, Wx, g.gt*pt, g.gh*ph, g.gw*pw)
+	full := [3]int{g.gt * pt, g.gh * ph, g.gw * pw}
+	xp := resizeVideo(x, B*C, [3]int{Tx, Hx, Wx}, full)
 	tAll := append(append([]float64(nil), t...), make([]float64, B)...) // t, then t0 = 0 (x_mask)
 	f32 := [][]float32{
-		patchify(xp, B, C, g.gt*pt, g.gh*ph, g.gw*pw, pt, ph, pw),
+		patchify(xp, B, C, full[0], full[1], full[2], pt, ph, pw),
 		TimestepEmbedding(tAll, TimestepFreqs),
 		TimestepEmbedding(fps, TimestepFreqs),
 		cp.Y,
@@ -320,7 +321,7 @@ func (m *STDiT3) Forward(ctx context.Context, x []float32, xShape []int, t []flo
 	}
 	Co := cfg.OutChannels()
 	out := unpatchify(fo, B, g.gt, g.gh, g.gw, pt, ph, pw, Co)
-	out = cropVideo(out, B, Co, g.gt*pt, g.gh*ph, g.gw*pw, Tx, Hx, Wx)
+	out = resizeVideo(out, B*Co, full, [3]int{Tx, Hx, Wx})
 	shape := []int{B, Co, Tx, Hx, Wx}
 	opt.hook("out", shape, out)
 	return out, shape, nil
@@ -385,33 +386,19 @@ func finalZero(frameT []int, B, S int) []int {
 	return out
 }
 
-// padVideo right-pads x [B, C, T, H, W] with zeros to [B, C, Tp, Hp, Wp]
-// (PatchEmbed3D's F.pad); x itself when nothing is padded.
-func padVideo(x []float32, B, C, T, H, W, Tp, Hp, Wp int) []float32 {
-	if T == Tp && H == Hp && W == Wp {
-		return x
+// resizeVideo copies the corner common to src [BC, s…] and a zero
+// [BC, d…] video (each [T, H, W]): PatchEmbed3D's right padding to the
+// patch, and unpatchify's unpad; src itself when the sizes agree.
+func resizeVideo(src []float32, BC int, s, d [3]int) []float32 {
+	if s == d {
+		return src
 	}
-	out := make([]float32, B*C*Tp*Hp*Wp)
-	for bc := 0; bc < B*C; bc++ {
+	out := make([]float32, BC*d[0]*d[1]*d[2])
+	T, H, W := min(s[0], d[0]), min(s[1], d[1]), min(s[2], d[2])
+	for bc := 0; bc < BC; bc++ {
 		for f := 0; f < T; f++ {
 			for i := 0; i < H; i++ {
-				copy(out[((bc*Tp+f)*Hp+i)*Wp:][:W], x[((bc*T+f)*H+i)*W:][:W])
-			}
-		}
-	}
-	return out
-}
-
-// cropVideo keeps [:, :, :T, :H, :W] of y [B, C, Tp, Hp, Wp] (unpatchify's unpad).
-func cropVideo(y []float32, B, C, Tp, Hp, Wp, T, H, W int) []float32 {
-	if T == Tp && H == Hp && W == Wp {
-		return y
-	}
-	out := make([]float32, B*C*T*H*W)
-	for bc := 0; bc < B*C; bc++ {
-		for f := 0; f < T; f++ {
-			for i := 0; i < H; i++ {
-				copy(out[((bc*T+f)*H+i)*W:][:W], y[((bc*Tp+f)*Hp+i)*Wp:][:W])
+				copy(out[((bc*d[0]+f)*d[1]+i)*d[2]:][:W], src[((bc*s[0]+f)*s[1]+i)*s[2]:][:W])
 			}
 		}
 	}
@@ -685,13 +672,7 @@ func (m *STDiT3) program(g stdit3Shape) *Program {
 			b.linear(proj, tmp, rows, &bl.Proj)
 		}
 		b.op(&GateOp{Dst: h, Src: proj, Gate: mod, Rows: rows, Cols: H, Group: S, Stride: 6 * H, Off: 2 * H})
-		// Cross-attention to the sample's packed caption tokens.
-		b.linear(att, h, rows, &bl.CrossQ)
-		b.linear(kv, ypk, B*L, &bl.CrossKV)
-		b.op(&AttnOp{Dst: tmp, Q: att, KV: kv, OutStride: H, QStride: H, KOff: 0, VOff: H, KVStride: 2 * H,
-			Seqs: B, NQ: N, NK: L, Heads: heads, HeadDim: hd, Scale: attnScale(hd), KVLen: "caption_len"})
-		b.linear(proj, tmp, rows, &bl.CrossProj)
-		b.op(&AddOp{Dst: h, Src: proj, Rows: rows, Cols: H})
+		b.captionCrossAttn(h, ypk, att, kv, tmp, proj, B, N, L, H, heads, &bl.CrossQ, &bl.CrossKV, &bl.CrossProj)
 		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: S, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
 		b.mlp(fc2, norm, fc1, rows, &bl.FC1, &bl.FC2)
 		b.op(&GateOp{Dst: h, Src: fc2, Gate: mod, Rows: rows, Cols: H, Group: S, Stride: 6 * H, Off: 5 * H})

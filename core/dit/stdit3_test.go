@@ -2,9 +2,7 @@ package dit_test
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,19 +23,7 @@ var stdit3Cases = []struct{ dir, family string }{
 // exactly as config.json holds them.
 func stdit3Spec(t testing.TB, dir, family string) *spec.Spec {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures.Root(t), dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		K map[string]any `json:"constructor_kwargs"`
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	c.K["family"] = family
-	sb, _ := json.Marshal(c.K)
-	s, err := spec.Parse(sb)
+	s, err := spec.Parse(fixtures.ConstructorSpecJSON(t, dir, family))
 	if err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
@@ -197,5 +183,42 @@ func TestSTDiT3BadInputs(t *testing.T) {
 	}
 	if _, _, err := m.Forward(ctx, in.X, []int{2, 4, 3, 8}, in.T, in.Cond, nil); err == nil {
 		t.Error("a 4-D x was accepted")
+	}
+}
+
+// A latent that is not a multiple of the patch is zero-padded as
+// PatchEmbed3D pads it and the output cropped back: the same as running
+// the padded latent and cropping.
+func TestSTDiT3PadsToThePatch(t *testing.T) {
+	m, _ := loadSTDiT3(t, stdit3Cases[1].dir, stdit3Cases[1].family, false)
+	ref := fixtures.ReadAll(t, filepath.Join(fixtures.Root(t), stdit3Cases[1].dir, "ref_caption_mask_fp32.safetensors"))
+	in := stdit3Inputs(t, m, ref)
+	B, C, T, H, W := in.Shape[0], in.Shape[1], in.Shape[2], in.Shape[3], in.Shape[4]
+	W2 := W - 1 // odd width: one patch column half padding
+	odd := make([]float32, B*C*T*H*W2)
+	padded := make([]float32, B*C*T*H*W)
+	for r := 0; r < B*C*T*H; r++ {
+		copy(odd[r*W2:][:W2], in.X[r*W:][:W2])
+		copy(padded[r*W:][:W2], in.X[r*W:][:W2])
+	}
+	ctx := context.Background()
+	got, shape, err := m.Forward(ctx, odd, []int{B, C, T, H, W2}, in.T, in.Cond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, fshape, err := m.Forward(ctx, padded, in.Shape, in.T, in.Cond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shape[4] != W2 || fshape[4] != W {
+		t.Fatalf("shapes %v %v", shape, fshape)
+	}
+	Co := shape[1]
+	for r := 0; r < B*Co*T*H; r++ {
+		for j := 0; j < W2; j++ {
+			if got[r*W2+j] != full[r*W+j] {
+				t.Fatalf("row %d col %d: %g vs padded run %g", r, j, got[r*W2+j], full[r*W+j])
+			}
+		}
 	}
 }

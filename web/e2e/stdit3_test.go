@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -24,18 +23,7 @@ func TestWebGPUSTDiT3(t *testing.T) {
 	}
 	for _, c := range []struct{ dir, family string }{{"forward2/stdit3_v12", "stdit3"}, {"forward2/stdit3_v13", "stdit3-v4"}} {
 		dir := fixtures.Path(t, c.dir)
-		b, err := os.ReadFile(dir + "/config.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cfg struct {
-			K map[string]any `json:"constructor_kwargs"`
-		}
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		cfg.K["family"] = c.family
-		spec, _ := json.Marshal(cfg.K)
+		spec := fixtures.ConstructorSpecJSON(t, c.dir, c.family)
 		refs := []string{"ref_caption_mask_fp32.safetensors", "ref_null_fp32.safetensors", "ref_caption_mask_xmask_fp32.safetensors"}
 		files := append([]string{"model.safetensors"}, refs...)
 		if c.family == "stdit3" {
