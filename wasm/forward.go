@@ -373,6 +373,10 @@ func benchAPI(opts js.Value) (any, error) {
 			c.Labels[i] = i % k
 		}
 	}
+	if lat := n.Latent(); len(lat) == 4 { // video: Open-Sora's fps/size micro-conditions (models without them ignore them)
+		v := sample.Video{}.VideoFor(sample.RFlowRelease(sp.Family), lat)
+		c.FPS, c.Height, c.Width = []float64{v.FPS}, []float64{v.Height}, []float64{v.Width}
+	}
 	for i := range t {
 		t[i] = 500
 	}
