@@ -176,7 +176,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if *timing {
-		gf := n.FLOPs(len(fin.T)) / fwd.Seconds() / 1e9
+		gf := dit.FLOPsAt(n, fin.Shape) / fwd.Seconds() / 1e9
 		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f}\n", n.load.Seconds(), fwd.Seconds(), gf)
 	}
 	return exitOK

@@ -109,6 +109,9 @@ type Result struct {
 	// Timesteps are the model timesteps of every step (the rectified
 	// flow's after its transform; nil for the Gaussian diffusion).
 	Timesteps []float64
+	// ModelBatch is the batch every step ran the model on (the rectified
+	// flow doubles its N samples inside each guided step).
+	ModelBatch int
 }
 
 // Image renders the conditional samples: images side by side, or the
@@ -297,7 +300,7 @@ func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Out: out, Shape: shape, N: n, Steps: d.Steps(), Guided: guided}, nil
+	return &Result{Out: out, Shape: shape, N: n, Steps: d.Steps(), Guided: guided, ModelBatch: b}, nil
 }
 
 // conditioning returns the conditional samples' conditioning and their
