@@ -165,7 +165,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		out, outShape, err = n.Forward(ctx, fin.X, fin.Shape, fin.T, fin.Cond, opt)
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return fail(stderr, fmt.Errorf("%s: %w", *inputs, err))
 	}
 	fwd := time.Since(start)
 	dt := in["x"].DType
