@@ -21,8 +21,10 @@ type BuildOptions struct {
 
 // builders are the runnable families: spec family id → constructor.
 var builders = map[string]func(s *spec.Spec, r *reader) (Net, error){
-	"dit":   buildDiT,
-	"stdit": buildSTDiT,
+	"dit":          buildDiT,
+	"stdit":        buildSTDiT,
+	"pixart-alpha": buildPixArt,
+	"pixart-sigma": buildPixArt,
 }
 
 // Runnable reports whether Build can run a family.

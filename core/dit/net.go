@@ -19,20 +19,53 @@ type Cond struct {
 	// Mask is the caption mask [N', L], N divisible by N'; nil keeps every
 	// caption token.
 	Mask []int
+	// ImgHW and AspectRatio are PixArtMS's micro-conditions (data_info
+	// img_hw [N', 2] in pixels, aspect_ratio [N', 1] = height/width), rows
+	// repeated over the batch; nil: from the latent's size.
+	ImgHW, AspectRatio []float32
 }
 
 // Concat returns the conditioning of the batch c followed by o (the
-// classifier-free guidance batch [cond; null]). Captions and masks must be
-// given on both sides or on neither.
+// classifier-free guidance batch [cond; null]). Captions must be given on
+// both sides or on neither. A mask or micro-conditions given on c alone
+// apply to the whole joined batch (their rows repeat over it, as PixArt's
+// mask.repeat and data_info and Open-Sora's encode_text do for the null
+// half); given on both sides they are joined.
 func (c *Cond) Concat(o *Cond) (*Cond, error) {
-	if (c.Caption == nil) != (o.Caption == nil) || (c.Mask == nil) != (o.Mask == nil) {
-		return nil, fmt.Errorf("dit: cannot join a batch with a caption (or mask) to one without")
+	if (c.Caption == nil) != (o.Caption == nil) {
+		return nil, fmt.Errorf("dit: cannot join a batch with a caption to one without")
 	}
-	return &Cond{
+	join := func(a, b []float32, name string) ([]float32, error) {
+		switch {
+		case b == nil:
+			return a, nil
+		case a == nil:
+			return nil, fmt.Errorf("dit: cannot join a batch without %s to one with", name)
+		}
+		return append(append([]float32(nil), a...), b...), nil
+	}
+	d := &Cond{
 		Labels:  append(append([]int(nil), c.Labels...), o.Labels...),
 		Caption: append(append([]float32(nil), c.Caption...), o.Caption...),
-		Mask:    append(append([]int(nil), c.Mask...), o.Mask...),
-	}, nil
+		Mask:    c.Mask,
+	}
+	if c.Caption == nil {
+		d.Caption = nil
+	}
+	if o.Mask != nil {
+		if c.Mask == nil {
+			return nil, fmt.Errorf("dit: cannot join a batch without a caption mask to one with")
+		}
+		d.Mask = append(append([]int(nil), c.Mask...), o.Mask...)
+	}
+	var err error
+	if d.ImgHW, err = join(c.ImgHW, o.ImgHW, "img_hw"); err != nil {
+		return nil, err
+	}
+	if d.AspectRatio, err = join(c.AspectRatio, o.AspectRatio, "aspect_ratio"); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // Net is a runnable model of any family, built by Build: what the CLI,
@@ -82,6 +115,9 @@ type Net interface {
 // through per half.
 func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []float64, c *Cond, scale float32, opt *Options) ([]float32, []int, error) {
 	gc := net.Guided()
+	if q, ok := net.(interface{ CFGCond(*Cond) *Cond }); ok {
+		c = q.CFGCond(c)
+	}
 	if gc == 0 {
 		return nil, nil, fmt.Errorf("%s: the model has no forward_with_cfg (classifier-free guidance)", net.Spec().Family)
 	}
@@ -124,8 +160,9 @@ type Inputs struct {
 // ReadInputs takes a forward's inputs from tensors stored as the reference
 // fixtures store them: x (F32 or F64), t, y (int labels for a
 // class-conditional net; caption embeddings otherwise, where no y means the
-// model's null caption) and an optional caption mask. name names their
-// file in errors.
+// model's null caption), an optional caption mask and PixArtMS's
+// micro-conditions img_hw and aspect_ratio. name names their file in
+// errors.
 func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, error) {
 	labels := net.Classes() > 0
 	for _, k := range []string{"x", "t", "y"} {
@@ -153,6 +190,16 @@ func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, err
 	if ts["mask"] != nil {
 		if in.Cond.Mask, err = ts["mask"].Ints(); err != nil {
 			return nil, fmt.Errorf("%s: mask: %w", name, err)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[]float32
+	}{{"img_hw", &in.Cond.ImgHW}, {"aspect_ratio", &in.Cond.AspectRatio}} {
+		if ts[f.name] != nil {
+			if *f.dst, err = ts[f.name].Float32s(); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, f.name, err)
+			}
 		}
 	}
 	return in, nil
