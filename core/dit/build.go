@@ -25,6 +25,7 @@ var builders = map[string]func(s *spec.Spec, r *reader) (Net, error){
 	"stdit":        buildSTDiT,
 	"pixart-alpha": buildPixArt,
 	"pixart-sigma": buildPixArt,
+	"latte":        buildLatte,
 }
 
 // Runnable reports whether Build can run a family.

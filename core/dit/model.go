@@ -185,8 +185,9 @@ func (m *Model) program(n int) *Program {
 	yemb := b.input("y_emb", n*H)
 	pos := b.constant(m.PosEmbed)
 	h, t0, t1, c, sc := b.buf(rows*H), b.buf(n*H), b.buf(n*H), b.buf(n*H), b.buf(n*H)
-	mod, norm, qkv, att := b.buf(n*6*H), b.buf(rows*H), b.buf(rows*3*H), b.buf(rows*H)
-	proj, fc1, fc2, fm, fo := b.buf(rows*H), b.buf(rows*mh), b.buf(rows*H), b.buf(n*2*H), b.buf(rows*po)
+	s := ditScratch{mod: b.buf(n * 6 * H), norm: b.buf(rows * H), qkv: b.buf(rows * 3 * H), att: b.buf(rows * H),
+		proj: b.buf(rows * H), fc1: b.buf(rows * mh), fc2: b.buf(rows * H)}
+	fm, fo := b.buf(n*2*H), b.buf(rows*po)
 
 	// 1–2. Patch embedding, then the positional embedding.
 	b.linear(h, patches, rows, &m.XEmbed)
@@ -203,30 +204,50 @@ func (m *Model) program(n int) *Program {
 	b.op(&AddOp{Dst: c, Src: yemb, Rows: n, Cols: H})
 	b.tap("c", c, n, H)
 	b.op(&SiLUOp{Dst: sc, Src: c, N: n * H})
-	// 6. Blocks: mod = shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp.
+	// 6. Blocks.
 	for i := range m.Blocks {
-		bl := &m.Blocks[i]
-		b.linear(mod, sc, n, &bl.AdaLN)
-		b.tap(fmt.Sprintf("block%d_adaLN", i), mod, n, 6*H)
-		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 6 * H, Shift: 0, Scale: H})
-		b.selfAttn(proj, norm, qkv, att, n, T, H, cfg.NumHeads, &bl.QKV, &bl.Proj)
-		b.tap(fmt.Sprintf("block%d_attn", i), proj, n, T, H)
-		b.op(&GateOp{Dst: h, Src: proj, Gate: mod, Rows: rows, Cols: H, Group: T, Stride: 6 * H, Off: 2 * H})
-		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
-		b.mlp(fc2, norm, fc1, rows, &bl.FC1, &bl.FC2)
-		b.tap(fmt.Sprintf("block%d_mlp", i), fc2, n, T, H)
-		b.op(&GateOp{Dst: h, Src: fc2, Gate: mod, Rows: rows, Cols: H, Group: T, Stride: 6 * H, Off: 5 * H})
-		b.tap(fmt.Sprintf("block%d_out", i), h, n, T, H)
+		b.ditBlock(&m.Blocks[i], h, sc, s, n, rows, n, T, T, H, cfg.NumHeads, func(part string) string {
+			return fmt.Sprintf("block%d_%s", i, part)
+		})
 		b.op(&BlockOp{Index: i})
 	}
 	// 7. Final layer.
 	b.linear(fm, sc, n, &m.FinalAda)
 	b.tap("final_adaLN", fm, n, 2*H)
-	b.op(&NormOp{Dst: norm, Src: h, Mod: fm, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 2 * H, Shift: 0, Scale: H})
-	b.linear(fo, norm, rows, &m.Final)
+	b.op(&NormOp{Dst: s.norm, Src: h, Mod: fm, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 2 * H, Shift: 0, Scale: H})
+	b.linear(fo, s.norm, rows, &m.Final)
 	b.tap("final_out", fo, n, T, po)
 	b.p.Out = fo
 	return b.p
+}
+
+// ditScratch are a DiT block's activation buffers: mod [n, 6H], norm,
+// att, proj, fc2 [rows, H], qkv [rows, 3H], fc1 [rows, mlp hidden].
+type ditScratch struct{ mod, norm, qkv, att, proj, fc1, fc2 Buf }
+
+// ditBlock appends one adaLN-Zero DiT block on h [rows, H]: mod =
+// adaLN_modulation(sc) for n conditionings (one per group of rows),
+// attention over seqs sequences of seqLen tokens, then the MLP. name
+// names the taps of its parts (adaLN, attn, mlp, out; "" for none).
+func (b *builder) ditBlock(bl *Block, h, sc Buf, s ditScratch, n, rows, seqs, seqLen, group, H, heads int, name func(part string) string) {
+	tap := func(part string, src Buf, shape ...int) {
+		if nm := name(part); nm != "" {
+			b.tap(nm, src, shape...)
+		}
+	}
+	tokens := []int{seqs, seqLen, H}
+	// mod = shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp.
+	b.linear(s.mod, sc, n, &bl.AdaLN)
+	tap("adaLN", s.mod, n, 6*H)
+	b.op(&NormOp{Dst: s.norm, Src: h, Mod: s.mod, Rows: rows, Cols: H, Eps: 1e-6, Group: group, Stride: 6 * H, Shift: 0, Scale: H})
+	b.selfAttn(s.proj, s.norm, s.qkv, s.att, seqs, seqLen, H, heads, &bl.QKV, &bl.Proj)
+	tap("attn", s.proj, tokens...)
+	b.op(&GateOp{Dst: h, Src: s.proj, Gate: s.mod, Rows: rows, Cols: H, Group: group, Stride: 6 * H, Off: 2 * H})
+	b.op(&NormOp{Dst: s.norm, Src: h, Mod: s.mod, Rows: rows, Cols: H, Eps: 1e-6, Group: group, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
+	b.mlp(s.fc2, s.norm, s.fc1, rows, &bl.FC1, &bl.FC2)
+	tap("mlp", s.fc2, tokens...)
+	b.op(&GateOp{Dst: h, Src: s.fc2, Gate: s.mod, Rows: rows, Cols: H, Group: group, Stride: 6 * H, Off: 5 * H})
+	tap("out", h, tokens...)
 }
 
 // FLOPs is 2× the multiply-adds of one forward with batch n.

@@ -81,7 +81,8 @@ type Net interface {
 	// Spec is the architecture the net was built from.
 	Spec() *spec.Spec
 	// Latent is one sample's input shape at the configured size: [C, H, W]
-	// (images) or [C, T, H, W] (video).
+	// (images) or [C, T, H, W] (video; Latte's is [T, C, H, W], see
+	// ChannelAxis).
 	Latent() []int
 	// OutChannels is the channel count of Forward's output (2·C when the
 	// model predicts its variance too).
@@ -108,11 +109,12 @@ type Net interface {
 	WeightBytes() int64
 }
 
-// ForwardWithCFG is forward_with_cfg (DiT, PixArt): the first half of x is
-// run twice with c's conditioning (c = [cond…; null…] as sample.py builds
-// it), the first net.Guided() output channels are guided,
-// eps = u + s·(c − u), and written to both halves; the other channels pass
-// through per half.
+// ForwardWithCFG is forward_with_cfg (DiT, PixArt, Latte): the first half
+// of x is run twice with c's conditioning (c = [cond…; null…] as
+// sample.py builds it; a net's CFGCond, when it has one, says what its
+// forward_with_cfg passes on), the first net.Guided() output channels
+// (along ChannelAxis) are guided, eps = u + s·(c − u), and written to both
+// halves; the other channels pass through per half.
 func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []float64, c *Cond, scale float32, opt *Options) ([]float32, []int, error) {
 	gc := net.Guided()
 	if q, ok := net.(interface{ CFGCond(*Cond) *Cond }); ok {
@@ -133,20 +135,37 @@ func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []
 	if err != nil {
 		return nil, nil, err
 	}
-	Co := oshape[1]
-	plane := len(out) / (N * Co)
+	axis := ChannelAxis(net)
+	groups, Co := 1, oshape[axis]
+	for _, d := range oshape[1:axis] {
+		groups *= d
+	}
+	plane := len(out) / (N * groups * Co)
 	gc = min(gc, Co)
 	for n := 0; n < N/2; n++ {
-		for ch := 0; ch < gc; ch++ {
-			cond := out[(n*Co+ch)*plane:][:plane]
-			unc := out[((n+N/2)*Co+ch)*plane:][:plane]
-			for i := range cond {
-				v := unc[i] + scale*(cond[i]-unc[i])
-				cond[i], unc[i] = v, v
+		for g := 0; g < groups; g++ {
+			for ch := 0; ch < gc; ch++ {
+				cond := out[((n*groups+g)*Co+ch)*plane:][:plane]
+				unc := out[(((n+N/2)*groups+g)*Co+ch)*plane:][:plane]
+				for i := range cond {
+					v := unc[i] + scale*(cond[i]-unc[i])
+					cond[i], unc[i] = v, v
+				}
 			}
 		}
 	}
 	return out, oshape, nil
+}
+
+// ChannelAxis is the axis of a net's x (and output) that holds the
+// channels: 1 ([N, C, …]) for every family but Latte, whose x is
+// upstream's [N, F, C, H, W] (2). The diffusion splits ε from the
+// variance, and guidance picks its channels, along it.
+func ChannelAxis(n Net) int {
+	if a, ok := n.(interface{ ChannelAxis() int }); ok {
+		return a.ChannelAxis()
+	}
+	return 1
 }
 
 // Inputs are one forward's inputs.

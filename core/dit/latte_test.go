@@ -1,0 +1,67 @@
+package dit_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/fixtures"
+)
+
+// Latte's references (x [B, F, C, H, W], class labels with the null
+// class) and its intermediates through the hook.
+func TestLatteReferences(t *testing.T) {
+	c := loadForward2(t, "latte_ucf101", "latte", "ckpt.pt", nil)
+	if dit.ChannelAxis(c.net) != 2 || c.net.Guided() != 4 || c.net.Classes() != 10 {
+		t.Fatalf("axis %d, guided %d, classes %d", dit.ChannelAxis(c.net), c.net.Guided(), c.net.Classes())
+	}
+	for _, prec := range []string{"fp32", "fp64"} {
+		name := "ref_forward_" + prec
+		ts := fixtures.ReadAll(t, filepath.Join(c.dir, name+".safetensors"))
+		in, err := dit.ReadInputs(c.net, ts, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, shape, err := c.net.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tensor.EqualShape(shape, ts["out"].Shape) {
+			t.Fatalf("%s: out shape %v, want %v", name, shape, ts["out"].Shape)
+		}
+		tol := map[string]float64{"fp32": 1e-5, "fp64": 5e-6}[prec]
+		e := maxAbs(out, f64s(t, ts["out"]))
+		t.Logf("%s: max abs err %.3g", name, e)
+		if e > tol {
+			t.Errorf("%s: max abs err %.3g > %g", name, e, tol)
+		}
+	}
+	ts := fixtures.ReadAll(t, filepath.Join(c.dir, "ref_intermediates_fp32.safetensors"))
+	in, err := dit.ReadInputs(c.net, ts, "ref_intermediates_fp32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	hook := func(name string, shape []int, data []float32) {
+		ref := ts[name]
+		if ref == nil {
+			return
+		}
+		seen[name] = true
+		if !tensor.EqualShape(shape, ref.Shape) {
+			t.Errorf("%s: shape %v, want %v", name, shape, ref.Shape)
+		} else if e := maxAbs(data, f64s(t, ref)); e > 1e-5 {
+			t.Errorf("%s: max abs err %.3g", name, e)
+		}
+	}
+	if _, _, err := c.net.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, &dit.Options{Hook: hook}); err != nil {
+		t.Fatal(err)
+	}
+	for name := range ts {
+		if name != "x" && name != "t" && name != "y" && !seen[name] {
+			t.Errorf("the hook never showed %s", name)
+		}
+	}
+}
