@@ -39,6 +39,9 @@ type Request struct {
 	// CFGScale > 1 guides (when the model has forward_with_cfg): the state
 	// is the doubled batch [z; z] with conditioning [cond; null].
 	CFGScale float64
+	// Latent is one sample's latent shape; nil: the noise file's x shape
+	// (PixArtMS samples any size), else net.Latent().
+	Latent []int
 	// Labels are the class labels of a class-conditional model, one per
 	// sample: their count is the batch. Empty: FileLabels, else the
 	// default class (207 for ImageNet's 1000 classes, else 0). One label
@@ -49,7 +52,12 @@ type Request struct {
 	// y of the form [c…; null…] (how the sampler references store it)
 	// gives its first half.
 	FileLabels []int
-	Noise      Noise
+	// Caption is the conditional samples' caption conditioning (a caption
+	// model: PixArt, STDiT); nil: the noise file's (Noise.Caption), else
+	// the model's own null caption, unguided (guidance against the null
+	// caption would change nothing).
+	Caption *Caption
+	Noise   Noise
 	// Step, when set, is called after step i (0-based) of n, at original
 	// timestep t, with the new state (not to be retained).
 	Step    func(i, n, t int, x []float32)
@@ -69,6 +77,63 @@ type Noise struct {
 	Steps []float32
 	// Name names the file X and Steps came from (error messages).
 	Name string
+	// Shape is the shape of the file's x ([N, C, …]), or nil.
+	Shape []int
+	// Caption is the file's caption conditioning (a float y, as the
+	// PixArt sampler references store cat([caption, null])), or nil.
+	Caption *Caption
+}
+
+// Caption is the caption conditioning of N samples, as a caption file
+// holds it: y [N, 1, L, Ct] (the text encoder's embeddings), mask [N', L]
+// and PixArtMS's img_hw [N', 2], aspect_ratio [N', 1].
+type Caption struct {
+	N    int
+	Cond *dit.Cond
+	Name string // the file it came from
+}
+
+// CaptionFile reads a caption embedding file (or the caption part of a
+// sampler reference): y [N, 1, L, Ct] and the optional mask, img_hw and
+// aspect_ratio. name names the file in errors.
+func CaptionFile(ts map[string]*tensor.Dense, name string) (*Caption, error) {
+	y := ts["y"]
+	if y == nil {
+		return nil, fmt.Errorf("%s: no tensor y (caption embeddings [N, 1, L, C])", name)
+	}
+	if len(y.Shape) < 2 || y.Shape[0] < 1 || y.Numel() == 0 {
+		return nil, fmt.Errorf("%s: y has shape %s, want caption embeddings [N, 1, L, C]", name, tensor.FormatShape(y.Shape))
+	}
+	c := &Caption{N: y.Shape[0], Cond: &dit.Cond{}, Name: name}
+	var err error
+	if c.Cond.Caption, err = y.Float32s(); err != nil {
+		return nil, fmt.Errorf("%s: y: %w", name, err)
+	}
+	if m := ts["mask"]; m != nil {
+		if c.Cond.Mask, err = m.Ints(); err != nil {
+			return nil, fmt.Errorf("%s: mask: %w", name, err)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *[]float32
+	}{{"img_hw", &c.Cond.ImgHW}, {"aspect_ratio", &c.Cond.AspectRatio}} {
+		if d := ts[f.key]; d != nil {
+			if *f.dst, err = d.Float32s(); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, f.key, err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// first returns the caption of the first n samples (a reference's
+// cat([caption, null]) halved), keeping the mask and micro-conditions.
+func (c *Caption) first(n int) *Caption {
+	per := len(c.Cond.Caption) / c.N
+	d := *c.Cond
+	d.Caption = d.Caption[:n*per]
+	return &Caption{N: n, Cond: &d, Name: c.Name}
 }
 
 // Result is a finished run.
@@ -79,16 +144,41 @@ type Result struct {
 	Steps int
 	// Guided reports whether guidance ran (the model may have none).
 	Guided bool
+	// ChannelAxis is the state's channel axis (dit.ChannelAxis: 2 for
+	// Latte's [B, F, C, H, W], else 1).
+	ChannelAxis int
+	// Conditioning says what the samples were conditioned on (the
+	// classes, the caption file, or the model's null caption).
+	Conditioning string
+}
+
+// ChannelsFirst returns the state as [B, C, …] (Latte's frames-first
+// state transposed to [B, C, F, H, W]): what previews and decoders take.
+func (r *Result) ChannelsFirst() ([]float32, []int) {
+	s := r.Shape
+	if r.ChannelAxis != 2 || len(s) != 5 {
+		return r.Out, s
+	}
+	B, F, C, plane := s[0], s[1], s[2], s[3]*s[4]
+	out := make([]float32, len(r.Out))
+	for b := 0; b < B; b++ {
+		for f := 0; f < F; f++ {
+			for c := 0; c < C; c++ {
+				copy(out[((b*C+c)*F+f)*plane:][:plane], r.Out[((b*F+f)*C+c)*plane:][:plane])
+			}
+		}
+	}
+	return out, []int{B, C, F, s[3], s[4]}
 }
 
 // Image renders the conditional samples: images side by side, or the
 // first video's frames as a strip.
 func (r *Result) Image() (*image.RGBA, error) {
-	s := r.Shape
+	out, s := r.ChannelsFirst()
 	if len(s) == 5 {
-		return preview.FrameStrip(r.Out, s[1], s[2], s[3], s[4])
+		return preview.FrameStrip(out, s[1], s[2], s[3], s[4])
 	}
-	return preview.Grid(r.Out, r.N, s[1], s[2], s[3])
+	return preview.Grid(out, r.N, s[1], s[2], s[3])
 }
 
 // ParseLabels reads class labels "5" or "1,11".
@@ -108,25 +198,35 @@ func ParseLabels(s string) ([]int, error) {
 }
 
 // NoiseFile reads a noise file shaped like the sampler references: x (the
-// initial latent), step_noise (what randn_like returned at each step), and
-// optionally y (the labels) and their step count. name is the file's name
-// for errors.
+// initial latent; PixArt's reference calls it z), step_noise (what
+// randn_like returned at each step), and optionally y — class labels, or
+// caption embeddings with their mask and micro-conditions (Noise.Caption)
+// — and their step count. name is the file's name for errors.
 func NoiseFile(ts map[string]*tensor.Dense, name string) (n Noise, y []int, steps int, err error) {
-	if ts["x"] == nil || ts["step_noise"] == nil {
-		return n, nil, 0, fmt.Errorf("%s: need tensors x and step_noise", name)
+	xk := "x"
+	if ts[xk] == nil && ts["z"] != nil {
+		xk = "z" // PixArt's sampler reference names the initial latent z
+	}
+	if ts[xk] == nil || ts["step_noise"] == nil {
+		return n, nil, 0, fmt.Errorf("%s: need tensors x (or z) and step_noise", name)
 	}
 	n.Name = name
-	if n.X, err = ts["x"].Float32s(); err != nil {
-		return n, nil, 0, fmt.Errorf("%s: x: %w", name, err)
+	if n.X, err = ts[xk].Float32s(); err != nil {
+		return n, nil, 0, fmt.Errorf("%s: %s: %w", name, xk, err)
 	}
+	n.Shape = ts[xk].Shape
 	if n.Steps, err = ts["step_noise"].Float32s(); err != nil {
 		return n, nil, 0, fmt.Errorf("%s: step_noise: %w", name, err)
 	}
 	if s := ts["step_noise"].Shape; len(s) > 0 {
 		steps = s[0]
 	}
-	if ts["y"] != nil {
-		if y, err = ts["y"].Ints(); err != nil {
+	if d := ts["y"]; d != nil && d.DType.IsFloat() && len(d.Shape) >= 2 {
+		if n.Caption, err = CaptionFile(ts, name); err != nil {
+			return n, nil, 0, err
+		}
+	} else if d != nil {
+		if y, err = d.Ints(); err != nil {
 			return n, nil, 0, fmt.Errorf("%s: y: %w", name, err)
 		}
 	}
@@ -142,8 +242,19 @@ func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	guided := req.CFGScale > 1 && net.Guided() > 0
+	caption := req.Caption
+	if caption == nil {
+		caption = req.Noise.Caption
+	}
+	nullCaption := net.Classes() == 0 && caption == nil
+	guided := req.CFGScale > 1 && net.Guided() > 0 && !nullCaption
 	lat := net.Latent()
+	switch s := req.Noise.Shape; {
+	case req.Latent != nil:
+		lat = req.Latent
+	case len(s) == len(lat)+1 && s[dit.ChannelAxis(net)] == lat[dit.ChannelAxis(net)-1]:
+		lat = s[1:] // the file's latent size (PixArtMS takes any)
+	}
 	per := 1
 	for _, v := range lat {
 		per *= v
@@ -163,14 +274,18 @@ func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 			fileN /= 2 // [z; z]
 		}
 	}
-	cond, n, err := conditioning(net, req, guided, fileN)
+	cond, n, err := conditioning(net, req, caption, guided, fileN)
 	if err != nil {
 		return nil, err
 	}
+	what := conditioningText(net, cond, caption, n)
 	if guided {
 		null, err := net.Null(n)
 		if err != nil {
 			return nil, err
+		}
+		if cond.Caption != nil && len(cond.Caption) != len(null.Caption) {
+			return nil, fmt.Errorf("%s: the caption has %d values per sample, the model's null caption %d: they must have the same token count to be batched for guidance", caption.Name, len(cond.Caption)/n, len(null.Caption)/n)
 		}
 		if cond, err = cond.Concat(null); err != nil {
 			return nil, err
@@ -219,8 +334,12 @@ func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 		}
 		return out, err
 	}
+	groups := 1
+	for _, v := range lat[:dit.ChannelAxis(net)-1] {
+		groups *= v
+	}
 	out, err := d.Sample(ctx, model, x, b, diffusion.Options{
-		Sampler: req.Sampler, Eta: req.Eta, ClipDenoised: req.ClipDenoised, Noise: noise,
+		Sampler: req.Sampler, Eta: req.Eta, ClipDenoised: req.ClipDenoised, Noise: noise, Groups: groups,
 		Step: func(i, t int, xs, _ []float32) {
 			if req.Step != nil {
 				req.Step(i, d.Steps(), t, xs)
@@ -230,18 +349,56 @@ func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Out: out, Shape: shape, N: n, Steps: d.Steps(), Guided: guided}, nil
+	return &Result{Out: out, Shape: shape, N: n, Steps: d.Steps(), Guided: guided,
+		ChannelAxis: dit.ChannelAxis(net), Conditioning: what}, nil
+}
+
+// conditioningText says what n conditional samples are conditioned on.
+func conditioningText(net dit.Net, c *dit.Cond, caption *Caption, n int) string {
+	switch {
+	case net.Classes() > 0:
+		ls := make([]string, len(c.Labels))
+		for i, l := range c.Labels {
+			ls[i] = strconv.Itoa(l)
+		}
+		if len(ls) == 1 {
+			return "class " + ls[0]
+		}
+		return "classes " + strings.Join(ls, ", ")
+	case caption != nil:
+		return fmt.Sprintf("caption embeddings from %s", caption.Name)
+	case net.Guided() > 0:
+		return "the model's own null caption (y_embedder.y_embedding; no caption given, so no guidance: against the null caption it changes nothing)"
+	}
+	return "the model's own null caption (y_embedder.y_embedding; no caption given)"
 }
 
 // conditioning returns the conditional samples' conditioning and their
 // count n.
-func conditioning(net dit.Net, req Request, guided bool, fileN int) (*dit.Cond, int, error) {
+func conditioning(net dit.Net, req Request, caption *Caption, guided bool, fileN int) (*dit.Cond, int, error) {
 	k := net.Classes()
-	if k == 0 { // a caption model: the null caption (no text encoder here)
+	if k == 0 { // a caption model: the caption given, else the null caption
 		if len(req.Labels) > 0 {
 			return nil, 0, fmt.Errorf("%s takes captions, not class labels", net.Spec().Family)
 		}
-		return &dit.Cond{}, max(fileN, 1), nil
+		if caption == nil {
+			return &dit.Cond{}, max(fileN, 1), nil
+		}
+		if caption == req.Noise.Caption && guided && fileN > 0 && caption.N == 2*fileN {
+			caption = caption.first(fileN) // cat([caption, null]) as the reference stores it
+		}
+		switch {
+		case fileN == 0 || caption.N == fileN:
+			return caption.Cond, caption.N, nil
+		case caption.N == 1: // one caption for every latent of the noise file
+			c := *caption.Cond
+			c.Caption = nil
+			for range fileN {
+				c.Caption = append(c.Caption, caption.Cond.Caption...)
+			}
+			return &c, fileN, nil
+		}
+		return nil, 0, fmt.Errorf("%s: %d captions for %d latents of %s", caption.Name, caption.N, fileN, req.Noise.Name)
 	}
 	labels := req.Labels
 	if len(labels) == 0 {
