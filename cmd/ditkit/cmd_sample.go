@@ -4,10 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"image"
 	"io"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/ditkit/ditkit/core/decode"
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/preview"
 	"github.com/ditkit/ditkit/core/sample"
@@ -17,8 +20,8 @@ import (
 func init() {
 	register(&command{
 		name:    "sample",
-		usage:   "FILE [--arch PRESET | --spec SPEC.json] [--steps N] [--sampler ddpm|ddim] [--eta E] [--class C[,C…]] [--cfg-scale S] [--seed S | --noise REF.safetensors] -o PREVIEW.png [--latent-out L.safetensors]",
-		summary: "Sample a class-conditional DiT as DiT's sample.py does (respaced DDPM/DDIM, CFG) and write a latent preview PNG.",
+		usage:   "FILE [--arch PRESET | --spec SPEC.json] [--steps N] [--sampler ddpm|ddim] [--eta E] [--class C[,C…] | --caption EMB.safetensors] [--cfg-scale S] [--seed S | --noise REF.safetensors] [--decoder TAESD] -o PREVIEW.png [--latent-out L.safetensors]",
+		summary: "Sample a model as its upstream sampler does (DiT's sample.py, PixArt's IDDPM: respaced DDPM/DDIM, CFG; Latte) and write a preview PNG (TAESD decode or latent→RGB factors).",
 		run:     runSample,
 	})
 }
@@ -41,6 +44,8 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "noise seed (ditkit's own PCG generator; does not reproduce torch.randn)")
 	noisePath := fs.String("noise", "", "take the initial noise x and per-step step_noise from this file (shaped like the sampler references)")
 	clip := fs.Bool("clip-denoised", false, "clamp predicted x0 to [-1, 1]")
+	captionPath := fs.String("caption", "", "caption embeddings for a text-conditioned model (PixArt): a safetensors file with y [N, 1, L, C] (the model's text encoder's output) and optional mask [N, L], img_hw, aspect_ratio; default: the model's own null caption y_embedder.y_embedding, unguided")
+	decPath := fs.String("decoder", "", "TAESD-family decoder (madebyollin/taesd taesd_decoder for SD-VAE latents: DiT, PixArt, Latte; taef1 for 16 channels) to draw the preview; default: the linear latent→RGB factors, an approximation")
 	outPath := fs.String("o", "", "preview PNG")
 	latentOut := fs.String("latent-out", "", "write out (final latent) and x_steps (latent after each step) to this safetensors file")
 	pos, code, ok := parseFlags(fs, args)
@@ -58,11 +63,29 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	mf.precisionNote(stderr)
+	var dec *decode.Decoder
+	if *decPath != "" {
+		if dec, err = loadDecoder(*decPath); err != nil {
+			return fail(stderr, err)
+		}
+	}
 	if n.Guided() == 0 && set["cfg-scale"] && *cfgScale > 1 {
-		fmt.Fprintf(stderr, "ditkit %s: %s samples with the null caption only (no text encoder): --cfg-scale is ignored\n", name, n.Spec().Family)
+		fmt.Fprintf(stderr, "ditkit %s: %s has no forward_with_cfg here: --cfg-scale is ignored\n", name, n.Spec().Family)
 	}
 	req := sample.Request{Steps: *steps, Sampler: *sampler, Eta: *eta, ClipDenoised: *clip, CFGScale: *cfgScale,
 		Noise: sample.Noise{Seed: *seed}, Options: &dit.Options{Backend: mf.cpu()}}
+	if *captionPath != "" {
+		if n.Classes() > 0 {
+			return fail(stderr, fmt.Errorf("--caption: %s is class-conditional: use --class", n.Spec().Family))
+		}
+		ts, err := readTensors(*captionPath)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if req.Caption, err = sample.CaptionFile(ts, *captionPath); err != nil {
+			return fail(stderr, err)
+		}
+	}
 	if *class != "" {
 		if req.Labels, err = sample.ParseLabels(*class); err != nil {
 			return fail(stderr, fmt.Errorf("--class: %w", err))
@@ -91,22 +114,26 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "step %d/%d t=%d %.1fs\n", i+1, total, t, time.Since(start).Seconds())
 	}
-	res, err := sample.Run(context.Background(), n, req)
+	res, err := sample.Run(context.Background(), n.Net, req) // the built Net: its optional methods (dit.ChannelAxis, CFGCond) count
 	if err != nil {
 		return fail(stderr, err)
 	}
-	img, err := res.Image() // the conditional samples, as sample.py keeps
+	fmt.Fprintf(stderr, "ditkit %s: conditioned on %s\n", name, res.Conditioning)
+	img, how, err := resultImage(context.Background(), res, dec, *decPath, mf.threads)
 	if err != nil {
 		return fail(stderr, err)
 	}
+	fmt.Fprintf(stderr, "ditkit %s: preview drawn with %s\n", name, how)
 	if err := writeFileAtomic(*outPath, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
 		return fail(stderr, err)
 	}
 	if *latentOut != "" {
 		meta := map[string]string{"producer": "ditkit sample", "sampler": *sampler, "steps": strconv.Itoa(res.Steps)}
-		if n.Classes() > 0 {
+		meta["conditioning"] = res.Conditioning
+		if res.Guided {
 			meta["cfg_scale"] = strconv.FormatFloat(*cfgScale, 'g', -1, 64)
-		} else {
+		}
+		if n.Classes() == 0 && req.Caption == nil && req.Noise.Caption == nil {
 			meta["caption"] = "null (y_embedder.y_embedding)"
 		}
 		err := writeSafetensors(*latentOut, []namedTensor{
@@ -118,4 +145,22 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
+}
+
+// resultImage draws a sampling result's conditional samples: decoded by
+// dec (TAESD) when given, else through the linear latent→RGB factors of
+// the latent's format; how says which.
+func resultImage(ctx context.Context, res *sample.Result, dec *decode.Decoder, decName string, threads int) (*image.RGBA, string, error) {
+	if dec == nil {
+		img, err := res.Image()
+		return img, preview.SD15.Approximation(), err
+	}
+	out, shape := res.ChannelsFirst()
+	per := len(out) / shape[0]
+	shape = append([]int{res.N}, shape[1:]...)
+	img, err := decodeImage(ctx, dec, out[:res.N*per], shape, threads)
+	if err != nil {
+		return nil, "", fmt.Errorf("--decoder %s: %w", decName, err)
+	}
+	return img, fmt.Sprintf("the %d-channel TAESD decoder %s", dec.LatentChannels, filepath.Base(decName)), nil
 }

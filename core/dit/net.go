@@ -160,7 +160,9 @@ func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []
 // ChannelAxis is the axis of a net's x (and output) that holds the
 // channels: 1 ([N, C, …]) for every family but Latte, whose x is
 // upstream's [N, F, C, H, W] (2). The diffusion splits ε from the
-// variance, and guidance picks its channels, along it.
+// variance, and guidance picks its channels, along it. Like CFGCond it is
+// an optional method of the built Net: pass the Net Build returned, not a
+// wrapper embedding it.
 func ChannelAxis(n Net) int {
 	if a, ok := n.(interface{ ChannelAxis() int }); ok {
 		return a.ChannelAxis()

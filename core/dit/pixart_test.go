@@ -2,9 +2,7 @@ package dit_test
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,35 +21,10 @@ type forward2Case struct {
 	net  dit.Net
 }
 
-// forward2Spec is {"family": family} + the case's constructor_kwargs (+
-// extra), as the forward contract's SPEC.json.
-func forward2Spec(t testing.TB, dir, family string, extra map[string]any) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg struct {
-		Kwargs map[string]any `json:"constructor_kwargs"`
-	}
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Kwargs["family"] = family
-	for k, v := range extra {
-		cfg.Kwargs[k] = v
-	}
-	out, err := json.Marshal(cfg.Kwargs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func loadForward2(t testing.TB, name, family, ckpt string, extra map[string]any) *forward2Case {
 	t.Helper()
 	dir := filepath.Join(fixtures.Root(t), "forward2", name)
-	s, err := spec.Parse(forward2Spec(t, dir, family, extra))
+	s, err := spec.Parse(fixtures.Forward2Spec(t, name, family, extra))
 	if err != nil {
 		t.Fatal(err)
 	}
