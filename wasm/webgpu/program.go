@@ -49,6 +49,8 @@ func supported(op dit.Op) error {
 	switch o := op.(type) {
 	case *dit.LinearOp, *dit.SiLUOp, *dit.NormOp, *dit.GateOp, *dit.TapOp, *dit.BlockOp:
 		return nil
+	case *dit.LayerNormOp, *dit.CopyOp: // ops_pixart.go
+		return nil
 	case *dit.AddOp:
 		if o.Div <= 1 && !o.Set {
 			return nil
@@ -184,6 +186,10 @@ func (g *GPU) compileProgram(p *dit.Program) (*plan, error) {
 			one(g.attention(attnArgs{q: bufs[o.Q], kv: bufs[o.KV], out: bufs[o.Dst], qOff: o.QOff, qStride: o.QStride,
 				kOff: o.KOff, vOff: o.VOff, kvStride: o.KVStride, oStride: o.OutStride,
 				seqs: o.Seqs, nq: o.NQ, nk: o.NK, heads: o.Heads, hd: o.HeadDim, scale: o.Scale}))
+		case *dit.LayerNormOp:
+			one(g.layerNormAffine(bufs, o))
+		case *dit.CopyOp:
+			one(g.copyRows(bufs, o))
 		}
 		if err != nil {
 			return fail(err)
