@@ -33,6 +33,9 @@ type PixArtConfig struct {
 	// CFGChannels is how many output channels forward_with_cfg guides
 	// (upstream hard-codes 3). 0 means 3.
 	CFGChannels int
+	// KV is Σ's KV compression (kv_compress_config): the blocks whose
+	// self-attention keys and values are downsampled.
+	KV spec.KVCompress
 }
 
 // OutChannels is 2·InChannels with pred_sigma.
@@ -54,6 +57,11 @@ func pixartConfig(s *spec.Spec) (PixArtConfig, error) {
 	}
 	if c.Sigma {
 		c.PEScale, c.QKNorm = s.Float("pe_interpolation"), s.Bool("qk_norm")
+		kv, err := spec.PixArtKVCompress(s)
+		if err != nil {
+			return c, err
+		}
+		c.KV = kv
 	} else {
 		c.PEScale = s.Float("lewei_scale")
 	}
@@ -75,6 +83,8 @@ type PixArtBlock struct {
 	ScaleShift                 []float32 // scale_shift_table [6, H]
 	QKV, Proj                  Linear
 	QNorm, KNorm               [2][]float32 // qk_norm weight, bias [H] (nil without)
+	SR                         [2][]float32 // KV compression "conv": attn.sr weight [H·s·s], bias [H]
+	SRNorm                     [2][]float32 // and attn.norm weight, bias [H]
 	CrossQ, CrossKV, CrossProj Linear
 	FC1, FC2                   Linear
 }
@@ -127,6 +137,13 @@ func buildPixArt(s *spec.Spec, r *reader) (Net, error) {
 		b.ScaleShift = r.vec(pre+"scale_shift_table", 6*H, false)
 		r.linear(&b.QKV, pre+"attn.qkv", 3*H, H)
 		r.linear(&b.Proj, pre+"attn.proj", H, H)
+		if cfg.KV.On(i) && cfg.KV.Sampling == "conv" {
+			k := cfg.KV.Ratio
+			b.SR[0] = r.vec(pre+"attn.sr.weight", H*k*k, false)
+			b.SR[1] = r.vec(pre+"attn.sr.bias", H, false)
+			b.SRNorm[0] = r.vec(pre+"attn.norm.weight", H, false)
+			b.SRNorm[1] = r.vec(pre+"attn.norm.bias", H, false)
+		}
 		if cfg.QKNorm {
 			for j, n := range []string{"q_norm", "k_norm"} {
 				nb := []*[2][]float32{&b.QNorm, &b.KNorm}[j]
@@ -254,6 +271,9 @@ func (m *PixArt) Forward(ctx context.Context, x []float32, shape []int, t []floa
 		F32:  [][]float32{patchify(x, B, C, 1, Hl, Wl, 1, p, p), TimestepEmbedding(t, TimestepFreqs), y},
 		Ints: map[string][]int{"caption_rows": rows, "caption_len": lens},
 	}
+	if err := m.kvRows(feed.Ints, B, gh, gw); err != nil {
+		return nil, nil, err
+	}
 	if cfg.MicroCondition {
 		cs, ar, err := m.microCond(c, B, Hl, Wl)
 		if err != nil {
@@ -346,8 +366,12 @@ func (m *PixArt) program(B, gh, gw, L int) *Program {
 			b.op(&CopyOp{Dst: qkvn, Src: qkv, Rows: rows, Cols: H, SrcOff: 2 * H, SrcStride: 3 * H, DstOff: 2 * H, DstStride: 3 * H})
 			src = qkvn
 		}
-		b.op(&AttnOp{Dst: att, Q: src, KV: src, OutStride: H, QStride: 3 * H, KOff: H, VOff: 2 * H, KVStride: 3 * H,
-			Seqs: B, NQ: T, NK: T, Heads: heads, HeadDim: hd, Scale: attnScale(hd)})
+		kvs, nk := src, T
+		if cfg.KV.On(bi) {
+			kvs, nk = m.kvProgram(b, blk, src, B, gh, gw)
+		}
+		b.op(&AttnOp{Dst: att, Q: src, KV: kvs, OutStride: H, QStride: 3 * H, KOff: H, VOff: 2 * H, KVStride: 3 * H,
+			Seqs: B, NQ: T, NK: nk, Heads: heads, HeadDim: hd, Scale: attnScale(hd)})
 		b.linear(proj, att, rows, &blk.Proj)
 		b.op(&GateOp{Dst: h, Src: proj, Gate: mod, Rows: rows, Cols: H, Group: T, Stride: 6 * H, Off: 2 * H})
 		// Cross-attention to the packed caption tokens (no norm, no gate).
@@ -372,6 +396,110 @@ func (m *PixArt) program(B, gh, gw, L int) *Program {
 	b.tap("final_layer", fo, B, T, po)
 	b.p.Out = fo
 	return b.p
+}
+
+// kvGrid is the key/value grid of a KV-compressed block for a gh×gw
+// token grid (AttentionKVCompress.downsample_2d): int(H/s)×int(W/s), or
+// for uniform_every N//s tokens in one row; an error where upstream's
+// reshape fails (uniform, uniform_every on sizes s does not divide).
+func (c PixArtConfig) kvGrid(gh, gw int) (nh, nw int, err error) {
+	s := c.KV.Ratio
+	switch c.KV.Sampling {
+	case "uniform_every":
+		if (gh*gw)%s != 0 {
+			return 0, 0, fmt.Errorf("pixart-sigma: KV compression uniform_every needs the %d tokens divisible by %d", gh*gw, s)
+		}
+		return 1, gh * gw / s, nil
+	case "uniform":
+		if gh%s != 0 || gw%s != 0 {
+			return 0, 0, fmt.Errorf("pixart-sigma: KV compression uniform needs the %d×%d token grid divisible by %d", gh, gw, s)
+		}
+	}
+	if gh < s || gw < s {
+		return 0, 0, fmt.Errorf("pixart-sigma: the %d×%d token grid is smaller than the KV compression %d", gh, gw, s)
+	}
+	return gh / s, gw / s, nil
+}
+
+// kvRows adds the gathers of the KV-compressed blocks to ints: for conv,
+// kv_tap_{k} (the token under kernel tap k = a·s+b of each output
+// position), else kv_rows (the kept tokens: every s-th row and column for
+// ave (nearest, scale 1/s) and uniform, every s-th token for
+// uniform_every), each for B samples.
+func (m *PixArt) kvRows(ints map[string][]int, B, gh, gw int) error {
+	kv := m.Cfg.KV
+	if kv.Ratio <= 1 || len(kv.Layers) == 0 {
+		return nil
+	}
+	nh, nw, err := m.Cfg.kvGrid(gh, gw)
+	if err != nil {
+		return err
+	}
+	s, T, n := kv.Ratio, gh*gw, nh*nw
+	rows := func(tap func(i, j int) int) []int {
+		out := make([]int, 0, B*n)
+		for b := 0; b < B; b++ {
+			for i := 0; i < nh; i++ {
+				for j := 0; j < nw; j++ {
+					out = append(out, b*T+tap(i, j))
+				}
+			}
+		}
+		return out
+	}
+	switch kv.Sampling {
+	case "conv":
+		for a := 0; a < s; a++ {
+			for c := 0; c < s; c++ {
+				ints[fmt.Sprintf("kv_tap_%d", a*s+c)] = rows(func(i, j int) int { return (i*s+a)*gw + j*s + c })
+			}
+		}
+	case "uniform_every":
+		ints["kv_rows"] = rows(func(_, j int) int { return j * s })
+	default: // ave, uniform
+		ints["kv_rows"] = rows(func(i, j int) int { return (i*s)*gw + j*s })
+	}
+	return nil
+}
+
+// kvProgram appends a block's KV compression of the keys and values in
+// src (qkv rows [B·T, 3H]) and returns the buffer holding the compressed
+// rows (k at H, v at 2H) and their count per sample. conv is the
+// depthwise Conv2d(kernel = stride = s) as the bias plus s² gathered taps
+// times their weights, then LayerNorm(H) on k and on v.
+func (m *PixArt) kvProgram(b *builder, blk *PixArtBlock, src Buf, B, gh, gw int) (Buf, int) {
+	H := m.Cfg.HiddenSize
+	nh, nw, _ := m.Cfg.kvGrid(gh, gw) // checked by kvRows
+	n := nh * nw
+	rows := B * n
+	kvc := b.buf(rows * 3 * H)
+	if m.Cfg.KV.Sampling != "conv" {
+		b.op(&GatherOp{Dst: kvc, Src: src, Cols: 3 * H, Index: "kv_rows"})
+		return kvc, n
+	}
+	s := m.Cfg.KV.Ratio
+	bias := make([]float32, 3*H)
+	copy(bias[H:], blk.SR[1])
+	copy(bias[2*H:], blk.SR[1])
+	w := make([]float32, s*s*3*H) // tap k: [0 (q) | w[:, k] (k) | w[:, k] (v)]
+	for k := 0; k < s*s; k++ {
+		for c := 0; c < H; c++ {
+			w[k*3*H+H+c] = blk.SR[0][c*s*s+k]
+			w[k*3*H+2*H+c] = blk.SR[0][c*s*s+k]
+		}
+	}
+	wc, tap, kvn := b.constant(w), b.buf(rows*3*H), b.buf(rows*3*H)
+	b.op(&AddOp{Dst: kvc, Src: b.constant(bias), Rows: rows, Cols: 3 * H, Mod: 1, Set: true})
+	for k := 0; k < s*s; k++ {
+		b.op(&GatherOp{Dst: tap, Src: src, Cols: 3 * H, Index: fmt.Sprintf("kv_tap_%d", k)})
+		b.op(&GateOp{Dst: kvc, Src: tap, Gate: wc, Rows: rows, Cols: 3 * H, Group: rows, Off: k * 3 * H})
+	}
+	nw0, nb := b.constant(blk.SRNorm[0]), b.constant(blk.SRNorm[1])
+	for j := 1; j <= 2; j++ {
+		b.op(&LayerNormOp{Dst: kvn, Src: kvc, W: nw0, B: nb, Rows: rows, Cols: H,
+			SrcOff: j * H, SrcStride: 3 * H, DstOff: j * H, DstStride: 3 * H, Eps: 1e-5})
+	}
+	return kvn, n
 }
 
 // microProgram appends t += cat([csize_embedder(img_hw), ar_embedder(ar)])
@@ -480,6 +608,10 @@ func (m *PixArt) WeightBytes() int64 {
 	n := int64(len(m.PosEmbed)+len(m.YEmbedding)+len(m.FinalShift)) + int64(6*H*len(m.Blocks))
 	if m.Cfg.QKNorm {
 		n += int64(4 * H * len(m.Blocks))
+	}
+	for i := range m.Blocks {
+		b := &m.Blocks[i]
+		n += int64(len(b.SR[0]) + len(b.SR[1]) + len(b.SRNorm[0]) + len(b.SRNorm[1]))
 	}
 	return 4*n + linearBytes(m.linears())
 }
