@@ -173,7 +173,7 @@ func TestPreviewCLIPixArtLatte(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"preview", ck, "--spec", sp, "--caption", noY, "-o", out}, "no tensor y"},
+		{[]string{"preview", ck, "--spec", sp, "--caption", noY, "-o", out}, `no tensor "y"`},
 		{[]string{"preview", ck, "--spec", sp, "--caption", filepath.Join(dir, "missing.safetensors"), "-o", out}, "missing.safetensors"},
 		{[]string{"preview", lck, "--spec", lsp, "--caption", caption, "-o", out}, "class-conditional"},
 		{[]string{"preview", ck, "--spec", sp, "--decoder", caption, "-o", out}, "ref_caption_mask_fp32"},

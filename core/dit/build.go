@@ -23,6 +23,8 @@ type BuildOptions struct {
 var builders = map[string]func(s *spec.Spec, r *reader) (Net, error){
 	"dit":          buildDiT,
 	"stdit":        buildSTDiT,
+	"stdit3":       buildSTDiT3,
+	"stdit3-v4":    buildSTDiT3,
 	"pixart-alpha": buildPixArt,
 	"pixart-sigma": buildPixArt,
 	"latte":        buildLatte,

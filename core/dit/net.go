@@ -19,53 +19,86 @@ type Cond struct {
 	// Mask is the caption mask [N', L], N divisible by N'; nil keeps every
 	// caption token.
 	Mask []int
+	// FPS, Height and Width are Open-Sora 1.2+ micro-conditions (STDiT3):
+	// one value for the batch or one per sample; Height and Width are in
+	// pixels and, as upstream, only their first entry counts.
+	FPS, Height, Width []float64
+	// XMask [N, T] marks the latent frames that take the real timestep;
+	// frames marked false take the t = 0 modulation (STDiT3 x_mask). nil:
+	// every frame takes t.
+	XMask []bool
 	// ImgHW and AspectRatio are PixArtMS's micro-conditions (data_info
 	// img_hw [N', 2] in pixels, aspect_ratio [N', 1] = height/width), rows
 	// repeated over the batch; nil: from the latent's size.
-	ImgHW, AspectRatio []float32
+	ImgHW, AspectRatio []float64
 }
 
 // Concat returns the conditioning of the batch c followed by o (the
 // classifier-free guidance batch [cond; null]). Captions must be given on
-// both sides or on neither. A mask or micro-conditions given on c alone
-// apply to the whole joined batch (their rows repeat over it, as PixArt's
-// mask.repeat and data_info and Open-Sora's encode_text do for the null
-// half); given on both sides they are joined.
+// both sides or on neither. A caption mask, x_mask or micro-condition
+// given on c alone applies to the whole joined batch (its rows repeat over
+// it, as PixArt's mask.repeat and data_info and Open-Sora's encode_text do
+// for the null half); given on both sides they are joined (a value given
+// once on both sides and equal stays one value).
 func (c *Cond) Concat(o *Cond) (*Cond, error) {
 	if (c.Caption == nil) != (o.Caption == nil) {
 		return nil, fmt.Errorf("dit: cannot join a batch with a caption to one without")
 	}
-	join := func(a, b []float32, name string) ([]float32, error) {
-		switch {
-		case b == nil:
-			return a, nil
-		case a == nil:
-			return nil, fmt.Errorf("dit: cannot join a batch without %s to one with", name)
-		}
-		return append(append([]float32(nil), a...), b...), nil
-	}
 	d := &Cond{
 		Labels:  append(append([]int(nil), c.Labels...), o.Labels...),
 		Caption: append(append([]float32(nil), c.Caption...), o.Caption...),
-		Mask:    c.Mask,
 	}
 	if c.Caption == nil {
 		d.Caption = nil
 	}
-	if o.Mask != nil {
-		if c.Mask == nil {
-			return nil, fmt.Errorf("dit: cannot join a batch without a caption mask to one with")
-		}
-		d.Mask = append(append([]int(nil), c.Mask...), o.Mask...)
-	}
 	var err error
-	if d.ImgHW, err = join(c.ImgHW, o.ImgHW, "img_hw"); err != nil {
+	if d.Mask, err = joinRows(c.Mask, o.Mask, "a caption mask"); err != nil {
 		return nil, err
 	}
-	if d.AspectRatio, err = join(c.AspectRatio, o.AspectRatio, "aspect_ratio"); err != nil {
+	if d.XMask, err = joinRows(c.XMask, o.XMask, "x_mask"); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[]float64
+		a, b []float64
+	}{{"fps", &d.FPS, c.FPS, o.FPS}, {"height", &d.Height, c.Height, o.Height}, {"width", &d.Width, c.Width, o.Width}} {
+		if *f.dst, err = joinScalars(f.name, f.a, f.b); err != nil {
+			return nil, err
+		}
+	}
+	if d.ImgHW, err = joinRows(c.ImgHW, o.ImgHW, "img_hw"); err != nil {
+		return nil, err
+	}
+	if d.AspectRatio, err = joinRows(c.AspectRatio, o.AspectRatio, "aspect_ratio"); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// joinRows joins per-sample rows: a alone applies to the whole joined
+// batch; b without a cannot.
+func joinRows[T any](a, b []T, name string) ([]T, error) {
+	switch {
+	case b == nil:
+		return a, nil
+	case a == nil:
+		return nil, fmt.Errorf("dit: cannot join a batch without %s to one with", name)
+	}
+	return append(append([]T(nil), a...), b...), nil
+}
+
+// joinScalars joins a per-batch micro-condition: given on a alone it
+// applies to the whole batch; given once on both sides and equal it stays
+// one value; otherwise the per-sample values are appended.
+func joinScalars(name string, a, b []float64) ([]float64, error) {
+	switch {
+	case len(a) == 1 && len(b) == 1 && a[0] == b[0]:
+		return []float64{a[0]}, nil
+	case b != nil && (len(a) == 1) != (len(b) == 1):
+		return nil, fmt.Errorf("dit: cannot join %s given once to %s given per sample", name, name)
+	}
+	return joinRows(a, b, name)
 }
 
 // Net is a runnable model of any family, built by Build: what the CLI,
@@ -181,8 +214,9 @@ type Inputs struct {
 // ReadInputs takes a forward's inputs from tensors stored as the reference
 // fixtures store them: x (F32 or F64), t, y (int labels for a
 // class-conditional net; caption embeddings otherwise, where no y means the
-// model's null caption), an optional caption mask and PixArtMS's
-// micro-conditions img_hw and aspect_ratio. name names their file in
+// model's null caption), an optional caption mask and, when present, the
+// micro-conditions: fps, height, width and x_mask (STDiT3), img_hw and
+// aspect_ratio (PixArtMS). name names their file in
 // errors.
 func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, error) {
 	labels := net.Classes() > 0
@@ -214,13 +248,24 @@ func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, err
 		}
 	}
 	for _, f := range []struct {
-		name string
-		dst  *[]float32
-	}{{"img_hw", &in.Cond.ImgHW}, {"aspect_ratio", &in.Cond.AspectRatio}} {
-		if ts[f.name] != nil {
-			if *f.dst, err = ts[f.name].Float32s(); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", name, f.name, err)
+		key string
+		dst *[]float64
+	}{{"fps", &in.Cond.FPS}, {"height", &in.Cond.Height}, {"width", &in.Cond.Width},
+		{"img_hw", &in.Cond.ImgHW}, {"aspect_ratio", &in.Cond.AspectRatio}} {
+		if ts[f.key] != nil {
+			if *f.dst, err = ts[f.key].Float64s(); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, f.key, err)
 			}
+		}
+	}
+	if ts["x_mask"] != nil {
+		m, err := ts["x_mask"].Ints()
+		if err != nil {
+			return nil, fmt.Errorf("%s: x_mask: %w", name, err)
+		}
+		in.Cond.XMask = make([]bool, len(m))
+		for i, v := range m {
+			in.Cond.XMask[i] = v != 0
 		}
 	}
 	return in, nil

@@ -209,8 +209,8 @@ func (m *PixArt) posEmbed(gh, gw int) []float32 {
 // batch as SizeEmbedder does) or, when absent, from the latent: img_hw
 // = 8·(H, W), ar = H/W.
 func (m *PixArt) microCond(c *Cond, B, Hl, Wl int) (cs, ar []float32, err error) {
-	hw := []float32{float32(8 * Hl), float32(8 * Wl)}
-	r := []float32{float32(Hl) / float32(Wl)}
+	hw := []float64{float64(8 * Hl), float64(8 * Wl)}
+	r := []float64{float64(float32(Hl) / float32(Wl))}
 	if c != nil && c.ImgHW != nil {
 		hw = c.ImgHW
 	}
@@ -226,8 +226,8 @@ func (m *PixArt) microCond(c *Cond, B, Hl, Wl int) (cs, ar []float32, err error)
 	hs, rs := make([]float64, 2*B), make([]float64, B)
 	for b := 0; b < B; b++ {
 		k := b % (len(hw) / 2)
-		hs[2*b], hs[2*b+1] = float64(hw[2*k]), float64(hw[2*k+1])
-		rs[b] = float64(r[b%len(r)])
+		hs[2*b], hs[2*b+1] = hw[2*k], hw[2*k+1]
+		rs[b] = r[b%len(r)]
 	}
 	return TimestepEmbedding(hs, TimestepFreqs), TimestepEmbedding(rs, TimestepFreqs), nil
 }

@@ -45,15 +45,6 @@ var pixartCases = []struct {
 	{"pixartms_sigma_nomc", "pixart-sigma", nil},
 }
 
-// maxAbs is max|a−ref|.
-func maxAbs(a []float32, ref []float64) float64 {
-	var m float64
-	for i := range ref {
-		m = max(m, math.Abs(float64(a[i])-ref[i]))
-	}
-	return m
-}
-
 // Every PixArt reference (caption with and without mask, null caption;
 // fp32 within 1e-5, fp64 within the README's 5e-6) through ReadInputs and
 // Forward, as the CLI's forward runs them.

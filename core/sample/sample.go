@@ -8,12 +8,14 @@
 // on the batch as is (per-sample classes). The CLI (sample, preview), the
 // page and window.ditkit.sample all call Run.
 //
+// Request.Sampler "rflow" is the second scheduler: Open-Sora 1.2/1.3's
+// rectified flow (RFlow, rflow.go), which keeps the state at N samples and
+// doubles inside each step, guiding every channel of the first half of the
+// output against the model's null caption; its only noise is the initial
+// latent (FlowNoiseFile). DefaultsFor says which sampler a family uses.
+//
 // Adding a sampler: PixArt's IDDPM is this Gaussian diffusion with the
-// null caption as Net.Null. Open-Sora 1.2's rectified flow keeps the state
-// at N samples and doubles inside each step (guiding every channel of the
-// first half of the output): a second scheduler beside core/diffusion,
-// chosen here by Request.Sampler, reusing the conditioning, noise and
-// batch rules below.
+// null caption as Net.Null.
 package sample
 
 import (
@@ -33,15 +35,12 @@ import (
 // Request describes one sampling run.
 type Request struct {
 	Steps        int    // respaced steps, 1 to 1000
-	Sampler      string // "ddpm" (default) or "ddim"
+	Sampler      string // "ddpm", "ddim" or "rflow"; "": the family's (DefaultsFor)
 	Eta          float64
 	ClipDenoised bool
 	// CFGScale > 1 guides (when the model has forward_with_cfg): the state
 	// is the doubled batch [z; z] with conditioning [cond; null].
 	CFGScale float64
-	// Latent is one sample's latent shape; nil: the noise file's x shape
-	// (PixArtMS samples any size), else net.Latent().
-	Latent []int
 	// Labels are the class labels of a class-conditional model, one per
 	// sample: their count is the batch. Empty: FileLabels, else the
 	// default class (207 for ImageNet's 1000 classes, else 0). One label
@@ -52,12 +51,22 @@ type Request struct {
 	// y of the form [c…; null…] (how the sampler references store it)
 	// gives its first half.
 	FileLabels []int
-	// Caption is the conditional samples' caption conditioning (a caption
-	// model: PixArt, STDiT); nil: the noise file's (Noise.Caption), else
-	// the model's own null caption, unguided (guidance against the null
-	// caption would change nothing).
+	Noise      Noise
+	// Caption is a caption model's text conditioning for the conditional
+	// samples (as its own text encoder computed it elsewhere); nil: the
+	// noise file's (Noise.Caption), else the model's own null caption,
+	// unguided (guidance against the null caption would change nothing).
 	Caption *Caption
-	Noise   Noise
+	// Latent is one sample's latent shape [C, …] when the noise does not
+	// fix it (nil: net.Latent(); PixArtMS samples any size).
+	Latent []int
+	// Height, Width (pixels), NumFrames and FPS describe the video the
+	// latent decodes to (Open-Sora's micro-conditions and timestep
+	// transform); 0: derived from the latent (Video.VideoFor).
+	Height, Width, NumFrames, FPS float64
+	// RFlowRelease picks the rectified flow's settings ("1.2", "1.3"; "":
+	// the family's, RFlowRelease).
+	RFlowRelease string
 	// Step, when set, is called after step i (0-based) of n, at original
 	// timestep t, with the new state (not to be retained).
 	Step    func(i, n, t int, x []float32)
@@ -77,63 +86,37 @@ type Noise struct {
 	Steps []float32
 	// Name names the file X and Steps came from (error messages).
 	Name string
-	// Shape is the shape of the file's x ([N, C, …]), or nil.
+	// Shape is X's shape when the file gives it ([N, C, …]): the samplers
+	// sample a latent of that size.
 	Shape []int
 	// Caption is the file's caption conditioning (a float y, as the
 	// PixArt sampler references store cat([caption, null])), or nil.
 	Caption *Caption
 }
 
-// Caption is the caption conditioning of N samples, as a caption file
-// holds it: y [N, 1, L, Ct] (the text encoder's embeddings), mask [N', L]
-// and PixArtMS's img_hw [N', 2], aspect_ratio [N', 1].
+// Caption is a caption model's text conditioning for N captions: Y
+// [N, 1, L, Ct], Mask [N', L] (nil: every token; N divisible by N') and
+// PixArtMS's micro-conditions ImgHW [N', 2], AspectRatio [N', 1] (nil:
+// from the latent's size), as a caption file holds them (CaptionFile).
 type Caption struct {
-	N    int
-	Cond *dit.Cond
-	Name string // the file it came from
+	Y                  []float32
+	Mask               []int
+	N                  int
+	ImgHW, AspectRatio []float64
+	Name               string // the file it came from ("" when built in code)
 }
 
-// CaptionFile reads a caption embedding file (or the caption part of a
-// sampler reference): y [N, 1, L, Ct] and the optional mask, img_hw and
-// aspect_ratio. name names the file in errors.
-func CaptionFile(ts map[string]*tensor.Dense, name string) (*Caption, error) {
-	y := ts["y"]
-	if y == nil {
-		return nil, fmt.Errorf("%s: no tensor y (caption embeddings [N, 1, L, C])", name)
-	}
-	if len(y.Shape) < 2 || y.Shape[0] < 1 || y.Numel() == 0 {
-		return nil, fmt.Errorf("%s: y has shape %s, want caption embeddings [N, 1, L, C]", name, tensor.FormatShape(y.Shape))
-	}
-	c := &Caption{N: y.Shape[0], Cond: &dit.Cond{}, Name: name}
-	var err error
-	if c.Cond.Caption, err = y.Float32s(); err != nil {
-		return nil, fmt.Errorf("%s: y: %w", name, err)
-	}
-	if m := ts["mask"]; m != nil {
-		if c.Cond.Mask, err = m.Ints(); err != nil {
-			return nil, fmt.Errorf("%s: mask: %w", name, err)
-		}
-	}
-	for _, f := range []struct {
-		key string
-		dst *[]float32
-	}{{"img_hw", &c.Cond.ImgHW}, {"aspect_ratio", &c.Cond.AspectRatio}} {
-		if d := ts[f.key]; d != nil {
-			if *f.dst, err = d.Float32s(); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", name, f.key, err)
-			}
-		}
-	}
-	return c, nil
+// cond is the caption's conditioning for its N samples.
+func (c *Caption) cond() *dit.Cond {
+	return &dit.Cond{Caption: c.Y, Mask: c.Mask, ImgHW: c.ImgHW, AspectRatio: c.AspectRatio}
 }
 
 // first returns the caption of the first n samples (a reference's
 // cat([caption, null]) halved), keeping the mask and micro-conditions.
 func (c *Caption) first(n int) *Caption {
-	per := len(c.Cond.Caption) / c.N
-	d := *c.Cond
-	d.Caption = d.Caption[:n*per]
-	return &Caption{N: n, Cond: &d, Name: c.Name}
+	d := *c
+	d.Y, d.N = c.Y[:n*(len(c.Y)/c.N)], n
+	return &d
 }
 
 // Result is a finished run.
@@ -150,6 +133,9 @@ type Result struct {
 	// Conditioning says what the samples were conditioned on (the
 	// classes, the caption file, or the model's null caption).
 	Conditioning string
+	// Timesteps are the model timesteps of every step (the rectified
+	// flow's after its transform; nil for the Gaussian diffusion).
+	Timesteps []float64
 }
 
 // ChannelsFirst returns the state as [B, C, …] (Latte's frames-first
@@ -222,7 +208,7 @@ func NoiseFile(ts map[string]*tensor.Dense, name string) (n Noise, y []int, step
 		steps = s[0]
 	}
 	if d := ts["y"]; d != nil && d.DType.IsFloat() && len(d.Shape) >= 2 {
-		if n.Caption, err = CaptionFile(ts, name); err != nil {
+		if n.Caption, err = readCaption(ts, name, "y"); err != nil {
 			return n, nil, 0, err
 		}
 	} else if d != nil {
@@ -233,8 +219,45 @@ func NoiseFile(ts map[string]*tensor.Dense, name string) (n Noise, y []int, step
 	return n, y, steps, nil
 }
 
+// Samplers are the samplers Run knows: "ddpm" and "ddim" (the Gaussian
+// diffusion, core/diffusion) and "rflow" (Open-Sora's rectified flow).
+var Samplers = []string{"ddpm", "ddim", "rflow"}
+
+// Defaults are how a family samples unless told otherwise (the upstream
+// inference configs): its sampler, steps, guidance scale, and the fewer
+// steps of a quick preview.
+type Defaults struct {
+	Sampler        string
+	Steps          int
+	PreviewSampler string
+	PreviewSteps   int
+	CFGScale       float64
+}
+
+// DefaultsFor returns a family's sampling defaults: Open-Sora 1.2/1.3
+// STDiT3 the rectified flow (30 steps, guidance 7.0 / 7.5), every other
+// family DiT's sample.py (DDPM 250 steps, guidance 4; preview DDIM 25).
+func DefaultsFor(family string) Defaults {
+	switch family {
+	case "stdit3", "stdit3-v4":
+		rf, _ := RFlowFor(RFlowRelease(family))
+		return Defaults{Sampler: "rflow", Steps: rf.Steps, PreviewSampler: "rflow", PreviewSteps: rf.Steps, CFGScale: rf.CFGScale}
+	}
+	return Defaults{Sampler: "ddpm", Steps: 250, PreviewSampler: "ddim", PreviewSteps: 25, CFGScale: 4}
+}
+
 // Run samples net as req says.
 func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
+	def := DefaultsFor(net.Spec().Family)
+	if req.Sampler == "" {
+		req.Sampler = def.Sampler
+	}
+	if req.Sampler == "rflow" {
+		return runRFlow(ctx, net, req)
+	}
+	if def.Sampler == "rflow" {
+		return nil, fmt.Errorf("%s samples with the rectified flow (sampler rflow), not %s", net.Spec().Family, req.Sampler)
+	}
 	if req.Steps < 1 || req.Steps > 1000 {
 		return nil, fmt.Errorf("steps %d: want 1 to 1000", req.Steps)
 	}
@@ -250,10 +273,10 @@ func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 	guided := req.CFGScale > 1 && net.Guided() > 0 && !nullCaption
 	lat := net.Latent()
 	switch s := req.Noise.Shape; {
-	case req.Latent != nil:
-		lat = req.Latent
 	case len(s) == len(lat)+1 && s[dit.ChannelAxis(net)] == lat[dit.ChannelAxis(net)-1]:
 		lat = s[1:] // the file's latent size (PixArtMS takes any)
+	case req.Latent != nil:
+		lat = req.Latent
 	}
 	per := 1
 	for _, v := range lat {
@@ -365,8 +388,10 @@ func conditioningText(net dit.Net, c *dit.Cond, caption *Caption, n int) string 
 			return "class " + ls[0]
 		}
 		return "classes " + strings.Join(ls, ", ")
-	case caption != nil:
+	case caption != nil && caption.Name != "":
 		return fmt.Sprintf("caption embeddings from %s", caption.Name)
+	case caption != nil:
+		return "the caption embeddings given"
 	case net.Guided() > 0:
 		return "the model's own null caption (y_embedder.y_embedding; no caption given, so no guidance: against the null caption it changes nothing)"
 	}
@@ -387,18 +412,17 @@ func conditioning(net dit.Net, req Request, caption *Caption, guided bool, fileN
 		if caption == req.Noise.Caption && guided && fileN > 0 && caption.N == 2*fileN {
 			caption = caption.first(fileN) // cat([caption, null]) as the reference stores it
 		}
-		switch {
+		switch c := caption.cond(); {
 		case fileN == 0 || caption.N == fileN:
-			return caption.Cond, caption.N, nil
+			return c, caption.N, nil
 		case caption.N == 1: // one caption for every latent of the noise file
-			c := *caption.Cond
 			c.Caption = nil
 			for range fileN {
-				c.Caption = append(c.Caption, caption.Cond.Caption...)
+				c.Caption = append(c.Caption, caption.Y...)
 			}
-			return &c, fileN, nil
+			return c, fileN, nil
 		}
-		return nil, 0, fmt.Errorf("%s: %d captions for %d latents of %s", caption.Name, caption.N, fileN, req.Noise.Name)
+		return nil, 0, fmt.Errorf("caption %s: %d captions for %d latents of %s", caption.Name, caption.N, fileN, req.Noise.Name)
 	}
 	labels := req.Labels
 	if len(labels) == 0 {
