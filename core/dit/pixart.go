@@ -258,18 +258,15 @@ func (m *PixArt) Forward(ctx context.Context, x []float32, shape []int, t []floa
 	if c != nil {
 		y, mask = c.Caption, c.Mask
 	}
-	y, L, err := captionBatch(y, m.YEmbedding, B, cfg.CaptionChannels, fam)
+	cp, err := packCaption(fam, y, mask, m.YEmbedding, B, cfg.CaptionChannels, cfg.ModelMaxLength)
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, lens, err := captionRows(mask, B, L)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", fam, err)
-	}
+	L := cp.L
 	gh, gw := Hl/p, Wl/p
 	feed := &Feed{
-		F32:  [][]float32{patchify(x, B, C, 1, Hl, Wl, 1, p, p), TimestepEmbedding(t, TimestepFreqs), y},
-		Ints: map[string][]int{"caption_rows": rows, "caption_len": lens},
+		F32:  [][]float32{patchify(x, B, C, 1, Hl, Wl, 1, p, p), TimestepEmbedding(t, TimestepFreqs), cp.Y},
+		Ints: map[string][]int{"caption_rows": cp.Rows, "caption_len": cp.Lens},
 	}
 	if err := m.kvRows(feed.Ints, B, gh, gw); err != nil {
 		return nil, nil, err
@@ -375,12 +372,7 @@ func (m *PixArt) program(B, gh, gw, L int) *Program {
 		b.linear(proj, att, rows, &blk.Proj)
 		b.op(&GateOp{Dst: h, Src: proj, Gate: mod, Rows: rows, Cols: H, Group: T, Stride: 6 * H, Off: 2 * H})
 		// Cross-attention to the packed caption tokens (no norm, no gate).
-		b.linear(att, h, rows, &blk.CrossQ)
-		b.linear(kv, ypk, B*L, &blk.CrossKV)
-		b.op(&AttnOp{Dst: norm, Q: att, KV: kv, OutStride: H, QStride: H, KOff: 0, VOff: H, KVStride: 2 * H,
-			Seqs: B, NQ: T, NK: L, Heads: heads, HeadDim: hd, Scale: attnScale(hd), KVLen: "caption_len"})
-		b.linear(proj, norm, rows, &blk.CrossProj)
-		b.op(&AddOp{Dst: h, Src: proj, Rows: rows, Cols: H})
+		b.captionCrossAttn(h, ypk, att, kv, norm, proj, B, T, L, H, heads, &blk.CrossQ, &blk.CrossKV, &blk.CrossProj)
 		// MLP.
 		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
 		b.mlp(fc2, norm, fc1, rows, &blk.FC1, &blk.FC2)
@@ -556,13 +548,7 @@ func (m *PixArt) Guided() int {
 }
 
 // Null implements Net: the model's own null caption for every sample.
-func (m *PixArt) Null(n int) (*Cond, error) {
-	y, _, err := captionBatch(nil, m.YEmbedding, n, m.Cfg.CaptionChannels, m.spec.Family)
-	if err != nil {
-		return nil, err
-	}
-	return &Cond{Caption: y}, nil
-}
+func (m *PixArt) Null(n int) (*Cond, error) { return nullCaption(m.spec.Family, m.YEmbedding, n) }
 
 // CFGCond is the conditioning forward_with_cfg hands to forward: α's
 // PixArtMS.forward_with_cfg calls forward(combined, t, y,
