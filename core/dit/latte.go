@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -27,18 +26,13 @@ const latteText = 77 * 768
 // each frame's tokens) and temporal (over each token's frames). Its x is
 // upstream's [N, F, C, H, W], frames before channels (ChannelAxis 2).
 type Latte struct {
-	Cfg       LatteConfig
-	spec      *spec.Spec
-	PosEmbed  []float32       // [T, H]
-	TempEmbed []float32       // [F, H]
-	XEmbed    Linear          // [H, C·p·p]
-	TMLP1     Linear          // [H, 256]
-	TMLP2     Linear          // [H, H]
-	YTable    *kernels.Weight // [K(+1), H] (extras 2)
-	TextProj  Linear          // text_embedding_projection.1 [H, 77·768] (extras 78)
-	Blocks    []Block         // even: spatial, odd: temporal
-	FinalAda  Linear
-	Final     Linear
+	Cfg  LatteConfig
+	spec *spec.Spec
+	// DiT's weights (the label table with extras 2); Blocks alternate
+	// spatial (even) and temporal (odd).
+	ditWeights
+	TempEmbed []float32 // [F, H]
+	TextProj  Linear    // text_embedding_projection.1 [H, 77·768] (extras 78)
 
 	progs programs
 }
@@ -54,35 +48,12 @@ func buildLatte(s *spec.Spec, r *reader) (Net, error) {
 	if cfg.Depth%2 != 0 {
 		return nil, fmt.Errorf("latte: depth %d must be even (blocks alternate spatial/temporal)", cfg.Depth)
 	}
-	H, p, C, mh := cfg.HiddenSize, cfg.PatchSize, cfg.InChannels, cfg.MLPHidden()
+	H := cfg.HiddenSize
 	m := &Latte{Cfg: cfg, spec: s}
-	r.linear(&m.XEmbed, "x_embedder.proj", H, C*p*p)
-	r.linear(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
-	r.linear(&m.TMLP2, "t_embedder.mlp.2", H, H)
-	switch cfg.Extras {
-	case 2:
-		var yt Linear
-		rows := cfg.NumClasses
-		if cfg.NullClass {
-			rows++
-		}
-		r.linear(&yt, "y_embedder.embedding_table", rows, H)
-		m.YTable = yt.W
-	case 78:
+	m.read(r, cfg.Config, cfg.Extras == 2)
+	if cfg.Extras == 78 {
 		r.linear(&m.TextProj, "text_embedding_projection.1", H, latteText)
 	}
-	m.Blocks = make([]Block, cfg.Depth)
-	for i := range m.Blocks {
-		b, pre := &m.Blocks[i], fmt.Sprintf("blocks.%d.", i)
-		r.linear(&b.AdaLN, pre+"adaLN_modulation.1", 6*H, H)
-		r.linear(&b.QKV, pre+"attn.qkv", 3*H, H)
-		r.linear(&b.Proj, pre+"attn.proj", H, H)
-		r.linear(&b.FC1, pre+"mlp.fc1", mh, H)
-		r.linear(&b.FC2, pre+"mlp.fc2", H, mh)
-	}
-	r.linear(&m.FinalAda, "final_layer.adaLN_modulation.1", 2*H, H)
-	r.linear(&m.Final, "final_layer.linear", p*p*cfg.OutChannels(), H)
-	m.PosEmbed = r.table("pos_embed", cfg.Tokens()*H)
 	m.TempEmbed = r.table("temp_embed", cfg.NumFrames*H)
 	if r.err != nil {
 		return nil, r.err
@@ -115,12 +86,9 @@ func (m *Latte) Forward(ctx context.Context, x []float32, shape []int, t []float
 		if len(cond.Labels) != N {
 			return nil, nil, fmt.Errorf("latte: %d class labels for %d samples", len(cond.Labels), N)
 		}
-		ye := make([]float32, N*H)
-		for n, l := range cond.Labels {
-			if l < 0 || l >= m.YTable.Rows {
-				return nil, nil, fmt.Errorf("latte: label %d outside [0, %d]", l, m.YTable.Rows-1)
-			}
-			m.YTable.Row(l, ye[n*H:(n+1)*H])
+		ye, err := m.labelRows(cond.Labels, H)
+		if err != nil {
+			return nil, nil, fmt.Errorf("latte: %w", err)
 		}
 		feed.F32 = append(feed.F32, ye)
 	case 78:
@@ -274,13 +242,9 @@ func (m *Latte) Null(n int) (*Cond, error) {
 func (m *Latte) FLOPs(n int) float64 { return m.Program(n, m.Cfg.NumFrames).FLOPs() }
 
 func (m *Latte) linears() []*Linear {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.FinalAda, &m.Final}
+	ls := m.ditWeights.linears()
 	if m.Cfg.Extras == 78 {
 		ls = append(ls, &m.TextProj)
-	}
-	for i := range m.Blocks {
-		b := &m.Blocks[i]
-		ls = append(ls, &b.AdaLN, &b.QKV, &b.Proj, &b.FC1, &b.FC2)
 	}
 	return ls
 }

@@ -38,30 +38,5 @@ func TestLatteReferences(t *testing.T) {
 			t.Errorf("%s: max abs err %.3g > %g", name, e, tol)
 		}
 	}
-	ts := fixtures.ReadAll(t, filepath.Join(c.dir, "ref_intermediates_fp32.safetensors"))
-	in, err := dit.ReadInputs(c.net, ts, "ref_intermediates_fp32")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	hook := func(name string, shape []int, data []float32) {
-		ref := ts[name]
-		if ref == nil {
-			return
-		}
-		seen[name] = true
-		if !tensor.EqualShape(shape, ref.Shape) {
-			t.Errorf("%s: shape %v, want %v", name, shape, ref.Shape)
-		} else if e := maxAbs(data, f64s(t, ref)); e > 1e-5 {
-			t.Errorf("%s: max abs err %.3g", name, e)
-		}
-	}
-	if _, _, err := c.net.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, &dit.Options{Hook: hook}); err != nil {
-		t.Fatal(err)
-	}
-	for name := range ts {
-		if name != "x" && name != "t" && name != "y" && !seen[name] {
-			t.Errorf("the hook never showed %s", name)
-		}
-	}
+	checkIntermediates(t, c)
 }

@@ -349,8 +349,7 @@ func (m *PixArt) program(B, gh, gw, L int) *Program {
 		blk := &m.Blocks[bi]
 		// shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp =
 		// scale_shift_table[None] + t0.reshape(B, 6, -1).
-		b.op(&AddOp{Dst: mod, Src: t0, Rows: B, Cols: 6 * H, Set: true})
-		b.op(&AddOp{Dst: mod, Src: b.constant(blk.ScaleShift), Rows: B, Cols: 6 * H, Mod: 1})
+		b.t2iMod(mod, t0, blk.ScaleShift, B, H)
 		// Self-attention (q_norm/k_norm on the full-width q and k for Σ).
 		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 6 * H, Shift: 0, Scale: H})
 		b.linear(qkv, norm, rows, &blk.QKV)
@@ -373,18 +372,12 @@ func (m *PixArt) program(B, gh, gw, L int) *Program {
 		b.op(&GateOp{Dst: h, Src: proj, Gate: mod, Rows: rows, Cols: H, Group: T, Stride: 6 * H, Off: 2 * H})
 		// Cross-attention to the packed caption tokens (no norm, no gate).
 		b.captionCrossAttn(h, ypk, att, kv, norm, proj, B, T, L, H, heads, &blk.CrossQ, &blk.CrossKV, &blk.CrossProj)
-		// MLP.
-		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
-		b.mlp(fc2, norm, fc1, rows, &blk.FC1, &blk.FC2)
-		b.op(&GateOp{Dst: h, Src: fc2, Gate: mod, Rows: rows, Cols: H, Group: T, Stride: 6 * H, Off: 5 * H})
+		b.t2iMLP(h, mod, norm, fc1, fc2, rows, T, H, &blk.FC1, &blk.FC2)
 		b.tap(fmt.Sprintf("blocks_%d", bi), h, B, T, H)
 		b.op(&BlockOp{Index: bi})
 	}
-	// T2IFinalLayer with t: shift, scale = scale_shift_table + t.
-	b.op(&AddOp{Dst: fm, Src: te, Rows: 2 * B, Cols: H, Div: 2, Set: true})
-	b.op(&AddOp{Dst: fm, Src: b.constant(m.FinalShift), Rows: 2 * B, Cols: H, Mod: 2})
-	b.op(&NormOp{Dst: norm, Src: h, Mod: fm, Rows: rows, Cols: H, Eps: 1e-6, Group: T, Stride: 2 * H, Shift: 0, Scale: H})
-	b.linear(fo, norm, rows, &m.Final)
+	// T2IFinalLayer with t (after the micro-conditions).
+	b.t2iFinal(fo, h, te, fm, norm, m.FinalShift, B, rows, T, H, &m.Final)
 	b.tap("final_layer", fo, B, T, po)
 	b.p.Out = fo
 	return b.p

@@ -99,47 +99,45 @@ func TestPixArtIntermediates(t *testing.T) {
 	for _, pc := range pixartCases {
 		t.Run(pc.name, func(t *testing.T) {
 			c := loadForward2(t, pc.name, pc.family, "ckpt.pth", pc.extra)
-			ts := fixtures.ReadAll(t, filepath.Join(c.dir, "ref_intermediates_fp32.safetensors"))
-			in, err := dit.ReadInputs(c.net, ts, "ref_intermediates_fp32")
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen := map[string]bool{}
-			hook := func(name string, shape []int, data []float32) {
-				ref := ts[name]
-				if ref == nil {
-					return
-				}
-				seen[name] = true
-				if !tensor.EqualShape(shape, ref.Shape) {
-					t.Errorf("%s: shape %v, want %v", name, shape, ref.Shape)
-					return
-				}
-				if e := maxAbs(data, f64s(t, ref)); e > 1e-5 {
-					t.Errorf("%s: max abs err %.3g", name, e)
-				}
-			}
-			if _, _, err := c.net.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, &dit.Options{Hook: hook}); err != nil {
-				t.Fatal(err)
-			}
-			for name := range ts {
-				switch name {
-				case "x", "t", "y", "mask", "img_hw", "aspect_ratio":
-					continue
-				}
-				if !seen[name] {
-					t.Errorf("the hook never showed %s", name)
-				}
-			}
-			if t.Failed() {
-				return
-			}
-			var names []string
-			for n := range seen {
-				names = append(names, n)
-			}
-			t.Logf("checked %s", strings.Join(names, ", "))
+			checkIntermediates(t, c)
 		})
+	}
+}
+
+// checkIntermediates runs a forward2 case's ref_intermediates_fp32 with a
+// hook and checks that it shows every reference tensor (all but the
+// inputs) under its name, shape and values (1e-5 abs).
+func checkIntermediates(t *testing.T, c *forward2Case) {
+	t.Helper()
+	ts := fixtures.ReadAll(t, filepath.Join(c.dir, "ref_intermediates_fp32.safetensors"))
+	in, err := dit.ReadInputs(c.net, ts, "ref_intermediates_fp32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	hook := func(name string, shape []int, data []float32) {
+		ref := ts[name]
+		if ref == nil {
+			return
+		}
+		seen[name] = true
+		if !tensor.EqualShape(shape, ref.Shape) {
+			t.Errorf("%s: shape %v, want %v", name, shape, ref.Shape)
+		} else if e := maxAbs(data, f64s(t, ref)); e > 1e-5 {
+			t.Errorf("%s: max abs err %.3g", name, e)
+		}
+	}
+	if _, _, err := c.net.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, &dit.Options{Hook: hook}); err != nil {
+		t.Fatal(err)
+	}
+	for name := range ts {
+		switch name {
+		case "x", "t", "y", "mask", "img_hw", "aspect_ratio":
+		default:
+			if !seen[name] {
+				t.Errorf("the hook never showed %s", name)
+			}
+		}
 	}
 }
 
