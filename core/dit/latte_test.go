@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
@@ -39,4 +40,29 @@ func TestLatteReferences(t *testing.T) {
 		}
 	}
 	checkIntermediates(t, c)
+}
+
+// A Latte checkpoint ({'ema': sd}) detected from its shapes alone (the
+// head count given) reproduces the reference.
+func TestLatteDetected(t *testing.T) {
+	dir := filepath.Join(fixtures.Root(t), "forward2", "latte_ucf101")
+	n, r, err := dit.Load(tensor.Map(fixtures.ReadAll(t, filepath.Join(dir, "ckpt.pt"))), spec.Request{Set: map[string]any{"num_heads": 4}}, dit.Policy{Strict: true}, dit.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Spec; s.Family != "latte" || s.Int("extras") != 2 || s.Int("num_frames") != 4 || s.Int("num_classes") != 10 {
+		t.Fatalf("detected %s", s.Name())
+	}
+	ts := fixtures.ReadAll(t, filepath.Join(dir, "ref_forward_fp32.safetensors"))
+	in, err := dit.ReadInputs(n, ts, "ref_forward_fp32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := n.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := maxAbs(out, f64s(t, ts["out"])); e > 1e-5 {
+		t.Errorf("detected: max abs err %.3g", e)
+	}
 }

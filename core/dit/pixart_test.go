@@ -232,3 +232,79 @@ func f64sOf(v []float32) []float64 {
 	}
 	return out
 }
+
+// Detection: each forward2 PixArt checkpoint resolves to its family and
+// switches (α/Σ, micro_condition, qk_norm) from its shapes alone; with the
+// head count and position scale (which shapes cannot tell) set, the
+// detected model reproduces the caption+mask reference. α-512's keys are
+// those of a Σ PixArt (no α release has 8 caption tokens), which computes
+// the same numbers.
+func TestPixArtDetected(t *testing.T) {
+	for _, c := range []struct {
+		name, family string
+		heads        int
+		scaleKey     string
+		scale        float64
+		micro, qk    bool
+	}{
+		{"pixart_alpha_512", "pixart-sigma", 4, "pe_interpolation", 1, false, false},
+		{"pixartms_alpha_1024", "pixart-alpha", 6, "lewei_scale", 2, true, false},
+		{"pixart_sigma_512", "pixart-sigma", 4, "pe_interpolation", 1, false, true},
+		{"pixartms_sigma_1024", "pixart-sigma", 6, "pe_interpolation", 2, true, true},
+		{"pixartms_sigma_nomc", "pixart-sigma", 4, "pe_interpolation", 2, false, true},
+	} {
+		dir := filepath.Join(fixtures.Root(t), "forward2", c.name)
+		w := fixtures.ReadAll(t, filepath.Join(dir, "ckpt.pth"))
+		n, r, err := dit.Load(tensor.Map(w), spec.Request{Set: map[string]any{"num_heads": c.heads, c.scaleKey: c.scale}}, dit.Policy{Strict: true}, dit.BuildOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		s := r.Spec
+		if s.Family != c.family || s.Bool("micro_condition") != c.micro || (c.family == "pixart-sigma" && s.Bool("qk_norm") != c.qk) {
+			t.Errorf("%s: detected %s micro_condition %v qk_norm %v", c.name, s.Family, s.Bool("micro_condition"), s.Bool("qk_norm"))
+			continue
+		}
+		ts := fixtures.ReadAll(t, filepath.Join(dir, "ref_caption_mask_fp32.safetensors"))
+		in, err := dit.ReadInputs(n, ts, "ref_caption_mask_fp32")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := n.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := maxAbs(out, f64s(t, ts["out"])); e > 1e-5 {
+			t.Errorf("%s detected: max abs err %.3g", c.name, e)
+		}
+	}
+}
+
+// Bad inputs are refused with an error naming what is wrong, never a panic.
+func TestPixArtLatteBadInputs(t *testing.T) {
+	ms := loadForward2(t, "pixartms_alpha_1024", "pixart-alpha", "ckpt.pth", map[string]any{"micro_condition": true}).net
+	latte := loadForward2(t, "latte_ucf101", "latte", "ckpt.pt", nil).net
+	x := make([]float32, 2*4*8*12)
+	ts := []float64{10, 500}
+	for _, c := range []struct {
+		net   dit.Net
+		x     []float32
+		shape []int
+		cond  *dit.Cond
+		want  string
+	}{
+		{ms, x, []int{2, 4, 8, 12}, &dit.Cond{ImgHW: []float64{64, 96, 1}}, "img_hw"},
+		{ms, x, []int{2, 4, 8, 12}, &dit.Cond{AspectRatio: []float64{}}, "aspect_ratio"},
+		{ms, x, []int{2, 4, 8, 12}, &dit.Cond{Caption: make([]float32, 33)}, "caption"},
+		{ms, x, []int{2, 4, 8, 12}, &dit.Cond{Caption: make([]float32, 2*8*32), Mask: []int{1, 1, 1}}, "mask"},
+		{ms, x[:2*4*7*12], []int{2, 4, 7, 12}, nil, "patch"},
+		{ms, x, []int{2, 3, 8, 16}, nil, "shape"},
+		{latte, make([]float32, 2*4*4*8*8), []int{2, 4, 4, 8, 8}, &dit.Cond{Labels: []int{3, 11}}, "label 11"},
+		{latte, make([]float32, 2*5*4*8*8), []int{2, 5, 4, 8, 8}, &dit.Cond{Labels: []int{3, 3}}, "F ≤ 4"},
+		{latte, make([]float32, 2*4*4*8*8), []int{2, 4, 4, 8, 8}, &dit.Cond{Labels: []int{3}}, "labels"},
+	} {
+		_, _, err := c.net.Forward(context.Background(), c.x, c.shape, ts, c.cond, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v (want an error naming %q)", c.shape, err, c.want)
+		}
+	}
+}
