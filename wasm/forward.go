@@ -235,7 +235,7 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	}
 	info.MS = float64(dur.Microseconds()) / 1000
 	info.StepMS, info.FirstMS = info.MS, info.MS
-	info.GFLOPs = n.FLOPs(len(fin.T)) / dur.Seconds() / 1e9
+	info.GFLOPs = dit.FLOPsAt(n, fin.Shape) / dur.Seconds() / 1e9
 	return resultBlob("forward.safetensors", []namedF32{{"out", shape, out}},
 		map[string]string{"producer": "ditkit forward (page)", "backend": info.Backend}, info)
 }
@@ -307,7 +307,7 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	info.MS = float64(total.Microseconds()) / 1000
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = info.MS / float64(res.Steps)
-	info.GFLOPs = n.FLOPs(res.Shape[0]) * float64(res.Steps) / total.Seconds() / 1e9
+	info.GFLOPs = dit.FLOPsAt(n, append([]int{res.ModelBatch}, res.Shape[1:]...)) * float64(res.Steps) / total.Seconds() / 1e9
 	ts := []namedF32{
 		{"out", res.Shape, res.Out},
 		{"x_steps", append([]int{res.Steps}, res.Shape...), xSteps},

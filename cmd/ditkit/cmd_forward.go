@@ -165,7 +165,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		out, outShape, err = n.Forward(ctx, fin.X, fin.Shape, fin.T, fin.Cond, opt)
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return fail(stderr, fmt.Errorf("%s: %w", *inputs, err))
 	}
 	fwd := time.Since(start)
 	dt := in["x"].DType
@@ -176,7 +176,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if *timing {
-		gf := n.FLOPs(len(fin.T)) / fwd.Seconds() / 1e9
+		gf := dit.FLOPsAt(n, fin.Shape) / fwd.Seconds() / 1e9
 		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f}\n", n.load.Seconds(), fwd.Seconds(), gf)
 	}
 	return exitOK

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
@@ -148,5 +149,53 @@ func TestSampleCLIRFlowBadInputs(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 1 {
 		t.Errorf("files left: %v", left)
+	}
+}
+
+// Inputs a STDiT3 forward cannot run on: one line naming the inputs file
+// and what is missing or wrong, exit 2, no output.
+func TestForwardCLISTDiT3BadInputs(t *testing.T) {
+	dir := t.TempDir()
+	ck := fixtures.Path(t, "forward2/stdit3_v12/model.safetensors")
+	ref := fixtures.ReadAll(t, fixtures.Path(t, "forward2/stdit3_v12/ref_caption_mask_xmask_fp32.safetensors"))
+	write := func(name string, drop string, edit map[string][]float32) string {
+		var ts []namedTensor
+		for k, d := range ref {
+			if k == drop || k == "out" {
+				continue
+			}
+			v, err := d.Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			shape := d.Shape
+			if e, ok := edit[k]; ok {
+				v, shape = e, []int{len(e)}
+			}
+			ts = append(ts, namedTensor{k, tensor.F32, shape, v})
+		}
+		p := filepath.Join(dir, name)
+		if err := writeSafetensors(p, ts, nil); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	out := filepath.Join(dir, "out.safetensors")
+	for _, c := range []struct {
+		in, want string
+	}{
+		{write("nofps.safetensors", "fps", nil), "fps"},
+		{write("noheight.safetensors", "height", nil), "height and width"},
+		{write("xmask.safetensors", "", map[string][]float32{"x_mask": {1, 0.5}}), "x_mask"},
+		{write("xmask2.safetensors", "", map[string][]float32{"x_mask": {1, 0, 1, 1}}), "x_mask"},
+		{write("mask.safetensors", "", map[string][]float32{"mask": {1, 1, 1}}), "mask"},
+	} {
+		code, _, errs := runCLI(t, "forward", ck, "--inputs", c.in, "-o", out)
+		if code != 2 || !strings.Contains(errs, filepath.Base(c.in)) || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("%s: exit %d, stderr %q (want %q)", filepath.Base(c.in), code, errs, c.want)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused forward wrote its output")
 	}
 }

@@ -85,12 +85,7 @@ func BenchmarkSTDiT3XL2Step240p16(b *testing.B) {
 }
 
 // stdit3FLOPs is 2× the multiply-adds of the guided step at lat.
-func stdit3FLOPs(m *dit.STDiT3, lat []int) float64 {
-	saved := m.Cfg.InputSize
-	m.Cfg.InputSize = lat[1:]
-	defer func() { m.Cfg.InputSize = saved }()
-	return m.FLOPs(2)
-}
+func stdit3FLOPs(m *dit.STDiT3, lat []int) float64 { return m.FLOPsAt(append([]int{2}, lat...)) }
 
 // The benchmark's path at STDiT3-XL/2 width (H 1152, 16 heads) with one
 // block per stack, a short caption and a small latent: random weights build (rope.freqs

@@ -241,6 +241,15 @@ func (m *Latte) Null(n int) (*Cond, error) {
 // FLOPs is 2× the multiply-adds of one forward with batch n at num_frames.
 func (m *Latte) FLOPs(n int) float64 { return m.Program(n, m.Cfg.NumFrames).FLOPs() }
 
+// FLOPsAt is FLOPs for an input [N, F, C, H, W] of F ≤ num_frames frames:
+// dit.FLOPsAt.
+func (m *Latte) FLOPsAt(shape []int) float64 {
+	if len(shape) != 5 || shape[1] < 1 || shape[1] > m.Cfg.NumFrames {
+		return 0
+	}
+	return m.Program(shape[0], shape[1]).FLOPs()
+}
+
 func (m *Latte) linears() []*Linear {
 	ls := m.ditWeights.linears()
 	if m.Cfg.Extras == 78 {

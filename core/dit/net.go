@@ -142,6 +142,19 @@ type Net interface {
 	WeightBytes() int64
 }
 
+// FLOPsAt is 2× the multiply-adds of one forward of net on an input of
+// shape [N, C, …]: the model's own count for that size when its size is
+// dynamic (STDiT3), else Net.FLOPs(N).
+func FLOPsAt(net Net, shape []int) float64 {
+	if f, ok := net.(interface{ FLOPsAt([]int) float64 }); ok {
+		return f.FLOPsAt(shape)
+	}
+	if len(shape) == 0 {
+		return 0
+	}
+	return net.FLOPs(shape[0])
+}
+
 // ForwardWithCFG is forward_with_cfg (DiT, PixArt, Latte): the first half
 // of x is run twice with c's conditioning (c = [cond…; null…] as
 // sample.py builds it; a net's CFGCond, when it has one, says what its

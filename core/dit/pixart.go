@@ -563,6 +563,16 @@ func (m *PixArt) FLOPs(n int) float64 {
 	return m.Program(n, g, g, m.Cfg.ModelMaxLength).FLOPs()
 }
 
+// FLOPsAt is FLOPs for an input [N, C, H, W] of any size (PixArtMS):
+// dit.FLOPsAt.
+func (m *PixArt) FLOPsAt(shape []int) float64 {
+	p := m.Cfg.PatchSize
+	if len(shape) != 4 || shape[2] < p || shape[3] < p {
+		return 0
+	}
+	return m.Program(shape[0], shape[2]/p, shape[3]/p, m.Cfg.ModelMaxLength).FLOPs()
+}
+
 func (m *PixArt) linears() []*Linear {
 	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
 	if m.Cfg.MicroCondition {

@@ -735,8 +735,16 @@ func (m *STDiT3) Null(n int) (*Cond, error) { return nullCaption(m.spec.Family, 
 // FLOPs is 2× the multiply-adds of one forward with batch n at Latent()
 // and the configured caption length.
 func (m *STDiT3) FLOPs(n int) float64 {
-	lat := m.Latent()
-	g := m.shape(n, lat[1], lat[2], lat[3])
+	return m.FLOPsAt(append([]int{n}, m.Latent()...))
+}
+
+// FLOPsAt is FLOPs for an input of shape [N, C, T, H, W] (the model's
+// size is dynamic) with the configured caption length.
+func (m *STDiT3) FLOPsAt(shape []int) float64 {
+	if len(shape) != 5 {
+		return 0
+	}
+	g := m.shape(shape[0], shape[2], shape[3], shape[4])
 	g.L = m.Cfg.ModelMaxLength
 	return m.Program(g).FLOPs()
 }

@@ -136,6 +136,9 @@ type Result struct {
 	// Timesteps are the model timesteps of every step (the rectified
 	// flow's after its transform; nil for the Gaussian diffusion).
 	Timesteps []float64
+	// ModelBatch is the batch every step ran the model on (the rectified
+	// flow doubles its N samples inside each guided step).
+	ModelBatch int
 }
 
 // ChannelsFirst returns the state as [B, C, …] (Latte's frames-first
@@ -372,7 +375,7 @@ func Run(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Out: out, Shape: shape, N: n, Steps: d.Steps(), Guided: guided,
+	return &Result{Out: out, Shape: shape, N: n, Steps: d.Steps(), Guided: guided, ModelBatch: b,
 		ChannelAxis: dit.ChannelAxis(net), Conditioning: what}, nil
 }
 
