@@ -5,12 +5,14 @@ import (
 	"image"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ditkit/ditkit/core/sample"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/report"
+	"github.com/ditkit/ditkit/loader/scan"
 	"github.com/vugu/vugu"
 )
 
@@ -32,6 +34,7 @@ type Root struct {
 
 	ck    *loader.Checkpoint
 	Rep   *report.Inspect
+	Scan  *scan.Report // the safety scan of a file the reader refused
 	Det   *Detected
 	rows  []TensorRow
 	Query string
@@ -167,8 +170,11 @@ func (c *Root) startInspect(i int, ee vugu.EventEnv) {
 		ck, err := openSource(src)
 		var rep *report.Inspect
 		var det *Detected
+		var refused *scan.Report
 		if err == nil {
 			rep, det = report.BuildInspect(ck), Detect(ck)
+		} else {
+			refused = scanSource(src)
 		}
 		ee.Lock()
 		defer ee.UnlockRender()
@@ -176,6 +182,7 @@ func (c *Root) startInspect(i int, ee vugu.EventEnv) {
 			return
 		}
 		c.Busy = false
+		c.Scan = refused
 		if err != nil {
 			c.ck, c.Rep, c.Det, c.rows, c.Diff = nil, nil, nil, nil, nil
 			c.Err = CLIError(err)
@@ -199,6 +206,22 @@ func openSource(src *Source) (ck *loader.Checkpoint, err error) {
 		return src.Open()
 	}
 	return loader.Open(src.R, src.Size, src.Name)
+}
+
+// scanSource runs ditkit scan on a file the reader refused (a plain
+// pickle, a NumPy file, a broken checkpoint), so the page still says
+// whether it would run code; nil when the scan cannot read it either.
+func scanSource(src *Source) (rep *scan.Report) {
+	defer func() {
+		if recover() != nil {
+			rep = nil
+		}
+	}()
+	if src.R == nil {
+		return nil
+	}
+	rep, _ = scan.Scan(src.R, src.Size, src.Name)
+	return rep
 }
 
 func (c *Root) setReport(ck *loader.Checkpoint, rep *report.Inspect, det *Detected) {
@@ -281,20 +304,46 @@ func (c *Root) dtypes() []string {
 	return out
 }
 
-func (c *Root) danger() bool {
-	return c.Rep != nil && (c.Rep.Safety.Verdict == loader.VerdictDangerous || c.Rep.Safety.Verdict == "unknown")
+// safety is the verdict of the file shown: the report's for a file the
+// reader opened, the scan's for one it refused; nil when neither exists.
+func (c *Root) safety() *report.Safety {
+	switch {
+	case c.Rep != nil:
+		return &c.Rep.Safety
+	case c.Scan != nil:
+		pr := c.Scan.PickleReport()
+		return &report.Safety{Verdict: c.Scan.Verdict, Summary: c.Scan.Summary, Globals: pr.UniqueGlobals()}
+	}
+	return nil
 }
 
-func (c *Root) dangerText() string {
-	s := c.Rep.Safety
-	text := "SUSPICIOUS FILE: " + s.Summary + "."
-	if s.Verdict == loader.VerdictDangerous {
-		text = s.Summary + "."
+func (c *Root) danger() bool {
+	s := c.safety()
+	return s != nil && (s.Verdict == scan.VerdictDangerous || s.Verdict == scan.VerdictUnknown)
+}
+
+// verdictText is the verdict as `ditkit scan` prints it: "DANGEROUS — ...".
+func (c *Root) verdictText() string {
+	s := c.safety()
+	if s == nil {
+		return ""
 	}
+	return strings.ToUpper(s.Verdict) + " — " + s.Summary
+}
+
+// dangerText is the red banner: the verdict, then every global that is
+// not on the allow-list.
+func (c *Root) dangerText() string {
+	s := c.safety()
+	var names []string
 	for _, g := range s.Globals {
-		if g.Verdict != loader.VerdictSafe {
-			text += fmt.Sprintf(" %s (%s at offset %d);", g.FullName(), g.Opcode, g.Offset)
+		if g.Verdict != scan.VerdictSafe {
+			names = append(names, fmt.Sprintf("%s (%s, %s at offset %d)", g.FullName(), g.Verdict, g.Opcode, g.Offset))
 		}
+	}
+	text := c.verdictText() + "."
+	if len(names) > 0 {
+		text += " It names " + strings.Join(names, ", ") + "."
 	}
 	return text
 }

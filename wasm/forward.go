@@ -241,10 +241,13 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 }
 
 // sampleAPI is window.ditkit.sample(file, target, noiseFile, {backend,
-// steps, sampler, eta, cfgScale, class, heads}): `ditkit sample --noise`
-// in the page (the one sampling loop). noiseFile holds x and step_noise
-// (as the sampler references) and optionally y; class is a number, an
-// array or "1,11" (default: the file's y). The Blob holds out and x_steps.
+// steps, sampler, eta, cfgScale, class, caption, heads}): `ditkit sample
+// --noise` in the page (the one sampling loop). noiseFile holds x (or z)
+// and step_noise (as the sampler references) and optionally y: class
+// labels, or caption embeddings with mask, img_hw, aspect_ratio (PixArt);
+// class is a number, an array or "1,11" (default: the file's y); caption
+// a File of caption embeddings (default: the file's, else the model's
+// null caption). The Blob holds out and x_steps.
 // The sampler defaults to the family's (sample.DefaultsFor): for STDiT3
 // the rectified flow, whose options are flowRequest's.
 func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
@@ -274,6 +277,9 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 		}
 		req = sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
 			Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", def.CFGScale), Labels: labels, FileLabels: fileY, Noise: noise}
+		if req.Caption, err = optCaption(opts); err != nil { // else the noise file's caption (PixArt's references hold one)
+			return nil, err
+		}
 	}
 	ctx := context.Background()
 	var res *sample.Result

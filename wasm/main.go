@@ -11,6 +11,7 @@ import (
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
+	"github.com/ditkit/ditkit/loader/scan"
 	"github.com/ditkit/ditkit/ui"
 	"github.com/vugu/vugu"
 	"github.com/vugu/vugu/domrender"
@@ -83,6 +84,20 @@ func installAPI() js.Value {
 				return nil, err
 			}
 			return toJS(report.BuildInspect(ck))
+		})
+	}))
+	api.Set("scan", js.FuncOf(func(this js.Value, args []js.Value) any {
+		file := arg(args, 0)
+		return promise(func() (any, error) {
+			if file.Type() != js.TypeObject || file.Get("size").Type() != js.TypeNumber {
+				return nil, errNoFile
+			}
+			src := blobSource(file)
+			rep, err := scan.Scan(src.R, src.Size, src.Name)
+			if err != nil {
+				return nil, err
+			}
+			return toJS(rep)
 		})
 	}))
 	api.Set("diff", js.FuncOf(func(this js.Value, args []js.Value) any {

@@ -31,18 +31,28 @@ func flowRequest(in map[string]*tensor.Dense, opts js.Value, def sample.Defaults
 		Noise: ff.Noise, Caption: ff.Caption, RFlowRelease: optString(opts, "rflowRelease", ""),
 		Height: optFloat(opts, "height", ff.Video.Height), Width: optFloat(opts, "width", ff.Video.Width),
 		NumFrames: optFloat(opts, "numFrames", ff.Video.NumFrames), FPS: optFloat(opts, "fps", ff.Video.FPS)}
-	if opts.Type() == js.TypeObject {
-		if c := opts.Get("caption"); c.Type() == js.TypeObject {
-			ts, err := readInputs(c)
-			if err != nil {
-				return req, fmt.Errorf("caption: %w", err)
-			}
-			if req.Caption, err = sample.CaptionFile(ts, "caption file"); err != nil {
-				return req, err
-			}
-		}
+	c, err := optCaption(opts)
+	if c != nil {
+		req.Caption = c
 	}
-	return req, nil
+	return req, err
+}
+
+// optCaption reads opts.caption, a File holding y [N, 1, L, Ct] and
+// optionally mask (and PixArtMS's img_hw, aspect_ratio); nil without one.
+func optCaption(opts js.Value) (*sample.Caption, error) {
+	if opts.Type() != js.TypeObject {
+		return nil, nil
+	}
+	c := opts.Get("caption")
+	if c.Type() != js.TypeObject {
+		return nil, nil
+	}
+	ts, err := readInputs(c)
+	if err != nil {
+		return nil, fmt.Errorf("caption: %w", err)
+	}
+	return sample.CaptionFile(ts, "caption file")
 }
 
 // flowTensors are the rectified flow's extra outputs, named as its

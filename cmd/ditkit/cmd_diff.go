@@ -144,7 +144,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 	if root == "" {
 		root = "(top level)"
 	}
-	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", d.File, root, d.Target)
+	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", term(d.File), term(root), term(d.Target))
 	if d.Detected != nil {
 		fmt.Fprintf(w, "checkpoint looks like: %s", d.Detected.Family)
 		if d.Detected.Version != "" {
@@ -153,8 +153,9 @@ func printDiff(w io.Writer, d *report.Diff) {
 		fmt.Fprintln(w)
 	}
 	if d.Safety.Verdict != "safe" {
-		fmt.Fprintf(w, "safety:  %s — %s\n", strings.ToUpper(d.Safety.Verdict), d.Safety.Summary)
+		fmt.Fprintf(w, "safety:  %s — %s\n", strings.ToUpper(d.Safety.Verdict), term(d.Safety.Summary))
 	}
+	printQuantDiff(w, d)
 	if d.Clean {
 		fmt.Fprintln(w, "\nclean: the checkpoint's weights match the target exactly.")
 		return
@@ -175,7 +176,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 			if s.Lossy {
 				lossy = " [drops data]"
 			}
-			fmt.Fprintf(w, "  %d. %s — %s%s\n", i+1, s.ID, s.Description, lossy)
+			fmt.Fprintf(w, "  %d. %s — %s%s\n", i+1, term(s.ID), term(s.Description), lossy)
 		}
 	}
 }
@@ -240,18 +241,18 @@ func printFindings(w io.Writer, findings []diff.Finding) {
 			show = show[:6]
 		}
 		for _, l := range show {
-			fmt.Fprintf(w, "  %s\n", l)
+			fmt.Fprintf(w, "  %s\n", term(l))
 		}
 		if len(g.lines) > len(show) {
 			fmt.Fprintf(w, "  … and %d more\n", len(g.lines)-len(show))
 		}
-		fmt.Fprintf(w, "  why: %s\n", g.explain)
+		fmt.Fprintf(w, "  why: %s\n", term(g.explain))
 		if len(g.fixes) > 0 {
 			fix := strings.Join(g.fixes, ", ")
 			if len(fix) > 160 {
 				fix = fmt.Sprintf("%s … (%d fixes)", g.fixes[0], len(g.fixes))
 			}
-			fmt.Fprintf(w, "  fix: %s\n", fix)
+			fmt.Fprintf(w, "  fix: %s\n", term(fix))
 		} else {
 			fmt.Fprintln(w, "  fix: none — no conversion can supply this")
 		}

@@ -81,7 +81,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 }
 
 func printInspect(w io.Writer, r *report.Inspect) {
-	fmt.Fprintf(w, "file:         %s (%s)\n", r.File, humanBytes(r.Size))
+	fmt.Fprintf(w, "file:         %s (%s)\n", term(r.File), humanBytes(r.Size))
 	fmt.Fprintf(w, "format:       %s\n", r.Format)
 	if g := r.GGUF; g != nil {
 		printGGUF(w, g)
@@ -90,11 +90,11 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	if root == "" {
 		root = "(top level)"
 	}
-	fmt.Fprintf(w, "weights root: %s", root)
+	fmt.Fprintf(w, "weights root: %s", term(root))
 	if len(r.Alternatives) > 0 {
 		alts := make([]string, len(r.Alternatives))
 		for i, a := range r.Alternatives {
-			alts[i] = a
+			alts[i] = term(a)
 			if a == "" {
 				alts[i] = "(top level)"
 			}
@@ -106,14 +106,14 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	for _, k := range sortedKeys(r.BytesByDType) {
 		fmt.Fprintf(w, "  %-5s %s\n", k, humanBytes(r.BytesByDType[k]))
 	}
-	fmt.Fprintf(w, "safety:       %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
+	fmt.Fprintf(w, "safety:       %s — %s\n", strings.ToUpper(r.Safety.Verdict), term(r.Safety.Summary))
 	for _, g := range r.Safety.Globals {
 		if g.Verdict != loader.VerdictSafe {
-			fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s)\n", g.Verdict, g.FullName(), g.Opcode, g.Offset, g.Pickle)
+			fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s)\n", g.Verdict, term(g.FullName()), g.Opcode, g.Offset, term(g.Pickle))
 		}
 	}
 	for _, f := range r.Safety.Findings {
-		fmt.Fprintf(w, "  finding: %s\n", f)
+		fmt.Fprintf(w, "  finding: %s\n", term(f))
 	}
 	if f := r.FP8; f != nil {
 		fmt.Fprintf(w, "fp8:          %s layout, %d fp8 tensors, %d with weight scales\n", f.Layout, f.FP8Tensors, f.ScaledLayers)
@@ -122,7 +122,7 @@ func printInspect(w io.Writer, r *report.Inspect) {
 		}
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintf(w, "note:         %s\n", n)
+		fmt.Fprintf(w, "note:         %s\n", term(n))
 	}
 	if r.Detected != nil {
 		printDetected(w, r.Detected)
@@ -145,9 +145,9 @@ func printInspect(w io.Writer, r *report.Inspect) {
 			evidence = append(evidence, t.Name+": "+t.ShapeEvidence)
 		}
 		if hashed {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n, t.SHA256)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", term(t.Name), t.DType, tensor.FormatShape(t.Shape), n, t.SHA256)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", term(t.Name), t.DType, tensor.FormatShape(t.Shape), n)
 		}
 	}
 	tw.Flush()
@@ -199,13 +199,13 @@ func printDetected(w io.Writer, d *report.Detected) {
 		fmt.Fprintf(w, "  packed: %d weights stored packed 4-bit (%s)\n", len(d.Packed), d.PackedFormat)
 	}
 	if len(d.Params) > 0 {
-		fmt.Fprintf(w, "  spec: %s\n", d.Params)
+		fmt.Fprintf(w, "  spec: %s\n", term(fmt.Sprint(d.Params)))
 	}
 	for _, e := range d.Evidence {
-		fmt.Fprintf(w, "  evidence:  %s\n", e)
+		fmt.Fprintf(w, "  evidence:  %s\n", term(e))
 	}
 	for _, a := range d.Ambiguous {
-		fmt.Fprintf(w, "  ambiguous: %s\n", a)
+		fmt.Fprintf(w, "  ambiguous: %s\n", term(a))
 	}
 }
 

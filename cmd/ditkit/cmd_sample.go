@@ -4,10 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"image"
 	"io"
+	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/ditkit/ditkit/core/decode"
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/preview"
 	"github.com/ditkit/ditkit/core/sample"
@@ -17,9 +20,9 @@ import (
 func init() {
 	register(&command{
 		name: "sample",
-		usage: "FILE [--arch PRESET | --spec SPEC.json] [--steps N] [--sampler ddpm|ddim|rflow] [--eta E] [--class C[,C…]] [--cfg-scale S] [--seed S | --noise REF.safetensors] -o PREVIEW.png [--latent-out L.safetensors]\n" +
-			"       Open-Sora STDiT3 (rectified flow): [--caption EMB.safetensors] [--latent-size C,T,H,W] [--height PX --width PX --num-frames N --fps F] [--rflow-release 1.2|1.3]",
-		summary: "Sample a checkpoint as its upstream sampler does — DiT's sample.py (respaced DDPM/DDIM, CFG), Open-Sora 1.2/1.3's rectified flow for STDiT3 — and write a latent preview PNG.",
+		usage: "FILE [--arch PRESET | --spec SPEC.json] [--steps N] [--sampler ddpm|ddim|rflow] [--eta E] [--class C[,C…] | --caption EMB.safetensors] [--cfg-scale S] [--seed S | --noise REF.safetensors] [--latent-size C,…] [--decoder TAESD] -o PREVIEW.png [--latent-out L.safetensors]\n" +
+			"       Open-Sora STDiT3 (rectified flow): [--height PX --width PX --num-frames N --fps F] [--rflow-release 1.2|1.3]",
+		summary: "Sample a checkpoint as its upstream sampler does — DiT's sample.py and PixArt's IDDPM (respaced DDPM/DDIM, CFG; Latte), Open-Sora 1.2/1.3's rectified flow for STDiT3 — and write a preview PNG (TAESD decode or latent→RGB factors).",
 		run:     runSample,
 	})
 }
@@ -44,6 +47,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	var rf rflowFlags
 	rf.add(fs)
 	clip := fs.Bool("clip-denoised", false, "clamp predicted x0 to [-1, 1]")
+	decPath := fs.String("decoder", "", "TAESD-family decoder (madebyollin/taesd taesd_decoder for SD-VAE latents: DiT, PixArt, Latte; taef1 for 16 channels) to draw the preview; default: the linear latent→RGB factors, an approximation")
 	outPath := fs.String("o", "", "preview PNG")
 	latentOut := fs.String("latent-out", "", "write out (final latent) and x_steps (latent after each step) to this safetensors file")
 	pos, code, ok := parseFlags(fs, args)
@@ -61,6 +65,12 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	mf.precisionNote(stderr)
+	var dec *decode.Decoder
+	if *decPath != "" {
+		if dec, err = loadDecoder(*decPath); err != nil {
+			return fail(stderr, err)
+		}
+	}
 	def := sample.DefaultsFor(n.Spec().Family)
 	if !set["sampler"] {
 		*sampler = def.Sampler
@@ -79,16 +89,36 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	if *sampler == "rflow" {
 		return runFlowSample(name, n, &mf, &rf, set, flowArgs{steps: *steps, cfgScale: *cfgScale, seed: *seed, noise: *noisePath,
-			class: *class, out: *outPath, latentOut: *latentOut}, stderr)
+			class: *class, out: *outPath, latentOut: *latentOut, dec: dec, decPath: *decPath}, stderr)
 	}
-	if rf.given(set) {
-		return fail(stderr, fmt.Errorf("--caption, --latent-size, --height, --width, --num-frames, --fps and --rflow-release are for the rectified flow (--sampler rflow)"))
+	if def.Sampler == "rflow" { // as sample.Run says, before reading a caption file
+		return fail(stderr, fmt.Errorf("%s samples with the rectified flow (--sampler rflow), not %s", n.Spec().Family, *sampler))
+	}
+	if rf.videoGiven(set) {
+		return fail(stderr, fmt.Errorf("--height, --width, --num-frames, --fps and --rflow-release are for the rectified flow (--sampler rflow)"))
 	}
 	if n.Guided() == 0 && set["cfg-scale"] && *cfgScale > 1 {
-		fmt.Fprintf(stderr, "ditkit %s: %s samples with the null caption only (no text encoder): --cfg-scale is ignored\n", name, n.Spec().Family)
+		fmt.Fprintf(stderr, "ditkit %s: %s has no forward_with_cfg here: --cfg-scale is ignored\n", name, n.Spec().Family)
 	}
 	req := sample.Request{Steps: *steps, Sampler: *sampler, Eta: *eta, ClipDenoised: *clip, CFGScale: *cfgScale,
 		Noise: sample.Noise{Seed: *seed}, Options: &dit.Options{Backend: mf.cpu()}}
+	if rf.caption != "" {
+		if n.Classes() > 0 {
+			return fail(stderr, fmt.Errorf("--caption: %s is class-conditional: use --class", n.Spec().Family))
+		}
+		ts, err := readTensors(rf.caption)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if req.Caption, err = sample.CaptionFile(ts, rf.caption); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	if rf.latent != "" {
+		if req.Latent, err = sample.ParseLabels(rf.latent); err != nil || len(req.Latent) == 0 {
+			return fail(stderr, fmt.Errorf("--latent-size %q: want one sample's latent shape C,H,W (PixArtMS takes any multiple of the patch)", rf.latent))
+		}
+	}
 	if *class != "" {
 		if req.Labels, err = sample.ParseLabels(*class); err != nil {
 			return fail(stderr, fmt.Errorf("--class: %w", err))
@@ -117,22 +147,26 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "step %d/%d t=%d %.1fs\n", i+1, total, t, time.Since(start).Seconds())
 	}
-	res, err := sample.Run(context.Background(), n, req)
+	res, err := sample.Run(context.Background(), n.Net, req) // the built Net: its optional methods (dit.ChannelAxis, CFGCond) count
 	if err != nil {
 		return fail(stderr, err)
 	}
-	img, err := res.Image() // the conditional samples, as sample.py keeps
+	fmt.Fprintf(stderr, "ditkit %s: conditioned on %s\n", name, res.Conditioning)
+	img, how, err := resultImage(context.Background(), res, dec, *decPath, mf.threads)
 	if err != nil {
 		return fail(stderr, err)
 	}
+	fmt.Fprintf(stderr, "ditkit %s: preview drawn with %s\n", name, how)
 	if err := writeFileAtomic(*outPath, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
 		return fail(stderr, err)
 	}
 	if *latentOut != "" {
 		meta := map[string]string{"producer": "ditkit sample", "sampler": *sampler, "steps": strconv.Itoa(res.Steps)}
-		if n.Classes() > 0 {
+		meta["conditioning"] = res.Conditioning
+		if res.Guided {
 			meta["cfg_scale"] = strconv.FormatFloat(*cfgScale, 'g', -1, 64)
-		} else {
+		}
+		if n.Classes() == 0 && req.Caption == nil && req.Noise.Caption == nil {
 			meta["caption"] = "null (y_embedder.y_embedding)"
 		}
 		err := writeSafetensors(*latentOut, []namedTensor{
@@ -144,4 +178,22 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
+}
+
+// resultImage draws a sampling result's conditional samples: decoded by
+// dec (TAESD) when given, else through the linear latent→RGB factors of
+// the latent's format; how says which.
+func resultImage(ctx context.Context, res *sample.Result, dec *decode.Decoder, decName string, threads int) (*image.RGBA, string, error) {
+	if dec == nil {
+		img, err := res.Image()
+		return img, preview.SD15.Approximation(), err
+	}
+	out, shape := res.ChannelsFirst()
+	per := len(out) / shape[0]
+	shape = append([]int{res.N}, shape[1:]...)
+	img, err := decodeImage(ctx, dec, out[:res.N*per], shape, threads)
+	if err != nil {
+		return nil, "", fmt.Errorf("--decoder %s: %w", decName, err)
+	}
+	return img, fmt.Sprintf("the %d-channel TAESD decoder %s", dec.LatentChannels, filepath.Base(decName)), nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ditkit/ditkit/core/decode"
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/preview"
 	"github.com/ditkit/ditkit/core/sample"
@@ -25,8 +26,8 @@ type rflowFlags struct {
 var rflowFlagNames = []string{"caption", "latent-size", "height", "width", "num-frames", "fps", "rflow-release"}
 
 func (r *rflowFlags) add(fs *flag.FlagSet) {
-	fs.StringVar(&r.caption, "caption", "", "caption embeddings: a safetensors file holding y [N, 1, L, Ct] and optionally mask [N, L], as the model's own text encoder computed them (default: the --noise file's caption, else the model's own null caption y_embedder.y_embedding)")
-	fs.StringVar(&r.latent, "latent-size", "", "latent size C,T,H,W of one sample when no --noise file fixes it (default: the spec's input_size, else C,5,16,16: 17 frames of 128×128 px)")
+	fs.StringVar(&r.caption, "caption", "", "caption embeddings (STDiT3, PixArt): a safetensors file holding y [N, 1, L, Ct] and optionally mask [N, L] (and PixArtMS's img_hw, aspect_ratio), as the model's own text encoder computed them (default: the --noise file's caption, else the model's own null caption y_embedder.y_embedding, unguided)")
+	fs.StringVar(&r.latent, "latent-size", "", "latent size of one sample when no --noise file fixes it: C,T,H,W for STDiT3 (default: the spec's input_size, else C,5,16,16: 17 frames of 128×128 px), C,H,W for PixArtMS (default: input_size)")
 	fs.Float64Var(&r.height, "height", 0, "video height in pixels (fps/size micro-conditions and the timestep transform; default: the --noise file's, else 8 × the latent's)")
 	fs.Float64Var(&r.width, "width", 0, "video width in pixels (default: the --noise file's, else 8 × the latent's)")
 	fs.Float64Var(&r.numFrames, "num-frames", 0, "video frames for the timestep transform (default: the --noise file's, else what the release's VAE decodes the latent frames to: 1.2 17 per 5, 1.3 4 per frame + 1)")
@@ -34,10 +35,12 @@ func (r *rflowFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&r.release, "rflow-release", "", "rectified flow settings: 1.2 (Open-Sora 1.2) or 1.3 (oscillation guidance, flaw fix, 1.3 frame count); default: the family's (stdit3 1.2, stdit3-v4 1.3)")
 }
 
-// given reports whether any of these flags was set.
-func (r *rflowFlags) given(set map[string]bool) bool {
+// videoGiven reports whether any of the rectified flow's own flags (the
+// video's size, frames, fps, release) was set: --caption and
+// --latent-size serve the Gaussian samplers too (PixArt).
+func (r *rflowFlags) videoGiven(set map[string]bool) bool {
 	for _, n := range rflowFlagNames {
-		if set[n] {
+		if set[n] && n != "caption" && n != "latent-size" {
 			return true
 		}
 	}
@@ -51,6 +54,8 @@ type flowArgs struct {
 	seed           uint64
 	noise, class   string
 	out, latentOut string
+	dec            *decode.Decoder // --decoder, or nil: the latent→RGB factors
+	decPath        string
 }
 
 // runFlowSample is `ditkit sample --sampler rflow` (the STDiT3 default):
@@ -125,14 +130,15 @@ func runFlowSample(name string, n *runNet, mf *modelFlags, rf *rflowFlags, set m
 		}
 		fmt.Fprintf(stderr, "step %d/%d t=%d %.1fs\n", i+1, total, t, time.Since(start).Seconds())
 	}
-	res, err := sample.Run(context.Background(), n, req)
+	res, err := sample.Run(context.Background(), n.Net, req)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	img, err := res.Image()
+	img, how, err := resultImage(context.Background(), res, a.dec, a.decPath, mf.threads)
 	if err != nil {
 		return fail(stderr, err)
 	}
+	fmt.Fprintf(stderr, "ditkit %s: preview drawn with %s\n", name, how)
 	if err := writeFileAtomic(a.out, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
 		return fail(stderr, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 )
 
 // Exit codes shared by every command.
@@ -41,7 +40,15 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs a command line; everything it writes passes a termGuard.
 func run(args []string, stdout, stderr io.Writer) int {
+	gout, gerr := newTermGuard(stdout), newTermGuard(stderr)
+	defer gerr.Flush()
+	defer gout.Flush()
+	return dispatch(args, gout, gerr)
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 {
 			if c := commands[args[1]]; c != nil {
@@ -121,7 +128,6 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 
 // fail prints a one-line error and returns exitError.
 func fail(stderr io.Writer, err error) int {
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	fmt.Fprintln(stderr, "ditkit: "+msg)
+	fmt.Fprintln(stderr, "ditkit: "+term(err.Error()))
 	return exitError
 }

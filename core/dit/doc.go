@@ -1,5 +1,5 @@
 // Package dit runs diffusion transformers (facebookresearch/DiT, Open-Sora
-// 1.0 STDiT, Open-Sora 1.2 STDiT3 and 1.3 STDiT-v4 today) on the CPU, natively and in WebAssembly, and
+// 1.0 STDiT, Open-Sora 1.2 STDiT3 and 1.3 STDiT-v4, PixArt-α/Σ and Latte today) on the CPU, natively and in WebAssembly, and
 // on devices through a Runner (WebGPU), with weights kept in their stored
 // dtype (F32, BF16, F16) and float32 compute.
 //
@@ -24,7 +24,7 @@
 //
 // A Program is one forward at one batch size as a flat list of ops over
 // float32 buffers (LinearOp, AddOp, SiLUOp, NormOp, AttnOp, GateOp, SwapOp,
-// GatherOp, RMSNormOp, RoPEOp, TapOp, BlockOp). Options pick how it runs, explicitly:
+// GatherOp, RMSNormOp, RoPEOp, LayerNormOp, CopyOp, TapOp, BlockOp). Options pick how it runs, explicitly:
 // Options.Backend runs it op by op (Eager) on a kernel set (kernels.CPU by
 // default, or a device's per-op kernels) and shows every TapOp to
 // Options.Hook under the reference fixtures' names; Options.Runner runs it

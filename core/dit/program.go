@@ -290,6 +290,10 @@ func Eager(ctx context.Context, p *Program, f *Feed, opt *Options) ([]float32, e
 			gatedAdd(bufs[o.Dst][:o.Rows*o.Cols], bufs[o.Src], bufs[o.Gate][o.Off:], o.Stride, o.Group, o.Cols)
 		case *SwapOp:
 			swapRows(bufs[o.Dst], bufs[o.Src], o)
+		case *LayerNormOp:
+			layerNormAffine(bufs[o.Dst], bufs[o.Src], bufs[o.W], bufs[o.B], o)
+		case *CopyOp:
+			copyRows(bufs[o.Dst], bufs[o.Src], o)
 		case *GatherOp:
 			idx := f.Ints[o.Index]
 			dst, src := bufs[o.Dst], bufs[o.Src]

@@ -212,8 +212,7 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 	b.op(&GatherOp{Dst: ypk, Src: yp, Cols: H, Index: "caption_rows"})
 	for bi := range m.Blocks {
 		blk := &m.Blocks[bi]
-		b.op(&AddOp{Dst: mod, Src: t0, Rows: B, Cols: 6 * H, Set: true})
-		b.op(&AddOp{Dst: mod, Src: b.constant(blk.ScaleShift), Rows: B, Cols: 6 * H, Mod: 1})
+		b.t2iMod(mod, t0, blk.ScaleShift, B, H)
 		// Spatial attention over [(B·T), S, H].
 		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: N, Stride: 6 * H, Shift: 0, Scale: H})
 		b.selfAttn(proj, norm, qkv, att, B*gt, S, H, heads, &blk.Attn, &blk.AttnProj)
@@ -229,18 +228,12 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 		b.op(&GateOp{Dst: h, Src: tmp2, Gate: mod, Rows: rows, Cols: H, Group: N, Stride: 6 * H, Off: 2 * H})
 		// Cross-attention to the packed caption tokens (no norm, no gate).
 		b.captionCrossAttn(h, ypk, att, kv, tmp, proj, B, N, L, H, heads, &blk.CrossQ, &blk.CrossKV, &blk.CrossProj)
-		// MLP.
-		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: N, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
-		b.mlp(fc2, norm, fc1, rows, &blk.FC1, &blk.FC2)
-		b.op(&GateOp{Dst: h, Src: fc2, Gate: mod, Rows: rows, Cols: H, Group: N, Stride: 6 * H, Off: 5 * H})
+		b.t2iMLP(h, mod, norm, fc1, fc2, rows, N, H, &blk.FC1, &blk.FC2)
 		b.tap(fmt.Sprintf("block%d_out", bi), h, B, N, H)
 		b.op(&BlockOp{Index: bi})
 	}
 	// T2IFinalLayer with the raw t: shift = sst[0] + t, scale = sst[1] + t.
-	b.op(&AddOp{Dst: fm, Src: te, Rows: 2 * B, Cols: H, Div: 2, Set: true})
-	b.op(&AddOp{Dst: fm, Src: b.constant(m.FinalShift), Rows: 2 * B, Cols: H, Mod: 2})
-	b.op(&NormOp{Dst: norm, Src: h, Mod: fm, Rows: rows, Cols: H, Eps: 1e-6, Group: N, Stride: 2 * H, Shift: 0, Scale: H})
-	b.linear(fo, norm, rows, &m.Final)
+	b.t2iFinal(fo, h, te, fm, norm, m.FinalShift, B, rows, N, H, &m.Final)
 	b.p.Out = fo
 	return b.p
 }

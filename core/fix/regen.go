@@ -119,6 +119,24 @@ func SinCos2D(dim, h, w int, scale float64) []float32 {
 	return out
 }
 
+// SinCos2DAt is get_2d_sincos_pos_embed_from_grid for the grid of
+// coordinates ph (rows) × pw (columns), given in float64 as numpy holds
+// them: row i·len(pw)+j holds the sin-cos of pw[j] in its first half and
+// of ph[i] in its second (PixArt's per-size tables).
+func SinCos2DAt(dim int, ph, pw []float64) []float32 {
+	out := make([]float32, len(ph)*len(pw)*dim)
+	half := dim / 2
+	om := omegas(half)
+	for i, pi := range ph {
+		for j, pj := range pw {
+			row := out[(i*len(pw)+j)*dim:]
+			sinCosRow(row[:half], pj, om)
+			sinCosRow(row[half:dim], pi, om)
+		}
+	}
+	return out
+}
+
 // SinCos1D is get_1d_sincos_pos_embed(dim, n, scale): positions arange(n)/scale (float64).
 func SinCos1D(dim, n int, scale float64) []float32 {
 	out := make([]float32, n*dim)

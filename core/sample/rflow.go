@@ -334,7 +334,8 @@ func std(v []float32) float64 {
 
 // CaptionFile reads a caption embedding file: y [N, 1, L, Ct] (or
 // [N, L, Ct]) as the model's own text encoder computed it, and optionally
-// mask [N', L] (N divisible by N'). name names the file in errors.
+// mask [N', L] (N divisible by N') and PixArtMS's img_hw [N', 2] and
+// aspect_ratio [N', 1]. name names the file in errors.
 func CaptionFile(ts map[string]*tensor.Dense, name string) (*Caption, error) {
 	return readCaption(ts, name, "y")
 }
@@ -348,7 +349,7 @@ func readCaption(ts map[string]*tensor.Dense, name, key string) (*Caption, error
 	if !(len(s) == 4 && s[1] == 1 || len(s) == 3) || s[0] < 1 || s[len(s)-1] < 1 || s[len(s)-2] < 1 {
 		return nil, fmt.Errorf("%s: %s has shape %s, want [N, 1, L, Ct]", name, key, tensor.FormatShape(s))
 	}
-	c := &Caption{N: s[0]}
+	c := &Caption{N: s[0], Name: name}
 	var err error
 	if c.Y, err = y.Float32s(); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", name, key, err)
@@ -360,6 +361,17 @@ func readCaption(ts map[string]*tensor.Dense, name, key string) (*Caption, error
 		}
 		if c.Mask, err = m.Ints(); err != nil {
 			return nil, fmt.Errorf("%s: mask: %w", name, err)
+		}
+	}
+	// PixArtMS's micro-conditions, when the file has them.
+	for _, f := range []struct {
+		key string
+		dst *[]float64
+	}{{"img_hw", &c.ImgHW}, {"aspect_ratio", &c.AspectRatio}} {
+		if d := ts[f.key]; d != nil {
+			if *f.dst, err = d.Float64s(); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, f.key, err)
+			}
 		}
 	}
 	return c, nil

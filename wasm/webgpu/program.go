@@ -57,6 +57,8 @@ func supported(op dit.Op) error {
 	case *dit.LinearOp, *dit.SiLUOp, *dit.NormOp, *dit.GateOp, *dit.TapOp, *dit.BlockOp, *dit.AddOp,
 		*dit.SwapOp, *dit.GatherOp, *dit.RMSNormOp, *dit.RoPEOp:
 		return nil
+	case *dit.LayerNormOp, *dit.CopyOp: // ops_pixart.go
+		return nil
 	case *dit.AttnOp:
 		if o.HeadDim > maxHeadDim {
 			return fmt.Errorf("%w: head dimension %d > %d", ErrUnavailable, o.HeadDim, maxHeadDim)
@@ -233,6 +235,10 @@ func (g *GPU) compileProgram(p *dit.Program) (*plan, error) {
 			one(g.attention(attnArgs{q: bufs[o.Q], kv: bufs[o.KV], out: bufs[o.Dst], lens: lens, qOff: o.QOff, qStride: o.QStride,
 				kOff: o.KOff, vOff: o.VOff, kvStride: o.KVStride, oStride: o.OutStride,
 				seqs: o.Seqs, nq: o.NQ, nk: o.NK, heads: o.Heads, hd: o.HeadDim, scale: o.Scale}))
+		case *dit.LayerNormOp:
+			one(g.layerNormAffine(bufs, o))
+		case *dit.CopyOp:
+			one(g.copyRows(bufs, o))
 		}
 		if err != nil {
 			return fail(err)
