@@ -17,7 +17,7 @@ func init() {
 		name: "preview",
 		usage: "FILE [--arch PRESET | --spec SPEC.json] [--error-text ERR.txt | --layout original] [sample's flags] -o PREVIEW.png\n" +
 			"       ditkit preview --latent L.safetensors [--tensor NAME] -o PREVIEW.png",
-		summary: "Prove a checkpoint works: sample a few steps (as the page does: sample with 25 DDIM steps by default) and write the preview PNG " +
+		summary: "Prove a checkpoint works: sample a few steps (as the page does: the family's quick preview, e.g. DiT's 25 DDIM steps) and write the preview PNG " +
 			"(with --error-text or --layout: of the weights as convert fixes them); or render a saved latent.",
 		run: runPreview,
 		more: func() (string, *flag.FlagSet) {
@@ -48,8 +48,9 @@ func runPreview(args []string, stdout, stderr io.Writer) int {
 			return previewLatent(args, stdout, stderr)
 		}
 	}
-	// sample under the name "preview" takes the quick defaults and the
-	// target flags (preview_target.go; --noise says its own step count).
+	// sample under the name "preview" takes the family's quick preview
+	// defaults (sample.Defaults: DiT 25 DDIM steps; --noise says its own
+	// step count) and the target flags (preview_target.go).
 	return runSampleAs("preview", args, stdout, stderr)
 }
 
