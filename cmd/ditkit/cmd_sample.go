@@ -98,7 +98,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	if *sampler == "rflow" {
 		return runFlowSample(name, n, &mf, &rf, set, flowArgs{steps: *steps, cfgScale: *cfgScale, seed: *seed, noise: *noisePath,
-			class: *class, out: *outPath, latentOut: *latentOut, dec: dec, decPath: *decPath}, stderr)
+			class: *class, out: *outPath, latentOut: *latentOut, dec: dec, decPath: *decPath, stdout: stdout}, stderr)
 	}
 	if def.Sampler == "rflow" { // as sample.Run says, before reading a caption file
 		return fail(stderr, fmt.Errorf("%s samples with the rectified flow (--sampler rflow), not %s", n.Spec().Family, *sampler))

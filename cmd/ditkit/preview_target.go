@@ -8,26 +8,30 @@ import (
 
 	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/core/dit/kernels"
+	"github.com/ditkit/ditkit/core/sample"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/convert"
 )
 
-// previewFlags are what preview adds to sample's flags: the page's quick
-// defaults (25 DDIM steps) and the target flags diff and convert take, so
-// the checkpoint a load error was about can be previewed as the fix plan
-// converts it.
+// previewFlags are what preview adds to sample's flags: the target flags
+// diff and convert take, so the checkpoint a load error was about can be
+// previewed as the fix plan converts it. Its help states its own defaults.
 type previewFlags struct {
 	errPath, layout *string
 }
 
-// previewDefaults are preview's defaults for sample's flags.
-var previewDefaults = map[string]string{"steps": "25", "sampler": "ddim"}
-
 func addPreviewFlags(fs *flag.FlagSet) *previewFlags {
-	for name, v := range previewDefaults {
+	// sample's texts end "default: the family's — …"; preview's defaults
+	// are the families' quick previews (sample.Defaults).
+	d, v := sample.DefaultsFor("dit"), sample.DefaultsFor("stdit3")
+	for name, def := range map[string]string{
+		"steps":   fmt.Sprintf("default: the family's quick preview — DiT, PixArt, Latte %d, STDiT3 %d", d.PreviewSteps, v.PreviewSteps),
+		"sampler": fmt.Sprintf("default: the family's quick preview — DiT, PixArt, Latte %s, STDiT3 %s", d.PreviewSampler, v.PreviewSampler),
+	} {
 		if f := fs.Lookup(name); f != nil {
-			f.Value.Set(v) // a default: fs.Visit still tells what the user set
-			f.DefValue = v
+			if i := strings.Index(f.Usage, "default:"); i >= 0 {
+				f.Usage = f.Usage[:i] + def
+			}
 		}
 	}
 	return &previewFlags{
