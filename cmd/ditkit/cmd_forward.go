@@ -27,7 +27,9 @@ func init() {
 type modelFlags struct {
 	arch, specPath, precision, root string
 	heads, threads                  int
-	prec                            kernels.Precision // parsed --precision
+	prec                            kernels.Precision  // parsed --precision
+	converted                       *loader.Checkpoint // preview --error-text/--layout: the converted weights (preview_target.go)
+	dropConverted                   func()
 }
 
 // cpu is the CPU backend the flags ask for.
@@ -84,7 +86,7 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		return nil, fmt.Errorf("--precision %q: want fp32 or bf16 (fp16 activations are not implemented; fp16 weights are used as stored)", mf.precision)
 	}
 	mf.prec = prec
-	ck, f, err := loader.OpenFile(path)
+	ck, f, err := mf.open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +137,10 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 || *inputs == "" || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit forward: need FILE, --inputs and -o (see ditkit forward --help)")
-		return exitError
+		return usageError(stderr, c, "need FILE, --inputs and -o")
+	}
+	if err := checkOutputs(*outPath); err != nil {
+		return fail(stderr, err)
 	}
 	n, err := loadNet(pos[0], &mf)
 	if err != nil {
@@ -223,10 +227,10 @@ func writeFileAtomic(path string, fn func(io.Writer) error) error {
 	defer tmp.discard()
 	bw := newBufWriter(tmp.File)
 	if err := fn(bw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return tmp.fail(err, " (nothing was written)")
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return tmp.fail(err, " (nothing was written)")
 	}
 	return tmp.commit()
 }

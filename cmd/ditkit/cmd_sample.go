@@ -50,16 +50,25 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	decPath := fs.String("decoder", "", "TAESD-family decoder (madebyollin/taesd taesd_decoder for SD-VAE latents: DiT, PixArt, Latte; taef1 for 16 channels) to draw the preview; default: the linear latent→RGB factors, an approximation")
 	outPath := fs.String("o", "", "preview PNG")
 	latentOut := fs.String("latent-out", "", "write out (final latent) and x_steps (latent after each step) to this safetensors file")
+	var pf *previewFlags
+	if name == "preview" {
+		pf = addPreviewFlags(fs)
+	}
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 1 || *outPath == "" {
-		fmt.Fprintf(stderr, "ditkit %s: need FILE and -o PREVIEW.png (see ditkit %s --help)\n", name, name)
-		return exitError
+		return usageError(stderr, c, "need FILE and -o PREVIEW.png")
+	}
+	if err := checkOutputs(*outPath, *latentOut); err != nil {
+		return fail(stderr, err)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := pf.convert(pos[0], &mf, *outPath, stderr); err != nil {
+		return fail(stderr, err)
+	}
 	n, err := loadNet(pos[0], &mf)
 	if err != nil {
 		return fail(stderr, err)
@@ -89,7 +98,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	if *sampler == "rflow" {
 		return runFlowSample(name, n, &mf, &rf, set, flowArgs{steps: *steps, cfgScale: *cfgScale, seed: *seed, noise: *noisePath,
-			class: *class, out: *outPath, latentOut: *latentOut, dec: dec, decPath: *decPath}, stderr)
+			class: *class, out: *outPath, latentOut: *latentOut, dec: dec, decPath: *decPath, stdout: stdout}, stderr)
 	}
 	if def.Sampler == "rflow" { // as sample.Run says, before reading a caption file
 		return fail(stderr, fmt.Errorf("%s samples with the rectified flow (--sampler rflow), not %s", n.Spec().Family, *sampler))
@@ -160,6 +169,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	if err := writeFileAtomic(*outPath, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
 		return fail(stderr, err)
 	}
+	fmt.Fprintf(stdout, "wrote %s (%d×%d px)\n", *outPath, img.Bounds().Dx(), img.Bounds().Dy())
 	if *latentOut != "" {
 		meta := map[string]string{"producer": "ditkit sample", "sampler": *sampler, "steps": strconv.Itoa(res.Steps)}
 		meta["conditioning"] = res.Conditioning
@@ -176,6 +186,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(stderr, err)
 		}
+		fmt.Fprintf(stdout, "wrote %s (out, x_steps)\n", *latentOut)
 	}
 	return exitOK
 }

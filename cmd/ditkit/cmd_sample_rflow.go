@@ -27,7 +27,7 @@ var rflowFlagNames = []string{"caption", "latent-size", "height", "width", "num-
 
 func (r *rflowFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&r.caption, "caption", "", "caption embeddings (STDiT3, PixArt): a safetensors file holding y [N, 1, L, Ct] and optionally mask [N, L] (and PixArtMS's img_hw, aspect_ratio), as the model's own text encoder computed them (default: the --noise file's caption, else the model's own null caption y_embedder.y_embedding, unguided)")
-	fs.StringVar(&r.latent, "latent-size", "", "latent size of one sample when no --noise file fixes it: C,T,H,W for STDiT3 (default: the spec's input_size, else C,5,16,16: 17 frames of 128×128 px), C,H,W for PixArtMS (default: input_size)")
+	fs.StringVar(&r.latent, "latent-size", "", "latent size of one sample when no --noise file fixes it: C,T,H,W for STDiT3, C,H,W for PixArtMS (default: the spec's input_size; STDiT3 without one C,5,16,16: 17 frames of 128×128 px)")
 	fs.Float64Var(&r.height, "height", 0, "video height in pixels (fps/size micro-conditions and the timestep transform; default: the --noise file's, else 8 × the latent's)")
 	fs.Float64Var(&r.width, "width", 0, "video width in pixels (default: the --noise file's, else 8 × the latent's)")
 	fs.Float64Var(&r.numFrames, "num-frames", 0, "video frames for the timestep transform (default: the --noise file's, else what the release's VAE decodes the latent frames to: 1.2 17 per 5, 1.3 4 per frame + 1)")
@@ -56,6 +56,7 @@ type flowArgs struct {
 	out, latentOut string
 	dec            *decode.Decoder // --decoder, or nil: the latent→RGB factors
 	decPath        string
+	stdout         io.Writer // where the "wrote PATH" lines go
 }
 
 // runFlowSample is `ditkit sample --sampler rflow` (the STDiT3 default):
@@ -142,6 +143,7 @@ func runFlowSample(name string, n *runNet, mf *modelFlags, rf *rflowFlags, set m
 	if err := writeFileAtomic(a.out, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
 		return fail(stderr, err)
 	}
+	fmt.Fprintf(a.stdout, "wrote %s (%d×%d px)\n", a.out, img.Bounds().Dx(), img.Bounds().Dy())
 	if a.latentOut == "" {
 		return exitOK
 	}
@@ -164,6 +166,7 @@ func runFlowSample(name string, n *runNet, mf *modelFlags, rf *rflowFlags, set m
 	if err != nil {
 		return fail(stderr, err)
 	}
+	fmt.Fprintf(a.stdout, "wrote %s (out, x_steps, z_in_steps, timesteps)\n", a.latentOut)
 	return exitOK
 }
 
