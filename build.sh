@@ -192,7 +192,7 @@ cmd_test() {
 cmd_bench() {
   cmd_build
   log "go benchmarks"
-  go test -run '^$' -bench "${BENCH:-.}" -skip 'DiTXL2' -benchtime "${BENCHTIME:-1x}" -timeout 60m ./...
+  go test -run '^$' -bench "${BENCH:-.}" -skip 'DiTXL2|PixArtXL2' -benchtime "${BENCHTIME:-1x}" -timeout 60m ./...
   bench_forward
   bench_io
   bench_gguf
@@ -214,10 +214,11 @@ bench_webgpu() {
 
 # bench_forward times a full-size DiT-XL/2 256 px forward (random weights of
 # the real shapes; fp32 and bf16 weights, batch 1 and 2) and the
-# single-threaded portable path wasm uses, next to PyTorch (2 threads).
+# single-threaded portable path wasm uses, next to PyTorch (2 threads); and
+# one PixArt-XL/2 512 px sampler step (CFG batch 2, 120 caption tokens).
 bench_forward() {
-  log "bench: DiT-XL/2 forward (go)"
-  go test -run '^$' -bench 'DiTXL2' -benchtime 1x -timeout 30m ./core/dit | grep -E 'Benchmark|ok' || true
+  log "bench: DiT-XL/2 forward, PixArt-XL/2 512 step (go)"
+  go test -run '^$' -bench 'DiTXL2|PixArtXL2' -benchtime 1x -timeout 30m ./core/dit | grep -E 'Benchmark|ok' || true
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     log "bench: DiT-XL/2 forward (torch, 2 threads)"
     OMP_NUM_THREADS=2 /usr/bin/python3 core/dit/testdata/torch_dit_bench.py 2

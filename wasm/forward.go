@@ -247,16 +247,21 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	}
 	info.MS = float64(dur.Microseconds()) / 1000
 	info.StepMS, info.FirstMS = info.MS, info.MS
-	info.GFLOPs = n.FLOPs(len(fin.T)) / dur.Seconds() / 1e9
+	info.GFLOPs = dit.FLOPsAt(n, fin.Shape) / dur.Seconds() / 1e9
 	return resultBlob("forward.safetensors", []namedF32{{"out", shape, out}},
 		map[string]string{"producer": "ditkit forward (page)", "backend": info.Backend}, info)
 }
 
 // sampleAPI is window.ditkit.sample(file, target, noiseFile, {backend,
-// steps, sampler, eta, cfgScale, class, heads}): `ditkit sample --noise`
-// in the page (the one sampling loop). noiseFile holds x and step_noise
-// (as the sampler references) and optionally y; class is a number, an
-// array or "1,11" (default: the file's y). The Blob holds out and x_steps.
+// steps, sampler, eta, cfgScale, class, caption, heads}): `ditkit sample
+// --noise` in the page (the one sampling loop). noiseFile holds x (or z)
+// and step_noise (as the sampler references) and optionally y: class
+// labels, or caption embeddings with mask, img_hw, aspect_ratio (PixArt);
+// class is a number, an array or "1,11" (default: the file's y); caption
+// a File of caption embeddings (default: the file's, else the model's
+// null caption). The Blob holds out and x_steps.
+// The sampler defaults to the family's (sample.DefaultsFor): for STDiT3
+// the rectified flow, whose options are flowRequest's.
 func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	n, err := loadNetBlob(file, target, opts)
 	if err != nil {
@@ -266,17 +271,28 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	noise, fileY, fileSteps, err := sample.NoiseFile(in, "noise file")
-	if err != nil {
-		return nil, err
+	def := sample.DefaultsFor(n.Spec().Family)
+	sampler := optString(opts, "sampler", def.Sampler)
+	var req sample.Request
+	if sampler == "rflow" {
+		if req, err = flowRequest(in, opts, def); err != nil {
+			return nil, err
+		}
+	} else {
+		noise, fileY, fileSteps, err := sample.NoiseFile(in, "noise file")
+		if err != nil {
+			return nil, err
+		}
+		labels, err := optLabels(opts)
+		if err != nil {
+			return nil, err
+		}
+		req = sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
+			Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", def.CFGScale), Labels: labels, FileLabels: fileY, Noise: noise}
+		if req.Caption, err = optCaption(opts); err != nil { // else the noise file's caption (PixArt's references hold one)
+			return nil, err
+		}
 	}
-	labels, err := optLabels(opts)
-	if err != nil {
-		return nil, err
-	}
-	sampler := optString(opts, "sampler", "ddpm")
-	req := sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
-		Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", 4), Labels: labels, FileLabels: fileY, Noise: noise}
 	ctx := context.Background()
 	var res *sample.Result
 	var xSteps []float32
@@ -303,11 +319,15 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	info.MS = float64(total.Microseconds()) / 1000
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = info.MS / float64(res.Steps)
-	info.GFLOPs = n.FLOPs(res.Shape[0]) * float64(res.Steps) / total.Seconds() / 1e9
-	return resultBlob("sample.safetensors", []namedF32{
+	info.GFLOPs = dit.FLOPsAt(n, append([]int{res.ModelBatch}, res.Shape[1:]...)) * float64(res.Steps) / total.Seconds() / 1e9
+	ts := []namedF32{
 		{"out", res.Shape, res.Out},
 		{"x_steps", append([]int{res.Steps}, res.Shape...), xSteps},
-	}, map[string]string{"producer": "ditkit sample (page)", "sampler": sampler, "backend": info.Backend}, info)
+	}
+	if res.Timesteps != nil {
+		ts = append(ts, flowTensors(req, res, xSteps)...)
+	}
+	return resultBlob("sample.safetensors", ts, map[string]string{"producer": "ditkit sample (page)", "sampler": sampler, "backend": info.Backend}, info)
 }
 
 // gpuAPI is window.ditkit.gpu(): whether WebGPU is usable here, the
@@ -370,6 +390,10 @@ func benchAPI(opts js.Value) (any, error) {
 		for i := range t {
 			c.Labels[i] = i % k
 		}
+	}
+	if lat := n.Latent(); len(lat) == 4 { // video: Open-Sora's fps/size micro-conditions (models without them ignore them)
+		v := sample.Video{}.VideoFor(sample.RFlowRelease(sp.Family), lat)
+		c.FPS, c.Height, c.Width = []float64{v.FPS}, []float64{v.Height}, []float64{v.Width}
 	}
 	for i := range t {
 		t[i] = 500

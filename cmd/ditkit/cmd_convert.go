@@ -45,8 +45,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit convert: need FILE and -o OUT (see ditkit convert --help)")
-		return exitError
+		return usageError(stderr, c, "need FILE and -o OUT")
 	}
 	format, err := convert.FormatFor(*outPath)
 	if err != nil {
@@ -117,7 +116,7 @@ func printConvert(w io.Writer, r *report.Convert) {
 	if r.Target != "" && r.Verdict.Summary != "" {
 		fmt.Fprintln(w, term(r.Verdict.Summary))
 	}
-	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s", term(r.Output), r.Format, len(r.Tensors), humanBytes(r.Bytes))
+	fmt.Fprintf(w, "wrote %s (%s, %s, %s", term(r.Output), r.Format, diff.Plural(len(r.Tensors), "tensor"), humanBytes(r.Bytes))
 	if r.WriteSeconds > 0 {
 		fmt.Fprintf(w, " in %.2f s", r.WriteSeconds)
 	}
@@ -141,7 +140,7 @@ func printConvert(w io.Writer, r *report.Convert) {
 		} else if *r.Clean {
 			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", term(r.Target))
 		} else {
-			fmt.Fprintf(w, "target %s: %d difference(s) remain (see ditkit diff on the output)\n", term(r.Target), len(r.Remaining))
+			fmt.Fprintf(w, "target %s: %s (see ditkit diff on the output)\n", term(r.Target), findingsRemain(len(r.Remaining)))
 		}
 	}
 	if r.Verified {
@@ -242,14 +241,14 @@ func writeConverted(ck *loader.Checkpoint, req report.TargetRequest, opt convert
 	rep, err := convert.Run(ck, req, opt, tmp.File)
 	prog.done()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (nothing was written)", outPath, err)
+		return nil, tmp.fail(err, " (nothing was written)")
 	}
 	rep.WriteSeconds = time.Since(start).Seconds()
 	if !noVerify {
 		start = time.Now()
 		st, _ := tmp.Stat()
 		if err := convert.Verify(tmp.File, st.Size(), rep); err != nil {
-			return nil, fmt.Errorf("%s: verification failed: %w (nothing was written)", outPath, err)
+			return nil, tmp.fail(fmt.Errorf("verification failed: %w", err), " (nothing was written)")
 		}
 		rep.Verified = true
 		rep.VerifySeconds = time.Since(start).Seconds()

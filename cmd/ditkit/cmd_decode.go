@@ -60,12 +60,14 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 0 || *decPath == "" || *latPath == "" || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit decode: need --decoder DECODER, --latent L.safetensors and -o OUT.safetensors|OUT.png (see ditkit decode --help)")
-		return exitError
+		return usageError(stderr, c, "need --decoder DECODER, --latent L.safetensors and -o OUT.safetensors|OUT.png")
 	}
 	ext := strings.ToLower(filepath.Ext(*outPath))
 	if ext != ".png" && ext != ".safetensors" {
 		return fail(stderr, fmt.Errorf("-o %s: want a .safetensors or .png file", *outPath))
+	}
+	if err := checkOutputs(*outPath); err != nil {
+		return fail(stderr, err)
 	}
 	dec, err := loadDecoder(*decPath)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"unicode"
 
+	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/convert"
@@ -50,8 +51,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "ditkit inspect: need exactly one FILE (see ditkit inspect --help)")
-		return exitError
+		return usageError(stderr, c, "need exactly one FILE")
 	}
 	ck, f, err := openCheckpoint(pos[0], *root)
 	if err != nil {
@@ -116,7 +116,7 @@ func printInspect(w io.Writer, r *report.Inspect) {
 		fmt.Fprintf(w, "  finding: %s\n", term(f))
 	}
 	if f := r.FP8; f != nil {
-		fmt.Fprintf(w, "fp8:          %s layout, %d fp8 tensors, %d with weight scales\n", f.Layout, f.FP8Tensors, f.ScaledLayers)
+		fmt.Fprintf(w, "fp8:          %s layout, %s, %d with weight scales\n", f.Layout, diff.Plural(f.FP8Tensors, "fp8 tensor"), f.ScaledLayers)
 		for _, e := range append(f.Evidence, f.Unsupported...) {
 			fmt.Fprintf(w, "  %s\n", e)
 		}
@@ -162,7 +162,7 @@ func printGGUF(w io.Writer, g *report.GGUFInfo) {
 	if arch == "" || strings.IndexFunc(arch, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		arch = strconv.Quote(arch)
 	}
-	fmt.Fprintf(w, "gguf:         v%d, alignment %d, %d KV pairs; architecture %s: %s\n", g.Version, g.Alignment, len(g.KV), arch, g.ArchitectureName)
+	fmt.Fprintf(w, "gguf:         v%d, alignment %d, %s; architecture %s: %s\n", g.Version, g.Alignment, diff.Plural(len(g.KV), "KV pair"), arch, g.ArchitectureName)
 	for _, k := range sortedKeys(g.BytesByType) {
 		fmt.Fprintf(w, "  %-5s %s stored\n", k, humanBytes(g.BytesByType[k]))
 	}
@@ -193,13 +193,13 @@ func printDetected(w io.Writer, d *report.Detected) {
 		fmt.Fprintf(w, "  variant: %s  layout: %s\n", orDash(d.Variant), orDash(d.Layout))
 	}
 	for _, c := range d.Components {
-		fmt.Fprintf(w, "  bundled: %s (%q, %d tensors)\n", c.What, c.Prefix, c.Tensors)
+		fmt.Fprintf(w, "  bundled: %s (%q, %s)\n", c.What, c.Prefix, diff.Plural(c.Tensors, "tensor"))
 	}
 	if len(d.Packed) > 0 {
-		fmt.Fprintf(w, "  packed: %d weights stored packed 4-bit (%s)\n", len(d.Packed), d.PackedFormat)
+		fmt.Fprintf(w, "  packed: %s stored packed 4-bit (%s)\n", diff.Plural(len(d.Packed), "weight"), d.PackedFormat)
 	}
 	if len(d.Params) > 0 {
-		fmt.Fprintf(w, "  spec: %s\n", term(fmt.Sprint(d.Params)))
+		fmt.Fprintf(w, "  spec: %s\n", term(string(d.Params)))
 	}
 	for _, e := range d.Evidence {
 		fmt.Fprintf(w, "  evidence:  %s\n", term(e))

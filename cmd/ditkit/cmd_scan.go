@@ -54,8 +54,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "ditkit scan: need exactly one FILE (see ditkit scan --help)")
-		return exitError
+		return usageError(stderr, c, "need exactly one FILE")
 	}
 	rep, err := scanFile(pos[0])
 	if err != nil {
