@@ -110,11 +110,11 @@ func TestPreviewPanelIsGenericOverFamilies(t *testing.T) {
 		t.Fatalf("STDiT: %q", why)
 	}
 	fs := s.guessFields()
-	if len(fs) != 1 || fs[0].ID != "pv-heads" || !fs[0].Guess || fs[0].Value != 16 || s.guessClass(fs[0]) != "param guess" {
+	if len(fs) != 1 || fs[0].ID != "pv-heads" || !fs[0].Guess || fs[0].Value != "16" || !fs[0].Number || s.guessClass(fs[0]) != "param guess" {
 		t.Fatalf("guesses %+v", fs)
 	}
 	s.Given["num_heads"] = 4
-	if fs = s.guessFields(); !fs[0].Given || fs[0].Value != 4 || s.setValues()["num_heads"] != 4 {
+	if fs = s.guessFields(); !fs[0].Given || fs[0].Value != "4" || s.setValues()["num_heads"] != 4 {
 		t.Errorf("given %+v", fs)
 	}
 	if s.previewClasses() != 0 || s.conditioningText() == "" || !strings.HasPrefix(s.Preset, "STDiT") {

@@ -136,13 +136,11 @@ func holdsConditioning(ck *loader.Checkpoint) bool {
 	return false
 }
 
-// familySampler is the sampler a family's quick preview uses when it is
-// not DiT's DDIM (sample.DefaultsFor once the families' samplers land).
-var familySampler = map[string]string{"stdit3": "rflow", "stdit3-v4": "rflow"}
-
-// samplerOptions are the samplers the detected family takes.
+// samplerOptions are the samplers the detected family's quick preview
+// takes (sample.DefaultsFor): the rectified flow alone for Open-Sora
+// 1.2/1.3, DDIM or DDPM for the Gaussian diffusion of the others.
 func (c *Root) samplerOptions() []string {
-	if s, ok := familySampler[c.Det.Family]; ok {
+	if s := sample.DefaultsFor(c.Det.Family).PreviewSampler; s == "rflow" {
 		return []string{s}
 	}
 	return []string{"ddim", "ddpm"}
@@ -186,16 +184,16 @@ func weightBytes(ck *loader.Checkpoint) int64 {
 // resetPreview reads what the preview of a new report runs with: the
 // ambiguities detection settled (the guessed ones highlighted), a class
 // the model has, the family's sampler.
-func (c *Root) resetPreview() {
-	c.Given, c.guesses, c.PreviewInfo = map[string]int{}, nil, ""
+func (c *Root) resetPreview(familyChanged bool) {
+	c.Given, c.guesses, c.PreviewInfo = map[string]any{}, nil, ""
 	if c.Det == nil || c.Det.Family == "" {
 		return
 	}
-	for _, a := range c.Det.Ambiguities {
-		if _, ok := a.Value.(int); ok {
-			c.guesses = append(c.guesses, a)
-		}
+	if familyChanged { // the family's quick-preview defaults, as ditkit preview's
+		def := sample.DefaultsFor(c.Det.Family)
+		c.Sampler, c.Steps, c.CFG = def.PreviewSampler, def.PreviewSteps, def.CFGScale
 	}
+	c.guesses = c.Det.Ambiguities
 	if k := c.previewClasses(); k > 0 {
 		if ls, err := sample.ParseLabels(c.Class); err != nil || len(ls) == 0 || slices.Max(ls) >= k {
 			c.Class = "0"
@@ -219,29 +217,34 @@ func (c *Root) previewWhy() string {
 }
 
 // Guess is one hyperparameter the shapes do not decide, as the preview
-// panel shows it: the value used, whether it is a guess, and why.
+// panel shows it: the value used (editable when a number), whether it is
+// a guess, and why.
 type Guess struct {
 	Param, ID, Label string
-	Value            int
+	Value            string
+	Number           bool // int or float: an input field; else shown only
 	Guess, Given     bool
 	Why              string
 }
 
-// guessFields are the editable hyperparameters the shapes do not decide.
+// guessFields are the hyperparameters the shapes do not decide.
 func (c *Root) guessFields() []Guess {
 	var out []Guess
 	for _, a := range c.guesses {
-		v, _ := a.Value.(int)
-		g := Guess{Param: a.Param, ID: "pv-set-" + a.Param, Label: strings.ReplaceAll(a.Param, "_", " "), Value: v, Guess: a.Guess}
+		g := Guess{Param: a.Param, ID: "pv-set-" + a.Param, Label: strings.ReplaceAll(a.Param, "_", " "), Value: formatValue(a.Value), Guess: a.Guess}
+		switch a.Value.(type) {
+		case int, float64:
+			g.Number = true
+		}
 		if a.Param == "num_heads" {
 			g.ID, g.Label = "pv-heads", "heads"
 		}
-		if u, ok := c.Given[a.Param]; ok && u != v {
-			g.Value, g.Given = u, true
+		if u, ok := c.Given[a.Param]; ok && formatValue(u) != g.Value {
+			g.Value, g.Given = formatValue(u), true
 		}
 		switch {
 		case g.Given:
-			g.Why = "your value (the guess was " + strconv.Itoa(v) + ")"
+			g.Why = "your value (the guess was " + formatValue(a.Value) + ")"
 		case a.Guess:
 			g.Why = "a guess — " + a.Reason + "; set it if you know the value"
 		default:
@@ -262,13 +265,25 @@ func (c *Root) guessClass(g Guess) string {
 	return "param"
 }
 
-// SetGuess takes the user's value for a hyperparameter.
+// SetGuess takes the user's value for a hyperparameter (a number of the
+// detected value's kind).
 func (c *Root) SetGuess(param string, e vugu.DOMEvent) {
-	v, err := strconv.Atoi(strings.TrimSpace(e.PropString("target", "value")))
-	if err != nil || v < 1 {
-		return
+	text := strings.TrimSpace(e.PropString("target", "value"))
+	for _, a := range c.guesses {
+		if a.Param != param {
+			continue
+		}
+		switch a.Value.(type) {
+		case int:
+			if v, err := strconv.Atoi(text); err == nil && v >= 1 {
+				c.Given[param] = v
+			}
+		case float64:
+			if v, err := strconv.ParseFloat(text, 64); err == nil && v > 0 {
+				c.Given[param] = v
+			}
+		}
 	}
-	c.Given[param] = v
 }
 
 // setValues are the user's values that differ from detection.
@@ -276,7 +291,7 @@ func (c *Root) setValues() map[string]any {
 	set := map[string]any{}
 	for _, g := range c.guessFields() {
 		if g.Given {
-			set[g.Param] = g.Value
+			set[g.Param] = c.Given[g.Param]
 		}
 	}
 	return set
@@ -311,13 +326,21 @@ func atoi(s string, def int) int {
 
 func (c *Root) classLabel(id int, name string) string { return strconv.Itoa(id) + " — " + name }
 
-// conditioningText says what the samples are conditioned on.
+// conditioningText says what a caption model's samples are conditioned
+// on: a caption embedding file dropped beside it, else its own null
+// caption.
 func (c *Root) conditioningText() string {
-	if c.previewClasses() > 0 {
+	switch {
+	case c.previewClasses() > 0:
 		return ""
+	case c.CaptionFile != nil:
+		return fmt.Sprintf("conditioning: caption embeddings from %s (%s); guided against the model's null caption", c.CaptionFile.Name, diff.Plural(c.CaptionFile.Caption.N, "caption"))
 	}
-	return "conditioning: the model's own null caption (y_embedder.y_embedding; no text encoder runs here), so no guidance"
+	return "conditioning: the model's own null caption (y_embedder.y_embedding; no text encoder runs here), so no guidance — drop a caption embedding file (y [N, 1, L, C], mask [N, L], from the model's own text encoder) beside the checkpoint to condition on a caption"
 }
+
+// guidable: the guidance field applies (class labels, or a caption).
+func (c *Root) guidable() bool { return c.previewClasses() > 0 || c.CaptionFile != nil }
 
 // PreviewRun is one preview's settings and what it produced.
 type PreviewRun struct {
@@ -327,6 +350,8 @@ type PreviewRun struct {
 	Backend string // what ran
 	Decoded string // how the image was drawn
 	Video   bool   // the latent is a video: the image is a strip of frames
+	Cond    string // what the samples were conditioned on (sample.Result.Conditioning)
+	Guided  bool   // guidance ran
 }
 
 // Sample runs the sampler and draws the preview.
@@ -350,6 +375,10 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 			c.Err = CLIError(err)
 			return
 		}
+	} else if c.CaptionFile != nil {
+		req.Caption = c.CaptionFile.Caption
+	}
+	if c.guidable() {
 		req.CFGScale = c.CFG
 	}
 	ck, want, host := c.ck, c.Backend, c.Host
@@ -434,28 +463,22 @@ func runPreview(ctx context.Context, src tensor.Source, pr *PreviewRun, host Hos
 	if err != nil {
 		return nil, err
 	}
-	pr.Video = len(res.Shape) == 5
-	if d := pr.Decoder; d != nil && len(res.Shape) > 1 && res.Shape[1] == d.Channels {
+	pr.Video, pr.Cond, pr.Guided = len(res.Shape) == 5, res.Conditioning, res.Guided
+	if _, shape := res.Conditional(); pr.Decoder != nil && shape[1] == pr.Decoder.Channels {
 		return decodePreview(ctx, res, pr, host, want)
 	}
 	pr.Decoded = preview.SD15.Approximation()
 	return res.Image()
 }
 
-// decodePreview decodes the conditional samples (a video: its first)
-// with the user's TAESD decoder.
+// decodePreview decodes the conditional samples with the user's TAESD
+// decoder (as ditkit sample --decoder does).
 func decodePreview(ctx context.Context, res *sample.Result, pr *PreviewRun, host Host, want string) (*image.RGBA, error) {
 	dec, err := pr.Decoder.Load()
 	if err != nil {
 		return nil, err
 	}
-	n := res.N
-	if len(res.Shape) == 5 {
-		n = 1
-	}
-	per := len(res.Out) / res.Shape[0]
-	shape := append([]int{n}, res.Shape[1:]...)
-	lat := res.Out[:n*per]
+	lat, shape := res.Conditional()
 	var raw []float32
 	var out []int
 	line := "CPU"
@@ -474,15 +497,12 @@ func decodePreview(ctx context.Context, res *sample.Result, pr *PreviewRun, host
 // previewCaption says what the image is and how it was made.
 func previewCaption(file string, pr *PreviewRun, classes int) string {
 	r := pr.Res
-	var cond string
-	switch {
-	case classes > 0:
+	cond := pr.Cond
+	if classes == len(ImageNetClasses) {
 		cond = "class " + classesText(pr.Req.Labels, classes)
-		if pr.Req.CFGScale > 1 {
-			cond += fmt.Sprintf(", guidance scale %g", pr.Req.CFGScale)
-		}
-	default:
-		cond = "the model's own null caption"
+	}
+	if pr.Guided {
+		cond += fmt.Sprintf(", guidance scale %g", pr.Req.CFGScale)
 	}
 	return fmt.Sprintf("%s from %s (%s, %s): %s, %s, %s, seed %d; %s. A random or barely trained model draws noise: this proves the weights load and run, not what they learned.",
 		spec.ArchName(r.Spec.Family), file, r.From, modelSize(r), samplerLabel(pr.Req.Sampler), diff.Plural(pr.Req.Steps, "step"), cond, pr.Req.Noise.Seed, pr.Decoded)

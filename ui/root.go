@@ -82,13 +82,14 @@ type Root struct {
 	Caption               string
 	stopSample            func()
 	guesses               []spec.Ambiguity // what the shapes did not decide, as detected
-	Given                 map[string]int   // the user's values for them
+	Given                 map[string]any   // the user's values for them
 	img                   *image.RGBA
 	imgLabel              string
 
-	// decoder
+	// decoder and caption embeddings dropped beside the checkpoint
 	Decoder     *DecoderFile
 	StoreStatus string
+	CaptionFile *CaptionFile
 }
 
 // Failed is a file the reader refused: its name, the error in the CLI's
@@ -177,8 +178,9 @@ func (c *Root) DemoClick(e vugu.DOMEvent) {
 	}()
 }
 
-// addSources opens what was dropped: a TAESD decoder among the files
-// goes to the preview (see decoder.go), the rest are checkpoints.
+// addSources opens what was dropped: a TAESD decoder or caption
+// embeddings among the files go to the preview (decoder.go, caption.go),
+// the rest are checkpoints.
 func (c *Root) addSources(srcs []*Source, ee vugu.EventEnv) {
 	if len(srcs) == 0 {
 		return
@@ -186,10 +188,13 @@ func (c *Root) addSources(srcs []*Source, ee vugu.EventEnv) {
 	c.Busy, c.Err = true, ""
 	go func() {
 		var decs []*DecoderFile
+		var caps []*CaptionFile
 		var rest []*Source
 		for _, s := range srcs {
 			if d := probeDecoder(s); d != nil {
 				decs = append(decs, d)
+			} else if cf := probeCaption(s); cf != nil {
+				caps = append(caps, cf)
 			} else {
 				rest = append(rest, s)
 			}
@@ -199,6 +204,9 @@ func (c *Root) addSources(srcs []*Source, ee vugu.EventEnv) {
 		c.Busy = false
 		for _, d := range decs {
 			c.setDecoder(d, ee)
+		}
+		for _, cf := range caps {
+			c.setCaption(cf, ee)
 		}
 		if len(rest) == 0 {
 			return
@@ -326,7 +334,7 @@ func (c *Root) setReport(ck *loader.Checkpoint, rep *report.Inspect, det *Detect
 	if ck.Format == loader.FormatGGUF && c.Format != "gguf" {
 		c.DType = "bf16" // ditkit convert's default for a GGUF input
 	}
-	c.resetPreview()
+	c.resetPreview(prevFamily != det.Family)
 	c.resetTarget()
 }
 

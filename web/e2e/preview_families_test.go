@@ -204,3 +204,56 @@ func abs(v int) int {
 	}
 	return v
 }
+
+// Every family the core runs previews from a dropped file alone, through
+// the same panel: PixArt (an image, its guessed head count highlighted),
+// Open-Sora 1.2 STDiT3 (the rectified flow, a strip of frames) and Latte
+// (class-conditional video); PixArt with caption embeddings dropped
+// beside it conditions on them, guided, and says so.
+func TestPreviewEveryRunnableFamily(t *testing.T) {
+	ctx := page(t)
+	for _, c := range []struct {
+		rel, arch, sampler string
+		video, classes     bool
+	}{
+		{"forward2/pixart_alpha_512/ckpt.pth", "PixArt", "ddim", false, false},
+		{"forward2/stdit3_v12/model.safetensors", "Open-Sora 1.2 STDiT3", "rflow", true, false},
+		{"forward2/latte_ucf101/ckpt.pt", "Latte", "ddim", true, true},
+	} {
+		drop(t, ctx, fixtures.Path(t, c.rel))
+		name := filepath.Base(c.rel)
+		waitJS(t, ctx, `document.querySelector("#report h2")?.textContent === `+quote(name)+` && !!document.getElementById("sample")`, "the preview panel of "+c.rel)
+		if got := js[string](t, ctx, `document.getElementById("pv-sampler").value`); got != c.sampler {
+			t.Errorf("%s: sampler %q, want the family's %q", c.rel, got, c.sampler)
+		}
+		if js[bool](t, ctx, `!!document.getElementById("pv-class")`) != c.classes {
+			t.Errorf("%s: class field shown: %v", c.rel, !c.classes)
+		}
+		if g := js[bool](t, ctx, `!!document.querySelector("#pv-params .param.guess #pv-heads")`); !g && c.rel != "forward2/stdit3_v12/model.safetensors" {
+			t.Errorf("%s: the guessed head count is not highlighted", c.rel)
+		}
+		sampleOnCPU(t, ctx, "2")
+		caption := text(t, ctx, "#pv-caption")
+		if !strings.HasPrefix(caption, c.arch) || !strings.Contains(caption, name) || !strings.Contains(caption, "2 steps") {
+			t.Errorf("%s: caption %q", c.rel, caption)
+		}
+		if label := js[string](t, ctx, `document.getElementById("preview-canvas").getAttribute("aria-label")`); strings.Contains(label, "frames") != c.video {
+			t.Errorf("%s: canvas label %q (video %v)", c.rel, label, c.video)
+		}
+		t.Logf("%s: %s", c.rel, caption)
+		shot(t, ctx, safeName(name))
+	}
+
+	// PixArt with its own caption embeddings beside it
+	dir := fixtures.Path(t, "forward2/pixart_alpha_512")
+	drop(t, ctx, dir+"/ckpt.pth", dir+"/ref_caption_mask_fp32.safetensors")
+	waitJS(t, ctx, `document.getElementById("pv-conditioning")?.textContent.includes("caption embeddings from ref_caption_mask_fp32.safetensors")`, "the caption embeddings")
+	if !js[bool](t, ctx, `!!document.getElementById("pv-cfg")`) {
+		t.Error("no guidance field with a caption")
+	}
+	sampleOnCPU(t, ctx, "2")
+	if caption := text(t, ctx, "#pv-caption"); !strings.Contains(caption, "caption embeddings from ref_caption_mask_fp32.safetensors") || !strings.Contains(caption, "guidance scale") {
+		t.Errorf("caption %q", caption)
+	}
+	shot(t, ctx, "pixart-caption")
+}
