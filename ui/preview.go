@@ -89,16 +89,17 @@ func (c *Root) classOptions() []NamedClass {
 }
 
 // PreviewResolution is the architecture a preview runs: detection plus
-// the values the user gave (set: parameter → value, e.g. num_heads). The
+// the values the user gave (set: parameter → value, e.g. num_heads);
+// captions says caption embeddings were given beside the file. The
 // page's policy is lenient: what the shapes do not decide runs on its
 // published value or its guess, and the guesses are shown
 // (spec.Resolution.Guesses) so the user can correct them.
-func PreviewResolution(ck *loader.Checkpoint, set map[string]any) (*spec.Resolution, error) {
+func PreviewResolution(ck *loader.Checkpoint, set map[string]any, captions bool) (*spec.Resolution, error) {
 	r, err := spec.Resolve(ck.Infos(), spec.Request{Set: set})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ck.Name, err)
 	}
-	if why := whyNotRunnable(ck, r.Spec.Family); why != "" {
+	if why := whyNotRunnable(ck, r.Spec.Family, captions); why != "" {
 		return nil, fmt.Errorf("%s: %s", ck.Name, why)
 	}
 	return r, nil
@@ -106,11 +107,11 @@ func PreviewResolution(ck *loader.Checkpoint, set map[string]any) (*spec.Resolut
 
 // whyNotRunnable is the one line that says why a family cannot be
 // previewed here ("" when it can): its conditioning is text-encoder
-// output the file does not hold (no null caption, no class table), or
-// ditkit does not run it yet.
-func whyNotRunnable(ck *loader.Checkpoint, family string) string {
+// output neither the file (no null caption, no class table) nor a caption
+// file beside it holds, or ditkit does not run it yet.
+func whyNotRunnable(ck *loader.Checkpoint, family string, captions bool) string {
 	arch := spec.ArchName(family)
-	if !holdsConditioning(ck) {
+	if !captions && !holdsConditioning(ck) {
 		return fmt.Sprintf("%s is conditioned on text-encoder embeddings (T5, CLIP …) that the file does not hold, and this page has no text encoder: it cannot be previewed from the file alone", arch)
 	}
 	if !dit.Runnable(family) {
@@ -210,7 +211,7 @@ func (c *Root) previewWhy() string {
 	if c.Det == nil || c.Det.Family == "" {
 		return "No supported architecture was recognised, so there is no model to run."
 	}
-	if why := whyNotRunnable(c.ck, c.Det.Family); why != "" {
+	if why := whyNotRunnable(c.ck, c.Det.Family, c.CaptionFile != nil); why != "" {
 		return strings.ToUpper(why[:1]) + why[1:] + "."
 	}
 	return ""
@@ -364,7 +365,7 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		c.Err = CLIError(fmt.Errorf("%s: too large to preview here: %s", c.ck.Name, c.previewMemoryText()))
 		return
 	}
-	res, err := PreviewResolution(c.ck, c.setValues())
+	res, err := PreviewResolution(c.ck, c.setValues(), c.CaptionFile != nil)
 	if err != nil {
 		c.Err = CLIError(err)
 		return
