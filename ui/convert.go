@@ -236,7 +236,7 @@ func (c *Root) afterPlanText() string {
 	case len(d.Remaining) == 0:
 		return "after the plan: clean."
 	}
-	s := fmt.Sprintf("after the plan: %s remain", diff.Plural(len(d.Remaining), "finding"))
+	s := "after the plan: " + diff.FindingsRemain(len(d.Remaining))
 	if len(d.NeedsTraining) > 0 {
 		s += fmt.Sprintf("; %s must be trained (no conversion can supply them)", diff.Plural(len(d.NeedsTraining), "tensor"))
 	}

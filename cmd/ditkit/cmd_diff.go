@@ -178,20 +178,12 @@ func printRemaining(w io.Writer, d *report.Diff) {
 		fmt.Fprintln(w, "\nafter the plan: clean.")
 		return
 	}
-	fmt.Fprintf(w, "\nafter the plan: %s", findingsRemain(len(d.Remaining)))
+	fmt.Fprintf(w, "\nafter the plan: %s", diff.FindingsRemain(len(d.Remaining)))
 	if len(d.NeedsTraining) > 0 {
 		fmt.Fprintf(w, "; %s must be trained (no conversion can supply them)", diff.Plural(len(d.NeedsTraining), "tensor"))
 	}
 	fmt.Fprintln(w, ":")
 	printFindings(w, d.Remaining)
-}
-
-// findingsRemain is "1 finding remains", "2 findings remain".
-func findingsRemain(n int) string {
-	if n == 1 {
-		return "1 finding remains"
-	}
-	return diff.Plural(n, "finding") + " remain"
 }
 
 // printFindings groups findings that share a kind and explanation

@@ -22,6 +22,14 @@ type Group struct {
 	Fixes []string
 }
 
+// FindingsRemain is "1 finding remains", "2 findings remain".
+func FindingsRemain(n int) string {
+	if n == 1 {
+		return "1 finding remains"
+	}
+	return Plural(n, "finding") + " remain"
+}
+
 // KindLabel is a finding kind as the CLI and page write it
 // ("shape mismatch").
 func KindLabel(kind string) string { return strings.ReplaceAll(kind, "_", " ") }
