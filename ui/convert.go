@@ -210,15 +210,7 @@ func (c *Root) showFindings() bool {
 
 // countsText is the findings' count line, as the CLI's.
 func (c *Root) countsText() string {
-	d := c.Diff
-	s := diff.Plural(len(d.Findings), "finding") + ":"
-	var parts []string
-	for _, k := range []string{diff.ShapeMismatch, diff.Missing, diff.Unexpected, diff.DTypeMismatch, diff.ValueMismatch} {
-		if d.Counts[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", d.Counts[k], diff.KindLabel(k)))
-		}
-	}
-	s += " " + strings.Join(parts, ", ")
+	s := diff.CountsText(c.Diff.Findings)
 	if n := len(c.Groups); n > 1 {
 		s += fmt.Sprintf(", in %s by cause", diff.Plural(n, "group"))
 	}

@@ -148,14 +148,8 @@ func printDiff(w io.Writer, d *report.Diff) {
 		fmt.Fprintln(w, "\nclean: the checkpoint's weights match the target exactly.")
 		return
 	}
-	fmt.Fprintf(w, "\n%s:", diff.Plural(len(d.Findings), "finding"))
+	fmt.Fprintf(w, "\n%s\n", diff.CountsText(d.Findings))
 	defer printRemaining(w, d)
-	for _, k := range []string{diff.ShapeMismatch, diff.Missing, diff.Unexpected, diff.DTypeMismatch, diff.ValueMismatch} {
-		if d.Counts[k] > 0 {
-			fmt.Fprintf(w, " %d %s", d.Counts[k], strings.ReplaceAll(k, "_", " "))
-		}
-	}
-	fmt.Fprintln(w)
 	printFindings(w, d.Findings)
 	if len(d.Plan) > 0 {
 		fmt.Fprintf(w, "\nplan (%s; ditkit convert applies it):\n", diff.Plural(len(d.Plan), "step"))

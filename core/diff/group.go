@@ -22,6 +22,22 @@ type Group struct {
 	Fixes []string
 }
 
+// CountsText is the findings' count line the CLI and the page print:
+// "556 findings: 24 shape mismatch, 525 missing, 7 unexpected".
+func CountsText(findings []Finding) string {
+	counts := map[string]int{}
+	for _, f := range findings {
+		counts[f.Kind]++
+	}
+	var parts []string
+	for _, k := range []string{ShapeMismatch, Missing, Unexpected, DTypeMismatch, ValueMismatch} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], KindLabel(k)))
+		}
+	}
+	return Plural(len(findings), "finding") + ": " + strings.Join(parts, ", ")
+}
+
 // FindingsRemain is "1 finding remains", "2 findings remain".
 func FindingsRemain(n int) string {
 	if n == 1 {

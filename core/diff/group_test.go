@@ -29,6 +29,12 @@ func TestGroupByCauseKeepsOrderAndFixes(t *testing.T) {
 	if gs[1].FixText() != "none — no conversion can supply this" || KindLabel(ShapeMismatch) != "shape mismatch" {
 		t.Errorf("%q %q", gs[1].FixText(), KindLabel(ShapeMismatch))
 	}
+	if got := CountsText(fs); got != "5 findings: 2 shape mismatch, 1 missing, 1 unexpected, 1 dtype mismatch" {
+		t.Errorf("counts %q", got)
+	}
+	if FindingsRemain(1) != "1 finding remains" || FindingsRemain(3) != "3 findings remain" {
+		t.Error(FindingsRemain(1), FindingsRemain(3))
+	}
 	long := Group{Fixes: make([]string, 40)}
 	for i := range long.Fixes {
 		long.Fixes[i] = "regenerate:blocks.0.something"
