@@ -131,6 +131,13 @@ type runInfo struct {
 // device lost, out of memory, a kernel error), saying why in the note.
 // opts.perOp runs every kernel on the GPU with its own readback instead.
 func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error) (*runInfo, error) {
+	return withBackendStarted(ctx, opts, nil, fn)
+}
+
+// withBackendStarted is withBackend telling started (when set) which
+// backend starts, before fn runs (the page's preview says so while it
+// samples).
+func withBackendStarted(ctx context.Context, opts js.Value, started func(*runInfo), fn func(*dit.Options) error) (*runInfo, error) {
 	_ = ctx // cancellation reaches the backend through fn's own context
 	want := optString(opts, "backend", "webgpu")
 	switch want {
@@ -152,6 +159,11 @@ func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error
 	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
 	be.Matmul = optString(opts, "matmul", "")
 	be.Start()
+	if started != nil {
+		info := &runInfo{}
+		info.Backend, info.Adapter, info.Note = be.Status()
+		started(info)
+	}
 	err := fn(&dit.Options{Runner: be, Yield: yieldToJS})
 	info := &runInfo{Memory: be.Memory()}
 	be.Close()

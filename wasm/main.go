@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/loader"
@@ -125,7 +126,10 @@ func installAPI() js.Value {
 	installComputeAPI(api)
 	installDecodeAPI(api)
 	api.Set("stats", js.FuncOf(func(this js.Value, args []js.Value) any {
-		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load())}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load()),
+			"heapSys": float64(ms.HeapSys), "heapInuse": float64(ms.HeapInuse)}
 	}))
 	if api.Get("ready").IsUndefined() {
 		api.Set("ready", js.Global().Get("Promise").Call("resolve", true))

@@ -140,7 +140,7 @@ func printConvert(w io.Writer, r *report.Convert) {
 		} else if *r.Clean {
 			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", term(r.Target))
 		} else {
-			fmt.Fprintf(w, "target %s: %s (see ditkit diff on the output)\n", term(r.Target), findingsRemain(len(r.Remaining)))
+			fmt.Fprintf(w, "target %s: %s (see ditkit diff on the output)\n", term(r.Target), diff.FindingsRemain(len(r.Remaining)))
 		}
 	}
 	if r.Verified {

@@ -33,21 +33,7 @@ func loadDecoder(path string) (*decode.Decoder, error) {
 		return nil, err
 	}
 	defer f.Close()
-	byName := map[string]*loader.Tensor{}
-	for _, w := range ck.Weights() {
-		byName[strings.TrimPrefix(w.Name, "module.")] = w
-	}
-	d, err := decode.Load(func(name string) (*tensor.Dense, error) {
-		w := byName[name]
-		if w == nil {
-			return nil, nil
-		}
-		return ck.ReadDense(w)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return d, nil
+	return loader.LoadDecoder(ck)
 }
 
 // decodeImage runs dec on a latent [N, C, H, W] or [N, C, T, H, W] and

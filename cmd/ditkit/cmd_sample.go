@@ -199,10 +199,8 @@ func resultImage(ctx context.Context, res *sample.Result, dec *decode.Decoder, d
 		img, err := res.Image()
 		return img, preview.SD15.Approximation(), err
 	}
-	out, shape := res.ChannelsFirst()
-	per := len(out) / shape[0]
-	shape = append([]int{res.N}, shape[1:]...)
-	img, err := decodeImage(ctx, dec, out[:res.N*per], shape, threads)
+	out, shape := res.Conditional()
+	img, err := decodeImage(ctx, dec, out, shape, threads)
 	if err != nil {
 		return nil, "", fmt.Errorf("--decoder %s: %w", decName, err)
 	}

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ditkit/ditkit/core/quant"
-	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
@@ -36,48 +34,12 @@ func addQuantFlags(fs *flag.FlagSet) *quantFlags {
 }
 
 // apply checks the flags against the output format and the input, and
-// sets the options. dtypeArg is --dtype as given ("" when absent): a
-// GGUF input then converts to bf16.
+// sets the options (convert.QuantChoices, which window.ditkit.convert
+// shares). dtypeArg is --dtype as given ("" when absent): a GGUF input
+// then converts to bf16.
 func (q *quantFlags) apply(opt *convert.Options, dtypeArg string, ck *loader.Checkpoint) (notes []string, err error) {
-	switch strings.ToLower(*q.fp8Sem) {
-	case "new", "":
-		opt.FP8Semantics = quant.ScaleF32Opmath
-	case "old":
-		opt.FP8Semantics = quant.ScaleRoundedFirst
-	default:
-		return nil, fmt.Errorf("--fp8-semantics %q: want new or old", *q.fp8Sem)
-	}
-	fp8 := opt.DType == tensor.F8_E4M3 || opt.DType == tensor.F8_E5M2
-	if *q.fp8Scaled && !fp8 {
-		return nil, fmt.Errorf("--fp8-scaled needs --dtype fp8_e4m3 or fp8_e5m2")
-	}
-	opt.FP8Scaled = *q.fp8Scaled
-	if opt.Format != "gguf" {
-		if *q.quant != "" || *q.arch != "" || *q.threshold != loader.DefaultQuantThreshold {
-			return nil, fmt.Errorf("--quant, --quant-threshold and --gguf-arch apply to a .gguf output only")
-		}
-		if dtypeArg == "" && ck.Format == loader.FormatGGUF {
-			opt.DType = tensor.BF16
-			notes = append(notes, "GGUF input: tensors dequantized and written as bf16 (the default for GGUF input; --dtype fp32 keeps ggml's exact f32 dequantization)")
-		}
-		return notes, nil
-	}
-	if opt.DType != tensor.Invalid {
-		return nil, fmt.Errorf("--dtype does not apply to a .gguf output: --quant chooses its types")
-	}
-	if *q.quant != "" {
-		if _, err := convert.ParseQuant(*q.quant); err != nil {
-			return nil, err
-		}
-	}
-	if *q.threshold < 0 {
-		return nil, fmt.Errorf("--quant-threshold %d: want 0 or more elements", *q.threshold)
-	}
-	opt.GGUF = convert.GGUFOptions{Quant: *q.quant, Threshold: *q.threshold, Arch: *q.arch}
-	if *q.threshold == 0 {
-		opt.GGUF.Threshold = convert.QuantAll
-	}
-	return notes, nil
+	return convert.QuantChoices{Quant: *q.quant, Threshold: *q.threshold, Arch: *q.arch, FP8Scaled: *q.fp8Scaled,
+		FP8Semantics: *q.fp8Sem, DTypeGiven: dtypeArg != ""}.Apply(opt, ck)
 }
 
 // printQuantConvert prints what a conversion did with GGUF and fp8.

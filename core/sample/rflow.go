@@ -278,7 +278,8 @@ func runRFlow(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 			req.Step(i, len(ts), int(math.Round(float64(t))), z)
 		}
 	}
-	return &Result{Out: z, Shape: append([]int{n}, lat...), N: n, Steps: len(ts), Guided: guided, Timesteps: times, ModelBatch: b}, nil
+	return &Result{Out: z, Shape: append([]int{n}, lat...), N: n, Steps: len(ts), Guided: guided, Timesteps: times, ModelBatch: b,
+		Conditioning: conditioningText(net, cond, req.Caption, n)}, nil
 }
 
 // FlowNoise is the initial latent the rectified flow draws for a seed

@@ -74,8 +74,8 @@ func TestRFlowMatchesReference(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !res.Guided || res.N != 1 || res.Steps != 4 || !tensor.EqualShape(res.Shape, ref["out"].Shape) {
-			t.Fatalf("%s: result guided %v N %d steps %d shape %v", prec, res.Guided, res.N, res.Steps, res.Shape)
+		if !res.Guided || res.N != 1 || res.Steps != 4 || !tensor.EqualShape(res.Shape, ref["out"].Shape) || !strings.HasPrefix(res.Conditioning, "caption embeddings from") {
+			t.Fatalf("%s: result guided %v N %d steps %d shape %v conditioning %q", prec, res.Guided, res.N, res.Steps, res.Shape, res.Conditioning)
 		}
 		ts := make([]float32, len(res.Timesteps))
 		for i, v := range res.Timesteps {
@@ -143,8 +143,8 @@ func TestRFlowSettingsAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Guided || res.N != 1 || !tensor.EqualShape(res.Shape, []int{1, 4, 2, 4, 6}) {
-		t.Errorf("seeded: guided %v shape %v", res.Guided, res.Shape)
+	if res.Guided || res.N != 1 || !tensor.EqualShape(res.Shape, []int{1, 4, 2, 4, 6}) || !strings.HasPrefix(res.Conditioning, "the model's own null caption") {
+		t.Errorf("seeded: guided %v shape %v conditioning %q", res.Guided, res.Shape, res.Conditioning)
 	}
 	if img, err := res.Image(); err != nil || img.Bounds().Dx() == 0 {
 		t.Errorf("image: %v", err)
