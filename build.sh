@@ -5,7 +5,7 @@
 #   ./build.sh test         everything CI runs (installs what the tests need when missing;
 #                           with CI set, a missing fixture or tool fails the tests)
 #   ./build.sh bench        benchmarks, with PyTorch side by side when it is installed
-#                           (bench_forward / bench_io / bench_webgpu / bench_workers: one part alone)
+#                           (bench_forward / bench_io / bench_gguf / bench_webgpu / bench_workers: one part alone)
 #   ./build.sh worker       the page as a Cloudflare Worker in web/worker/build (+ wrangler)
 #   ./build.sh fuzz [TIME]  run every fuzz target for TIME each (default 30s)
 set -euo pipefail
@@ -192,9 +192,10 @@ cmd_test() {
 cmd_bench() {
   cmd_build
   log "go benchmarks"
-  go test -run '^$' -bench "${BENCH:-.}" -skip 'DiTXL2' -benchtime "${BENCHTIME:-1x}" -timeout 60m ./...
+  go test -run '^$' -bench "${BENCH:-.}" -skip 'DiTXL2|PixArtXL2' -benchtime "${BENCHTIME:-1x}" -timeout 60m ./...
   bench_forward
   bench_io
+  bench_gguf
   bench_webgpu
   bench_workers
 }
@@ -230,12 +231,13 @@ bench_webgpu() {
 # fp32/bf16 precision) on the same threads in one run, with GFLOP/s, the
 # share of the FMA peak and the time against PyTorch's
 # (core/dit/internal/forwardbench); then the single-threaded path wasm
-# takes (Go benchmarks).
+# takes and one PixArt-XL/2 512 px sampler step (CFG batch 2, 120 caption
+# tokens) (Go benchmarks).
 bench_forward() {
   log "bench: DiT-XL/2 forward table (ditkit vs torch, ${DITKIT_BENCH_THREADS:-$(nproc)} threads)"
   go run ./core/dit/internal/forwardbench -threads "${DITKIT_BENCH_THREADS:-$(nproc)}"
-  log "bench: DiT-XL/2 forward, single thread (the portable path too)"
-  go test -run '^$' -bench 'DiTXL2SingleThread' -benchtime 1x -timeout 30m ./core/dit | grep -E 'Benchmark|ok' || true
+  log "bench: DiT-XL/2 forward single-threaded (the portable path too), PixArt-XL/2 512 step (go)"
+  go test -run '^$' -bench 'DiTXL2SingleThread|PixArtXL2' -benchtime 1x -timeout 30m ./core/dit | grep -E 'Benchmark|ok' || true
 }
 
 # bench_io times `ditkit inspect` and `ditkit convert` (fp32 → bf16
@@ -244,15 +246,22 @@ bench_forward() {
 # file when torch is installed. Each side runs DITKIT_BENCH_RUNS times
 # (default 3) after a sync, with the page cache warm; medians are reported
 # (the disk's writeback makes single runs noisy).
-bench_io() {
-  local dir="${DITKIT_BENCH_DIR:-/tmp/ditkit-bench}"
-  local ck="$dir/DiT-XL-2-256x256.pt"
-  local runs="${DITKIT_BENCH_RUNS:-3}"
-  mkdir -p "$dir"
+# bench_ckpt generates the 2.7 GB DiT-XL/2 checkpoint (random fp32
+# weights of the real shapes) once; its path is $dir/DiT-XL-2-256x256.pt.
+bench_ckpt() {
+  local ck="$1"
+  mkdir -p "$(dirname "$ck")"
   if [ ! -s "$ck" ]; then
     log "bench: generating $ck (DiT-XL/2 shapes, random fp32 weights)"
     go run ./web/internal/gen benchckpt -preset DiT-XL_2_256 -o "$ck"
   fi
+}
+
+bench_io() {
+  local dir="${DITKIT_BENCH_DIR:-/tmp/ditkit-bench}"
+  local ck="$dir/DiT-XL-2-256x256.pt"
+  local runs="${DITKIT_BENCH_RUNS:-3}"
+  bench_ckpt "$ck"
   local size; size=$(stat -c %s "$ck")
   cat "$ck" > /dev/null   # warm the page cache for both sides alike
   sync
@@ -309,6 +318,64 @@ PY
   rm -f "$dir/time.txt"
 }
 
+# bench_gguf times GGUF on the 2.7 GB DiT-XL/2 checkpoint: ditkit convert
+# → Q8_0 .gguf (quantization on every core, verification included), then
+# .gguf → bf16 .safetensors (the default for GGUF input) next to llama.cpp's
+# gguf-py + numpy doing the same (loader/convert/testdata/ggufpy_to_bf16.py;
+# gguf-py is not vendored: point DITKIT_GGUF_PY at a gguf-py checkout,
+# e.g. llama.cpp/gguf-py), peak RSS of each; then dequantization GB/s per
+# ggml type compiled to wasm and run in node (the native numbers are in
+# the go benchmarks: BenchmarkDequantize, BenchmarkQuantize*).
+bench_gguf() {
+  local dir="${DITKIT_BENCH_DIR:-/tmp/ditkit-bench}"
+  local ck="$dir/DiT-XL-2-256x256.pt" q8="$dir/DiT-XL-2-256x256.Q8_0.gguf"
+  local runs="${DITKIT_BENCH_RUNS:-3}" gp="${DITKIT_GGUF_PY:-}"
+  bench_ckpt "$ck"
+  local size; size=$(stat -c %s "$ck")
+  cat "$ck" > /dev/null
+  # time.txt: peak RSS (KB) and CPU seconds (user + system): on a shared
+  # machine the CPU seconds say more than the wall clock.
+  local tm=(); [ -x /usr/bin/time ] && tm=(/usr/bin/time -o "$dir/time.txt" -f '%M %U %S')
+  rss_of() { awk 'END {printf "%d", $1 / 1024}' "$dir/time.txt"; }
+  cpu_of() { awk 'END {printf "%.2f", $2 + $3}' "$dir/time.txt"; }
+  median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+  local t0 t1 i
+  log "bench: ditkit convert → Q8_0 .gguf ($((size / 1000000)) MB of fp32)"
+  rm -f "$q8"; sync
+  t0=$(date +%s.%N); "${tm[@]}" bin/ditkit convert "$ck" -o "$q8" --quant Q8_0 > /dev/null; t1=$(date +%s.%N)
+  printf 'ditkit convert fp32 → Q8_0 gguf, incl. verification: %.2f s (%.0f MB/s of input), %s CPU s, peak RSS %s MB, %s MB written\n' \
+    "$(echo "$t1 - $t0" | bc -l)" "$(echo "$size / 1000000 / ($t1 - $t0)" | bc -l)" "$(cpu_of)" "$(rss_of)" "$(( $(stat -c %s "$q8") / 1000000 ))"
+  cat "$q8" > /dev/null
+  log "bench: Q8_0 .gguf → bf16 .safetensors, $runs runs each"
+  local walls=() rss=() cpus=() pwalls=() prss=() pcpus=() line
+  for ((i = 0; i < runs; i++)); do
+    rm -f "$dir/gguf_out.safetensors"; sync; sleep 1
+    t0=$(date +%s.%N); "${tm[@]}" bin/ditkit convert "$q8" -o "$dir/gguf_out.safetensors" > /dev/null; t1=$(date +%s.%N)
+    walls+=("$(echo "$t1 - $t0" | bc -l)"); rss+=("$(rss_of)"); cpus+=("$(cpu_of)")
+    if [ -n "$gp" ] && [ -d "$gp/gguf" ]; then
+      rm -f "$dir/gguf_out_py.safetensors"; sync; sleep 1
+      t0=$(date +%s.%N)
+      PYTHONPATH="$gp" "${tm[@]}" /usr/bin/python3 loader/convert/testdata/ggufpy_to_bf16.py "$q8" "$dir/gguf_out_py.safetensors" > /dev/null
+      t1=$(date +%s.%N)
+      pwalls+=("$(echo "$t1 - $t0" | bc -l)"); prss+=("$(rss_of)"); pcpus+=("$(cpu_of)")
+    fi
+  done
+  local gs; gs=$(printf '%s\n' "${walls[@]}" | median)
+  printf 'ditkit convert Q8_0 gguf → bf16 safetensors, incl. verification: median %.2f s of [%s], CPU s [%s], peak RSS %s MB\n' \
+    "$gs" "$(printf '%.2f ' "${walls[@]}")" "${cpus[*]}" "$(printf '%s\n' "${rss[@]}" | median)"
+  if [ ${#pwalls[@]} -gt 0 ]; then
+    local ps; ps=$(printf '%s\n' "${pwalls[@]}" | median)
+    printf 'gguf-py + numpy, same conversion (no verification): median %.2f s of [%s], CPU s [%s], peak RSS %s MB; wall ratio %.1fx\n' \
+      "$ps" "$(printf '%.2f ' "${pwalls[@]}")" "${pcpus[*]}" "$(printf '%s\n' "${prss[@]}" | median)" "$(echo "$ps / $gs" | bc -l)"
+  else
+    log "bench: DITKIT_GGUF_PY (a gguf-py checkout) not set; no peer numbers"
+  fi
+  rm -f "$dir/gguf_out.safetensors" "$dir/gguf_out_py.safetensors" "$dir/time.txt"
+  log "bench: dequantization in wasm (node)"
+  GOOS=js GOARCH=wasm go test -run '^$' -bench 'Dequantize' -benchtime "${BENCHTIME:-3x}" \
+    -exec "$(go env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant | grep -E 'Benchmark|ok' || true
+}
+
 cmd_fuzz() {
   local t="${1:-30s}"
   local pkg fn
@@ -329,6 +396,7 @@ case "${1:-}" in
   bench_webgpu) bench_webgpu ;;
   bench_forward) bench_forward ;;
   bench_workers) cmd_build; bench_workers ;;
+  bench_gguf) cmd_build; bench_gguf ;;
   bench_io) cmd_build; bench_io ;;
   worker) cmd_worker ;;
   fuzz) shift; cmd_fuzz "$@" ;;

@@ -1,21 +1,20 @@
 package loader
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/format"
 )
 
-// Format names as reported by inspect.
+// Format names as reported by inspect (loader/format's).
 const (
-	FormatTorchZip    = "torch-zip"
-	FormatTorchLegacy = "torch-legacy"
-	FormatSafetensors = "safetensors"
+	FormatTorchZip    = format.TorchZip
+	FormatTorchLegacy = format.TorchLegacy
+	FormatSafetensors = format.Safetensors
 )
 
 // Storage is a run of raw little-endian bytes in the file that one or more
@@ -110,30 +109,27 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 			ck, err = nil, ferr(name, ErrCorrupt, "", "reader failed on malformed input: %v", p)
 		}
 	}()
-	var head [16]byte
-	n, _ := r.ReadAt(head[:], 0)
-	h := head[:n]
-	switch {
-	case n == 0:
+	if size <= 0 {
 		return nil, ferr(name, ErrFormat, "", "empty file")
-	case bytes.HasPrefix(h, []byte("PK\x03\x04")) || bytes.HasPrefix(h, []byte("PK\x05\x06")):
+	}
+	kind, h := format.Sniff(r, size)
+	switch {
+	case kind == nil || kind.Name == format.Pickle && h.B[0] != 0x80:
+		return nil, ferr(name, ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle or safetensors file (starts with %q)", h.B[:min(len(h.B), 16)])
+	case kind.Refuse != "":
+		return nil, kind.Refusal(name)
+	case kind.Name == format.Zip:
 		ck, err = openTorchZip(r, size, name)
-	// safetensors before pickles, as Scan sniffs: a header of 128 + 256k
-	// bytes (k < 6) starts the file with 0x80 0x0k, a pickle's PROTO k.
-	case n >= 9 && binary.LittleEndian.Uint64(h) < uint64(size) && (h[8] == '{'):
-		ck, err = openSafetensors(r, size, name)
-	case n >= 2 && h[0] == 0x80 && h[1] <= 5:
+	case kind.Name == format.Pickle:
 		ck, err = openLegacy(r, size, name)
-	case bytes.HasPrefix(h, []byte("version https://")):
-		return nil, ferr(name, ErrFormat, "", "this is a Git LFS pointer file, not the checkpoint: fetch the real file (git lfs pull)")
-	case isGGUFMagic(h): // GGUF (gguf.go)
+	case kind.Name == format.Safetensors:
+		ck, err = openSafetensors(r, size, name)
+	case kind.Name == format.GGUF: // gguf.go
 		ck, err = openGGUF(r, size, name, GGUFOptions{})
-	case isTar(r, size):
+	case kind.Name == format.TorchTar:
 		return nil, ferr(name, ErrUnsupported, "", "legacy tar checkpoint (PyTorch ≤ 0.1.x) is not supported: re-save it with a newer torch.save")
-	case n >= 8 && n < 9 || (n >= 9 && binary.LittleEndian.Uint64(h) >= uint64(size) && binary.LittleEndian.Uint64(h) < 1<<40):
-		return nil, ferr(name, ErrTruncated, "offset 0", "safetensors header length %d exceeds the file size %d", binary.LittleEndian.Uint64(h), size)
 	default:
-		return nil, ferr(name, ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle or safetensors file (starts with %q)", h)
+		return nil, ferr(name, ErrUnsupported, "", "%s: ditkit scans it (ditkit scan) but does not read tensors from it", kind.What)
 	}
 	if err != nil {
 		return nil, err
@@ -142,17 +138,6 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 	ck.chooseWeightsRoot()
 	ck.attachScan(r, size)
 	return ck, nil
-}
-
-func isTar(r io.ReaderAt, size int64) bool {
-	if size < 512 {
-		return false
-	}
-	var b [8]byte
-	if n, _ := r.ReadAt(b[:], 257); n < 5 {
-		return false
-	}
-	return string(b[:5]) == "ustar"
 }
 
 // Tensor returns the tensor with the given full name, or nil.

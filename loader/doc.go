@@ -2,6 +2,9 @@
 // legacy (pre-1.6) and safetensors — over an io.ReaderAt, reading only the
 // byte ranges it needs: metadata up front, tensor data on demand.
 //
-// Pickles are never executed. Every global a pickle names is recorded with a
-// safety verdict; unknown classes become inert Object values.
+// Pickles are never executed. Before a pickle is unpickled, loader/scan's
+// strict walk checks it, and Open attaches the full safety scan of the file
+// (Checkpoint.Scan, Checkpoint.Pickle); unknown classes become inert Object
+// values. loader/format's sniffer decides the format, for Open and for the
+// scanner alike.
 package loader

@@ -1,43 +1,21 @@
 package loader
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/ditkit/ditkit/loader/format"
 
 // Sentinel errors; wrapped with the file, key or offset by FormatError.
+// They are loader/format's, so errors.Is works across the reader and the
+// scanner.
 var (
-	ErrFormat      = errors.New("unrecognised checkpoint format")
-	ErrTruncated   = errors.New("file is truncated")
-	ErrCorrupt     = errors.New("corrupt data")
-	ErrUnsupported = errors.New("unsupported feature")
-	ErrLimit       = errors.New("resource limit exceeded")
+	ErrFormat      = format.ErrFormat
+	ErrTruncated   = format.ErrTruncated
+	ErrCorrupt     = format.ErrCorrupt
+	ErrUnsupported = format.ErrUnsupported
+	ErrLimit       = format.ErrLimit
 )
 
 // FormatError says which rule a file broke and where.
-type FormatError struct {
-	File   string // file name as given to Open
-	Where  string // "offset 1234", `tensor "x.weight"`, `entry "a/data/0"` ...
-	Detail string
-	Err    error // one of the sentinels
-}
+type FormatError = format.Error
 
-func (e *FormatError) Error() string {
-	s := e.File
-	if e.Where != "" {
-		s += ": " + e.Where
-	}
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	if e.Err != nil && e.Detail == "" {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-func (e *FormatError) Unwrap() error { return e.Err }
-
-func ferr(file string, sentinel error, where, format string, args ...any) error {
-	return &FormatError{File: file, Where: where, Detail: fmt.Sprintf(format, args...), Err: sentinel}
+func ferr(file string, sentinel error, where, msg string, args ...any) error {
+	return format.Errorf(file, sentinel, where, msg, args...)
 }

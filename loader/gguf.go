@@ -11,9 +11,12 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/format"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 // GGUF (ggml's single-file format; github.com/ggml-org/ggml docs/gguf.md
@@ -30,7 +33,7 @@ import (
 // blocks stay reachable through Tensor.GGUF and ReadGGUFRaw.
 
 // FormatGGUF names a GGUF file.
-const FormatGGUF = "gguf"
+const FormatGGUF = format.GGUF
 
 // GGUF reader limits. ggml refuses strings and arrays longer than 2^30;
 // every length is also checked against the bytes left in the file before
@@ -663,10 +666,6 @@ func OpenGGUF(r io.ReaderAt, size int64, name string, opt GGUFOptions) (*Checkpo
 	return ck, nil
 }
 
-// isGGUFMagic is the format sniffer's test: "GGUF", or a near miss
-// ("GGU?") that openGGUF explains.
-func isGGUFMagic(h []byte) bool { return len(h) >= 4 && string(h[:3]) == "GGU" }
-
 // checkQuant validates a quantized GGUF tensor: whole blocks, stored size
 // matching, a type ditkit can dequantize.
 func (t *Tensor) checkQuant(file string) error {
@@ -714,14 +713,25 @@ func (c *Checkpoint) readQuantInto(t *Tensor, out []byte, first int64) error {
 		}
 		v = v[e-b0*bs:]
 		m := min(int64(len(v)), n-pos)
-		o := out[4*pos : 4*(pos+m)]
-		for i, f := range v[:m] {
-			binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(f))
-		}
+		putF32s(out[4*pos:4*(pos+m)], v[:m])
 		pos += m
 	}
 	return nil
 }
+
+// putF32s stores v as little-endian f32 bytes in o: one copy on
+// little-endian hosts (every platform ditkit builds for), else per element.
+func putF32s(o []byte, v []float32) {
+	if len(v) > 0 && hostLittleEndian {
+		copy(o, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)))
+		return
+	}
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(f))
+	}
+}
+
+var hostLittleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
 
 var f32Bufs sync.Pool
 
@@ -747,26 +757,18 @@ func (c *Checkpoint) ReadGGUFRaw(t *Tensor, buf []byte, off int64) error {
 	return c.readAt(t, buf, t.GGUF.Offset+off)
 }
 
-// scanGGUF validates a GGUF header (GGUF holds no code, but a hostile
-// header is bad input) and looks at bytes after the last tensor.
-func (s *scanner) scanGGUF(r io.ReaderAt, size int64) {
-	ck, err := openGGUF(r, size, s.file, GGUFOptions{})
+func init() { scan.RegisterGGUF(ggufDataEnd) }
+
+// ggufDataEnd validates a GGUF file as the scanner needs it: the header
+// and tensor infos parse, and the last tensor's data ends at end.
+func ggufDataEnd(r io.ReaderAt, size int64, name string) (end, alignment int64, err error) {
+	ck, err := openGGUF(r, size, name, GGUFOptions{})
 	if err != nil {
-		s.setFatal(err)
-		return
+		return 0, 0, err
 	}
-	end := ck.GGUF.DataOffset
+	end = ck.GGUF.DataOffset
 	for _, t := range ck.Tensors {
 		end = max(end, t.GGUF.Offset+t.GGUF.Size)
 	}
-	if end < size {
-		var tail [4]byte
-		n, _ := r.ReadAt(tail[:], end)
-		// Alignment padding is zeros; anything else after the data is odd.
-		if n >= 2 && (isPickleStart(tail[:n]) || string(tail[:2]) == "PK") {
-			s.add(SeveritySuspicious, fmt.Sprintf("offset %d", end), "%d bytes after the last tensor's data start like a pickle or zip", size-end)
-		} else if size-end >= ck.GGUF.Alignment {
-			s.add(SeverityInfo, fmt.Sprintf("offset %d", end), "%d bytes after the last tensor's data are not part of any tensor", size-end)
-		}
-	}
+	return end, ck.GGUF.Alignment, nil
 }

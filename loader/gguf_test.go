@@ -18,6 +18,7 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 func readManifest(t *testing.T, path string) *fixtures.GGUFManifest {
@@ -272,7 +273,7 @@ func TestGGUFMalformed(t *testing.T) {
 		}
 		// scan says the same, as a fatal error.
 		data, _ := os.ReadFile(path)
-		if _, err := loader.Scan(bytes.NewReader(data), int64(len(data)), path); err == nil {
+		if _, err := scan.Scan(bytes.NewReader(data), int64(len(data)), path); err == nil {
 			t.Errorf("%s: scan accepted it", e.File)
 		}
 	}
@@ -512,12 +513,12 @@ func TestGGUFScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := loader.Scan(bytes.NewReader(data), int64(len(data)), "q.gguf")
+	rep, err := scan.Scan(bytes.NewReader(data), int64(len(data)), "q.gguf")
 	if err != nil || rep.Format != loader.FormatGGUF || rep.Verdict != loader.VerdictSafe {
 		t.Fatalf("scan: %+v %v", rep, err)
 	}
 	evil := append(append([]byte(nil), data...), 0x80, 0x02, 'c', 'o', 's', '\n')
-	rep, err = loader.Scan(bytes.NewReader(evil), int64(len(evil)), "q.gguf")
+	rep, err = scan.Scan(bytes.NewReader(evil), int64(len(evil)), "q.gguf")
 	if err != nil || rep.Verdict == loader.VerdictSafe {
 		t.Errorf("trailing pickle: %+v %v", rep, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"math/big"
 
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/format"
+	"github.com/ditkit/ditkit/loader/scan"
 	"github.com/nlpodyssey/gopickle/types"
 )
 
@@ -14,7 +16,7 @@ import (
 var legacyMagic = func() *big.Int { v, _ := new(big.Int).SetString("1950a86a20f9469cfc6c", 16); return v }()
 
 // pickleWindow is how much of a legacy stream is read at once while looking
-// for a pickle's STOP opcode; it doubles up to MaxPickleBytes.
+// for a pickle's STOP opcode; it doubles up to scan.MaxPickleBytes.
 const pickleWindow = 64 << 10
 
 // openLegacy reads a pre-1.6 torch.save stream: magic, protocol, sys_info,
@@ -48,7 +50,7 @@ func openLegacy(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
 		return nil, err
 	}
 	if p, err := toInt64(proto); err != nil || p != 1001 {
-		return nil, ferr(name, ErrUnsupported, fmt.Sprintf("offset %d", pos), "legacy protocol version %v (want 1001)", proto)
+		return nil, ferr(name, ErrUnsupported, fmt.Sprintf("offset %d", pos), "legacy protocol version %s (want 1001)", short(proto))
 	}
 	sysInfo, err := next("sys_info")
 	if err != nil {
@@ -155,19 +157,19 @@ func (p *pickleStream) next(pos int64, label string, rep *PickleReport) ([]byte,
 		avail := p.buf[pos-p.bufStart:]
 		if len(avail) > 0 {
 			probe := &PickleReport{}
-			end, err := scanPickle(avail, p.file, label, pos, probe)
+			end, err := scan.CheckPickle(avail, p.file, label, pos, probe)
 			if err == nil {
 				rep.Globals = append(rep.Globals, probe.Globals...)
 				rep.Findings = append(rep.Findings, probe.Findings...)
 				rep.Protocol = max(rep.Protocol, probe.Protocol)
 				return avail[:end], nil
 			}
-			if !isTruncation(err) || p.bufStart+int64(len(p.buf)) >= p.size {
+			if !format.IsTruncation(err) || p.bufStart+int64(len(p.buf)) >= p.size {
 				return nil, err
 			}
 		}
-		if int64(len(avail)) >= MaxPickleBytes {
-			return nil, ferr(p.file, ErrLimit, fmt.Sprintf("offset %d", pos), "%s pickle is larger than %d bytes", label, MaxPickleBytes)
+		if int64(len(avail)) >= scan.MaxPickleBytes {
+			return nil, ferr(p.file, ErrLimit, fmt.Sprintf("offset %d", pos), "%s pickle is larger than %d bytes", label, scan.MaxPickleBytes)
 		}
 		grow := min(max(int64(pickleWindow), int64(len(p.buf))), p.size-p.bufStart-int64(len(p.buf)))
 		old := len(p.buf)
@@ -176,9 +178,4 @@ func (p *pickleStream) next(pos int64, label string, rep *PickleReport) ([]byte,
 			return nil, ferr(p.file, ErrTruncated, fmt.Sprintf("offset %d", p.bufStart+int64(old)), "read %s pickle: %v", label, err)
 		}
 	}
-}
-
-func isTruncation(err error) bool {
-	fe, ok := err.(*FormatError)
-	return ok && fe.Err == ErrTruncated
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 // countingReader counts the bytes pulled through ReadAt.
@@ -180,7 +181,7 @@ func TestSafetensorsHeaderLookingLikePickleProto(t *testing.T) {
 		if ck.Format != loader.FormatSafetensors || len(ck.Tensors) != 1 {
 			t.Fatalf("header length %#x: format %s, %d tensors", hl, ck.Format, len(ck.Tensors))
 		}
-		rep, err := loader.Scan(bytes.NewReader(b), int64(len(b)), "proto-like.safetensors")
+		rep, err := scan.Scan(bytes.NewReader(b), int64(len(b)), "proto-like.safetensors")
 		if err != nil || rep.Format != loader.FormatSafetensors {
 			t.Fatalf("header length %#x: scan %v %+v", hl, err, rep)
 		}

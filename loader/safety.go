@@ -1,276 +1,43 @@
 package loader
 
-import "strings"
+import (
+	"io"
 
-// Verdicts, from best to worst.
-const (
-	VerdictSafe      = "safe"      // on PyTorch's weights_only allow-list
-	VerdictBenign    = "benign"    // plain data holder, but weights_only=True refuses it
-	VerdictUnknown   = "unknown"   // not known: treated as suspicious
-	VerdictDangerous = "dangerous" // can run code in the user's torch.load
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
-var verdictRank = map[string]int{VerdictSafe: 0, VerdictBenign: 1, VerdictUnknown: 2, VerdictDangerous: 3}
+// The safety vocabulary is loader/scan's; these names keep the reader's
+// API (Checkpoint.Pickle, Checkpoint.Scan) readable without it.
+type (
+	PickleReport = scan.PickleReport
+	Global       = scan.Global
+	Finding      = scan.Finding
+	ScanReport   = scan.Report
+)
 
-// WorstVerdict returns the worse of two verdicts.
-func WorstVerdict(a, b string) string {
-	if verdictRank[b] > verdictRank[a] {
-		return b
-	}
-	return a
-}
+// Verdicts, from best to worst (see loader/scan).
+const (
+	VerdictSafe      = scan.VerdictSafe
+	VerdictBenign    = scan.VerdictBenign
+	VerdictUnknown   = scan.VerdictUnknown
+	VerdictDangerous = scan.VerdictDangerous
+)
 
-var safeGlobals = map[string]bool{
-	"collections.OrderedDict":                        true,
-	"torch._utils._rebuild_tensor":                   true,
-	"torch._utils._rebuild_tensor_v2":                true,
-	"torch._utils._rebuild_tensor_v3":                true,
-	"torch._utils._rebuild_parameter":                true,
-	"torch._utils._rebuild_parameter_with_state":     true,
-	"torch._utils._rebuild_sparse_tensor":            true,
-	"torch._utils._rebuild_meta_tensor_no_storage":   true,
-	"torch._utils._rebuild_nested_tensor":            true,
-	"torch._utils._rebuild_qtensor":                  true,
-	"torch._utils._rebuild_wrapper_subclass":         true,
-	"torch._utils._rebuild_device_tensor_from_numpy": true,
-	"torch.Size":                          true,
-	"torch.device":                        true,
-	"torch.nn.parameter.Parameter":        true,
-	"torch._tensor._rebuild_from_type_v2": true,
-	"torch.serialization._get_layout":     true,
-	"_codecs.encode":                      true,
-	"builtins.set":                        true,
-	"builtins.frozenset":                  true,
-	"builtins.bytearray":                  true,
-	"builtins.complex":                    true,
-	"builtins.bytes":                      true,
-	"builtins.slice":                      true,
-	"builtins.range":                      true,
-	"__builtin__.set":                     true,
-	"numpy.core.multiarray._reconstruct":  true,
-	"numpy._core.multiarray._reconstruct": true,
-	"numpy.dtype":                         true,
-	"numpy.ndarray":                       true,
-	"numpy.core.multiarray.scalar":        true,
-	"numpy._core.multiarray.scalar":       true,
-}
-
-var benignGlobals = map[string]bool{
-	"argparse.Namespace":                 true,
-	"types.SimpleNamespace":              true,
-	"collections.defaultdict":            true,
-	"collections.namedtuple":             false,
-	"omegaconf.dictconfig.DictConfig":    true,
-	"omegaconf.listconfig.ListConfig":    true,
-	"omegaconf.base.ContainerMetadata":   true,
-	"omegaconf.base.Metadata":            true,
-	"omegaconf.nodes.AnyNode":            true,
-	"typing.Any":                         true,
-	"builtins.dict":                      true,
-	"builtins.list":                      true,
-	"builtins.tuple":                     true,
-	"builtins.int":                       true,
-	"builtins.float":                     true,
-	"builtins.str":                       true,
-	"builtins.object":                    true,
-	"__builtin__.object":                 true,
-	"copy_reg._reconstructor":            true,
-	"copyreg._reconstructor":             true,
-	"pathlib.PosixPath":                  true,
-	"pathlib.WindowsPath":                true,
-	"datetime.datetime":                  true,
-	"datetime.date":                      true,
-	"datetime.timedelta":                 true,
-	"decimal.Decimal":                    true,
-	"numpy.core.multiarray._reconstruct": false,
-}
-
-var dangerousModules = []string{
-	"os", "posix", "nt", "sys", "subprocess", "socket", "shutil", "runpy", "pty",
-	"importlib", "marshal", "ctypes", "pickle", "_pickle", "cPickle", "dill", "webbrowser", "code",
-	"pdb", "bdb", "cProfile", "profile", "pydoc", "multiprocessing", "asyncio", "threading",
-	"torch._inductor", "torch.hub", "torch.jit", "torch._dynamo", "torch.utils.cpp_extension", "torch.package",
-	"timeit", "trace", "requests", "urllib", "http", "ftplib", "smtplib", "telnetlib", "tempfile",
-	"signal", "glob", "platform", "commands", "popen2", "ensurepip", "pip", "setuptools", "distutils",
-	"venv", "zipimport", "imp", "_posixsubprocess", "_io", "io", "uuid", "operator", "functools",
-	"joblib", "numpy.testing", "builtins.__import__", "_thread", "xmlrpc", "sqlite3", "shelve", "dbm",
-	"linecache", "doctest", "idlelib", "lib2to3", "tkinter", "turtle", "ssl", "select", "selectors",
-	// further gadgets named in picklescan/fickling/modelscan advisories
-	"_operator", "_functools", "_ctypes", "cffi", "codeop", "concurrent", "pkgutil", "site", "logging.config",
-	"imaplib", "nntplib", "poplib", "socketserver", "asynchat", "asyncore", "_socket", "aiohttp", "httpx",
-	"_winapi", "msvcrt", "winreg", "_winreg", "cloudpickle", "jsonpickle", "pandas.read_pickle", "pandas.io.pickle",
-	"numpy.f2py", "numpy.distutils", "numpy.ctypeslib", "numpy.lib.npyio", "torch.fx", "torch.distributed",
-	"torch.testing", "torch.utils.bottleneck", "torch.utils.collect_env", "torch.utils.data", "torch.export",
-	"torch._export", "torch.compiler", "torch.onnx", "torch._functorch", "torch.utils._config_module",
-	"torch.ops", "torch._ops", "torch._C._jit", "keras", "tensorflow", "unittest.mock", "builtins.getattr",
-}
-
-var dangerousNames = map[string]bool{
-	"builtins.eval": true, "builtins.exec": true, "builtins.compile": true, "builtins.open": true,
-	"builtins.getattr": true, "builtins.setattr": true, "builtins.delattr": true, "builtins.__import__": true,
-	"builtins.breakpoint": true, "builtins.input": true, "builtins.globals": true, "builtins.locals": true,
-	"builtins.vars": true, "builtins.help": true, "builtins.memoryview": true, "builtins.type": true,
-	"builtins.super": true, "builtins.apply": true, "builtins.execfile": true, "builtins.exit": true, "builtins.quit": true,
-	"__builtin__.eval": true, "__builtin__.exec": true, "__builtin__.compile": true, "__builtin__.open": true,
-	"__builtin__.getattr": true, "__builtin__.__import__": true, "__builtin__.execfile": true, "__builtin__.file": true,
-	"__builtin__.apply": true, "__builtin__.setattr": true, "__builtin__.input": true,
-	"types.CodeType": true, "types.FunctionType": true, "types.MethodType": true, "types.ModuleType": true, "types.LambdaType": true,
-	"torch.serialization.load": true, "torch.load": true, "torch.save": true, "torch.hub.load": true,
-	"numpy.load": true, "numpy.fromfile": true, "numpy.save": true,
-	"torch.storage._load_from_bytes":        true,
-	"collections._collections_abc.Callable": false,
-}
-
-// py2Modules maps Python 2 module names to what Python 3's unpickler imports
-// instead (pickle's fix_imports, _compat_pickle.IMPORT_MAPPING): a verdict
-// must follow the module that actually gets imported.
-var py2Modules = map[string]string{
-	"__builtin__": "builtins", "exceptions": "builtins", "copy_reg": "copyreg", "cPickle": "pickle",
-	"commands": "subprocess", "cStringIO": "io", "StringIO": "io", "thread": "_thread", "dummy_thread": "_dummy_thread",
-	"urllib2": "urllib.request", "urlparse": "urllib.parse", "robotparser": "urllib.robotparser", "httplib": "http.client",
-	"cookielib": "http.cookiejar", "Cookie": "http.cookies", "BaseHTTPServer": "http.server", "SimpleHTTPServer": "http.server",
-	"CGIHTTPServer": "http.server", "xmlrpclib": "xmlrpc.client", "SimpleXMLRPCServer": "xmlrpc.server",
-	"UserDict": "collections", "UserList": "collections", "UserString": "collections", "Queue": "queue", "repr": "reprlib",
-	"ConfigParser": "configparser", "SocketServer": "socketserver", "Tkinter": "tkinter", "anydbm": "dbm", "whichdb": "dbm",
-	"dbhash": "dbm.bsd", "dumbdbm": "dbm.dumb", "gdbm": "dbm.gnu", "markupbase": "_markupbase", "_winreg": "winreg",
-}
-
-var py2Names = map[string][2]string{
-	"__builtin__.reduce": {"functools", "reduce"}, "__builtin__.intern": {"sys", "intern"},
-	"__builtin__.xrange": {"builtins", "range"}, "__builtin__.unicode": {"builtins", "str"},
-	"__builtin__.long": {"builtins", "int"}, "__builtin__.unichr": {"builtins", "chr"},
-	"__builtin__.basestring": {"builtins", "str"}, "__builtin__.raw_input": {"builtins", "input"},
-	"__builtin__.execfile": {"builtins", "exec"}, "itertools.izip": {"builtins", "zip"},
-	"itertools.imap": {"builtins", "map"}, "itertools.ifilter": {"builtins", "filter"},
-}
-
-// Verdict classifies one global a pickle names. Python 2 names are mapped
-// as Python 3's unpickler maps them, and dotted names (protocol 4 resolves
-// them attribute by attribute) are judged on every module/attribute split.
-func Verdict(module, name string) string {
-	if m, ok := py2Names[module+"."+name]; ok {
-		module, name = m[0], m[1]
-	} else if m, ok := py2Modules[module]; ok {
-		module = m
-	}
-	if module == "" || name == "" {
-		return VerdictUnknown
-	}
-	for _, part := range strings.Split(module+"."+name, ".") {
-		if len(part) > 4 && strings.HasPrefix(part, "__") && strings.HasSuffix(part, "__") &&
-			part != "__builtin__" && part != "__main__" && part != "__import__" {
-			// __globals__, __subclasses__, __builtins__, __class__ ...: attribute
-			// traversal out of an innocent-looking object.
-			return VerdictDangerous
+// attachScan runs the full scan on an opened checkpoint and makes its
+// result the pickle report inspect and convert show, so they give the same
+// verdict as `ditkit scan` (other pickles, nested values, zip structure).
+func (c *Checkpoint) attachScan(r io.ReaderAt, size int64) {
+	rep, err := scan.Scan(r, size, c.Name)
+	if err != nil {
+		if c.Pickle == nil {
+			c.Pickle = &PickleReport{}
 		}
+		c.Pickle.AddFinding(Finding{Severity: scan.SeveritySuspicious, Message: "the full safety scan failed: " + err.Error()})
+		return
 	}
-	v := verdict1(module, name)
-	if !strings.Contains(name, ".") {
-		return v
+	c.Scan = rep
+	if c.Pickle == nil && len(rep.Findings) == 0 && len(rep.Globals) == 0 {
+		return
 	}
-	// "a.b.c" under module m reaches m.a.b.c; judge each split and never
-	// call a dotted path safe unless it is listed whole.
-	if v == VerdictSafe || v == VerdictBenign {
-		v = VerdictUnknown
-	}
-	parts := strings.Split(name, ".")
-	for i := 1; i < len(parts); i++ {
-		mod := module + "." + strings.Join(parts[:i], ".")
-		v = WorstVerdict(v, verdict1(mod, strings.Join(parts[i:], ".")))
-		v = WorstVerdict(v, verdict1(parts[i-1], parts[i]))
-	}
-	return v
-}
-
-func verdict1(module, name string) string {
-	full := module + "." + name
-	if safeGlobals[full] {
-		return VerdictSafe
-	}
-	if dangerousNames[full] {
-		return VerdictDangerous
-	}
-	if module == "torch" && !strings.Contains(name, ".") && (isTorchStorage(name) || isTorchDType(name) || torchConstants[name]) {
-		return VerdictSafe
-	}
-	if module == "numpy.dtypes" && !strings.Contains(name, ".") && strings.HasSuffix(name, "DType") {
-		return VerdictSafe
-	}
-	if module == "torch.serialization" || module == "torch.storage" {
-		return VerdictDangerous // load, _load, _legacy_load, _load_from_bytes ... (_get_layout is listed safe)
-	}
-	for _, m := range dangerousModules {
-		if module == m || strings.HasPrefix(module, m+".") {
-			return VerdictDangerous
-		}
-	}
-	if module == "builtins" || module == "__builtin__" {
-		if benignGlobals[full] {
-			return VerdictBenign
-		}
-		return VerdictDangerous
-	}
-	if benignGlobals[full] {
-		return VerdictBenign
-	}
-	return VerdictUnknown
-}
-
-func isTorchStorage(name string) bool {
-	_, ok := storageDTypes[name]
-	return ok || name == "UntypedStorage" || name == "TypedStorage"
-}
-
-// torchConstants are torch attributes the weights_only unpickler accepts as
-// plain values (layouts, quantisation schemes, memory formats).
-var torchConstants = map[string]bool{
-	"strided": true, "sparse_coo": true, "sparse_csr": true, "sparse_csc": true, "sparse_bsr": true, "sparse_bsc": true,
-	"_mkldnn": true, "jagged": true, "per_tensor_affine": true, "per_channel_affine": true, "per_tensor_symmetric": true,
-	"per_channel_symmetric": true, "per_channel_affine_float_qparams": true, "contiguous_format": true,
-	"channels_last": true, "channels_last_3d": true, "preserve_format": true, "Tensor": true,
-}
-
-func isTorchDType(name string) bool {
-	switch name {
-	case "float32", "float", "float64", "double", "float16", "half", "bfloat16", "int64", "long", "int32", "int",
-		"int16", "short", "int8", "uint8", "bool", "uint16", "uint32", "uint64", "complex64", "complex128", "cfloat", "cdouble",
-		"float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu", "qint8", "quint8", "qint32":
-		return true
-	}
-	return false
-}
-
-// Verdict returns the file's verdict: the worst of its globals and findings.
-func (r *PickleReport) Verdict() string {
-	if r == nil {
-		return VerdictSafe
-	}
-	v := VerdictSafe
-	for _, g := range r.Globals {
-		v = WorstVerdict(v, g.Verdict)
-	}
-	for _, f := range r.Issues {
-		v = WorstVerdict(v, f.Verdict())
-	}
-	return v
-}
-
-// UniqueGlobals returns each distinct module.name once with its worst verdict, in first-seen order.
-func (r *PickleReport) UniqueGlobals() []Global {
-	if r == nil {
-		return nil
-	}
-	idx := map[string]int{}
-	var out []Global
-	for _, g := range r.Globals {
-		k := g.FullName()
-		if i, ok := idx[k]; ok {
-			out[i].Called = out[i].Called || g.Called
-			out[i].Verdict = WorstVerdict(out[i].Verdict, g.Verdict)
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, g)
-	}
-	return out
+	c.Pickle = rep.PickleReport()
 }

@@ -64,7 +64,7 @@ func OpenSharded(index []byte, name string, open OpenFunc) (*Checkpoint, error) 
 		if err != nil {
 			return nil, err
 		}
-		sh.Pickle.merge(ck.Pickle)
+		mergePickle(ck.Pickle, sh.Pickle)
 		shard := &Shard{Name: f, R: r, Size: size}
 		for _, t := range sh.Weights() {
 			if !want[f][t.Name] {
@@ -92,8 +92,8 @@ func OpenSharded(index []byte, name string, open OpenFunc) (*Checkpoint, error) 
 	return ck, nil
 }
 
-// merge adds r's globals and findings into into.
-func (r *PickleReport) merge(into *PickleReport) {
+// mergePickle adds r's globals and findings into into.
+func mergePickle(into, r *PickleReport) {
 	if r == nil {
 		return
 	}

@@ -8,12 +8,7 @@ import (
 	"strings"
 
 	"github.com/ditkit/ditkit/core/tensor"
-)
-
-// Limits for zip archives.
-var (
-	MaxZipEntries          = 1 << 20
-	MaxPickleInflate int64 = 256 << 20 // cap for a (suspicious) deflated data.pkl
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 // openTorchZip reads a torch.save zip: the central directory, data.pkl, and
@@ -23,8 +18,8 @@ func openTorchZip(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, ferr(name, ErrCorrupt, "zip", "cannot read the zip central directory: %v", err)
 	}
-	if len(zr.File) > MaxZipEntries {
-		return nil, ferr(name, ErrLimit, "zip", "%d entries exceed the limit of %d", len(zr.File), MaxZipEntries)
+	if len(zr.File) > scan.MaxZipEntries {
+		return nil, ferr(name, ErrLimit, "zip", "%d entries exceed the limit of %d", len(zr.File), scan.MaxZipEntries)
 	}
 	var pkl *zip.File
 	entries := map[string]*zip.File{}
@@ -66,7 +61,7 @@ func openTorchZip(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
 		return nil, err
 	}
 	ck := &Checkpoint{Format: FormatTorchZip, Pickle: &PickleReport{}, Notes: notes, HeaderSHA256: sha256Hex(data)}
-	n, err := scanPickle(data, name, pkl.Name, 0, ck.Pickle)
+	n, err := scan.CheckPickle(data, name, pkl.Name, 0, ck.Pickle)
 	if err != nil {
 		return nil, err
 	}
@@ -138,12 +133,12 @@ func readSmallEntry(f *zip.File, limit int64) ([]byte, error) {
 // readPickleEntry reads data.pkl, refusing sizes past the limits.
 func readPickleEntry(f *zip.File, name string) ([]byte, error) {
 	where := "entry " + f.Name
-	if int64(f.UncompressedSize64) > MaxPickleBytes || f.UncompressedSize64 > 1<<62 {
-		return nil, ferr(name, ErrLimit, where, "pickle of %d bytes exceeds the limit of %d", f.UncompressedSize64, MaxPickleBytes)
+	if int64(f.UncompressedSize64) > scan.MaxPickleBytes || f.UncompressedSize64 > 1<<62 {
+		return nil, ferr(name, ErrLimit, where, "pickle of %d bytes exceeds the limit of %d", f.UncompressedSize64, scan.MaxPickleBytes)
 	}
-	limit := MaxPickleBytes
+	limit := scan.MaxPickleBytes
 	if f.Method != zip.Store {
-		limit = MaxPickleInflate
+		limit = scan.MaxPickleInflate
 	}
 	rc, err := f.Open()
 	if err != nil {

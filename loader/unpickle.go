@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader/scan"
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
 )
@@ -114,13 +115,6 @@ type callFunc func(args ...any) (any, error)
 
 func (f callFunc) Call(args ...any) (any, error) { return f(args...) }
 
-var storageDTypes = map[string]tensor.DType{
-	"DoubleStorage": tensor.F64, "FloatStorage": tensor.F32, "HalfStorage": tensor.F16, "BFloat16Storage": tensor.BF16,
-	"LongStorage": tensor.I64, "IntStorage": tensor.I32, "ShortStorage": tensor.I16, "CharStorage": tensor.I8,
-	"ByteStorage": tensor.U8, "BoolStorage": tensor.BOOL, "ComplexFloatStorage": tensor.C64, "ComplexDoubleStorage": tensor.C128,
-	"QUInt8Storage": tensor.QUI8, "QInt8Storage": tensor.QI8, "QInt32Storage": tensor.QI32,
-}
-
 // unpickler parses one pickle with an allow-list FindClass and a
 // PersistentLoad that records storage references without reading them.
 type unpickler struct {
@@ -163,7 +157,12 @@ func (u *unpickler) findClass(module, name string) (any, error) {
 			return types.NewTupleFromSlice(args), nil
 		}), nil
 	case "torch.device":
-		return callFunc(func(args ...any) (any, error) { return fmt.Sprint(args...), nil }), nil
+		return callFunc(func(args ...any) (any, error) {
+			if len(args) == 1 {
+				return keyString(args[0]), nil
+			}
+			return short(types.NewTupleFromSlice(args)), nil
+		}), nil
 	case "_codecs.encode":
 		return callFunc(codecsEncode), nil
 	case "builtins.set", "builtins.frozenset", "__builtin__.set":
@@ -187,10 +186,10 @@ func (u *unpickler) findClass(module, name string) (any, error) {
 		if name == "UntypedStorage" {
 			return &storageClass{untyped: true, dtype: tensor.U8, name: full}, nil
 		}
-		if dt, ok := storageDTypes[name]; ok {
+		if dt, ok := scan.StorageDType(name); ok {
 			return &storageClass{dtype: dt, name: full}, nil
 		}
-		if isTorchDType(name) {
+		if scan.IsTorchDType(name) {
 			dt, err := tensor.ParseDType(name)
 			if err == nil {
 				return &dtypeValue{dt}, nil
@@ -238,16 +237,16 @@ func (u *unpickler) persistentLoad(pid any) (any, error) {
 		return nil, fmt.Errorf("persistent id has %d fields, want ≥ 5", tup.Len())
 	}
 	if tag, _ := tup.Get(0).(string); tag != "storage" {
-		return nil, fmt.Errorf("persistent id kind %q is not 'storage'", tup.Get(0))
+		return nil, fmt.Errorf("persistent id kind %s is not 'storage'", short(tup.Get(0)))
 	}
 	cls, ok := tup.Get(1).(*storageClass)
 	if !ok {
-		return nil, fmt.Errorf("persistent id names storage type %v, which is not a torch storage class", tup.Get(1))
+		return nil, fmt.Errorf("persistent id names storage type %s, which is not a torch storage class", short(tup.Get(1)))
 	}
 	key := keyString(tup.Get(2))
 	numel, err := toInt64(tup.Get(4))
 	if err != nil || numel < 0 {
-		return nil, fmt.Errorf("storage %q: bad element count %v", key, tup.Get(4))
+		return nil, fmt.Errorf("storage %q: bad element count %s", key, short(tup.Get(4)))
 	}
 	ref := &storageRef{class: cls, key: key, numel: numel}
 	if u.legacy && tup.Len() >= 6 && tup.Get(5) != nil {
@@ -333,7 +332,7 @@ func toInt64(v any) (int64, error) {
 		}
 		return 0, nil
 	}
-	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
+	return 0, fmt.Errorf("%s (%T) is not an integer", short(v), v)
 }
 
 func toInts(v any) ([]int, error) {
@@ -350,7 +349,7 @@ func toInts(v any) ([]int, error) {
 	for i, it := range items {
 		n, err := toInt64(it)
 		if err != nil || n < 0 || n > 1<<53 {
-			return nil, fmt.Errorf("bad dimension %v", it)
+			return nil, fmt.Errorf("bad dimension %s", short(it))
 		}
 		out[i] = int(n)
 	}
@@ -372,7 +371,67 @@ func keyString(k any) string {
 	case nil:
 		return "None"
 	}
-	return fmt.Sprint(k)
+	return short(k)
+}
+
+// short renders an unpickled value for a name or a message in at most
+// about 200 bytes. Values can share containers level upon level (a
+// "billion laughs" pickle): fmt's %v would walk every path, short visits
+// at most a bounded number of items.
+func short(v any) string {
+	var b strings.Builder
+	budget := 64 // items still to render
+	var put func(v any, depth int)
+	put = func(v any, depth int) {
+		budget--
+		if budget < 0 || b.Len() > 200 || depth > 8 {
+			b.WriteString("…")
+			return
+		}
+		var items []any
+		open, close := "(", ")"
+		switch x := v.(type) {
+		case *types.Tuple:
+			items = *x
+		case *types.List:
+			items, open, close = *x, "[", "]"
+		case *types.Dict:
+			b.WriteString("{…}")
+			return
+		case *types.OrderedDict, *Object, *tensorRef, *storageRef:
+			fmt.Fprintf(&b, "<%T>", x)
+			return
+		case string:
+			b.WriteString(strconv.Quote(x[:min(len(x), 64)]))
+			return
+		case []byte:
+			b.WriteString(strconv.Quote(string(x[:min(len(x), 64)])))
+			return
+		case int, int64, int32, bool, float64, nil:
+			fmt.Fprint(&b, x)
+			return
+		case *big.Int:
+			b.WriteString(x.String())
+			return
+		default:
+			fmt.Fprintf(&b, "<%T>", x)
+			return
+		}
+		b.WriteString(open)
+		for i, it := range items {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if budget <= 0 || b.Len() > 200 {
+				b.WriteString("…")
+				break
+			}
+			put(it, depth+1)
+		}
+		b.WriteString(close)
+	}
+	put(v, 0)
+	return b.String()
 }
 
 // unpickle runs gopickle over one already-scanned pickle, turning library

@@ -1,11 +1,12 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path"
-	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,66 +48,46 @@ const DemoErrorText = "Error(s) in loading state_dict for STDiT:\n\tsize mismatc
 // OutputName is the name the page gives a converted file: the input's stem,
 // "-fixed", and the format's extension.
 func OutputName(input, format string) string {
-	base := path.Base(strings.ReplaceAll(input, "\\", "/"))
+	ext := ".safetensors"
+	switch format {
+	case "pt":
+		ext = ".pt"
+	case "gguf":
+		ext = ".gguf"
+	}
+	return stem(input) + "-fixed" + ext
+}
+
+// stem is a file name without its folder and extension.
+func stem(name string) string {
+	base := path.Base(strings.ReplaceAll(name, "\\", "/"))
 	if i := strings.LastIndexByte(base, '.'); i > 0 {
 		base = base[:i]
 	}
-	ext := ".safetensors"
-	if format == "pt" {
-		ext = ".pt"
-	}
-	return base + "-fixed" + ext
-}
-
-// FindingGroup is the findings of one kind.
-type FindingGroup struct {
-	Kind     string
-	Label    string
-	Findings []diff.Finding
-}
-
-func groupFindings(fs []diff.Finding) []FindingGroup {
-	var out []FindingGroup
-	idx := map[string]int{}
-	for _, f := range fs {
-		i, ok := idx[f.Kind]
-		if !ok {
-			i = len(out)
-			idx[f.Kind] = i
-			out = append(out, FindingGroup{Kind: f.Kind, Label: strings.ReplaceAll(f.Kind, "_", " ")})
-		}
-		out[i].Findings = append(out[i].Findings, f)
-	}
-	return out
-}
-
-func valueText(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "—"
-	case []int:
-		return tensor.FormatShape(t)
-	case []any:
-		parts := make([]string, len(t))
-		for i, x := range t {
-			parts[i] = fmt.Sprint(x)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	}
-	return fmt.Sprint(v)
+	return base
 }
 
 // presetOptions lists the presets, the detected family's first.
 func presetOptions(family string) []spec.PresetInfo {
 	ps := spec.Presets()
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Family == family && ps[j].Family != family })
-	return ps
+	var out, rest []spec.PresetInfo
+	for _, p := range ps {
+		if p.Family == family {
+			out = append(out, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	return append(out, rest...)
 }
 
 // --- Root: target, diff, convert ---------------------------------------------
 
+// resetTarget clears the comparison; an unset preset follows the
+// detection (its exact preset, else the closest, else the first of its
+// family).
 func (c *Root) resetTarget() {
-	c.Diff, c.Checked = nil, nil
+	c.Diff, c.Checked, c.Groups, c.Opened, c.Anyway = nil, nil, nil, nil, false
 	if c.Det != nil && c.Preset == "" {
 		switch {
 		case c.Det.Preset != "":
@@ -116,7 +97,11 @@ func (c *Root) resetTarget() {
 		}
 	}
 	if c.Preset == "" {
-		c.Preset = spec.Presets()[0].Name
+		fam := ""
+		if c.Det != nil {
+			fam = c.Det.Family
+		}
+		c.Preset = presetOptions(fam)[0].Name
 	}
 }
 
@@ -135,15 +120,35 @@ func (c *Root) presets() []spec.PresetInfo {
 func (c *Root) presetLabel(p spec.PresetInfo) string { return p.Name + " — " + p.Description }
 
 // SetMode picks how the target is given: preset, error or spec.
-func (c *Root) SetMode(e vugu.DOMEvent) { c.Mode = e.PropString("target", "value"); c.Diff = nil }
+func (c *Root) SetMode(e vugu.DOMEvent) { c.Mode = e.PropString("target", "value"); c.resetTarget() }
 
-func (c *Root) SetPreset(e vugu.DOMEvent)    { c.Preset = e.PropString("target", "value"); c.Diff = nil }
-func (c *Root) SetErrorText(e vugu.DOMEvent) { c.ErrorText = e.PropString("target", "value") }
-func (c *Root) SetSpecText(e vugu.DOMEvent)  { c.SpecText = e.PropString("target", "value") }
+func (c *Root) SetPreset(e vugu.DOMEvent) {
+	c.Preset = e.PropString("target", "value")
+	c.resetTarget()
+}
 
-// UseDemoError pastes the error PyTorch gives for the demo.
+// SetErrorText and SetSpecText take the target's text; the comparison
+// shown no longer describes it, so it goes.
+func (c *Root) SetErrorText(e vugu.DOMEvent) {
+	c.ErrorText = e.PropString("target", "value")
+	c.resetTarget()
+}
+func (c *Root) SetSpecText(e vugu.DOMEvent) {
+	c.SpecText = e.PropString("target", "value")
+	c.resetTarget()
+}
+
+// UseDemoError pastes the error PyTorch gives for the demo and compares.
 func (c *Root) UseDemoError(e vugu.DOMEvent) {
-	c.Mode, c.ErrorText, c.Diff = "error", DemoErrorText, nil
+	c.Mode, c.ErrorText = "error", DemoErrorText
+	c.Compare(e)
+}
+
+// ComparePreset switches to the preset target (after a partial verdict:
+// the keys the error text does not list are checked against one).
+func (c *Root) ComparePreset(e vugu.DOMEvent) {
+	c.Mode = "preset"
+	c.resetTarget()
 }
 
 func (c *Root) request() report.TargetRequest {
@@ -158,7 +163,8 @@ func (c *Root) request() report.TargetRequest {
 
 // Compare diffs the weights root against the target (metadata only).
 func (c *Root) Compare(e vugu.DOMEvent) {
-	c.Err, c.Diff, c.Saved = "", nil, ""
+	c.Err, c.Saved = "", ""
+	c.resetTarget()
 	if c.ck == nil {
 		return
 	}
@@ -168,7 +174,8 @@ func (c *Root) Compare(e vugu.DOMEvent) {
 		return
 	}
 	c.Diff = d
-	c.Groups = groupFindings(d.Findings)
+	c.Groups = diff.GroupByCause(d.Findings)
+	c.Opened = map[int]bool{}
 	c.Checked = map[string]bool{}
 	for _, s := range d.Plan {
 		c.Checked[s.ID] = true
@@ -185,16 +192,160 @@ func buildDiff(ck *loader.Checkpoint, req report.TargetRequest) (d *report.Diff,
 	return d, err
 }
 
+// verdictKind is the comparison's verdict kind ("" before one).
+func (c *Root) verdictKind() string {
+	if c.Diff == nil {
+		return ""
+	}
+	return c.Diff.Verdict.Kind
+}
+
+func (c *Root) verdictClass() string { return "verdict verdict-" + c.verdictKind() }
+
+// showFindings: an error text from another checkpoint explains nothing
+// about this file, so its findings stay hidden.
+func (c *Root) showFindings() bool {
+	return c.Diff != nil && c.verdictKind() != diff.VerdictWrongFile && len(c.Diff.Findings) > 0
+}
+
+// countsText is the findings' count line, as the CLI's.
+func (c *Root) countsText() string {
+	s := diff.CountsText(c.Diff.Findings)
+	if n := len(c.Groups); n > 1 {
+		s += fmt.Sprintf(", in %s by cause", diff.Plural(n, "group"))
+	}
+	return s
+}
+
+// afterPlanText says what stays after the whole plan, as the CLI's.
+func (c *Root) afterPlanText() string {
+	d := c.Diff
+	switch {
+	case len(d.Findings) == 0:
+		return ""
+	case len(d.Remaining) == 0 && c.verdictKind() == diff.VerdictPartial:
+		return "after the plan: the keys the error text lists match; the others were not in it (unknown)."
+	case len(d.Remaining) == 0:
+		return "after the plan: clean."
+	}
+	s := "after the plan: " + diff.FindingsRemain(len(d.Remaining))
+	if len(d.NeedsTraining) > 0 {
+		s += fmt.Sprintf("; %s must be trained (no conversion can supply them)", diff.Plural(len(d.NeedsTraining), "tensor"))
+	}
+	return s + "."
+}
+
+// smallDiff is how many cause groups a comparison may have and still
+// show every group open.
+const smallDiff = 3
+
+// groupOpen: a comparison of a few causes shows them open; a large one
+// shows one line per cause, opened when the user asks.
+func (c *Root) groupOpen(i int) bool {
+	if open, ok := c.Opened[i]; ok {
+		return open
+	}
+	return len(c.Groups) <= smallDiff
+}
+
+// ToggleGroup records a finding group opened or closed by the user (the
+// renderer would otherwise close it on the next render).
+func (c *Root) ToggleGroup(i int, e vugu.DOMEvent) {
+	if c.Opened != nil {
+		c.Opened[i] = e.PropBool("target", "open")
+	}
+}
+
+func (c *Root) groupClass(g diff.Group) string {
+	cls := "finding kind-" + g.Kind
+	if len(g.Fixes) > 0 && c.fixedInPlan(g) {
+		cls += " fixable"
+	}
+	return cls
+}
+
+// fixedInPlan reports whether a plan step resolves the group.
+func (c *Root) fixedInPlan(g diff.Group) bool {
+	for _, id := range g.Fixes {
+		for _, s := range c.Diff.Plan {
+			if s.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groupTitle is a group's summary line: its one finding, or the kind and
+// how many keys.
+func (c *Root) groupTitle(g diff.Group) string {
+	if len(g.Lines) == 1 {
+		return g.Lines[0]
+	}
+	return diff.Plural(len(g.Lines), "key") + ": " + g.Keys[0] + " … " + g.Keys[len(g.Keys)-1]
+}
+
+// maxGroupLines bounds the keys one open group lists.
+const maxGroupLines = 40
+
+func (c *Root) groupLines(g diff.Group) []string {
+	if len(g.Lines) <= maxGroupLines {
+		return g.Lines
+	}
+	return g.Lines[:maxGroupLines]
+}
+
+func (c *Root) groupMore(g diff.Group) string {
+	if n := len(g.Lines) - maxGroupLines; n > 0 {
+		return fmt.Sprintf("… and %d more (ditkit diff --json lists every key)", n)
+	}
+	return ""
+}
+
+// groupFix is a group's "fix:" line; a fix the plan does not hold is not
+// offered.
+func (c *Root) groupFix(g diff.Group) string {
+	if len(g.Fixes) > 0 && !c.fixedInPlan(g) {
+		return "fix: none in this plan"
+	}
+	return "fix: " + g.FixText()
+}
+
 // ToggleFix selects or deselects one plan step.
 func (c *Root) ToggleFix(id string, e vugu.DOMEvent) {
 	c.Checked[id] = e.PropBool("target", "checked")
 }
 
 func (c *Root) SetFormat(e vugu.DOMEvent) { c.Format = e.PropString("target", "value") }
-func (c *Root) SetDType(e vugu.DOMEvent)  { c.DType = e.PropString("target", "value") }
+func (c *Root) SetDType(e vugu.DOMEvent) {
+	c.DType = e.PropString("target", "value")
+	if !c.fp8() {
+		c.FP8Scaled = false
+	}
+}
+func (c *Root) SetQuant(e vugu.DOMEvent) { c.Quant = e.PropString("target", "value") }
+func (c *Root) SetThreshold(e vugu.DOMEvent) {
+	c.Threshold = strings.TrimSpace(e.PropString("target", "value"))
+}
+func (c *Root) SetFP8Scaled(e vugu.DOMEvent) { c.FP8Scaled = e.PropBool("target", "checked") }
+func (c *Root) SetAnyway(e vugu.DOMEvent)    { c.Anyway = e.PropBool("target", "checked") }
+
+func (c *Root) fp8() bool { return strings.HasPrefix(c.DType, "fp8") }
+
+// quantOptions are the main ggml types a .gguf output can have.
+func (c *Root) quantOptions() []string {
+	out := make([]string, len(loader.GGUFQuantTypes))
+	for i, q := range loader.GGUFQuantTypes {
+		out[i] = q.String()
+	}
+	return out
+}
 
 // fixes is the --fix value for the checked steps.
 func (c *Root) fixes() []string {
+	if c.Diff == nil {
+		return []string{"auto"}
+	}
 	var ids []string
 	for _, s := range c.Diff.Plan {
 		if c.Checked[s.ID] {
@@ -212,23 +363,63 @@ func (c *Root) fixes() []string {
 
 func (c *Root) outName() string { return OutputName(c.Sources[c.Cur].Name, c.Format) }
 
+// convertRequest is the target of a conversion: the comparison's, or
+// none (format and dtypes only) before one.
+func (c *Root) convertRequest() report.TargetRequest {
+	if c.Diff == nil {
+		return report.TargetRequest{}
+	}
+	return c.request()
+}
+
+// choices are the conversion's GGUF and fp8 options (the page's dtype is
+// always explicit: a GGUF input's default bf16 is preselected).
+func (c *Root) choices() (convert.QuantChoices, error) {
+	q := convert.QuantChoices{FP8Scaled: c.FP8Scaled, DTypeGiven: true, Threshold: loader.DefaultQuantThreshold}
+	if c.Format == "gguf" {
+		q.Quant = c.Quant
+		n, err := strconv.ParseInt(c.Threshold, 10, 64)
+		if err != nil {
+			return q, fmt.Errorf("--quant-threshold %q: want a number of elements", c.Threshold)
+		}
+		q.Threshold = n
+	}
+	return q, nil
+}
+
 // cliCommand is the `ditkit convert` line that writes the same bytes.
 func (c *Root) cliCommand() string {
 	cmd := "ditkit convert " + shellQuote(c.Sources[c.Cur].Name) + " -o " + shellQuote(c.outName())
-	switch c.Mode {
-	case "error":
-		cmd += " --error-text ERROR.txt"
-	case "spec":
-		cmd += " --spec SPEC.json"
-	default:
-		cmd += " --arch " + c.Preset
+	if c.Diff != nil {
+		switch c.Mode {
+		case "error":
+			cmd += " --error-text ERROR.txt"
+		case "spec":
+			cmd += " --spec SPEC.json"
+		default:
+			cmd += " --arch " + c.Preset
+		}
 	}
 	if c.ck != nil && c.ck.WeightsRoot != "" {
 		cmd += " --root " + shellQuote(c.ck.WeightsRoot)
 	}
-	cmd += " --fix " + strings.Join(c.fixes(), ",")
-	if c.DType != "" && c.DType != "keep" {
+	if c.Diff != nil {
+		cmd += " --fix " + strings.Join(c.fixes(), ",")
+	}
+	if c.Format == "gguf" {
+		if c.Quant != "" {
+			cmd += " --quant " + c.Quant
+		}
+		if c.Threshold != fmt.Sprint(loader.DefaultQuantThreshold) {
+			cmd += " --quant-threshold " + shellQuote(c.Threshold)
+		}
+		return cmd
+	}
+	if c.DType != "" && (c.DType != "keep" || c.ck != nil && c.ck.Format == loader.FormatGGUF) {
 		cmd += " --dtype " + c.DType
+	}
+	if c.FP8Scaled {
+		cmd += " --fp8-scaled"
 	}
 	return cmd
 }
@@ -242,27 +433,61 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// showResult: the Result box is offered unless the error text is another
+// checkpoint's (nothing to convert for it).
+func (c *Root) showResult() bool { return c.verdictKind() != diff.VerdictWrongFile }
+
+// convertBlocked: the verdict says the output cannot load into the target
+// (another family or variant), so Convert waits for "convert anyway".
+func (c *Root) convertBlocked() bool {
+	switch c.verdictKind() {
+	case diff.VerdictWrongFamily, diff.VerdictWrongVariant:
+		return true
+	}
+	return false
+}
+
+// convertWarning says what the output will not fix.
+func (c *Root) convertWarning() string {
+	d := c.Diff
+	switch c.verdictKind() {
+	case "":
+		return "No comparison yet: the output changes only the format and dtypes (compare with a target above to fix keys and shapes)."
+	case diff.VerdictWrongFamily, diff.VerdictWrongVariant:
+		return fmt.Sprintf("The output will not load into %s: %s the plan cannot fix (see the verdict above).", d.Verdict.Target, diff.Plural(len(d.Remaining), "finding"))
+	case diff.VerdictNeedsTraining:
+		return fmt.Sprintf("The output still lacks %s the target has: load it with strict=False and train them.", diff.Plural(len(d.NeedsTraining), "tensor"))
+	case diff.VerdictPartial:
+		return "The error text lists only some keys: the plan fixes those; whether the others load is unknown (compare with a preset or spec to know)."
+	}
+	return ""
+}
+
+func (c *Root) convertDisabled() bool { return c.Converting || (c.convertBlocked() && !c.Anyway) }
+
 // Convert writes the fixed file: streamed to disk where the browser lets
 // the page save files, else assembled into a Blob and downloaded.
 func (c *Root) Convert(e vugu.DOMEvent) {
 	saver, ok := c.Host.(Saver)
-	if !ok || c.ck == nil || c.Diff == nil || c.Converting {
+	if !ok || c.ck == nil || c.convertDisabled() {
 		return
 	}
-	dt, err := report.ParseDType(c.DType)
+	opt, err := c.convertOptions()
 	if err != nil {
 		c.Err = CLIError(err)
 		return
 	}
-	name := c.outName()
+	name := opt.OutputName
 	open := saver.SaveAs(name) // inside the click: the save dialog may open
-	ck, req := c.ck, c.request()
-	opt := BrowserConvertOptions(c.Format, c.fixes(), dt, name)
+	ck, req := c.ck, c.convertRequest()
 	c.Err, c.Saved, c.Converting, c.Done, c.Total, c.Rate = "", "", true, 0, 0, ""
 	cancel := &atomic.Bool{}
-	c.cancel = cancel
+	ctx, stop := context.WithCancel(context.Background())
+	opt.Context = ctx
+	c.cancel, c.stop = cancel, stop
 	ee := e.EventEnv()
 	go func() {
+		defer stop()
 		msg, err := convertTo(ck, req, opt, open, cancel, func(done, total int64, rate string) {
 			ee.Lock()
 			c.Done, c.Total, c.Rate = done, total, rate
@@ -270,13 +495,37 @@ func (c *Root) Convert(e vugu.DOMEvent) {
 		})
 		ee.Lock()
 		defer ee.UnlockRender()
-		c.Converting, c.cancel = false, nil
+		c.Converting, c.cancel, c.stop = false, nil, nil
 		if err != nil {
+			if ctx.Err() != nil {
+				err = ErrCancelled
+			}
 			c.Err = CLIError(fmt.Errorf("%s: %w", name, err))
 			return
 		}
 		c.Saved = msg
 	}()
+}
+
+// convertOptions are the Result box's choices as convert.Options.
+func (c *Root) convertOptions() (convert.Options, error) {
+	dt := tensor.Invalid
+	var err error
+	if c.Format != "gguf" {
+		if dt, err = report.ParseConvertDType(c.DType); err != nil {
+			return convert.Options{}, err
+		}
+	}
+	name := c.outName()
+	opt := BrowserConvertOptions(c.Format, c.fixes(), dt, name)
+	q, err := c.choices()
+	if err != nil {
+		return opt, err
+	}
+	if _, err := q.Apply(&opt, c.ck); err != nil {
+		return opt, err
+	}
+	return opt, nil
 }
 
 // BrowserConvertOptions are the conversion options of the page and of
@@ -320,8 +569,8 @@ func convertTo(ck *loader.Checkpoint, req report.TargetRequest, opt convert.Opti
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s: %s (%s, %d tensors) %s in %.1f s.", opt.OutputName, HumanBytes(rep.Bytes), rep.Format,
-		len(rep.Tensors), where, time.Since(start).Seconds()), nil
+	return fmt.Sprintf("%s: %s (%s, %s) %s in %.1f s.", opt.OutputName, HumanBytes(rep.Bytes), rep.Format,
+		diff.Plural(len(rep.Tensors), "tensor"), where, time.Since(start).Seconds()), nil
 }
 
 type cancelWriter struct {
@@ -341,6 +590,9 @@ func (c *Root) Cancel(e vugu.DOMEvent) {
 	if c.cancel != nil {
 		c.cancel.Store(true)
 	}
+	if c.stop != nil {
+		c.stop()
+	}
 }
 
 func (c *Root) progressText() string {
@@ -356,26 +608,6 @@ func (c *Root) stepLabel(i int) string {
 	return t
 }
 
-func (c *Root) diffSummary() string {
-	d := c.Diff
-	if len(d.Findings) == 0 {
-		return "No differences: the checkpoint already matches " + d.Target + "."
-	}
-	s := fmt.Sprintf("%d findings against %s.", len(d.Findings), d.Target)
-	if len(d.Remaining) == 0 {
-		s += " The whole plan resolves them all."
-	} else {
-		s += fmt.Sprintf(" %d remain after the plan.", len(d.Remaining))
-	}
-	if len(d.NeedsTraining) > 0 {
-		s += fmt.Sprintf(" %d keys can only come from training.", len(d.NeedsTraining))
-	}
-	return s
-}
-
-func findingLine(f diff.Finding) string {
-	if f.Expected == nil && f.Got == nil {
-		return f.Key
-	}
-	return f.Key + ": expected " + valueText(f.Expected) + ", got " + valueText(f.Got)
+func (c *Root) planLegend() string {
+	return fmt.Sprintf("Fix plan (%s; each can be left out)", diff.Plural(len(c.Diff.Plan), "step"))
 }

@@ -87,6 +87,8 @@ type Param struct {
 type Detected struct {
 	Family, Version, Prefix string
 	Preset, ClosestPreset   string
+	Variant, Layout         string
+	Hidden, Depth           int // spec.Size: 0 when not known
 	Confidence              string
 	Params                  []Param
 	Evidence, Ambiguous     []string
@@ -104,10 +106,12 @@ func Detect(ck *loader.Checkpoint) *Detected {
 	d := spec.Detect(infos)
 	out := &Detected{
 		Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
+		Variant: d.Variant, Layout: d.Layout,
 		Confidence: fmt.Sprintf("%.0f%%", d.Confidence*100),
 		Evidence:   d.Evidence, Ambiguous: d.Ambiguous, Ambiguities: d.Ambiguities,
 		Missing: d.Missing, Unexpected: d.Unexpected, ShapeMismatch: d.ShapeMismatch,
 	}
+	out.Hidden, out.Depth = spec.Size(d.Params)
 	if d.Params != nil {
 		for _, f := range spec.Families() {
 			if f.ID != d.Family {
@@ -186,4 +190,32 @@ func rootLabel(r string) string {
 		return "(top level)"
 	}
 	return r
+}
+
+// paramClass highlights a guessed hyperparameter in the detected table.
+func paramClass(p Param) string {
+	if p.Guess {
+		return "guess"
+	}
+	return ""
+}
+
+// paramValue marks a guessed value as a guess.
+func paramValue(p Param) string {
+	if p.Guess {
+		return p.Value + " (a guess)"
+	}
+	return p.Value
+}
+
+// paramDoc is the meaning of a parameter and, for a value the shapes do
+// not decide, why and where the value came from.
+func paramDoc(p Param) string {
+	switch {
+	case p.Guess:
+		return p.Doc + " — a guess: " + p.Reason + " (the preview's field below takes the right value)"
+	case p.Reason != "":
+		return p.Doc + " — " + p.Source + " (" + p.Reason + ")"
+	}
+	return p.Doc
 }

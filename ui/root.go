@@ -3,14 +3,16 @@ package ui
 import (
 	"fmt"
 	"image"
-	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/ditkit/ditkit/core/sample"
+	"github.com/ditkit/ditkit/core/diff"
+	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/report"
+	"github.com/ditkit/ditkit/loader/scan"
 	"github.com/vugu/vugu"
 )
 
@@ -18,7 +20,9 @@ import (
 // more. Filtering runs over every row, rendering only over these.
 const pageRows = 200
 
-// Root is the whole page below the header: drop zone, file list, report.
+// Root is the whole page below the header: drop zone, file list, and the
+// report of the file shown: what it is (one line), the target and the
+// comparison's verdict, the preview, then the details.
 type Root struct {
 	Host Host
 
@@ -29,6 +33,9 @@ type Root struct {
 
 	Sources []*Source
 	Cur     int
+	// Failed is the latest file the reader refused (with its safety
+	// scan); the report below stays the previous file's.
+	Failed *Failed
 
 	ck    *loader.Checkpoint
 	Rep   *report.Inspect
@@ -45,30 +52,52 @@ type Root struct {
 	ErrorText string
 	SpecText  string
 	Diff      *report.Diff
-	Groups    []FindingGroup
+	Groups    []diff.Group
+	Opened    map[int]bool    // finding groups the user opened
 	Checked   map[string]bool // plan step id → selected
+	Anyway    bool            // convert although the verdict says it will not load
 
 	// convert
-	Format     string // "safetensors" or "pt"
-	DType      string // keep, fp16, bf16, fp32
+	Format     string // "safetensors", "pt" or "gguf"
+	DType      string // keep, fp16, bf16, fp32, fp8_e4m3, fp8_e5m2
+	Quant      string // .gguf: the main ggml type ("" convert.py's choice)
+	Threshold  string // .gguf: --quant-threshold
+	FP8Scaled  bool
 	Converting bool
 	Done       int64
 	Total      int64
 	Rate       string
 	Saved      string
 	cancel     *atomic.Bool
+	stop       func() // cancels a GGUF write between pieces
 
 	// preview
-	Steps, Seed, Heads    int
+	Steps, Seed           int
 	Class                 string // a class, or one per sample: "1,11"
 	Sampler, Backend      string
 	CFG                   float64
 	Sampling, HasImage    bool
 	StepsDone, StepsTotal int
 	StepText, PreviewInfo string
+	Caption               string
 	stopSample            func()
-	detHeads              int // the detected (published or guessed) head count
+	guesses               []spec.Ambiguity // what the shapes did not decide, as detected
+	Given                 map[string]any   // the user's values for them
 	img                   *image.RGBA
+	imgLabel              string
+
+	// decoder and caption embeddings dropped beside the checkpoint
+	Decoder     *DecoderFile
+	StoreStatus string
+	CaptionFile *CaptionFile
+}
+
+// Failed is a file the reader refused: its name, the error in the CLI's
+// words, and what `ditkit scan` says about it (nil when it cannot tell).
+type Failed struct {
+	Name string
+	Err  string
+	Scan *scan.Report
 }
 
 // demoName is the demo checkpoint's file name.
@@ -88,16 +117,26 @@ func (c *Root) Init(ctx vugu.InitCtx) {
 	if c.DType == "" {
 		c.DType = "keep"
 	}
+	if c.Threshold == "" {
+		c.Threshold = fmt.Sprint(loader.DefaultQuantThreshold)
+	}
 	if c.Steps == 0 {
 		c.Steps, c.Sampler, c.CFG, c.Class, c.Backend = 25, "ddim", 4, "207", "auto"
+	}
+	if _, ok := c.Host.(DecoderStore); ok && ctx != nil {
+		c.restoreDecoder(ctx.EventEnv())
 	}
 }
 
 func (c *Root) dropClass() string {
-	if c.Over {
-		return "drop over"
+	cls := "drop"
+	if c.Rep != nil || c.Failed != nil {
+		cls += " compact"
 	}
-	return "drop"
+	if c.Over {
+		cls += " over"
+	}
+	return cls
 }
 
 // DragOver accepts the drag so that the drop event fires.
@@ -139,36 +178,71 @@ func (c *Root) DemoClick(e vugu.DOMEvent) {
 	}()
 }
 
+// addSources opens what was dropped: a TAESD decoder or caption
+// embeddings among the files go to the preview (decoder.go, caption.go),
+// the rest are checkpoints.
 func (c *Root) addSources(srcs []*Source, ee vugu.EventEnv) {
 	if len(srcs) == 0 {
 		return
 	}
-	first := len(c.Sources)
-	c.Sources = append(c.Sources, srcs...)
-	if i := linkShards(srcs, c.Sources); i >= 0 {
-		first += i // a shard set opens through its index
-	}
-	c.startInspect(first, ee)
+	c.Busy, c.Err = true, ""
+	go func() {
+		var decs []*DecoderFile
+		var caps []*CaptionFile
+		var rest []*Source
+		for _, s := range srcs {
+			if d := probeDecoder(s); d != nil {
+				decs = append(decs, d)
+			} else if cf := probeCaption(s); cf != nil {
+				caps = append(caps, cf)
+			} else {
+				rest = append(rest, s)
+			}
+		}
+		ee.Lock()
+		defer ee.UnlockRender()
+		c.Busy = false
+		for _, d := range decs {
+			c.setDecoder(d, ee)
+		}
+		for _, cf := range caps {
+			c.setCaption(cf, ee)
+		}
+		if len(rest) == 0 {
+			return
+		}
+		first := len(c.Sources)
+		c.Sources = append(c.Sources, rest...)
+		if i := linkShards(rest, c.Sources); i >= 0 {
+			first += i // a shard set opens through its index
+		}
+		c.startInspect(first, ee)
+	}()
 }
 
 // Select shows the report of the i-th file.
 func (c *Root) Select(i int, e vugu.DOMEvent) { c.startInspect(i, e.EventEnv()) }
 
 // startInspect reads the metadata of source i on a goroutine (Blob reads
-// must not run inside an event callback). Call with the env locked.
+// must not run inside an event callback). Call with the env locked. A
+// file that cannot be read leaves the report shown as it was and drops
+// out of the file list.
 func (c *Root) startInspect(i int, ee vugu.EventEnv) {
 	src := c.Sources[i]
 	c.gen++
 	gen := c.gen
-	c.Cur, c.Busy, c.Err = i, true, ""
+	c.Busy, c.Err = true, ""
 	c.Status = "Reading " + src.Name + " …"
 	go func() {
 		start := time.Now()
 		ck, err := openSource(src)
 		var rep *report.Inspect
 		var det *Detected
+		var refused *scan.Report
 		if err == nil {
 			rep, det = report.BuildInspect(ck), Detect(ck)
+		} else {
+			refused = scanSource(src)
 		}
 		ee.Lock()
 		defer ee.UnlockRender()
@@ -177,14 +251,42 @@ func (c *Root) startInspect(i int, ee vugu.EventEnv) {
 		}
 		c.Busy = false
 		if err != nil {
-			c.ck, c.Rep, c.Det, c.rows, c.Diff = nil, nil, nil, nil, nil
-			c.Err = CLIError(err)
-			c.Status = src.Name + " could not be read; nothing was changed. Drop another file."
+			c.Failed = &Failed{Name: src.Name, Err: CLIError(err), Scan: refused}
+			c.Err = c.Failed.Err
+			c.dropSource(src)
+			c.Status = src.Name + " could not be read; nothing was changed."
+			if c.Rep != nil {
+				c.Status += " The report below is still " + c.Rep.File + "'s."
+			} else {
+				c.Status += " Drop another file."
+			}
 			return
 		}
+		c.Failed = nil
+		c.Cur = c.indexOf(src)
 		c.setReport(ck, rep, det)
-		c.Status = fmt.Sprintf("%s: %d tensors, read in %d ms.", src.Name, rep.TensorCount, time.Since(start).Milliseconds())
+		c.Status = fmt.Sprintf("%s: %s, read in %d ms.", src.Name, diff.Plural(rep.TensorCount, "tensor"), time.Since(start).Milliseconds())
 	}()
+}
+
+// dropSource removes a file that could not be read from the file list.
+func (c *Root) dropSource(src *Source) {
+	i := c.indexOf(src)
+	if i < 0 {
+		return
+	}
+	cur := c.Sources[c.Cur]
+	c.Sources = append(c.Sources[:i:i], c.Sources[i+1:]...)
+	c.Cur = max(c.indexOf(cur), 0)
+}
+
+func (c *Root) indexOf(src *Source) int {
+	for i, s := range c.Sources {
+		if s == src {
+			return i
+		}
+	}
+	return -1
 }
 
 // openSource opens a checkpoint, turning a reader panic into an error so
@@ -201,25 +303,49 @@ func openSource(src *Source) (ck *loader.Checkpoint, err error) {
 	return loader.Open(src.R, src.Size, src.Name)
 }
 
+// scanSource runs ditkit scan on a file the reader refused (a plain
+// pickle, a NumPy file, a broken checkpoint), so the page still says
+// whether it would run code; nil when the scan cannot read it either.
+func scanSource(src *Source) (rep *scan.Report) {
+	defer func() {
+		if recover() != nil {
+			rep = nil
+		}
+	}()
+	if src.R == nil {
+		return nil
+	}
+	rep, _ = scan.Scan(src.R, src.Size, src.Name)
+	return rep
+}
+
 func (c *Root) setReport(ck *loader.Checkpoint, rep *report.Inspect, det *Detected) {
+	prevFamily := ""
+	if c.Det != nil {
+		prevFamily = c.Det.Family
+	}
 	c.ck, c.Rep, c.Det = ck, rep, det
 	c.rows = tensorRows(rep)
 	c.Limit = pageRows
-	c.Saved, c.Preset, c.HasImage, c.StepText, c.img = "", "", false, "", nil
-	c.Heads = 0
-	for _, p := range det.Params {
-		if p.Name == "num_heads" {
-			c.Heads = atoi(p.Value, 0)
-		}
-		if p.Name == "num_classes" {
-			k := atoi(p.Value, 1000)
-			if ls, err := sample.ParseLabels(c.Class); err != nil || len(ls) == 0 || slices.Max(ls) >= k {
-				c.Class = "0"
-			}
+	c.Saved, c.HasImage, c.StepText, c.Caption, c.img = "", false, "", "", nil
+	if prevFamily != det.Family || !c.presetOfFamily(det.Family) {
+		c.Preset = "" // the target follows the detection
+	}
+	if ck.Format == loader.FormatGGUF && c.Format != "gguf" {
+		c.DType = "bf16" // ditkit convert's default for a GGUF input
+	}
+	c.resetPreview(prevFamily != det.Family)
+	c.resetTarget()
+}
+
+// presetOfFamily reports whether the chosen preset is of family fam.
+func (c *Root) presetOfFamily(fam string) bool {
+	for _, p := range spec.Presets() {
+		if p.Name == c.Preset {
+			return p.Family == fam
 		}
 	}
-	c.detHeads = c.Heads
-	c.resetTarget()
+	return false
 }
 
 // SetRoot switches the weights root (the state dict the report describes).
@@ -249,7 +375,7 @@ func (c *Root) visibleRows() ([]TensorRow, int) { return filterRows(c.rows, c.Qu
 func (c *Root) tableSummary() string {
 	rows, total := c.visibleRows()
 	if c.Query == "" && total == len(rows) {
-		return fmt.Sprintf("%d tensors", total)
+		return diff.Plural(total, "tensor")
 	}
 	return fmt.Sprintf("showing %d of %d matching tensors (%d in the file)", len(rows), total, len(c.rows))
 }
@@ -281,26 +407,67 @@ func (c *Root) dtypes() []string {
 	return out
 }
 
-func (c *Root) danger() bool {
-	return c.Rep != nil && (c.Rep.Safety.Verdict == loader.VerdictDangerous || c.Rep.Safety.Verdict == "unknown")
+// safety is the verdict the banner shows: the refused file's scan when the
+// latest file failed, else the report's; nil when neither exists.
+func (c *Root) safety() *report.Safety {
+	switch {
+	case c.Failed != nil:
+		if s := c.Failed.Scan; s != nil {
+			pr := s.PickleReport()
+			return &report.Safety{Verdict: s.Verdict, Summary: s.Summary, Globals: pr.UniqueGlobals()}
+		}
+		return nil
+	case c.Rep != nil:
+		return &c.Rep.Safety
+	}
+	return nil
 }
 
-func (c *Root) dangerText() string {
-	s := c.Rep.Safety
-	text := "SUSPICIOUS FILE: " + s.Summary + "."
-	if s.Verdict == loader.VerdictDangerous {
-		text = s.Summary + "."
+func (c *Root) danger() bool {
+	s := c.safety()
+	return s != nil && (s.Verdict == scan.VerdictDangerous || s.Verdict == scan.VerdictUnknown)
+}
+
+// scanVerdict is the line a refused file's harmless scan gets.
+func (c *Root) scanVerdict() bool { return c.Failed != nil && c.Failed.Scan != nil && !c.danger() }
+
+// verdictText is the verdict as `ditkit scan` prints it: "DANGEROUS — ...".
+func (c *Root) verdictText() string { return safetyText(c.safety()) }
+
+func safetyText(s *report.Safety) string {
+	if s == nil {
+		return ""
 	}
+	return strings.ToUpper(s.Verdict) + " — " + s.Summary
+}
+
+// dangerText is the red banner: which file, the verdict, then every
+// global that is not on the allow-list.
+func (c *Root) dangerText() string {
+	s := c.safety()
+	var names []string
 	for _, g := range s.Globals {
-		if g.Verdict != loader.VerdictSafe {
-			text += fmt.Sprintf(" %s (%s at offset %d);", g.FullName(), g.Opcode, g.Offset)
+		if g.Verdict != scan.VerdictSafe {
+			names = append(names, fmt.Sprintf("%s (%s, %s at offset %d)", g.FullName(), g.Verdict, g.Opcode, g.Offset))
 		}
+	}
+	text := c.verdictText() + "."
+	if len(names) > 0 {
+		text += " It names " + strings.Join(names, ", ") + "."
 	}
 	return text
 }
 
+// dangerFile names the file the banner is about.
+func (c *Root) dangerFile() string {
+	if c.Failed != nil {
+		return c.Failed.Name
+	}
+	return c.Rep.File
+}
+
 func (c *Root) fileClass(i int) string {
-	if i == c.Cur {
+	if i == c.Cur && c.Rep != nil {
 		return "file current"
 	}
 	return "file"
@@ -327,3 +494,50 @@ func (c *Root) presetText() string {
 }
 
 func (c *Root) rowsNow() []TensorRow { r, _ := c.visibleRows(); return r }
+
+// FileVerdict is the one line that says what a file is: architecture
+// (variant or preset), size, parameters, dtypes, bytes and safety.
+func FileVerdict(rep *report.Inspect, det *Detected) string {
+	var what string
+	switch {
+	case det == nil || det.Family == "":
+		what = "not a recognised diffusion transformer"
+		if det != nil && det.Version != "" {
+			what += " (" + det.Version + ")"
+		}
+	default:
+		what = spec.ArchName(det.Family)
+		switch {
+		case det.Preset != "":
+			what += " " + det.Preset
+		case det.Variant != "":
+			what += " " + det.Variant
+		}
+		if det.Hidden > 0 {
+			what += fmt.Sprintf(", hidden size %d", det.Hidden)
+		}
+		if det.Depth > 0 {
+			what += ", " + diff.Plural(det.Depth, "block")
+		}
+	}
+	var dts []string
+	for k := range rep.BytesByDType {
+		dts = append(dts, k)
+	}
+	sort.Strings(dts)
+	format := rep.Format
+	if rep.GGUF != nil {
+		var ts []string
+		for k := range rep.GGUF.BytesByType {
+			ts = append(ts, k)
+		}
+		sort.Strings(ts)
+		dts = ts // a GGUF's stored types say more than its dense ones
+	}
+	return fmt.Sprintf("%s · %s parameters in %s · %s %s · safety: %s", what, humanCount(rep.WeightParams),
+		strings.Join(dts, ", "), HumanBytes(rep.Size), format, strings.ToUpper(rep.Safety.Verdict))
+}
+
+func (c *Root) fileVerdict() string { return FileVerdict(c.Rep, c.Det) }
+
+func (c *Root) fileVerdictClass() string { return "file-verdict verdict-" + c.Rep.Safety.Verdict }

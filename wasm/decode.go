@@ -5,12 +5,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"syscall/js"
 	"time"
 
 	"github.com/ditkit/ditkit/core/decode"
-	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/wasm/webgpu"
 )
@@ -25,20 +23,7 @@ func loadDecoderBlob(file js.Value) (*decode.Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*loader.Tensor{}
-	for _, w := range ck.Weights() {
-		byName[strings.TrimPrefix(w.Name, "module.")] = w
-	}
-	d, err := decode.Load(func(name string) (*tensor.Dense, error) {
-		if w := byName[name]; w != nil {
-			return ck.ReadDense(w)
-		}
-		return nil, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ck.Name, err)
-	}
-	return d, nil
+	return loader.LoadDecoder(ck)
 }
 
 // decodeOn runs dec on the backend opts.backend asks for: "cpu", or

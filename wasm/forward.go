@@ -140,6 +140,13 @@ type runInfo struct {
 // device lost, out of memory, a kernel error), saying why in the note.
 // opts.perOp runs every kernel on the GPU with its own readback instead.
 func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error) (*runInfo, error) {
+	return withBackendStarted(ctx, opts, nil, fn)
+}
+
+// withBackendStarted is withBackend telling started (when set) which
+// backend starts, before fn runs (the page's preview says so while it
+// samples).
+func withBackendStarted(ctx context.Context, opts js.Value, started func(*runInfo), fn func(*dit.Options) error) (*runInfo, error) {
 	_ = ctx // cancellation reaches the backend through fn's own context
 	want := optString(opts, "backend", "webgpu")
 	switch want {
@@ -161,6 +168,11 @@ func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error
 	be.MemoryBudget = int64(optFloat(opts, "gpuMemoryBytes", 0))
 	be.Matmul = optString(opts, "matmul", "")
 	be.Start()
+	if started != nil {
+		info := &runInfo{}
+		info.Backend, info.Adapter, info.Note = be.Status()
+		started(info)
+	}
 	err := fn(&dit.Options{Runner: be, Yield: yieldToJS})
 	info := &runInfo{Memory: be.Memory()}
 	be.Close()
@@ -177,8 +189,8 @@ func withBackend(ctx context.Context, opts js.Value, fn func(*dit.Options) error
 }
 
 // optWorkers reads opts.workers: absent or 1: this instance; N > 1: N Web
-// Workers; "auto" or 0 with opts.workers present: as many as the machine
-// allows (navigator.hardwareConcurrency, capped by memory). -1 = auto.
+// Workers; "auto" (or 0, or -1): as many as the machine allows
+// (navigator.hardwareConcurrency, capped by memory), returned as -1.
 func optWorkers(opts js.Value) int {
 	if opts.Type() != js.TypeObject {
 		return 1
@@ -198,53 +210,90 @@ func optWorkers(opts js.Value) int {
 	return 1
 }
 
-// withModel runs fn on the model of the descriptor (see loadModel) on
-// the backend opts asks for: with opts.workers and backend "cpu", on Web
-// Workers holding its shards (falling back to this instance, saying why,
-// when the page cannot run them); else loaded here, through withBackend.
-// opts.kernel "go" runs the portable Go tiles instead of wasm SIMD.
-func withModel(ctx context.Context, model, opts js.Value, fn func(dit.Net, *dit.Options) error) (*runInfo, error) {
+// model is a model opened for the backend opts ask for: on Web Workers
+// holding its shards (pool, with net the page's skeleton whose Forward
+// runs there), or loaded in this instance.
+type model struct {
+	net     dit.Net
+	pool    *workerPool
+	workers int
+	why     string // how the worker count was chosen, or why one instance runs
+	restore string // the kernel to reinstall on close
+}
+
+// openModel opens the model of a descriptor (see loadModel): with
+// opts.workers and backend "cpu" on Web Workers (falling back to this
+// instance, saying why, where the page cannot run them), else here.
+// opts.kernel "go" runs the portable Go tiles instead of wasm SIMD until
+// close.
+func openModel(desc, opts js.Value) (*model, error) {
 	kernel := optString(opts, "kernel", "simd")
-	prev := kernelName()
-	installKernel(kernel)
-	defer installKernel(map[bool]string{true: "go", false: "simd"}[prev == "Go"])
-	workers := optWorkers(opts)
-	note := ""
-	if workers != 1 {
-		if optString(opts, "backend", "webgpu") != "cpu" {
-			return nil, fmt.Errorf("workers: the Web Workers run the CPU backend: ask for backend \"cpu\"")
-		}
-		if why := workerSupport(); why != "" {
-			note = "one worker: " + why
-		} else {
-			net, n, why, err := workersNet(model, max(workers, 0), kernel)
-			if err != nil {
-				return nil, err
-			}
-			if net != nil {
-				defer net.p.Close()
-				err = fn(net, &dit.Options{})
-				w, h := net.p.Memory()
-				return &runInfo{Backend: "cpu", Workers: n, Kernel: net.p.Kernel, WeightBytes: w, HeapBytes: h, Note: why,
-					Memory: fmt.Sprintf("%d workers: weights %s, Go heaps %s", n, ui.HumanBytes(w), ui.HumanBytes(h))}, err
-			}
-			note = "one worker: " + why
-		}
+	m := &model{restore: "simd"}
+	if kernelName() == "Go" {
+		m.restore = "go"
 	}
-	net, err := loadModel(model, dit.BuildOptions{})
-	if err != nil {
+	installKernel(kernel)
+	fail := func(err error) (*model, error) {
+		installKernel(m.restore)
 		return nil, err
 	}
-	info, err := withBackend(ctx, opts, func(o *dit.Options) error { return fn(net, o) })
+	if workers := optWorkers(opts); workers != 1 {
+		if optString(opts, "backend", "webgpu") != "cpu" {
+			return fail(fmt.Errorf("workers: the Web Workers run the CPU backend: ask for backend \"cpu\""))
+		}
+		if why := workerSupport(); why != "" {
+			m.why = "one worker: " + why
+		} else {
+			net, n, why, err := workersNet(desc, max(workers, 0), kernel)
+			if err != nil {
+				return fail(err)
+			}
+			if net != nil {
+				m.net, m.pool, m.workers, m.why = net, net.p, n, why
+				return m, nil
+			}
+			m.why = "one worker: " + why
+		}
+	}
+	net, err := loadModel(desc, dit.BuildOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	m.net = net
+	return m, nil
+}
+
+// run runs fn on the model's backend: on its workers (the options are
+// theirs), else withBackendStarted's.
+func (m *model) run(ctx context.Context, opts js.Value, started func(*runInfo), fn func(*dit.Options) error) (*runInfo, error) {
+	if m.pool != nil {
+		info := &runInfo{Backend: "cpu", Workers: m.workers, Kernel: m.pool.Kernel, Note: m.why}
+		if started != nil {
+			started(info)
+		}
+		err := fn(&dit.Options{})
+		info.WeightBytes, info.HeapBytes = m.pool.Memory()
+		info.Memory = fmt.Sprintf("%d workers: weights %s, Go heaps %s", m.workers, ui.HumanBytes(info.WeightBytes), ui.HumanBytes(info.HeapBytes))
+		return info, err
+	}
+	info, err := withBackendStarted(ctx, opts, started, fn)
 	if info != nil && info.Backend == "cpu" {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		info.WeightBytes, info.HeapBytes = net.WeightBytes(), int64(ms.HeapSys)
-		if note != "" {
-			info.Note = strings.TrimPrefix(info.Note+"; "+note, "; ")
+		info.WeightBytes, info.HeapBytes = m.net.WeightBytes(), int64(ms.HeapSys)
+		if m.why != "" {
+			info.Note = strings.TrimPrefix(info.Note+"; "+m.why, "; ")
 		}
 	}
 	return info, err
+}
+
+// close stops the workers and reinstalls the kernel.
+func (m *model) close() {
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	installKernel(m.restore)
 }
 
 // fileModel is the model descriptor of a dropped file.
@@ -295,7 +344,17 @@ type namedF32 struct {
 // holding out; blob.ditkit says which backend ran, the adapter, the time
 // and any fallback.
 func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
+	m, err := openModel(fileModel(file, target, opts), opts)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	n := m.net
 	in, err := readInputs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	fin, err := dit.ReadInputs(n, in, "inputs")
 	if err != nil {
 		return nil, err
 	}
@@ -304,14 +363,9 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	var out []float32
 	var shape []int
 	var dur time.Duration
-	var flops float64
-	info, err := withModel(ctx, fileModel(file, target, opts), opts, func(n dit.Net, o *dit.Options) error {
-		fin, err := dit.ReadInputs(n, in, "inputs")
-		if err != nil {
-			return err
-		}
-		flops = n.FLOPs(len(fin.T))
+	info, err := m.run(ctx, opts, nil, func(o *dit.Options) error {
 		start := time.Now()
+		var err error
 		if cfgScale != 0 {
 			out, shape, err = dit.ForwardWithCFG(ctx, n, fin.X, fin.Shape, fin.T, fin.Cond, cfgScale, o)
 		} else {
@@ -325,39 +379,59 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	}
 	info.MS = float64(dur.Microseconds()) / 1000
 	info.StepMS, info.FirstMS = info.MS, info.MS
-	info.GFLOPs = flops / dur.Seconds() / 1e9
+	info.GFLOPs = dit.FLOPsAt(n, fin.Shape) / dur.Seconds() / 1e9
 	return resultBlob("forward.safetensors", []namedF32{{"out", shape, out}},
 		map[string]string{"producer": "ditkit forward (page)", "backend": info.Backend}, info)
 }
 
 // sampleAPI is window.ditkit.sample(file, target, noiseFile, {backend,
-// steps, sampler, eta, cfgScale, class, heads}): `ditkit sample --noise`
-// in the page (the one sampling loop). noiseFile holds x and step_noise
-// (as the sampler references) and optionally y; class is a number, an
-// array or "1,11" (default: the file's y). The Blob holds out and x_steps.
+// steps, sampler, eta, cfgScale, class, caption, heads}): `ditkit sample
+// --noise` in the page (the one sampling loop). noiseFile holds x (or z)
+// and step_noise (as the sampler references) and optionally y: class
+// labels, or caption embeddings with mask, img_hw, aspect_ratio (PixArt);
+// class is a number, an array or "1,11" (default: the file's y); caption
+// a File of caption embeddings (default: the file's, else the model's
+// null caption). The Blob holds out and x_steps.
+// The sampler defaults to the family's (sample.DefaultsFor): for STDiT3
+// the rectified flow, whose options are flowRequest's.
 func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
+	m, err := openModel(fileModel(file, target, opts), opts)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	n := m.net
 	in, err := readInputs(noiseFile)
 	if err != nil {
 		return nil, err
 	}
-	noise, fileY, fileSteps, err := sample.NoiseFile(in, "noise file")
-	if err != nil {
-		return nil, err
+	def := sample.DefaultsFor(n.Spec().Family)
+	sampler := optString(opts, "sampler", def.Sampler)
+	var req sample.Request
+	if sampler == "rflow" {
+		if req, err = flowRequest(in, opts, def); err != nil {
+			return nil, err
+		}
+	} else {
+		noise, fileY, fileSteps, err := sample.NoiseFile(in, "noise file")
+		if err != nil {
+			return nil, err
+		}
+		labels, err := optLabels(opts)
+		if err != nil {
+			return nil, err
+		}
+		req = sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
+			Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", def.CFGScale), Labels: labels, FileLabels: fileY, Noise: noise}
+		if req.Caption, err = optCaption(opts); err != nil { // else the noise file's caption (PixArt's references hold one)
+			return nil, err
+		}
 	}
-	labels, err := optLabels(opts)
-	if err != nil {
-		return nil, err
-	}
-	sampler := optString(opts, "sampler", "ddpm")
-	req := sample.Request{Steps: int(optFloat(opts, "steps", float64(max(fileSteps, 1)))), Sampler: sampler,
-		Eta: optFloat(opts, "eta", 0), CFGScale: optFloat(opts, "cfgScale", 4), Labels: labels, FileLabels: fileY, Noise: noise}
 	ctx := context.Background()
 	var res *sample.Result
 	var xSteps []float32
 	var first, total time.Duration
-	var flops float64
-	info, err := withModel(ctx, fileModel(file, target, opts), opts, func(n dit.Net, o *dit.Options) error {
-		flops = n.FLOPs(1)
+	info, err := m.run(ctx, opts, nil, func(o *dit.Options) error {
 		xSteps = xSteps[:0]
 		start := time.Now()
 		first = 0
@@ -379,11 +453,15 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	info.MS = float64(total.Microseconds()) / 1000
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = info.MS / float64(res.Steps)
-	info.GFLOPs = flops * float64(res.Shape[0]) * float64(res.Steps) / total.Seconds() / 1e9
-	return resultBlob("sample.safetensors", []namedF32{
+	info.GFLOPs = dit.FLOPsAt(n, append([]int{res.ModelBatch}, res.Shape[1:]...)) * float64(res.Steps) / total.Seconds() / 1e9
+	ts := []namedF32{
 		{"out", res.Shape, res.Out},
 		{"x_steps", append([]int{res.Steps}, res.Shape...), xSteps},
-	}, map[string]string{"producer": "ditkit sample (page)", "sampler": sampler, "backend": info.Backend}, info)
+	}
+	if res.Timesteps != nil {
+		ts = append(ts, flowTensors(req, res, xSteps)...)
+	}
+	return resultBlob("sample.safetensors", ts, map[string]string{"producer": "ditkit sample (page)", "sampler": sampler, "backend": info.Backend}, info)
 }
 
 // gpuAPI is window.ditkit.gpu(): whether WebGPU is usable here, the
@@ -401,47 +479,62 @@ func gpuAPI() (any, error) {
 // shapes (default DiT-XL_2_256, batch 2 as with CFG); the first pass
 // (weight upload, pipeline compiles) is timed apart from the others.
 func benchAPI(opts js.Value) (any, error) {
-	model := js.Global().Get("Object").New()
-	model.Set("kind", "random")
-	model.Set("preset", optString(opts, "preset", "DiT-XL_2_256"))
-	model.Set("depth", optFloat(opts, "depth", 0))
-	model.Set("dtype", optString(opts, "dtype", "bf16"))
-	sp, dt, err := benchSpec(model)
+	preset := optString(opts, "preset", "DiT-XL_2_256")
+	sp, err := spec.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
-	full, err := spec.Preset(optString(opts, "preset", "DiT-XL_2_256"))
+	full := sp.Int("depth")
+	if d := int(optFloat(opts, "depth", 0)); d > 0 {
+		if sp, err = sp.With("depth", d); err != nil {
+			return nil, err
+		}
+	}
+	desc := js.Global().Get("Object").New()
+	desc.Set("kind", "random")
+	desc.Set("preset", preset)
+	desc.Set("depth", optFloat(opts, "depth", 0))
+	desc.Set("dtype", optString(opts, "dtype", "bf16"))
+	_, dt, err := benchSpec(desc)
 	if err != nil {
 		return nil, err
 	}
+	m, err := openModel(desc, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	n := m.net
 	batch := int(optFloat(opts, "batch", 2))
 	steps := max(2, int(optFloat(opts, "steps", 2)))
+	shape := append([]int{batch}, n.Latent()...)
+	size := 1
+	for _, d := range shape {
+		size *= d
+	}
+	x := make([]float32, size)
+	rng := uint64(7)
+	for i := range x {
+		x[i] = randn(&rng)
+	}
+	t := make([]float64, batch)
+	c := &dit.Cond{}
+	if k := n.Classes(); k > 0 {
+		c.Labels = make([]int, batch)
+		for i := range t {
+			c.Labels[i] = i % k
+		}
+	}
+	if lat := n.Latent(); len(lat) == 4 { // video: Open-Sora's fps/size micro-conditions (models without them ignore them)
+		v := sample.Video{}.VideoFor(sample.RFlowRelease(sp.Family), lat)
+		c.FPS, c.Height, c.Width = []float64{v.FPS}, []float64{v.Height}, []float64{v.Width}
+	}
+	for i := range t {
+		t[i] = 500
+	}
 	ctx := context.Background()
 	var first, rest time.Duration
-	var flops float64
-	info, err := withModel(ctx, model, opts, func(n dit.Net, o *dit.Options) error {
-		shape := append([]int{batch}, n.Latent()...)
-		size := 1
-		for _, d := range shape {
-			size *= d
-		}
-		x := make([]float32, size)
-		rng := uint64(7)
-		for i := range x {
-			x[i] = randn(&rng)
-		}
-		t := make([]float64, batch)
-		c := &dit.Cond{}
-		if k := n.Classes(); k > 0 {
-			c.Labels = make([]int, batch)
-			for i := range t {
-				c.Labels[i] = i % k
-			}
-		}
-		for i := range t {
-			t[i] = 500
-		}
-		flops = n.FLOPs(batch)
+	info, err := m.run(ctx, opts, nil, func(o *dit.Options) error {
 		first, rest = 0, 0
 		for i := 0; i < steps; i++ {
 			start := time.Now()
@@ -463,9 +556,9 @@ func benchAPI(opts js.Value) (any, error) {
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = float64(per.Microseconds()) / 1000
 	info.MS = float64((first + rest).Microseconds()) / 1000
-	info.GFLOPs = flops / per.Seconds() / 1e9
-	res := map[string]any{"info": info, "preset": optString(opts, "preset", "DiT-XL_2_256"), "depth": sp.Int("depth"), "fullDepth": full.Int("depth"),
-		"batch": batch, "dtype": dt.String(), "gflopPerStep": flops / 1e9, "gflops": info.GFLOPs, "workers": info.Workers}
+	info.GFLOPs = n.FLOPs(batch) / per.Seconds() / 1e9
+	res := map[string]any{"info": info, "preset": preset, "depth": sp.Int("depth"), "fullDepth": full, "batch": batch,
+		"dtype": dt.String(), "gflopPerStep": n.FLOPs(batch) / 1e9, "gflops": info.GFLOPs, "workers": info.Workers}
 	return toJS(res)
 }
 

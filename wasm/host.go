@@ -54,3 +54,12 @@ func (host) Demo() (*ui.Source, error) {
 	file := js.Global().Get("File").New([]any{blob}, "dit-demo-2d-layout.pt")
 	return blobSource(file), nil
 }
+
+// host offers every optional part of ui.Host.
+var (
+	_ ui.Saver        = host{}
+	_ ui.Painter      = host{}
+	_ ui.Backends     = host{}
+	_ ui.Decoders     = host{}
+	_ ui.DecoderStore = host{}
+)

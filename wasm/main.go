@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/convert"
 	"github.com/ditkit/ditkit/loader/report"
+	"github.com/ditkit/ditkit/loader/scan"
 	"github.com/ditkit/ditkit/ui"
 	"github.com/vugu/vugu"
 	"github.com/vugu/vugu/domrender"
@@ -85,6 +87,20 @@ func installAPI() js.Value {
 			return toJS(report.BuildInspect(ck))
 		})
 	}))
+	api.Set("scan", js.FuncOf(func(this js.Value, args []js.Value) any {
+		file := arg(args, 0)
+		return promise(func() (any, error) {
+			if file.Type() != js.TypeObject || file.Get("size").Type() != js.TypeNumber {
+				return nil, errNoFile
+			}
+			src := blobSource(file)
+			rep, err := scan.Scan(src.R, src.Size, src.Name)
+			if err != nil {
+				return nil, err
+			}
+			return toJS(rep)
+		})
+	}))
 	api.Set("diff", js.FuncOf(func(this js.Value, args []js.Value) any {
 		file, target := arg(args, 0), arg(args, 1)
 		return promise(func() (any, error) {
@@ -110,7 +126,10 @@ func installAPI() js.Value {
 	installComputeAPI(api)
 	installDecodeAPI(api)
 	api.Set("stats", js.FuncOf(func(this js.Value, args []js.Value) any {
-		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load())}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return map[string]any{"bytesRead": float64(bytesRead.Load()), "reads": float64(readCalls.Load()),
+			"heapSys": float64(ms.HeapSys), "heapInuse": float64(ms.HeapInuse)}
 	}))
 	if api.Get("ready").IsUndefined() {
 		api.Set("ready", js.Global().Get("Promise").Call("resolve", true))

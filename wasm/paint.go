@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"strings"
 	"syscall/js"
 
+	"github.com/ditkit/ditkit/core/decode"
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/ui"
@@ -36,22 +38,51 @@ func (host) Paint(canvas vjs.Value, img *image.RGBA) {
 func (host) Yield() { yieldToJS() }
 
 // Run runs the preview's sampler on WebGPU when asked and available (the
-// compute API's withBackend), else on the CPU, and says which ran.
-func (host) Run(ctx context.Context, want string, fn func(*dit.Options) error) (string, error) {
+// compute API's withBackend), else on the CPU, and says which ran;
+// started hears which backend starts.
+func (host) Run(ctx context.Context, want string, started func(string), fn func(*dit.Options) error) (string, error) {
 	opts := js.Global().Get("Object").New()
 	opts.Set("backend", want)
-	info, err := withBackend(ctx, opts, fn)
+	var notify func(*runInfo)
+	if started != nil {
+		notify = func(info *runInfo) { started(describeRun(info)) }
+	}
+	info, err := withBackendStarted(ctx, opts, notify, fn)
 	if info == nil {
 		return "", err
 	}
-	line := "CPU (Go wasm, one thread; " + kernelName() + " matmul)"
+	return strings.Replace(describeRun(info), "CPU (Go wasm, one thread)", "CPU (Go wasm, one thread; "+kernelName()+" matmul)", 1), err
+}
+
+// describeRun is a run's backend as the preview line says it.
+func describeRun(info *runInfo) string {
+	line := "CPU (Go wasm, one thread)"
 	if info.Backend == "webgpu" {
 		line = "WebGPU (" + info.Adapter + ")"
 	}
-	if info.Note != "" {
+	switch {
+	case info.Note == "CPU forced":
+	case info.Note != "" && strings.HasSuffix(info.Note, "; ran on the CPU instead"):
 		line += " — " + info.Note
+	case info.Note != "":
+		line += " — " + info.Note + "; ran on the CPU instead"
 	}
-	return line, err
+	return line
+}
+
+// Decode runs the preview's TAESD decoder on WebGPU when asked and
+// available, else on the CPU (window.ditkit.decode's decodeOn).
+func (host) Decode(ctx context.Context, want string, dec *decode.Decoder, lat []float32, shape []int) ([]float32, []int, string, error) {
+	opts := js.Global().Get("Object").New()
+	if want == "auto" {
+		want = "webgpu"
+	}
+	opts.Set("backend", want)
+	raw, out, info, err := decodeOn(ctx, dec, lat, shape, opts)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return raw, out, describeRun(info), nil
 }
 
 // WorkerNet implements ui.Workers: the preview's model on as many Web

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -336,15 +337,19 @@ func (p *workerPool) forward(ctx context.Context, x []float32, shape []int, t []
 	}
 	msg.Set("t", ts)
 	if c != nil {
-		if c.Labels != nil {
-			msg.Set("labels", intsArray(c.Labels))
-		}
+		// The caption (large) as a Float32Array, the rest of the
+		// conditioning (labels, masks, micro-conditions: whatever Cond
+		// holds) as JSON.
 		if c.Caption != nil {
 			msg.Set("caption", f32Array(c.Caption))
 		}
-		if c.Mask != nil {
-			msg.Set("mask", intsArray(c.Mask))
+		rest := *c
+		rest.Caption = nil
+		b, err := json.Marshal(&rest)
+		if err != nil {
+			return nil, nil, err
 		}
+		msg.Set("cond", string(b))
 	}
 	for _, w := range p.ws {
 		w.Call("postMessage", msg)
@@ -409,6 +414,24 @@ type workerNet struct {
 // Forward implements dit.Net on the workers (opt is theirs: ignored).
 func (w *workerNet) Forward(ctx context.Context, x []float32, shape []int, t []float64, c *dit.Cond, opt *dit.Options) ([]float32, []int, error) {
 	return w.p.forward(ctx, x, shape, t, c)
+}
+
+// The optional methods of a built Net (dit.FLOPsAt, ForwardWithCFG's
+// CFGCond, dit.ChannelAxis), answered by the skeleton as the net itself
+// would.
+
+// FLOPsAt is dit.FLOPsAt of the skeleton.
+func (w *workerNet) FLOPsAt(shape []int) float64 { return dit.FLOPsAt(w.Net, shape) }
+
+// ChannelAxis is dit.ChannelAxis of the skeleton.
+func (w *workerNet) ChannelAxis() int { return dit.ChannelAxis(w.Net) }
+
+// CFGCond is the skeleton's CFGCond, or c when it has none.
+func (w *workerNet) CFGCond(c *dit.Cond) *dit.Cond {
+	if q, ok := w.Net.(interface{ CFGCond(*dit.Cond) *dit.Cond }); ok {
+		return q.CFGCond(c)
+	}
+	return c
 }
 
 // --- a worker ------------------------------------------------------------
@@ -529,9 +552,13 @@ func (wk *worker) run(msg js.Value, id any) error {
 	for i := range t {
 		t[i] = tv.Index(i).Float()
 	}
-	c := &dit.Cond{Labels: readInts(msg.Get("labels")), Caption: readF32(msg.Get("caption")), Mask: readInts(msg.Get("mask"))}
-	if c.Labels == nil && c.Caption == nil && c.Mask == nil {
-		c = nil
+	var c *dit.Cond
+	if v := msg.Get("cond"); v.Type() == js.TypeString {
+		c = &dit.Cond{}
+		if err := json.Unmarshal([]byte(v.String()), c); err != nil {
+			return err
+		}
+		c.Caption = readF32(msg.Get("caption"))
 	}
 	be := &dit.Sharded{CPU: wk.cpu, Shard: dit.Shard{Index: wk.rank, Count: wk.count}, X: wk.x}
 	start := time.Now()

@@ -93,6 +93,8 @@ func contentType(p string) string {
 		return "text/css; charset=utf-8"
 	case ".json":
 		return "application/json"
+	case ".svg":
+		return "image/svg+xml"
 	}
 	if t := mime.TypeByExtension(path.Ext(p)); t != "" {
 		return t

@@ -103,3 +103,14 @@ func TestHeadersFileMatchesHandler(t *testing.T) {
 		}
 	}
 }
+
+// The favicon is served as SVG (a missing one is the page's only console
+// error otherwise).
+func TestFaviconIsSVG(t *testing.T) {
+	fs := testFS()
+	fs["favicon.svg"] = &fstest.MapFile{Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)}
+	w := serve(NewFS(fs), "GET", "/favicon.svg", nil)
+	if w.Code != 200 || w.Header().Get("Content-Type") != "image/svg+xml" {
+		t.Fatalf("%d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+}

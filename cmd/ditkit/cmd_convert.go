@@ -19,8 +19,8 @@ func init() {
 	register(&command{
 		name: "convert",
 		usage: "FILE -o OUT [--arch PRESET | --spec SPEC.json | --error-text ERR.txt | --layout original|diffusers|comfyui] [--split-components] [--fix auto|none|ID,ID…] " +
-			"[--dtype keep|fp32|fp16|bf16] [--keep-nonweights] [--keep-unexpected] [--wrap KEY] [--root PATH] [--json]",
-		summary: "Write fixed weights (.safetensors, or torch-loadable .pt/.pth/.bin/.ckpt by OUT's extension) in one streaming pass, then verify them.",
+			"[--dtype keep|fp32|fp16|bf16|fp8_e4m3|fp8_e5m2] [--fp8-scaled] [--quant TYPE] [--quant-threshold N] [--keep-nonweights] [--keep-unexpected] [--wrap KEY] [--root PATH] [--json]",
+		summary: "Write fixed weights (.safetensors, .gguf, or torch-loadable .pt/.pth/.bin/.ckpt by OUT's extension) in one streaming pass, then verify them.",
 		run:     runConvert,
 	})
 }
@@ -31,7 +31,8 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	tf := addTargetFlags(fs)
 	outPath := fs.String("o", "", "output file; its extension picks the format")
 	fixes := fs.String("fix", "auto", "auto (the whole plan), none, or plan step ids/ops separated by commas (see ditkit diff)")
-	dtype := fs.String("dtype", "keep", "keep, fp32, fp16 or bf16 (floating-point tensors only; rounding as torch)")
+	dtype := fs.String("dtype", "", "keep, fp32, fp16, bf16 (floating-point tensors; rounding as torch), or fp8_e4m3 / fp8_e5m2 (2-D Linear weights; see --fp8-scaled); default keep, bf16 for a GGUF input")
+	qf := addQuantFlags(fs)
 	keepNon := fs.Bool("keep-nonweights", false, "also write tensors outside the weights root (optimizer state...) under their full names")
 	keepUnexp := fs.Bool("keep-unexpected", false, "keep keys the target lacks instead of dropping them")
 	keepDT := fs.String("keep-dtype", "", "with --dtype: tensors to leave in their stored dtype, comma-separated (\"fixed\" = the target's fixed tables such as sin-cos pos_embed and rope.freqs); default: cast every float tensor, like torch's model.to(dtype)")
@@ -44,8 +45,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit convert: need FILE and -o OUT (see ditkit convert --help)")
-		return exitError
+		return usageError(stderr, c, "need FILE and -o OUT")
 	}
 	format, err := convert.FormatFor(*outPath)
 	if err != nil {
@@ -54,7 +54,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	if *wrap != "" && format != "pt" {
 		return fail(stderr, fmt.Errorf("--wrap applies to .pt outputs only"))
 	}
-	dt, err := report.ParseDType(*dtype)
+	dt, err := report.ParseConvertDType(*dtype)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -81,10 +81,15 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	convert.Version = version
 	opt := convert.Options{Format: format, Fixes: report.ParseFixes(*fixes), DType: dt, KeepNonWeights: *keepNon,
 		KeepUnexpected: *keepUnexp, KeepDType: splitList(*keepDT), Wrap: *wrap, OutputName: *outPath, SplitComponents: *split}
+	notes, err := qf.apply(&opt, *dtype, ck)
+	if err != nil {
+		return fail(stderr, err)
+	}
 	rep, err := writeConverted(ck, req, opt, *outPath, *noVerify, stderr)
 	if err != nil {
 		return fail(stderr, err)
 	}
+	rep.Notes = append(notes, rep.Notes...)
 	if *split {
 		for _, c := range report.Components(ck) {
 			copt := opt
@@ -109,32 +114,33 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 
 func printConvert(w io.Writer, r *report.Convert) {
 	if r.Target != "" && r.Verdict.Summary != "" {
-		fmt.Fprintln(w, r.Verdict.Summary)
+		fmt.Fprintln(w, term(r.Verdict.Summary))
 	}
-	fmt.Fprintf(w, "wrote %s (%s, %d tensors, %s", r.Output, r.Format, len(r.Tensors), humanBytes(r.Bytes))
+	fmt.Fprintf(w, "wrote %s (%s, %s, %s", term(r.Output), r.Format, diff.Plural(len(r.Tensors), "tensor"), humanBytes(r.Bytes))
 	if r.WriteSeconds > 0 {
 		fmt.Fprintf(w, " in %.2f s", r.WriteSeconds)
 	}
 	fmt.Fprintln(w, ")")
 	if r.Safety.Verdict == "dangerous" || r.Safety.Verdict == "unknown" {
-		fmt.Fprintf(w, "warning: the source is %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
+		fmt.Fprintf(w, "warning: the source is %s — %s\n", strings.ToUpper(r.Safety.Verdict), term(r.Safety.Summary))
 	}
 	if len(r.Applied) == 0 {
 		fmt.Fprintln(w, "fixes: none")
 	}
 	for _, s := range r.Applied {
-		fmt.Fprintf(w, "fixed: %s — %s\n", s.ID, s.Description)
+		fmt.Fprintf(w, "fixed: %s — %s\n", term(s.ID), term(s.Description))
 	}
 	for _, id := range r.Skipped {
-		fmt.Fprintf(w, "not applied (not selected with --fix): %s\n", id)
+		fmt.Fprintf(w, "not applied (not selected with --fix): %s\n", term(id))
 	}
+	printQuantConvert(w, r)
 	if r.Clean != nil {
 		if *r.Clean && r.Verdict.Kind == diff.VerdictPartial {
-			fmt.Fprintf(w, "target %s: the keys the error text lists now match; the rest were not in the text, so whether they load is unknown\n", r.Target)
+			fmt.Fprintf(w, "target %s: the keys the error text lists now match; the rest were not in the text, so whether they load is unknown\n", term(r.Target))
 		} else if *r.Clean {
-			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", r.Target)
+			fmt.Fprintf(w, "target %s: the output loads with strict=True (clean diff)\n", term(r.Target))
 		} else {
-			fmt.Fprintf(w, "target %s: %d difference(s) remain (see ditkit diff on the output)\n", r.Target, len(r.Remaining))
+			fmt.Fprintf(w, "target %s: %s (see ditkit diff on the output)\n", term(r.Target), diff.FindingsRemain(len(r.Remaining)))
 		}
 	}
 	if r.Verified {
@@ -163,12 +169,16 @@ type progress struct {
 
 func newProgress(w io.Writer, name string) *progress {
 	tty := false
-	if f, ok := w.(*os.File); ok {
+	f, ok := w.(*os.File)
+	if g, guarded := w.(*termGuard); guarded {
+		f, ok = g.file()
+	}
+	if ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
-	return &progress{w: w, name: name, start: time.Now(), tty: tty, lastP: -1}
+	return &progress{w: w, name: term(name), start: time.Now(), tty: tty, lastP: -1}
 }
 
 func (p *progress) update(done, total int64) {
@@ -231,14 +241,14 @@ func writeConverted(ck *loader.Checkpoint, req report.TargetRequest, opt convert
 	rep, err := convert.Run(ck, req, opt, tmp.File)
 	prog.done()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (nothing was written)", outPath, err)
+		return nil, tmp.fail(err, " (nothing was written)")
 	}
 	rep.WriteSeconds = time.Since(start).Seconds()
 	if !noVerify {
 		start = time.Now()
 		st, _ := tmp.Stat()
 		if err := convert.Verify(tmp.File, st.Size(), rep); err != nil {
-			return nil, fmt.Errorf("%s: verification failed: %w (nothing was written)", outPath, err)
+			return nil, tmp.fail(fmt.Errorf("verification failed: %w", err), " (nothing was written)")
 		}
 		rep.Verified = true
 		rep.VerifySeconds = time.Since(start).Seconds()

@@ -33,21 +33,7 @@ func loadDecoder(path string) (*decode.Decoder, error) {
 		return nil, err
 	}
 	defer f.Close()
-	byName := map[string]*loader.Tensor{}
-	for _, w := range ck.Weights() {
-		byName[strings.TrimPrefix(w.Name, "module.")] = w
-	}
-	d, err := decode.Load(func(name string) (*tensor.Dense, error) {
-		w := byName[name]
-		if w == nil {
-			return nil, nil
-		}
-		return ck.ReadDense(w)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return d, nil
+	return loader.LoadDecoder(ck)
 }
 
 // decodeImage runs dec on a latent [N, C, H, W] or [N, C, T, H, W] and
@@ -74,12 +60,14 @@ func runDecode(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 0 || *decPath == "" || *latPath == "" || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit decode: need --decoder DECODER, --latent L.safetensors and -o OUT.safetensors|OUT.png (see ditkit decode --help)")
-		return exitError
+		return usageError(stderr, c, "need --decoder DECODER, --latent L.safetensors and -o OUT.safetensors|OUT.png")
 	}
 	ext := strings.ToLower(filepath.Ext(*outPath))
 	if ext != ".png" && ext != ".safetensors" {
 		return fail(stderr, fmt.Errorf("-o %s: want a .safetensors or .png file", *outPath))
+	}
+	if err := checkOutputs(*outPath); err != nil {
+		return fail(stderr, err)
 	}
 	dec, err := loadDecoder(*decPath)
 	if err != nil {

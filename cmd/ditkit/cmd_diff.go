@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/ditkit/ditkit/core/diff"
-	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/report"
 )
 
@@ -93,8 +92,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "ditkit diff: need exactly one FILE (see ditkit diff --help)")
-		return exitError
+		return usageError(stderr, c, "need exactly one FILE")
 	}
 	req, err := tf.request()
 	if err != nil {
@@ -128,23 +126,13 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	return exitFindings
 }
 
-func shapeStr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "—"
-	case []int:
-		return tensor.FormatShape(x)
-	}
-	return fmt.Sprint(v)
-}
-
 func printDiff(w io.Writer, d *report.Diff) {
 	fmt.Fprintln(w, d.Verdict.Summary)
 	root := d.WeightsRoot
 	if root == "" {
 		root = "(top level)"
 	}
-	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", d.File, root, d.Target)
+	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", term(d.File), term(root), term(d.Target))
 	if d.Detected != nil {
 		fmt.Fprintf(w, "checkpoint looks like: %s", d.Detected.Family)
 		if d.Detected.Version != "" {
@@ -153,20 +141,15 @@ func printDiff(w io.Writer, d *report.Diff) {
 		fmt.Fprintln(w)
 	}
 	if d.Safety.Verdict != "safe" {
-		fmt.Fprintf(w, "safety:  %s — %s\n", strings.ToUpper(d.Safety.Verdict), d.Safety.Summary)
+		fmt.Fprintf(w, "safety:  %s — %s\n", strings.ToUpper(d.Safety.Verdict), term(d.Safety.Summary))
 	}
+	printQuantDiff(w, d)
 	if d.Clean {
 		fmt.Fprintln(w, "\nclean: the checkpoint's weights match the target exactly.")
 		return
 	}
-	fmt.Fprintf(w, "\n%s:", diff.Plural(len(d.Findings), "finding"))
+	fmt.Fprintf(w, "\n%s\n", diff.CountsText(d.Findings))
 	defer printRemaining(w, d)
-	for _, k := range []string{diff.ShapeMismatch, diff.Missing, diff.Unexpected, diff.DTypeMismatch, diff.ValueMismatch} {
-		if d.Counts[k] > 0 {
-			fmt.Fprintf(w, " %d %s", d.Counts[k], strings.ReplaceAll(k, "_", " "))
-		}
-	}
-	fmt.Fprintln(w)
 	printFindings(w, d.Findings)
 	if len(d.Plan) > 0 {
 		fmt.Fprintf(w, "\nplan (%s; ditkit convert applies it):\n", diff.Plural(len(d.Plan), "step"))
@@ -175,7 +158,7 @@ func printDiff(w io.Writer, d *report.Diff) {
 			if s.Lossy {
 				lossy = " [drops data]"
 			}
-			fmt.Fprintf(w, "  %d. %s — %s%s\n", i+1, s.ID, s.Description, lossy)
+			fmt.Fprintf(w, "  %d. %s — %s%s\n", i+1, term(s.ID), term(s.Description), lossy)
 		}
 	}
 }
@@ -189,7 +172,7 @@ func printRemaining(w io.Writer, d *report.Diff) {
 		fmt.Fprintln(w, "\nafter the plan: clean.")
 		return
 	}
-	fmt.Fprintf(w, "\nafter the plan: %s remain", diff.Plural(len(d.Remaining), "finding"))
+	fmt.Fprintf(w, "\nafter the plan: %s", diff.FindingsRemain(len(d.Remaining)))
 	if len(d.NeedsTraining) > 0 {
 		fmt.Fprintf(w, "; %s must be trained (no conversion can supply them)", diff.Plural(len(d.NeedsTraining), "tensor"))
 	}
@@ -197,72 +180,22 @@ func printRemaining(w io.Writer, d *report.Diff) {
 	printFindings(w, d.Remaining)
 }
 
-// printFindings groups findings that share a kind and explanation.
+// printFindings groups findings that share a kind and explanation
+// (diff.GroupByCause, as the page shows them).
 func printFindings(w io.Writer, findings []diff.Finding) {
-	type group struct {
-		kind, explain string
-		keys          []string
-		lines         []string
-		fixes         []string
-	}
-	var groups []*group
-	idx := map[string]*group{}
-	for _, f := range findings {
-		k := f.Kind + "\x00" + f.Explain
-		g := idx[k]
-		if g == nil {
-			g = &group{kind: f.Kind, explain: f.Explain}
-			idx[k] = g
-			groups = append(groups, g)
-		}
-		line := f.Key
-		switch f.Kind {
-		case diff.ShapeMismatch:
-			line += fmt.Sprintf(": expected %s, got %s", shapeStr(f.Expected), shapeStr(f.Got))
-		case diff.Missing:
-			line += " " + shapeStr(f.Expected)
-		case diff.Unexpected:
-			line += " " + shapeStr(f.Got)
-		default:
-			line += fmt.Sprintf(": expected %v, got %v", f.Expected, f.Got)
-		}
-		g.lines = append(g.lines, line)
-		for _, id := range f.Fixes {
-			if !contains(g.fixes, id) {
-				g.fixes = append(g.fixes, id)
-			}
-		}
-	}
-	for _, g := range groups {
-		fmt.Fprintf(w, "\n[%s] %s\n", strings.ReplaceAll(g.kind, "_", " "), diff.Plural(len(g.lines), "key"))
-		show := g.lines
+	for _, g := range diff.GroupByCause(findings) {
+		fmt.Fprintf(w, "\n[%s] %s\n", diff.KindLabel(g.Kind), diff.Plural(len(g.Lines), "key"))
+		show := g.Lines
 		if len(show) > 8 {
 			show = show[:6]
 		}
 		for _, l := range show {
-			fmt.Fprintf(w, "  %s\n", l)
+			fmt.Fprintf(w, "  %s\n", term(l))
 		}
-		if len(g.lines) > len(show) {
-			fmt.Fprintf(w, "  … and %d more\n", len(g.lines)-len(show))
+		if len(g.Lines) > len(show) {
+			fmt.Fprintf(w, "  … and %d more\n", len(g.Lines)-len(show))
 		}
-		fmt.Fprintf(w, "  why: %s\n", g.explain)
-		if len(g.fixes) > 0 {
-			fix := strings.Join(g.fixes, ", ")
-			if len(fix) > 160 {
-				fix = fmt.Sprintf("%s … (%d fixes)", g.fixes[0], len(g.fixes))
-			}
-			fmt.Fprintf(w, "  fix: %s\n", fix)
-		} else {
-			fmt.Fprintln(w, "  fix: none — no conversion can supply this")
-		}
+		fmt.Fprintf(w, "  why: %s\n", term(g.Explain))
+		fmt.Fprintf(w, "  fix: %s\n", term(g.FixText()))
 	}
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

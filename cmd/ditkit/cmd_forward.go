@@ -18,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "forward",
 		usage:   "FILE [--arch PRESET | --spec SPEC.json] --inputs IN.safetensors -o OUT.safetensors [--cfg-scale S] [--precision fp32|bf16] [--timing]",
-		summary: "Run one forward pass of a DiT / Open-Sora 1.0 STDiT checkpoint on inputs x, t, y (, mask) and write out.",
+		summary: "Run one forward pass of a runnable checkpoint (DiT, Open-Sora STDiT, STDiT3, PixArt-α/Σ, Latte) on the inputs a reference file holds (x, t, y, mask, img_hw, aspect_ratio for PixArtMS, fps, height, width, x_mask for STDiT3) and write out.",
 		run:     runForward,
 	})
 }
@@ -27,7 +27,9 @@ func init() {
 type modelFlags struct {
 	arch, specPath, precision, root string
 	heads, threads                  int
-	prec                            kernels.Precision // parsed --precision
+	prec                            kernels.Precision  // parsed --precision
+	converted                       *loader.Checkpoint // preview --error-text/--layout: the converted weights (preview_target.go)
+	dropConverted                   func()
 }
 
 // cpu is the CPU backend the flags ask for.
@@ -83,7 +85,7 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		return nil, fmt.Errorf("--precision %q: want fp32 or bf16 (fp16 activations are not implemented; fp16 weights are used as stored)", mf.precision)
 	}
 	mf.prec = prec
-	ck, f, err := loader.OpenFile(path)
+	ck, f, err := mf.open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -125,17 +127,19 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(c, stdout, stderr)
 	var mf modelFlags
 	addModelFlags(fs, &mf)
-	inputs := fs.String("inputs", "", "safetensors file with x (F32/F64), t (int), y (int labels, or caption embeddings for STDiT) and optional mask")
+	inputs := fs.String("inputs", "", "safetensors file with x (F32/F64), t, y (int labels, or caption embeddings [B, 1, L, C] for STDiT/STDiT3/PixArt; absent: the null caption), optional mask [B, L], PixArtMS's img_hw [B, 2] and aspect_ratio [B, 1], and for STDiT3 fps, height, width (pixels) and optional x_mask")
 	outPath := fs.String("o", "", "output safetensors file (tensor out)")
-	cfgScale := fs.Float64("cfg-scale", 0, "run forward_with_cfg with this guidance scale (DiT; x = [z; z], y = [class; null])")
+	cfgScale := fs.Float64("cfg-scale", 0, "run forward_with_cfg with this guidance scale (DiT, PixArt, Latte; x = [z; z], y = [cond; null])")
 	timing := fs.Bool("timing", false, `print {"load_s", "forward_s", "gflops" (GFLOP/s achieved)} as one JSON line on stderr`)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 1 || *inputs == "" || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit forward: need FILE, --inputs and -o (see ditkit forward --help)")
-		return exitError
+		return usageError(stderr, c, "need FILE, --inputs and -o")
+	}
+	if err := checkOutputs(*outPath); err != nil {
+		return fail(stderr, err)
 	}
 	n, err := loadNet(pos[0], &mf)
 	if err != nil {
@@ -157,14 +161,14 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	var outShape []int
 	switch {
 	case *cfgScale != 0 && n.Guided() == 0:
-		return fail(stderr, fmt.Errorf("--cfg-scale is implemented for DiT only"))
+		return fail(stderr, fmt.Errorf("--cfg-scale: %s has no forward_with_cfg", n.Spec().Family))
 	case *cfgScale != 0:
-		out, outShape, err = dit.ForwardWithCFG(ctx, n, fin.X, fin.Shape, fin.T, fin.Cond, float32(*cfgScale), opt)
+		out, outShape, err = dit.ForwardWithCFG(ctx, n.Net, fin.X, fin.Shape, fin.T, fin.Cond, float32(*cfgScale), opt)
 	default:
 		out, outShape, err = n.Forward(ctx, fin.X, fin.Shape, fin.T, fin.Cond, opt)
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return fail(stderr, fmt.Errorf("%s: %w", *inputs, err))
 	}
 	fwd := time.Since(start)
 	dt := in["x"].DType
@@ -175,7 +179,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if *timing {
-		gf := n.FLOPs(len(fin.T)) / fwd.Seconds() / 1e9
+		gf := dit.FLOPsAt(n, fin.Shape) / fwd.Seconds() / 1e9
 		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f}\n", n.load.Seconds(), fwd.Seconds(), gf)
 	}
 	return exitOK
@@ -222,10 +226,10 @@ func writeFileAtomic(path string, fn func(io.Writer) error) error {
 	defer tmp.discard()
 	bw := newBufWriter(tmp.File)
 	if err := fn(bw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return tmp.fail(err, " (nothing was written)")
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return tmp.fail(err, " (nothing was written)")
 	}
 	return tmp.commit()
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"unicode"
 
+	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/convert"
@@ -50,8 +51,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "ditkit inspect: need exactly one FILE (see ditkit inspect --help)")
-		return exitError
+		return usageError(stderr, c, "need exactly one FILE")
 	}
 	ck, f, err := openCheckpoint(pos[0], *root)
 	if err != nil {
@@ -81,7 +81,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 }
 
 func printInspect(w io.Writer, r *report.Inspect) {
-	fmt.Fprintf(w, "file:         %s (%s)\n", r.File, humanBytes(r.Size))
+	fmt.Fprintf(w, "file:         %s (%s)\n", term(r.File), humanBytes(r.Size))
 	fmt.Fprintf(w, "format:       %s\n", r.Format)
 	if g := r.GGUF; g != nil {
 		printGGUF(w, g)
@@ -90,11 +90,11 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	if root == "" {
 		root = "(top level)"
 	}
-	fmt.Fprintf(w, "weights root: %s", root)
+	fmt.Fprintf(w, "weights root: %s", term(root))
 	if len(r.Alternatives) > 0 {
 		alts := make([]string, len(r.Alternatives))
 		for i, a := range r.Alternatives {
-			alts[i] = a
+			alts[i] = term(a)
 			if a == "" {
 				alts[i] = "(top level)"
 			}
@@ -106,23 +106,23 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	for _, k := range sortedKeys(r.BytesByDType) {
 		fmt.Fprintf(w, "  %-5s %s\n", k, humanBytes(r.BytesByDType[k]))
 	}
-	fmt.Fprintf(w, "safety:       %s — %s\n", strings.ToUpper(r.Safety.Verdict), r.Safety.Summary)
+	fmt.Fprintf(w, "safety:       %s — %s\n", strings.ToUpper(r.Safety.Verdict), term(r.Safety.Summary))
 	for _, g := range r.Safety.Globals {
 		if g.Verdict != loader.VerdictSafe {
-			fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s)\n", g.Verdict, g.FullName(), g.Opcode, g.Offset, g.Pickle)
+			fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s)\n", g.Verdict, term(g.FullName()), g.Opcode, g.Offset, term(g.Pickle))
 		}
 	}
 	for _, f := range r.Safety.Findings {
-		fmt.Fprintf(w, "  finding: %s\n", f)
+		fmt.Fprintf(w, "  finding: %s\n", term(f))
 	}
 	if f := r.FP8; f != nil {
-		fmt.Fprintf(w, "fp8:          %s layout, %d fp8 tensors, %d with weight scales\n", f.Layout, f.FP8Tensors, f.ScaledLayers)
+		fmt.Fprintf(w, "fp8:          %s layout, %s, %d with weight scales\n", f.Layout, diff.Plural(f.FP8Tensors, "fp8 tensor"), f.ScaledLayers)
 		for _, e := range append(f.Evidence, f.Unsupported...) {
 			fmt.Fprintf(w, "  %s\n", e)
 		}
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintf(w, "note:         %s\n", n)
+		fmt.Fprintf(w, "note:         %s\n", term(n))
 	}
 	if r.Detected != nil {
 		printDetected(w, r.Detected)
@@ -145,9 +145,9 @@ func printInspect(w io.Writer, r *report.Inspect) {
 			evidence = append(evidence, t.Name+": "+t.ShapeEvidence)
 		}
 		if hashed {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n, t.SHA256)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", term(t.Name), t.DType, tensor.FormatShape(t.Shape), n, t.SHA256)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Name, t.DType, tensor.FormatShape(t.Shape), n)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", term(t.Name), t.DType, tensor.FormatShape(t.Shape), n)
 		}
 	}
 	tw.Flush()
@@ -162,7 +162,7 @@ func printGGUF(w io.Writer, g *report.GGUFInfo) {
 	if arch == "" || strings.IndexFunc(arch, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		arch = strconv.Quote(arch)
 	}
-	fmt.Fprintf(w, "gguf:         v%d, alignment %d, %d KV pairs; architecture %s: %s\n", g.Version, g.Alignment, len(g.KV), arch, g.ArchitectureName)
+	fmt.Fprintf(w, "gguf:         v%d, alignment %d, %s; architecture %s: %s\n", g.Version, g.Alignment, diff.Plural(len(g.KV), "KV pair"), arch, g.ArchitectureName)
 	for _, k := range sortedKeys(g.BytesByType) {
 		fmt.Fprintf(w, "  %-5s %s stored\n", k, humanBytes(g.BytesByType[k]))
 	}
@@ -193,19 +193,19 @@ func printDetected(w io.Writer, d *report.Detected) {
 		fmt.Fprintf(w, "  variant: %s  layout: %s\n", orDash(d.Variant), orDash(d.Layout))
 	}
 	for _, c := range d.Components {
-		fmt.Fprintf(w, "  bundled: %s (%q, %d tensors)\n", c.What, c.Prefix, c.Tensors)
+		fmt.Fprintf(w, "  bundled: %s (%q, %s)\n", c.What, c.Prefix, diff.Plural(c.Tensors, "tensor"))
 	}
 	if len(d.Packed) > 0 {
-		fmt.Fprintf(w, "  packed: %d weights stored packed 4-bit (%s)\n", len(d.Packed), d.PackedFormat)
+		fmt.Fprintf(w, "  packed: %s stored packed 4-bit (%s)\n", diff.Plural(len(d.Packed), "weight"), d.PackedFormat)
 	}
 	if len(d.Params) > 0 {
-		fmt.Fprintf(w, "  spec: %s\n", d.Params)
+		fmt.Fprintf(w, "  spec: %s\n", term(string(d.Params)))
 	}
 	for _, e := range d.Evidence {
-		fmt.Fprintf(w, "  evidence:  %s\n", e)
+		fmt.Fprintf(w, "  evidence:  %s\n", term(e))
 	}
 	for _, a := range d.Ambiguous {
-		fmt.Fprintf(w, "  ambiguous: %s\n", a)
+		fmt.Fprintf(w, "  ambiguous: %s\n", term(a))
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"image"
 	"io"
@@ -14,51 +15,58 @@ import (
 func init() {
 	register(&command{
 		name: "preview",
-		usage: "FILE [--arch PRESET | --spec SPEC.json] [sample's flags; --steps default 25, --sampler default ddim] -o PREVIEW.png\n" +
+		usage: "FILE [--arch PRESET | --spec SPEC.json] [--error-text ERR.txt | --layout original] [sample's flags] -o PREVIEW.png\n" +
 			"       ditkit preview --latent L.safetensors [--tensor NAME] -o PREVIEW.png",
-		summary: "Prove a checkpoint works: sample a few steps (as the page does) and write the preview PNG; or render a saved latent.",
-		run:     runPreview,
+		summary: "Prove a checkpoint works: sample a few steps (as the page does: the family's quick preview, e.g. DiT's 25 DDIM steps) and write the preview PNG " +
+			"(with --error-text or --layout: of the weights as convert fixes them); or render a saved latent.",
+		run: runPreview,
+		more: func() (string, *flag.FlagSet) {
+			fs := flag.NewFlagSet("ditkit preview --latent", flag.ContinueOnError)
+			addLatentFlags(fs)
+			return "With --latent (render a saved latent; no model, no other flag)", fs
+		},
 	})
+}
+
+// addLatentFlags defines preview --latent's flags.
+func addLatentFlags(fs *flag.FlagSet) (latent, name, outPath *string) {
+	return fs.String("latent", "", "safetensors file holding a latent [N, C, H, W] (images) or [N, C, T, H, W] (video)"),
+		fs.String("tensor", "", "the tensor to render (default: out, else x, else the only tensor)"),
+		fs.String("o", "", "preview PNG")
 }
 
 // runPreview is sample with the page's quick defaults, or, with --latent,
 // renders a latent file (what --latent-out or a reference file holds).
 func runPreview(args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" { // both modes' flags
+			return runSampleAs("preview", []string{"--help"}, stdout, stderr)
+		}
+	}
+	for _, a := range args {
 		if a == "--latent" || a == "-latent" || strings.HasPrefix(a, "--latent=") || strings.HasPrefix(a, "-latent=") {
 			return previewLatent(args, stdout, stderr)
 		}
 	}
-	set := map[string]bool{}
-	for _, a := range args {
-		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
-		if strings.HasPrefix(a, "-") {
-			set[name] = true
-		}
-	}
-	var pre []string
-	if !set["steps"] && !set["noise"] { // --noise says its own step count
-		pre = append(pre, "--steps", "25")
-	}
-	if !set["sampler"] {
-		pre = append(pre, "--sampler", "ddim")
-	}
-	return runSampleAs("preview", append(pre, args...), stdout, stderr)
+	// sample under the name "preview" takes the family's quick preview
+	// defaults (sample.Defaults: DiT 25 DDIM steps; --noise says its own
+	// step count) and the target flags (preview_target.go).
+	return runSampleAs("preview", args, stdout, stderr)
 }
 
 func previewLatent(args []string, stdout, stderr io.Writer) int {
 	c := commands["preview"]
 	fs := newFlags(c, stdout, stderr)
-	latent := fs.String("latent", "", "safetensors file holding a latent [N, C, H, W] (images) or [N, C, T, H, W] (video)")
-	name := fs.String("tensor", "", "the tensor to render (default: out, else x, else the only tensor)")
-	outPath := fs.String("o", "", "preview PNG")
+	latent, name, outPath := addLatentFlags(fs)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
 	}
 	if len(pos) != 0 || *latent == "" || *outPath == "" {
-		fmt.Fprintln(stderr, "ditkit preview: need --latent L.safetensors and -o PREVIEW.png (see ditkit preview --help)")
-		return exitError
+		return usageError(stderr, c, "need --latent L.safetensors and -o PREVIEW.png")
+	}
+	if err := checkOutputs(*outPath); err != nil {
+		return fail(stderr, err)
 	}
 	ts, err := readTensors(*latent)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 func init() {
@@ -20,7 +21,7 @@ func init() {
 }
 
 // scanFile scans a file on disk.
-func scanFile(path string) (*loader.ScanReport, error) {
+func scanFile(path string) (*scan.Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -33,7 +34,7 @@ func scanFile(path string) (*loader.ScanReport, error) {
 	if st.IsDir() {
 		return nil, &loader.FormatError{File: path, Detail: "is a directory", Err: loader.ErrFormat}
 	}
-	return loader.Scan(f, st.Size(), path)
+	return scan.Scan(f, st.Size(), path)
 }
 
 // scanExit is the exit code for a verdict.
@@ -53,8 +54,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "ditkit scan: need exactly one FILE (see ditkit scan --help)")
-		return exitError
+		return usageError(stderr, c, "need exactly one FILE")
 	}
 	rep, err := scanFile(pos[0])
 	if err != nil {
@@ -72,8 +72,8 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	return scanExit(rep.Verdict)
 }
 
-func printScan(w io.Writer, r *loader.ScanReport) {
-	fmt.Fprintf(w, "file:     %s (%s)\n", r.File, humanBytes(r.Size))
+func printScan(w io.Writer, r *scan.Report) {
+	fmt.Fprintf(w, "file:     %s (%s)\n", term(r.File), humanBytes(r.Size))
 	fmt.Fprintf(w, "format:   %s\n", r.Format)
 	fmt.Fprintf(w, "verdict:  %s — %s\n", strings.ToUpper(r.Verdict), r.Summary)
 	var names []string
@@ -82,21 +82,21 @@ func printScan(w io.Writer, r *loader.ScanReport) {
 		if p.Error != "" {
 			s += " (stopped: " + p.Error + ")"
 		}
-		names = append(names, s)
+		names = append(names, term(s))
 	}
 	fmt.Fprintf(w, "pickles:  %d scanned", len(r.Pickles))
 	if len(names) > 0 && len(names) <= 12 {
 		fmt.Fprintf(w, ": %s", strings.Join(names, ", "))
 	}
 	fmt.Fprintln(w)
-	pr := &loader.PickleReport{Globals: r.Globals}
+	pr := &scan.PickleReport{Globals: r.Globals}
 	fmt.Fprintln(w, "globals:")
 	for _, g := range pr.UniqueGlobals() {
 		call := ""
 		if g.Called {
 			call = ", called"
 		}
-		fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s%s)\n", g.Verdict, g.FullName(), g.Opcode, g.Offset, g.Pickle, call)
+		fmt.Fprintf(w, "  %-9s %s (%s at offset %d of %s%s)\n", g.Verdict, term(g.FullName()), g.Opcode, g.Offset, term(g.Pickle), call)
 	}
 	if len(r.Globals) == 0 {
 		fmt.Fprintln(w, "  (none)")
@@ -106,9 +106,9 @@ func printScan(w io.Writer, r *loader.ScanReport) {
 		for _, f := range r.Findings {
 			fmt.Fprintf(w, "  %-10s ", f.Severity)
 			if f.Where != "" {
-				fmt.Fprintf(w, "%s: ", f.Where)
+				fmt.Fprintf(w, "%s: ", term(f.Where))
 			}
-			fmt.Fprintln(w, f.Message)
+			fmt.Fprintln(w, term(f.Message))
 		}
 	}
 }

@@ -123,8 +123,7 @@ func runSpec(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "ditkit spec: need exactly one PRESET or SPEC.json (see ditkit specs)")
-		return exitError
+		return usageError(stderr, c, "need exactly one PRESET or SPEC.json (ditkit specs lists the presets)")
 	}
 	s, err := loadSpec(pos[0])
 	if err != nil {

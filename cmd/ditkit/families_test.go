@@ -68,7 +68,7 @@ func familyFiles(t *testing.T) []familyFile {
 		fam := strings.Split(fv, "/")[0]
 		for layout, f := range map[string]string{"original": fam, "diffusers": fam + "-diffusers", "comfyui": fam} {
 			rel := "families/tiny/" + fv + "." + layout + ".safetensors"
-			if _, err := os.Stat(fixtures.Path(t, rel)); err != nil {
+			if _, err := os.Stat(filepath.Join(fixtures.Root(t), rel)); err != nil {
 				if layout == "comfyui" {
 					continue
 				}

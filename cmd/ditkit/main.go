@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 )
 
@@ -25,6 +24,9 @@ type command struct {
 	usage   string // one line: arguments and flags
 	summary string
 	run     func(args []string, stdout, stderr io.Writer) int
+	// more, when set, lists flags of another mode in --help (preview
+	// --latent): a heading and a FlagSet.
+	more func() (string, *flag.FlagSet)
 }
 
 var commands = map[string]*command{}
@@ -41,17 +43,28 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs a command line; everything it writes passes a termGuard.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	gout, gerr := newTermGuard(stdout), newTermGuard(stderr)
+	defer gerr.Flush()
+	defer gout.Flush()
+	return dispatch(args, gout, gerr)
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 { // no command: the command list, as a usage error
+		topUsage(stderr)
+		return exitError
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
 		if len(args) > 1 {
-			if c := commands[args[1]]; c != nil {
-				return c.run([]string{"--help"}, stdout, stderr)
+			c := commands[args[1]]
+			if c == nil {
+				return unknownCommand(stderr, args[1])
 			}
+			return c.run([]string{"--help"}, stdout, stderr)
 		}
-		usage(stdout)
-		if len(args) == 0 {
-			return exitError
-		}
+		topUsage(stderr)
 		return exitOK
 	}
 	if args[0] == "--version" || args[0] == "version" {
@@ -60,35 +73,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c := commands[args[0]]
 	if c == nil {
-		fmt.Fprintf(stderr, "ditkit: unknown command %q (see ditkit --help)\n", args[0])
-		return exitError
+		return unknownCommand(stderr, args[0])
 	}
 	return c.run(args[1:], stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "ditkit — inspect, diff, convert and run diffusion-transformer checkpoints (DiT, PixArt, Latte, Open-Sora)")
-	fmt.Fprintln(w, "\nUsage: ditkit COMMAND [ARGS]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'ditkit COMMAND --help' for a command's flags. Exit codes: 0 ok, 1 findings, 2 error.")
+func unknownCommand(stderr io.Writer, name string) int {
+	fmt.Fprintf(stderr, "ditkit: unknown command %q\nCommands: %s (ditkit --help says what each does).\n", name, strings.Join(commandNames(), ", "))
+	return exitError
 }
 
-// newFlags builds a FlagSet whose --help prints the command's usage to stdout.
+// newFlags builds a command's FlagSet: --help prints the command's help
+// and a flag error a one-line "ditkit: NAME: …" message, both on stderr
+// (usage.go); stdout is kept for results.
 func newFlags(c *command, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("ditkit "+c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "Usage: ditkit %s %s\n\n%s\n\nFlags:\n", c.name, c.usage, c.summary)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(stderr)
+	fs.SetOutput(flagOut{stderr: stderr, c: c})
+	fs.Usage = func() {} // parseFlags prints
+	if flagSetHook != nil {
+		flagSetHook(c, fs)
 	}
 	return fs
 }
@@ -100,6 +103,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			flagParseError(fs, err)
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, exitOK, false
 			}
@@ -121,7 +125,6 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 
 // fail prints a one-line error and returns exitError.
 func fail(stderr io.Writer, err error) int {
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
-	fmt.Fprintln(stderr, "ditkit: "+msg)
+	fmt.Fprintln(stderr, "ditkit: "+term(err.Error()))
 	return exitError
 }

@@ -112,11 +112,11 @@ func TestBadInputsExit2WithOneLine(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	if code, out, _ := runCLI(t, "--help"); code != 0 || !strings.Contains(out, "inspect") {
-		t.Errorf("--help: exit %d, %q", code, out)
+	if code, out, errs := runCLI(t, "--help"); code != 0 || out != "" || !strings.Contains(errs, "inspect") {
+		t.Errorf("--help: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	if code, out, _ := runCLI(t, "inspect", "--help"); code != 0 || !strings.Contains(out, "--json") {
-		t.Errorf("inspect --help: exit %d, %q", code, out)
+	if code, out, errs := runCLI(t, "inspect", "--help"); code != 0 || out != "" || !strings.Contains(errs, "--json") {
+		t.Errorf("inspect --help: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	if code, _, _ := runCLI(t, "nosuchcommand"); code != 2 {
 		t.Errorf("unknown command: exit %d", code)

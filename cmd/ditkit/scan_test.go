@@ -16,7 +16,7 @@ import (
 	"github.com/ditkit/ditkit/loader/fixtures"
 )
 
-var hostileDir = filepath.Join("..", "..", "loader", "testdata", "hostile")
+var hostileDir = filepath.Join("..", "..", "loader", "scan", "testdata", "hostile")
 
 func TestScanExitCodes(t *testing.T) {
 	for _, rel := range fixtures.Checkpoints(t) {
@@ -130,7 +130,7 @@ func TestCLISweep(t *testing.T) {
 		for _, cmd := range []string{"inspect", "scan"} {
 			start := time.Now()
 			code, _, errs := runCLI(t, cmd, p)
-			if d := time.Since(start); d > 2*time.Second {
+			if d := time.Since(start); d > hangGuard {
 				t.Fatalf("%s %s: %v", cmd, what, d)
 			}
 			if code < 0 || code > 2 || (code == 2 && (strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "sweep.pt"))) {
@@ -161,3 +161,7 @@ func TestCLISweep(t *testing.T) {
 		}
 	}
 }
+
+// hangGuard catches a command that loops or blows up on damaged input; it
+// is not a speed target (those live in benchmarks).
+const hangGuard = 30 * time.Second

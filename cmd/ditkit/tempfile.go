@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"syscall"
 )
@@ -26,12 +27,40 @@ type tempFile struct {
 	stopCh chan struct{}
 }
 
+// checkOutputs refuses, before any work, outputs that cannot be written:
+// a directory, or a path whose directory does not exist ("" is skipped).
+func checkOutputs(paths ...string) error {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return fmt.Errorf("%s: is a directory; give a file name", p)
+		}
+		if st, err := os.Stat(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("%s: cannot create it in %s: %w", p, filepath.Dir(p), osCause(err))
+		} else if !st.IsDir() {
+			return fmt.Errorf("%s: cannot create it in %s: not a directory", p, filepath.Dir(p))
+		}
+	}
+	return nil
+}
+
+// anonTemp lets tests take the named fallback where O_TMPFILE works.
+var anonTemp = true
+
 func createTemp(path string, stderr io.Writer) (*tempFile, error) {
+	if err := checkOutputs(path); err != nil {
+		return nil, err
+	}
 	f, err := openAnon(filepath.Dir(path))
-	anon := err == nil
+	anon := err == nil && anonTemp
+	if err == nil && !anon {
+		f.Close()
+	}
 	if !anon {
 		if f, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".ditkit-*"); err != nil {
-			return nil, fmt.Errorf("%s: cannot write there: %w", path, err)
+			return nil, fmt.Errorf("%s: cannot create it in %s: %w", path, filepath.Dir(path), osCause(err))
 		}
 	}
 	t := &tempFile{File: f, anon: anon, path: path, sigs: make(chan os.Signal, 1), stopCh: make(chan struct{})}
@@ -80,15 +109,56 @@ func (t *tempFile) commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(name, t.path)
+		if err = os.Rename(name, t.path); err != nil {
+			err = fmt.Errorf("cannot rename the finished output into place: %w", osCause(err))
+		}
 	}
 	if err != nil {
 		if named {
 			os.Remove(name)
 		}
-		return fmt.Errorf("%s: %w", t.path, err)
+		return t.fail(err, "")
 	}
 	return nil
+}
+
+// fail is an error while writing the output, in the output's name: the
+// temporary file the user never asked for is not named in it ("write
+// /d/.x.safetensors.ditkit-569302186: no space left on device" reads
+// "x.safetensors: write: no space left on device"). The cause stays
+// wrapped (errors.Is(err, syscall.ENOSPC) holds).
+func (t *tempFile) fail(err error, suffix string) error {
+	dir, base := filepath.Dir(t.path), filepath.Base(t.path)
+	names := regexp.QuoteMeta(t.Name()) + "|" + regexp.QuoteMeta(filepath.Join(dir, "."+base+".ditkit-")) + `[0-9-]+`
+	msg := err.Error()
+	msg = regexp.MustCompile(` (?:`+names+`):`).ReplaceAllString(msg, ":")
+	msg = regexp.MustCompile(` (?:`+names+`) `).ReplaceAllString(msg, " ")
+	msg = regexp.MustCompile(names).ReplaceAllString(msg, "the temporary output")
+	return &outputError{msg: t.path + ": " + msg + suffix, err: err}
+}
+
+// outputError is an error message written for the user with its cause
+// kept for errors.Is / errors.As.
+type outputError struct {
+	msg string
+	err error
+}
+
+func (e *outputError) Error() string { return e.msg }
+func (e *outputError) Unwrap() error { return e.err }
+
+// osCause is the reason inside a *PathError or *LinkError, whose path
+// would name a temporary file.
+func osCause(err error) error {
+	var pe *os.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
 
 // link names the unnamed file: a hidden name beside the output, renamed

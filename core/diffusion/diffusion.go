@@ -246,13 +246,18 @@ type Options struct {
 	// Step is called after each iteration i with the new latent and the
 	// predicted x₀ (not to be retained).
 	Step func(i, t int, x, predXStart []float32)
+	// Groups is how many channel blocks one sample holds before its
+	// channel axis: a sample's output is Groups blocks of [ε; variance]
+	// (Latte's [F, 2C, H, W] splits along dim 2: Groups = F). 0 or 1: one
+	// block [2C, …], split along dim 1.
+	Groups int
 }
 
 // Sample runs the loop from x_T = x (not modified) over N samples and
 // returns the final latent.
 func (d *Diffusion) Sample(ctx context.Context, model Model, x []float32, n int, opt Options) ([]float32, error) {
-	if n <= 0 || len(x)%n != 0 {
-		return nil, fmt.Errorf("diffusion: %d values do not split into %d samples", len(x), n)
+	if n <= 0 || len(x)%(n*max(opt.Groups, 1)) != 0 {
+		return nil, fmt.Errorf("diffusion: %d values do not split into %d samples of %d channel blocks", len(x), n, max(opt.Groups, 1))
 	}
 	img := append([]float32(nil), x...)
 	noise := make([]float32, len(x))
@@ -275,11 +280,11 @@ func (d *Diffusion) Sample(ctx context.Context, model Model, x []float32, n int,
 		} else {
 			clear(noise)
 		}
-		switch opt.Sampler {
+		switch g := max(opt.Groups, 1); opt.Sampler {
 		case "", DDPM:
-			err = d.pSample(next, pred, img, out, n, i, noise, opt.ClipDenoised)
+			err = d.pSample(next, pred, img, out, n*g, i, noise, opt.ClipDenoised)
 		case DDIM:
-			err = d.ddimSample(next, pred, img, out, n, i, noise, opt.ClipDenoised, opt.Eta)
+			err = d.ddimSample(next, pred, img, out, n*g, i, noise, opt.ClipDenoised, opt.Eta)
 		default:
 			err = fmt.Errorf("diffusion: unknown sampler %q (ddpm, ddim)", opt.Sampler)
 		}

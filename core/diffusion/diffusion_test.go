@@ -107,3 +107,72 @@ func TestSamplerReferences(t *testing.T) {
 		})
 	}
 }
+
+// Groups splits ε from the variance per channel block (Latte's [F, 2C, …]
+// along dim 2): the same loop as on the channels-first state [2C, F, …],
+// value for value.
+func TestGroupsSplitPerBlock(t *testing.T) {
+	const n, F, C, P = 2, 3, 4, 5 // samples, frames, channels, pixels
+	d := must(diffusion.Create("3", true))
+	// perm maps channels-first [n, C', F, P] to frames-first [n, F, C', P].
+	perm := func(src []float32, c int, toFramesFirst bool) []float32 {
+		out := make([]float32, len(src))
+		for s := 0; s < n; s++ {
+			for f := 0; f < F; f++ {
+				for ch := 0; ch < c; ch++ {
+					cf := ((s*c+ch)*F + f) * P
+					ff := ((s*F+f)*c + ch) * P
+					if toFramesFirst {
+						copy(out[ff:ff+P], src[cf:cf+P])
+					} else {
+						copy(out[cf:cf+P], src[ff:ff+P])
+					}
+				}
+			}
+		}
+		return out
+	}
+	// A channels-first model: ε and a variance in [−1, 1] from x.
+	model := func(_ context.Context, x []float32, _ []float64) ([]float32, error) {
+		out := make([]float32, 2*len(x))
+		per := C * F * P
+		for s := 0; s < n; s++ {
+			for i := 0; i < per; i++ {
+				v := x[s*per+i]
+				out[s*2*per+i] = 0.5*v + float32(i%7)*0.01
+				out[s*2*per+per+i] = float32(math.Tanh(float64(v)))
+			}
+		}
+		return out, nil
+	}
+	framesFirst := func(ctx context.Context, x []float32, t []float64) ([]float32, error) {
+		out, err := model(ctx, perm(x, C, false), t)
+		return perm(out, 2*C, true), err
+	}
+	x := make([]float32, n*C*F*P)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
+	noise := func(i int, dst []float32) {
+		for k := range dst {
+			dst[k] = float32(math.Cos(float64(i*31 + k)))
+		}
+	}
+	want := must(d.Sample(context.Background(), model, x, n, diffusion.Options{Noise: noise}))
+	// The noise is drawn in the state's layout: give both runs the same values per element.
+	noiseFF := func(i int, dst []float32) {
+		cf := make([]float32, len(dst))
+		noise(i, cf)
+		copy(dst, perm(cf, C, true))
+	}
+	got := must(d.Sample(context.Background(), framesFirst, perm(x, C, true), n, diffusion.Options{Noise: noiseFF, Groups: F}))
+	got = perm(got, C, false)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("value %d: %v with Groups, %v channels-first", i, got[i], want[i])
+		}
+	}
+	if _, err := d.Sample(context.Background(), framesFirst, x[:len(x)-P], n, diffusion.Options{Noise: noiseFF, Groups: F}); err == nil {
+		t.Error("a state that does not split into samples × groups was accepted")
+	}
+}

@@ -29,8 +29,13 @@ type BuildOptions struct {
 
 // builders are the runnable families: spec family id → constructor.
 var builders = map[string]func(s *spec.Spec, r *reader) (Net, error){
-	"dit":   buildDiT,
-	"stdit": buildSTDiT,
+	"dit":          buildDiT,
+	"stdit":        buildSTDiT,
+	"stdit3":       buildSTDiT3,
+	"stdit3-v4":    buildSTDiT3,
+	"pixart-alpha": buildPixArt,
+	"pixart-sigma": buildPixArt,
+	"latte":        buildLatte,
 }
 
 // Runnable reports whether Build can run a family.

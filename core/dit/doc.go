@@ -1,5 +1,5 @@
-// Package dit runs diffusion transformers (facebookresearch/DiT and
-// Open-Sora 1.0 STDiT today) on the CPU, natively and in WebAssembly, and
+// Package dit runs diffusion transformers (facebookresearch/DiT, Open-Sora
+// 1.0 STDiT, Open-Sora 1.2 STDiT3 and 1.3 STDiT-v4, PixArt-α/Σ and Latte today) on the CPU, natively and in WebAssembly, and
 // on devices through a Runner (WebGPU), with weights kept in their stored
 // dtype (F32, BF16, F16) and float32 compute.
 //
@@ -24,7 +24,7 @@
 //
 // A Program is one forward at one batch size as a flat list of ops over
 // float32 buffers (LinearOp, AddOp, SiLUOp, NormOp, AttnOp, GateOp, SwapOp,
-// GatherOp, TapOp, BlockOp). Options pick how it runs, explicitly:
+// GatherOp, RMSNormOp, RoPEOp, LayerNormOp, CopyOp, TapOp, BlockOp). Options pick how it runs, explicitly:
 // Options.Backend runs it op by op (Eager) on a kernel set (kernels.CPU by
 // default, or a device's per-op kernels) and shows every TapOp to
 // Options.Hook under the reference fixtures' names; Options.Runner runs it
@@ -47,7 +47,14 @@
 //     wasm/webgpu either gets a kernel for it or reports "no WebGPU kernel
 //     yet" (the model then runs on the CPU, saying why).
 //  4. Its sampler plugs into core/sample (PixArt's IDDPM is this Gaussian
-//     diffusion; Open-Sora 1.2's rectified flow is a second scheduler).
+//     diffusion; Open-Sora 1.2/1.3's rectified flow is the second
+//     scheduler, sample.RFlow, chosen per family by sample.DefaultsFor).
+//
+// STDiT3 (stdit3.go) shows the general tools: per-forward tables as
+// program inputs (PositionEmbedding2D at the video's scale, RoPETable rows
+// for RoPEOp), integer inputs naming rows (caption packing, the x_mask
+// modulation row of each frame, attention windows laid out by GatherOp and
+// limited by AttnOp.KVLen) and in-place per-head ops (RMSNormOp).
 //
 // Quantized weights (GGUF Q8_0/Q4_K, fp8) are a kernels.Weight storage
 // format: the matmul dequantizes them per panel, the wiring is unchanged.

@@ -19,20 +19,86 @@ type Cond struct {
 	// Mask is the caption mask [N', L], N divisible by N'; nil keeps every
 	// caption token.
 	Mask []int
+	// FPS, Height and Width are Open-Sora 1.2+ micro-conditions (STDiT3):
+	// one value for the batch or one per sample; Height and Width are in
+	// pixels and, as upstream, only their first entry counts.
+	FPS, Height, Width []float64
+	// XMask [N, T] marks the latent frames that take the real timestep;
+	// frames marked false take the t = 0 modulation (STDiT3 x_mask). nil:
+	// every frame takes t.
+	XMask []bool
+	// ImgHW and AspectRatio are PixArtMS's micro-conditions (data_info
+	// img_hw [N', 2] in pixels, aspect_ratio [N', 1] = height/width), rows
+	// repeated over the batch; nil: from the latent's size.
+	ImgHW, AspectRatio []float64
 }
 
 // Concat returns the conditioning of the batch c followed by o (the
-// classifier-free guidance batch [cond; null]). Captions and masks must be
-// given on both sides or on neither.
+// classifier-free guidance batch [cond; null]). Captions must be given on
+// both sides or on neither. A caption mask, x_mask or micro-condition
+// given on c alone applies to the whole joined batch (its rows repeat over
+// it, as PixArt's mask.repeat and data_info and Open-Sora's encode_text do
+// for the null half); given on both sides they are joined (a value given
+// once on both sides and equal stays one value).
 func (c *Cond) Concat(o *Cond) (*Cond, error) {
-	if (c.Caption == nil) != (o.Caption == nil) || (c.Mask == nil) != (o.Mask == nil) {
-		return nil, fmt.Errorf("dit: cannot join a batch with a caption (or mask) to one without")
+	if (c.Caption == nil) != (o.Caption == nil) {
+		return nil, fmt.Errorf("dit: cannot join a batch with a caption to one without")
 	}
-	return &Cond{
+	d := &Cond{
 		Labels:  append(append([]int(nil), c.Labels...), o.Labels...),
 		Caption: append(append([]float32(nil), c.Caption...), o.Caption...),
-		Mask:    append(append([]int(nil), c.Mask...), o.Mask...),
-	}, nil
+	}
+	if c.Caption == nil {
+		d.Caption = nil
+	}
+	var err error
+	if d.Mask, err = joinRows(c.Mask, o.Mask, "a caption mask"); err != nil {
+		return nil, err
+	}
+	if d.XMask, err = joinRows(c.XMask, o.XMask, "x_mask"); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[]float64
+		a, b []float64
+	}{{"fps", &d.FPS, c.FPS, o.FPS}, {"height", &d.Height, c.Height, o.Height}, {"width", &d.Width, c.Width, o.Width}} {
+		if *f.dst, err = joinScalars(f.name, f.a, f.b); err != nil {
+			return nil, err
+		}
+	}
+	if d.ImgHW, err = joinRows(c.ImgHW, o.ImgHW, "img_hw"); err != nil {
+		return nil, err
+	}
+	if d.AspectRatio, err = joinRows(c.AspectRatio, o.AspectRatio, "aspect_ratio"); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// joinRows joins per-sample rows: a alone applies to the whole joined
+// batch; b without a cannot.
+func joinRows[T any](a, b []T, name string) ([]T, error) {
+	switch {
+	case b == nil:
+		return a, nil
+	case a == nil:
+		return nil, fmt.Errorf("dit: cannot join a batch without %s to one with", name)
+	}
+	return append(append([]T(nil), a...), b...), nil
+}
+
+// joinScalars joins a per-batch micro-condition: given on a alone it
+// applies to the whole batch; given once on both sides and equal it stays
+// one value; otherwise the per-sample values are appended.
+func joinScalars(name string, a, b []float64) ([]float64, error) {
+	switch {
+	case len(a) == 1 && len(b) == 1 && a[0] == b[0]:
+		return []float64{a[0]}, nil
+	case b != nil && (len(a) == 1) != (len(b) == 1):
+		return nil, fmt.Errorf("dit: cannot join %s given once to %s given per sample", name, name)
+	}
+	return joinRows(a, b, name)
 }
 
 // Net is a runnable model of any family, built by Build: what the CLI,
@@ -48,7 +114,8 @@ type Net interface {
 	// Spec is the architecture the net was built from.
 	Spec() *spec.Spec
 	// Latent is one sample's input shape at the configured size: [C, H, W]
-	// (images) or [C, T, H, W] (video).
+	// (images) or [C, T, H, W] (video; Latte's is [T, C, H, W], see
+	// ChannelAxis).
 	Latent() []int
 	// OutChannels is the channel count of Forward's output (2·C when the
 	// model predicts its variance too).
@@ -75,13 +142,30 @@ type Net interface {
 	WeightBytes() int64
 }
 
-// ForwardWithCFG is forward_with_cfg (DiT, PixArt): the first half of x is
-// run twice with c's conditioning (c = [cond…; null…] as sample.py builds
-// it), the first net.Guided() output channels are guided,
-// eps = u + s·(c − u), and written to both halves; the other channels pass
-// through per half.
+// FLOPsAt is 2× the multiply-adds of one forward of net on an input of
+// shape [N, C, …]: the model's own count for that size when its size is
+// dynamic (STDiT3), else Net.FLOPs(N).
+func FLOPsAt(net Net, shape []int) float64 {
+	if f, ok := net.(interface{ FLOPsAt([]int) float64 }); ok {
+		return f.FLOPsAt(shape)
+	}
+	if len(shape) == 0 {
+		return 0
+	}
+	return net.FLOPs(shape[0])
+}
+
+// ForwardWithCFG is forward_with_cfg (DiT, PixArt, Latte): the first half
+// of x is run twice with c's conditioning (c = [cond…; null…] as
+// sample.py builds it; a net's CFGCond, when it has one, says what its
+// forward_with_cfg passes on), the first net.Guided() output channels
+// (along ChannelAxis) are guided, eps = u + s·(c − u), and written to both
+// halves; the other channels pass through per half.
 func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []float64, c *Cond, scale float32, opt *Options) ([]float32, []int, error) {
 	gc := net.Guided()
+	if q, ok := net.(interface{ CFGCond(*Cond) *Cond }); ok {
+		c = q.CFGCond(c)
+	}
 	if gc == 0 {
 		return nil, nil, fmt.Errorf("%s: the model has no forward_with_cfg (classifier-free guidance)", net.Spec().Family)
 	}
@@ -97,20 +181,39 @@ func ForwardWithCFG(ctx context.Context, net Net, x []float32, shape []int, t []
 	if err != nil {
 		return nil, nil, err
 	}
-	Co := oshape[1]
-	plane := len(out) / (N * Co)
+	axis := ChannelAxis(net)
+	groups, Co := 1, oshape[axis]
+	for _, d := range oshape[1:axis] {
+		groups *= d
+	}
+	plane := len(out) / (N * groups * Co)
 	gc = min(gc, Co)
 	for n := 0; n < N/2; n++ {
-		for ch := 0; ch < gc; ch++ {
-			cond := out[(n*Co+ch)*plane:][:plane]
-			unc := out[((n+N/2)*Co+ch)*plane:][:plane]
-			for i := range cond {
-				v := unc[i] + scale*(cond[i]-unc[i])
-				cond[i], unc[i] = v, v
+		for g := 0; g < groups; g++ {
+			for ch := 0; ch < gc; ch++ {
+				cond := out[((n*groups+g)*Co+ch)*plane:][:plane]
+				unc := out[(((n+N/2)*groups+g)*Co+ch)*plane:][:plane]
+				for i := range cond {
+					v := unc[i] + scale*(cond[i]-unc[i])
+					cond[i], unc[i] = v, v
+				}
 			}
 		}
 	}
 	return out, oshape, nil
+}
+
+// ChannelAxis is the axis of a net's x (and output) that holds the
+// channels: 1 ([N, C, …]) for every family but Latte, whose x is
+// upstream's [N, F, C, H, W] (2). The diffusion splits ε from the
+// variance, and guidance picks its channels, along it. Like CFGCond it is
+// an optional method of the built Net: pass the Net Build returned, not a
+// wrapper embedding it.
+func ChannelAxis(n Net) int {
+	if a, ok := n.(interface{ ChannelAxis() int }); ok {
+		return a.ChannelAxis()
+	}
+	return 1
 }
 
 // Inputs are one forward's inputs.
@@ -124,8 +227,10 @@ type Inputs struct {
 // ReadInputs takes a forward's inputs from tensors stored as the reference
 // fixtures store them: x (F32 or F64), t, y (int labels for a
 // class-conditional net; caption embeddings otherwise, where no y means the
-// model's null caption) and an optional caption mask. name names their
-// file in errors.
+// model's null caption), an optional caption mask and, when present, the
+// micro-conditions: fps, height, width and x_mask (STDiT3), img_hw and
+// aspect_ratio (PixArtMS). name names their file in
+// errors.
 func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, error) {
 	labels := net.Classes() > 0
 	for _, k := range []string{"x", "t", "y"} {
@@ -153,6 +258,27 @@ func ReadInputs(net Net, ts map[string]*tensor.Dense, name string) (*Inputs, err
 	if ts["mask"] != nil {
 		if in.Cond.Mask, err = ts["mask"].Ints(); err != nil {
 			return nil, fmt.Errorf("%s: mask: %w", name, err)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *[]float64
+	}{{"fps", &in.Cond.FPS}, {"height", &in.Cond.Height}, {"width", &in.Cond.Width},
+		{"img_hw", &in.Cond.ImgHW}, {"aspect_ratio", &in.Cond.AspectRatio}} {
+		if ts[f.key] != nil {
+			if *f.dst, err = ts[f.key].Float64s(); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, f.key, err)
+			}
+		}
+	}
+	if ts["x_mask"] != nil {
+		m, err := ts["x_mask"].Ints()
+		if err != nil {
+			return nil, fmt.Errorf("%s: x_mask: %w", name, err)
+		}
+		in.Cond.XMask = make([]bool, len(m))
+		for i, v := range m {
+			in.Cond.XMask[i] = v != 0
 		}
 	}
 	return in, nil

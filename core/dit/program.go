@@ -117,11 +117,13 @@ type SwapOp struct {
 }
 
 // GatherOp copies rows: Dst[r] = Src[idx[r]] (Cols values; zeros where
-// idx[r] < 0) for the Feed.Ints entry Index (one index per Dst row).
+// idx[r] < 0, or Dst[r] unchanged with Keep) for the Feed.Ints entry Index
+// (one index per Dst row).
 type GatherOp struct {
 	Dst, Src Buf
 	Cols     int
 	Index    string
+	Keep     bool
 }
 
 // TapOp shows buffer Src (shaped Shape) to Options.Hook under Name (the
@@ -288,6 +290,10 @@ func Eager(ctx context.Context, p *Program, f *Feed, opt *Options) ([]float32, e
 			gatedAdd(bufs[o.Dst][:o.Rows*o.Cols], bufs[o.Src], bufs[o.Gate][o.Off:], o.Stride, o.Group, o.Cols)
 		case *SwapOp:
 			swapRows(bufs[o.Dst], bufs[o.Src], o)
+		case *LayerNormOp:
+			layerNormAffine(bufs[o.Dst], bufs[o.Src], bufs[o.W], bufs[o.B], o)
+		case *CopyOp:
+			copyRows(bufs[o.Dst], bufs[o.Src], o)
 		case *GatherOp:
 			idx := f.Ints[o.Index]
 			dst, src := bufs[o.Dst], bufs[o.Src]
@@ -296,12 +302,18 @@ func Eager(ctx context.Context, p *Program, f *Feed, opt *Options) ([]float32, e
 			}
 			for r, i := range idx {
 				row := dst[r*o.Cols : (r+1)*o.Cols]
-				if i < 0 {
+				switch {
+				case i < 0 && o.Keep:
+				case i < 0:
 					clear(row)
-				} else {
+				default:
 					copy(row, src[i*o.Cols:(i+1)*o.Cols])
 				}
 			}
+		case *RMSNormOp:
+			rmsNormRows(bufs[o.X], bufs[o.Weight], o)
+		case *RoPEOp:
+			ropeRows(bufs[o.X], bufs[o.Table], o)
 		case *TapOp:
 			if opt != nil && opt.Hook != nil {
 				n := 1

@@ -145,8 +145,9 @@ func shardedForward(t *testing.T, src tensor.Source, r *spec.Resolution, n int, 
 
 // TestShardedIdentical runs DiT configurations (heads not dividing the
 // workers, hidden sizes of a few panels, CFG batches) and the STDiT
-// fixture (captions, masks, temporal attention) on 2, 3 and 5 workers:
-// the outputs must equal the unsharded forward bit for bit.
+// fixture (captions, masks, temporal attention) on 2, 3 and 5 workers,
+// and PixArtMS and STDiT3 on 2: the outputs must equal the unsharded
+// forward bit for bit.
 func TestShardedIdentical(t *testing.T) {
 	cfgs := []dit.Config{
 		{InputSize: 8, PatchSize: 2, InChannels: 4, HiddenSize: 96, Depth: 2, NumHeads: 3, NumClasses: 5, LearnSigma: true, MLPRatio: 4, NullClass: true},
@@ -183,6 +184,53 @@ func TestShardedIdentical(t *testing.T) {
 				}
 			})
 		}
+	}
+	// The newer families: PixArtMS (micro-conditions, KV compression off),
+	// STDiT3 (RoPE, RMS qk-norm, x_mask).
+	for _, c := range []struct {
+		name, dir, family, ckpt, ref string
+		extra                        map[string]any
+	}{
+		{"pixartms", "forward2/pixartms_alpha_1024", "pixart-alpha", "ckpt.pth", "ref_caption_mask_fp32", map[string]any{"micro_condition": true}},
+		{"stdit3", "forward2/stdit3_v12", "stdit3", "model.safetensors", "ref_caption_mask_xmask_fp32", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(fixtures.Root(t), c.dir)
+			var sp *spec.Spec
+			var err error
+			if c.family == "stdit3" {
+				sp = stdit3Spec(t, c.dir, c.family)
+			} else if sp, err = spec.Parse(fixtures.Forward2Spec(t, filepath.Base(c.dir), c.family, c.extra)); err != nil {
+				t.Fatal(err)
+			}
+			w := fixtures.ReadAll(t, filepath.Join(dir, c.ckpt))
+			r, err := spec.Resolve(tensor.Map(w).Infos(), spec.Request{Target: sp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, err := dit.Build(tensor.Map(w), r, dit.BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := dit.ReadInputs(whole, fixtures.ReadAll(t, filepath.Join(dir, c.ref+".safetensors")), c.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fwd := func(net dit.Net, opt *dit.Options) ([]float32, error) {
+				out, _, err := net.Forward(context.Background(), in.X, in.Shape, in.T, in.Cond, opt)
+				return out, err
+			}
+			want, err := fwd(whole, &dit.Options{Backend: &kernels.CPU{Threads: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := shardedForward(t, tensor.Map(w), r, 2, fwd)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("element %d = %v sharded, %v whole", i, got[i], want[i])
+				}
+			}
+		})
 	}
 	t.Run("stdit", func(t *testing.T) {
 		dir := filepath.Join(fixtures.Root(t), "stdit_tiny")

@@ -148,47 +148,17 @@ func (m *STDiT) Forward(ctx context.Context, x []float32, xShape []int, t []floa
 	if len(m.PosEmbed) != gh*gw*H || len(m.PosEmbedTemp) < gt*H {
 		return nil, nil, fmt.Errorf("stdit: latent grid %d×%d×%d does not match the position tables (%d spatial, %d temporal)", gt, gh, gw, len(m.PosEmbed)/H, len(m.PosEmbedTemp)/H)
 	}
-	Ct := cfg.CaptionChannels
-	L := cfg.ModelMaxLength
-	if y == nil {
-		if m.YEmbedding == nil {
-			return nil, nil, fmt.Errorf("stdit: no caption given and the checkpoint has no y_embedder.y_embedding")
-		}
-		y = make([]float32, B*L*Ct)
-		for b := 0; b < B; b++ {
-			copy(y[b*L*Ct:], m.YEmbedding)
-		}
-	} else {
-		if len(y)%(B*Ct) != 0 {
-			return nil, nil, fmt.Errorf("stdit: caption has %d values, not [%d, 1, L, %d]", len(y), B, Ct)
-		}
-		L = len(y) / (B * Ct)
-	}
 	if len(x) != B*C*Tl*Hl*Wl {
 		return nil, nil, fmt.Errorf("stdit: x has %d values for shape %v", len(x), xShape)
 	}
-	// Each sample's valid caption tokens packed to the front of its L rows
-	// (the rest zero and never attended).
-	lens, rows := make([]int, B), make([]int, B*L)
-	for i := range rows {
-		rows[i] = -1
+	cp, err := packCaption("stdit", y, mask, m.YEmbedding, B, cfg.CaptionChannels, cfg.ModelMaxLength)
+	if err != nil {
+		return nil, nil, err
 	}
-	if mask != nil {
-		if len(mask)%L != 0 || B%(len(mask)/L) != 0 {
-			return nil, nil, fmt.Errorf("stdit: mask has %d values, not [B, %d]", len(mask), L)
-		}
-	}
-	for b := 0; b < B; b++ {
-		for l := 0; l < L; l++ {
-			if mask == nil || mask[(b%(len(mask)/L))*L+l] != 0 {
-				rows[b*L+lens[b]] = b*L + l
-				lens[b]++
-			}
-		}
-	}
+	L := cp.L
 	feed := &Feed{
-		F32:  [][]float32{patchify(x, B, C, Tl, Hl, Wl, pt, ph, pw), TimestepEmbedding(t, TimestepFreqs), y},
-		Ints: map[string][]int{"caption_rows": rows, "caption_len": lens},
+		F32:  [][]float32{patchify(x, B, C, Tl, Hl, Wl, pt, ph, pw), TimestepEmbedding(t, TimestepFreqs), cp.Y},
+		Ints: map[string][]int{"caption_rows": cp.Rows, "caption_len": cp.Lens},
 	}
 	fo, err := run(ctx, m.Program(B, gt, gh, gw, L), feed, opt)
 	if err != nil {
@@ -216,7 +186,6 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 	N := gt * S // tokens per sample
 	rows := B * N
 	heads := cfg.NumHeads
-	hd := H / heads
 	b := newBuilder()
 	patches := b.input("patches", rows*m.XEmbed.W.Cols)
 	tfreq := b.input("t_freq", B*TimestepFreqs)
@@ -243,8 +212,7 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 	b.op(&GatherOp{Dst: ypk, Src: yp, Cols: H, Index: "caption_rows"})
 	for bi := range m.Blocks {
 		blk := &m.Blocks[bi]
-		b.op(&AddOp{Dst: mod, Src: t0, Rows: B, Cols: 6 * H, Set: true})
-		b.op(&AddOp{Dst: mod, Src: b.constant(blk.ScaleShift), Rows: B, Cols: 6 * H, Mod: 1})
+		b.t2iMod(mod, t0, blk.ScaleShift, B, H)
 		// Spatial attention over [(B·T), S, H].
 		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: N, Stride: 6 * H, Shift: 0, Scale: H})
 		b.selfAttn(proj, norm, qkv, att, B*gt, S, H, heads, &blk.Attn, &blk.AttnProj)
@@ -259,24 +227,13 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 		b.op(&SwapOp{Dst: tmp2, Src: tmp, Outer: B, A: S, B: gt, Cols: H})
 		b.op(&GateOp{Dst: h, Src: tmp2, Gate: mod, Rows: rows, Cols: H, Group: N, Stride: 6 * H, Off: 2 * H})
 		// Cross-attention to the packed caption tokens (no norm, no gate).
-		b.linear(att, h, rows, &blk.CrossQ)
-		b.linear(kv, ypk, B*L, &blk.CrossKV)
-		b.op(&AttnOp{Dst: tmp, Q: att, KV: kv, OutStride: H, QStride: H, KOff: 0, VOff: H, KVStride: 2 * H,
-			Seqs: B, NQ: N, NK: L, Heads: heads, HeadDim: hd, Scale: attnScale(hd), KVLen: "caption_len"})
-		b.linear(proj, tmp, rows, &blk.CrossProj)
-		b.op(&AddOp{Dst: h, Src: proj, Rows: rows, Cols: H})
-		// MLP.
-		b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: N, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
-		b.mlp(fc2, norm, fc1, rows, &blk.FC1, &blk.FC2)
-		b.op(&GateOp{Dst: h, Src: fc2, Gate: mod, Rows: rows, Cols: H, Group: N, Stride: 6 * H, Off: 5 * H})
+		b.captionCrossAttn(h, ypk, att, kv, tmp, proj, B, N, L, H, heads, &blk.CrossQ, &blk.CrossKV, &blk.CrossProj)
+		b.t2iMLP(h, mod, norm, fc1, fc2, rows, N, H, &blk.FC1, &blk.FC2)
 		b.tap(fmt.Sprintf("block%d_out", bi), h, B, N, H)
 		b.op(&BlockOp{Index: bi})
 	}
 	// T2IFinalLayer with the raw t: shift = sst[0] + t, scale = sst[1] + t.
-	b.op(&AddOp{Dst: fm, Src: te, Rows: 2 * B, Cols: H, Div: 2, Set: true})
-	b.op(&AddOp{Dst: fm, Src: b.constant(m.FinalShift), Rows: 2 * B, Cols: H, Mod: 2})
-	b.op(&NormOp{Dst: norm, Src: h, Mod: fm, Rows: rows, Cols: H, Eps: 1e-6, Group: N, Stride: 2 * H, Shift: 0, Scale: H})
-	b.linear(fo, norm, rows, &m.Final)
+	b.t2iFinal(fo, h, te, fm, norm, m.FinalShift, B, rows, N, H, &m.Final)
 	b.p.Out = fo
 	return b.p
 }
@@ -302,16 +259,7 @@ func (m *STDiT) Classes() int { return 0 }
 func (m *STDiT) Guided() int { return 0 }
 
 // Null implements Net: the model's own null caption for every sample.
-func (m *STDiT) Null(n int) (*Cond, error) {
-	if m.YEmbedding == nil {
-		return nil, fmt.Errorf("stdit: the checkpoint has no y_embedder.y_embedding (null caption)")
-	}
-	y := make([]float32, 0, n*len(m.YEmbedding))
-	for range n {
-		y = append(y, m.YEmbedding...)
-	}
-	return &Cond{Caption: y}, nil
-}
+func (m *STDiT) Null(n int) (*Cond, error) { return nullCaption("stdit", m.YEmbedding, n) }
 
 // FLOPs is 2× the multiply-adds of one forward with batch n at the
 // configured size and caption length.
@@ -339,4 +287,81 @@ func (m *STDiT) ConvertWeights(dt tensor.DType) {
 func (m *STDiT) WeightBytes() int64 {
 	n := 4 * int64(len(m.PosEmbed)+len(m.PosEmbedTemp)+len(m.YEmbedding)+len(m.FinalShift)+6*m.Cfg.HiddenSize*len(m.Blocks))
 	return n + linearBytes(m.linears())
+}
+
+// captionCrossAttn appends Open-Sora's MultiHeadCrossAttention with its
+// residual: h += proj(MHA(q(h), kv(ypk))) where each of the B samples'
+// N query rows attends to the first caption_len[b] of its L packed caption
+// rows (xformers' BlockDiagonalMask); q [B·N, H], kv [B·L, 2H], att and
+// proj [B·N, H] are scratch.
+func (b *builder) captionCrossAttn(h, ypk, q, kv, att, proj Buf, B, N, L, H, heads int, ql, kvl, pl *Linear) {
+	hd := H / heads
+	b.linear(q, h, B*N, ql)
+	b.linear(kv, ypk, B*L, kvl)
+	b.op(&AttnOp{Dst: att, Q: q, KV: kv, OutStride: H, QStride: H, KOff: 0, VOff: H, KVStride: 2 * H,
+		Seqs: B, NQ: N, NK: L, Heads: heads, HeadDim: hd, Scale: attnScale(hd), KVLen: "caption_len"})
+	b.linear(proj, att, B*N, pl)
+	b.op(&AddOp{Dst: h, Src: proj, Rows: B * N, Cols: H})
+}
+
+// captionPack is a batch's caption input for a program: the embeddings
+// [B·L, Ct] (the model's null caption where none was given), each
+// sample's valid rows packed first (Rows, −1 after) and their count (Lens):
+// what xformers' BlockDiagonalMask over the packed tokens attends to.
+type captionPack struct {
+	Y          []float32
+	Rows, Lens []int
+	L          int
+}
+
+// packCaption checks a caption y [B, 1, L, Ct] (nil: null [L, Ct] for
+// every sample) and its mask [B', L] (B divisible by B', rows repeated as
+// torch's mask.repeat; nil: every token) and packs it.
+func packCaption(family string, y []float32, mask []int, null []float32, B, Ct, L int) (*captionPack, error) {
+	if y == nil {
+		if null == nil {
+			return nil, fmt.Errorf("%s: no caption given and the checkpoint has no y_embedder.y_embedding", family)
+		}
+		y = make([]float32, B*len(null))
+		for b := 0; b < B; b++ {
+			copy(y[b*len(null):], null)
+		}
+		L = len(null) / Ct
+	} else {
+		if B == 0 || len(y)%(B*Ct) != 0 || len(y) == 0 {
+			return nil, fmt.Errorf("%s: caption has %d values, not [%d, 1, L, %d]", family, len(y), B, Ct)
+		}
+		L = len(y) / (B * Ct)
+	}
+	if mask != nil {
+		if len(mask) == 0 || len(mask)%L != 0 || B%(len(mask)/L) != 0 {
+			return nil, fmt.Errorf("%s: mask has %d values, not [B, %d] for a batch of %d", family, len(mask), L, B)
+		}
+	}
+	p := &captionPack{Y: y, Rows: make([]int, B*L), Lens: make([]int, B), L: L}
+	for i := range p.Rows {
+		p.Rows[i] = -1
+	}
+	for b := 0; b < B; b++ {
+		for l := 0; l < L; l++ {
+			if mask == nil || mask[(b%(len(mask)/L))*L+l] != 0 {
+				p.Rows[b*L+p.Lens[b]] = b*L + l
+				p.Lens[b]++
+			}
+		}
+	}
+	return p, nil
+}
+
+// nullCaption is the conditioning of n samples with a model's own null
+// caption (y_embedder.y_embedding), as T5Encoder.null builds it.
+func nullCaption(family string, emb []float32, n int) (*Cond, error) {
+	if emb == nil {
+		return nil, fmt.Errorf("%s: the checkpoint has no y_embedder.y_embedding (null caption)", family)
+	}
+	y := make([]float32, 0, n*len(emb))
+	for range n {
+		y = append(y, emb...)
+	}
+	return &Cond{Caption: y}, nil
 }

@@ -56,7 +56,9 @@ func Ops() []OpInfo {
 		{"swap", "reorder equal row blocks of a tensor along axis 0 (diffusers keeps a final modulation as scale, shift where the original has shift, scale); a permutation of rows, the values never change"},
 		{"replicate", "copy a shared tensor into every block (DiT's timestep and class embedders, as diffusers stores them)"},
 		{"dedupe", "keep one of several equal copies (diffusers' per-block embedder copies); the copies are verified byte-equal before writing"},
-		{"cast", "convert floating-point tensors to another dtype, rounding to nearest even like torch; integer and bool tensors are never cast"},
+		{"cast", "convert floating-point tensors to another dtype, rounding to nearest even like torch; integer and bool tensors are never cast; scaled fp8 weights are multiplied by their scales first"},
+		{"dequantize-fp8", "multiply scaled fp8 weights (ComfyUI's scaled_fp8 / weight_scale layouts) by their scales and drop the scale and marker tensors"},
+		{"quantize-fp8", "write 2-D Linear weights as fp8 (plain, or ComfyUI's scaled fp8 with per-layer .scale_weight and the scaled_fp8 marker)"},
 	}
 }
 
@@ -398,7 +400,15 @@ func ResizeRows(key string, shape []int, rows int) *Step {
 }
 
 // CastAll converts every floating-point tensor (except keep) to dt.
+// Scaled fp8 weights are dequantized first (fp8 value × scale, the
+// scales and marker dropped; CastAllWith names the bf16/f16 semantics).
 func CastAll(dt tensor.DType, keep map[string]bool) *Step {
+	return CastAllWith(dt, keep, quant.ScaleF32Opmath)
+}
+
+// CastAllWith is CastAll with the rounding semantics of scaled-fp8
+// weights cast to a 16-bit dtype.
+func CastAllWith(dt tensor.DType, keep map[string]bool, sem quant.ScaleSemantics) *Step {
 	var kept []string
 	for k := range keep {
 		kept = append(kept, k)
@@ -410,7 +420,8 @@ func CastAll(dt tensor.DType, keep map[string]bool) *Step {
 	}
 	return &Step{ID: "cast:" + strings.ToLower(dt.String()), Op: "cast", Description: desc, Params: map[string]string{"dtype": dt.String()},
 		apply: func(ts []Tensor) ([]Tensor, error) {
-			if err := refuseScaledFP8(ts, dt); err != nil {
+			ts, err := applyFP8Scales(ts, dt, sem)
+			if err != nil {
 				return nil, err
 			}
 			out := append([]Tensor(nil), ts...)
@@ -425,25 +436,22 @@ func CastAll(dt tensor.DType, keep map[string]bool) *Step {
 		}}
 }
 
-// refuseScaledFP8 stops a cast that would turn scaled fp8 weights into
-// wrong values: the dequantized weight is fp8 × scale, and a plain cast
-// drops the scale. (Applying the scales on conversion is future work;
-// plain fp8 casts exactly.)
-func refuseScaledFP8(ts []Tensor, dt tensor.DType) error {
-	infos := make([]tensor.Info, len(ts))
-	for i, t := range ts {
-		infos[i] = t.Info()
+// applyFP8Scales dequantizes scaled fp8 weights before a cast to dt: a
+// plain cast would drop the scale and give wrong weights. A cast of
+// scaled fp8 to fp8 is refused (dequantize to fp32 first).
+func applyFP8Scales(ts []Tensor, dt tensor.DType, sem quant.ScaleSemantics) ([]Tensor, error) {
+	f, err := quant.DetectFP8(Infos(ts), nil)
+	if err != nil || f == nil || (!f.Scaled() && len(f.Aux) == 0) {
+		return ts, err
 	}
-	f, err := quant.DetectFP8(infos, nil)
-	if err != nil || f == nil || !f.Scaled() {
-		return err
-	}
-	for _, l := range f.Layers {
-		if l.Scale != "" && l.DType != dt {
-			return fmt.Errorf("%s is a scaled fp8 weight (%s layout, scale %s): casting it to %v without its scale would give wrong weights, and applying scales on conversion is not supported yet", l.Weight, f.Layout, l.Scale, dt)
+	if dt != tensor.F32 && dt != tensor.BF16 && dt != tensor.F16 {
+		for _, l := range f.Layers {
+			if l.Scale != "" {
+				return nil, fmt.Errorf("%s is a scaled fp8 weight (%s layout, scale %s): casting it to %v would drop its scale; dequantize to fp32, bf16 or fp16 instead", l.Weight, f.Layout, l.Scale, dt)
+			}
 		}
 	}
-	return nil
+	return DequantizeFP8(f, dt, sem).Apply(ts)
 }
 
 // Apply runs a plan's steps in order.

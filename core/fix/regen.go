@@ -51,8 +51,26 @@ func Table(s *spec.Spec, key string) ([]float32, []int, string, error) {
 		n := in[0] / p[0]
 		sc := s.Float("time_scale")
 		return SinCos1D(h, n, sc), []int{1, n, h}, fmt.Sprintf("Open-Sora 1-D sin-cos over %d frames, time_scale %g", n, sc), nil
+	case "stdit3/rope.freqs", "stdit3-v4/rope.freqs":
+		dim := h / s.Int("num_heads")
+		if s.Family == "stdit3-v4" && s.Ints("kernel_size") != nil {
+			dim /= 3
+		}
+		f := RoPEFreqs(dim, 10000)
+		return f, []int{len(f)}, fmt.Sprintf("rotary-embedding-torch 'lang' frequencies over %d dims, θ 10000", dim), nil
 	}
 	return nil, nil, "", fmt.Errorf("%s %s: %w", s.Family, key, ErrNoFormula)
+}
+
+// RoPEFreqs is rotary-embedding-torch's RotaryEmbedding(dim).freqs ('lang'):
+// 1/θ^(2i/dim) for i < dim/2, in float32 as torch computes it.
+func RoPEFreqs(dim int, theta float64) []float32 {
+	out := make([]float32, dim/2)
+	for i := range out {
+		e := float32(2*i) / float32(dim)
+		out[i] = 1 / float32(math.Pow(theta, float64(e)))
+	}
+	return out
 }
 
 // SinCosGrid reports, for a 2-D sin-cos position table of spec s, its grid
@@ -94,6 +112,24 @@ func SinCos2D(dim, h, w int, scale float64) []float32 {
 		for j := 0; j < w; j++ {
 			pj := float64(float32(float32(j) / float32(scale)))
 			row := out[(i*w+j)*dim:]
+			sinCosRow(row[:half], pj, om)
+			sinCosRow(row[half:dim], pi, om)
+		}
+	}
+	return out
+}
+
+// SinCos2DAt is get_2d_sincos_pos_embed_from_grid for the grid of
+// coordinates ph (rows) × pw (columns), given in float64 as numpy holds
+// them: row i·len(pw)+j holds the sin-cos of pw[j] in its first half and
+// of ph[i] in its second (PixArt's per-size tables).
+func SinCos2DAt(dim int, ph, pw []float64) []float32 {
+	out := make([]float32, len(ph)*len(pw)*dim)
+	half := dim / 2
+	om := omegas(half)
+	for i, pi := range ph {
+		for j, pj := range pw {
+			row := out[(i*len(pw)+j)*dim:]
 			sinCosRow(row[:half], pj, om)
 			sinCosRow(row[half:dim], pi, om)
 		}

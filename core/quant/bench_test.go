@@ -1,10 +1,13 @@
 package quant_test
 
 import (
+	"io"
 	"math/rand"
+	"runtime"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/quant"
+	"github.com/ditkit/ditkit/core/tensor"
 )
 
 // benchInput is 1 Mi normal values (4 MiB of f32), a whole number of
@@ -47,6 +50,26 @@ func BenchmarkQuantize(b *testing.B) {
 			b.SetBytes(int64(4 * len(x)))
 			for b.Loop() {
 				quant.Quantize(qt, x, q)
+			}
+		})
+	}
+}
+
+// BenchmarkQuantizeWriter reports GB/s of f32 input through the streaming
+// quantizer the GGUF writer uses, on every core (GOMAXPROCS workers).
+func BenchmarkQuantizeWriter(b *testing.B) {
+	x := benchInput()
+	src := make([]byte, 4*len(x))
+	tensor.EncodeFloat32(tensor.F32, x, src)
+	for _, qt := range []quant.Type{quant.Q8_0, quant.Q4_K} {
+		b.Run(qt.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			for b.Loop() {
+				qw, _ := quant.NewWriter(qt, tensor.F32, io.Discard, quant.WriterOptions{Workers: runtime.GOMAXPROCS(0)})
+				qw.Write(src)
+				if err := qw.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -85,6 +85,18 @@ func cvtt(f float32) int32 {
 	return int32(f)
 }
 
+// roundCvtt is (int)roundf(x) as gcc compiles it for x86-64: round half
+// away from zero, then cvtt (0x80000000 out of range and for NaN). In
+// float64, x ± 0.5 is exact for every float32 in the int32 range, and
+// the conversion truncates toward zero: no branch on the fraction.
+func roundCvtt(x float32) int32 {
+	if !(x > -2147483904 && x < 2147483648) { // also catches NaN
+		return math.MinInt32
+	}
+	f := float64(x)
+	return int32(f + math.Copysign(0.5, f))
+}
+
 // nearestInt is ggml's nearest_int: round to nearest even through the
 // float adder (valid for |f| ≤ 4194303; other inputs give ggml's bits too).
 // Callers pass products through float32() so no add is fused into them.
@@ -135,7 +147,7 @@ func quantQ8_0(src []float32, dst []byte) {
 		putHalf(b, d)
 		for j, v := range x {
 			x0 := v * id
-			b[2+j] = byte(cvtt(float32(math.Round(float64(x0))))) // roundf: half away from zero
+			b[2+j] = byte(roundCvtt(x0))
 		}
 		src, dst = src[32:], dst[34:]
 	}

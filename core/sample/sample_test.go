@@ -133,3 +133,54 @@ func TestRunBatchesAndErrors(t *testing.T) {
 		t.Errorf("ParseLabels: %v %v", l, err)
 	}
 }
+
+// PixArt's IDDPM path (PixArt-alpha scripts/inference.py, sampling_algo
+// iddpm): IDDPM('4'), learned-range variance, forward_with_cfg against
+// the null caption at 4.5 guiding channels [:3], α's PixArtMS dropping the
+// mask — every step of the reference from its noise (fp32 and fp64
+// references, relative to max |ref| as the README says).
+func TestRunMatchesPixArtIDDPM(t *testing.T) {
+	dir := fixtures.Path(t, "forward2/pixartms_alpha_1024")
+	w := fixtures.ReadAll(t, dir+"/ckpt.pth")
+	target, err := spec.Parse([]byte(`{"family": "pixart-alpha", "input_size": 8, "hidden_size": 96, "depth": 2, "num_heads": 6,
+		"caption_channels": 32, "model_max_length": 8, "lewei_scale": 2.0, "micro_condition": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, _, err := dit.Load(tensor.Map(w), spec.Request{Target: target}, dit.Policy{Strict: true}, dit.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prec := range []string{"fp32", "fp64"} {
+		ref := fixtures.ReadAll(t, dir+"/ref_sampler_iddpm4_"+prec+".safetensors")
+		noise, y, steps, err := sample.NoiseFile(ref, "ref_sampler_iddpm4_"+prec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y != nil || noise.Caption == nil || steps != 4 {
+			t.Fatalf("labels %v, caption %v, steps %d", y, noise.Caption, steps)
+		}
+		var xs []float32
+		var ts []int
+		res, err := sample.Run(context.Background(), net, sample.Request{Steps: steps, CFGScale: 4.5, Noise: noise,
+			Step: func(i, n, tt int, x []float32) { xs = append(xs, x...); ts = append(ts, tt) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Guided || res.N != 1 || !tensor.EqualShape(res.Shape, []int{2, 4, 8, 12}) || !strings.Contains(res.Conditioning, "caption") {
+			t.Fatalf("guided %v N %d shape %v (%s)", res.Guided, res.N, res.Shape, res.Conditioning)
+		}
+		want, _ := ref["timesteps"].Ints()
+		if len(ts) != 4 || ts[0] != want[0] || ts[3] != want[3] {
+			t.Errorf("timesteps %v, want %v", ts, want)
+		}
+		tol := 1e-5
+		for name, got := range map[string][]float32{"out": res.Out, "x_steps": xs} {
+			e := relErr(t, got, ref[name])
+			t.Logf("%s %s: max rel err %.3g", prec, name, e)
+			if e > tol {
+				t.Errorf("%s %s: max rel err %.3g > %g", prec, name, e, tol)
+			}
+		}
+	}
+}

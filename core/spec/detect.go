@@ -560,8 +560,13 @@ func (x *detector) pixart() {
 	L := c.dim("y_embedder.y_embedding", 0)
 	sigma := false
 	switch {
+	case c.has("csize_embedder.mlp.0.weight") && (c.has("blocks.0.attn.q_norm.weight") || L == 300):
+		sigma = true
+		x.ev("csize_embedder/ar_embedder with qk_norm or 300 caption tokens → PixArt-Σ PixArtMS with micro_condition=True (the Σ releases have none)")
+		x.p["micro_condition"] = true
+		x.p["qk_norm"] = c.has("blocks.0.attn.q_norm.weight")
 	case c.has("csize_embedder.mlp.0.weight"):
-		x.ev("csize_embedder/ar_embedder present → PixArt-α MS (micro-conditioning; Σ never has it)")
+		x.ev("csize_embedder/ar_embedder present → PixArt-α MS (micro-conditioning; the Σ releases never have it)")
 		x.p["micro_condition"] = true
 	case c.has("blocks.0.attn.q_norm.weight"):
 		sigma = true
@@ -589,6 +594,9 @@ func (x *detector) pixart() {
 		x.ev("x_embedder.proj.weight is 5-D and there is no attn_temp → Open-Sora's PixArt port, keys differ from PixArt's")
 	}
 	x.p["depth"] = x.depth("blocks", "depth")
+	if sigma {
+		x.kvCompress(x.p["depth"].(int))
+	}
 	x.mlpRatio("blocks.0.mlp.fc1.weight", h)
 	x.headsUnknown(h)
 	x.sigma("final_layer.linear.weight", "pred_sigma", p*p, ch)
@@ -603,6 +611,25 @@ func (x *detector) pixart() {
 	scale := map[bool]string{false: "lewei_scale", true: "pe_interpolation"}[sigma]
 	x.ambiguity(Ambiguity{Param: scale, Value: x.defaultOf(scale), Guess: true,
 		Reason: "position-table scale is not determined by shapes (published " + x.d.Version + " configurations tie it to the image size)"})
+}
+
+// kvCompress finds PixArt-Σ's conv KV compression: blocks with
+// attn.sr.weight [H, 1, s, s] (ave/uniform sampling leaves no keys).
+func (x *detector) kvCompress(depth int) {
+	var layers []any
+	ratio := 0
+	for i := 0; i < depth; i++ {
+		k := fmt.Sprintf("blocks.%d.attn.sr.weight", i)
+		if sh := x.c.shape(k); len(sh) == 4 {
+			layers = append(layers, float64(i))
+			ratio = sh[3]
+		}
+	}
+	if len(layers) == 0 {
+		return
+	}
+	x.p["kv_compress_config"] = map[string]any{"sampling": "conv", "scale_factor": float64(ratio), "kv_compress_layer": layers}
+	x.ev("attn.sr.weight in %d blocks (kernel %d) → KV compression: sampling conv, scale_factor %d", len(layers), ratio, ratio)
 }
 
 func (x *detector) caption() {

@@ -263,7 +263,73 @@ func pixartParams(sigma bool) []Param {
 		pBool("micro_condition", false, "ditkit: PixArtMS micro-conditioning (csize_embedder, ar_embedder); α-1024-MS has it, Σ never"),
 		pBool("saved_pos_embed", true, "ditkit: false when the checkpoint omits the pos_embed buffer (released PixArt-Σ-256)"),
 	)
-	return concat(ps, pAny("drop_path", "window_size", "window_block_indexes", "use_rel_pos", "config", "kv_compress_config", "use_pe", "learn_sigma"))
+	ps = concat(ps, pAny("drop_path", "window_size", "window_block_indexes", "use_rel_pos", "config"))
+	if sigma {
+		ps = append(ps, Param{Name: "kv_compress_config", Kind: KindAny, Keyed: true,
+			Doc: `null, or {"sampling": "conv"|"ave"|"uniform"|"uniform_every", "scale_factor": s, "kv_compress_layer": [blocks]}: those blocks' self-attention keys/values downsampled s× (conv adds attn.sr and attn.norm)`})
+	} else {
+		ps = append(ps, pAny("kv_compress_config")...)
+	}
+	return concat(ps, pAny("use_pe", "learn_sigma"))
+}
+
+// KVCompress is PixArt-Σ's kv_compress_config: the sampling ("conv",
+// "ave", "uniform", "uniform_every"), the ratio s (int(scale_factor)) and
+// the blocks whose self-attention keys and values it downsamples. ratio 1
+// (or no config) means none.
+type KVCompress struct {
+	Sampling string
+	Ratio    int
+	Layers   map[int]bool
+}
+
+// On reports whether block i compresses its keys and values.
+func (k KVCompress) On(i int) bool { return k.Ratio > 1 && k.Layers[i] }
+
+// PixArtKVCompress reads a pixart-sigma spec's kv_compress_config.
+func PixArtKVCompress(s *Spec) (KVCompress, error) {
+	k := KVCompress{Ratio: 1}
+	v, _ := s.params["kv_compress_config"]
+	if v == nil {
+		return k, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return k, fieldErr(s.Family, "kv_compress_config", "must be null or an object {sampling, scale_factor, kv_compress_layer}")
+	}
+	for _, key := range []string{"sampling", "scale_factor", "kv_compress_layer"} {
+		if _, ok := m[key]; !ok { // upstream indexes all three
+			return k, fieldErr(s.Family, "kv_compress_config", "missing %q (want {sampling, scale_factor, kv_compress_layer})", key)
+		}
+	}
+	if sf, ok := m["scale_factor"].(float64); ok && sf >= 1 && sf <= 64 {
+		k.Ratio = int(sf)
+	} else if m["scale_factor"] != nil {
+		return k, fieldErr(s.Family, "kv_compress_config", "scale_factor must be a number in [1, 64], got %v", m["scale_factor"])
+	}
+	k.Layers = map[int]bool{}
+	if ls, ok := m["kv_compress_layer"].([]any); ok {
+		for _, l := range ls {
+			f, ok := l.(float64)
+			if !ok || f != float64(int(f)) || f < 0 || int(f) >= s.Int("depth") {
+				return k, fieldErr(s.Family, "kv_compress_config", "kv_compress_layer entry %v is not a block index below depth %d", l, s.Int("depth"))
+			}
+			k.Layers[int(f)] = true
+		}
+	} else if m["kv_compress_layer"] != nil {
+		return k, fieldErr(s.Family, "kv_compress_config", "kv_compress_layer must be a list of block indexes")
+	}
+	k.Sampling, _ = m["sampling"].(string)
+	switch k.Sampling {
+	case "conv", "ave", "uniform", "uniform_every":
+	case "":
+		if k.Ratio > 1 && len(k.Layers) > 0 {
+			return k, fieldErr(s.Family, "kv_compress_config", "scale_factor %d needs a sampling (conv, ave, uniform, uniform_every)", k.Ratio)
+		}
+	default:
+		return k, fieldErr(s.Family, "kv_compress_config", "sampling %q: want conv, ave, uniform or uniform_every", k.Sampling)
+	}
+	return k, nil
 }
 
 func registerPixArt() {
@@ -278,8 +344,10 @@ func registerPixArt() {
 				if v, ok := s.params["use_rel_pos"].(bool); ok && v {
 					return fieldErr(s.Family, "use_rel_pos", "relative position tables are not supported")
 				}
-				if v, ok := s.params["kv_compress_config"]; ok && v != nil {
-					return fieldErr(s.Family, "kv_compress_config", "KV compression layers are not supported")
+				if sigma { // α's constructor takes it in **kwargs and ignores it
+					if _, err := PixArtKVCompress(s); err != nil {
+						return err
+					}
 				}
 				if s.Bool("micro_condition") && s.Int("hidden_size")%3 != 0 {
 					return fieldErr(s.Family, "hidden_size", "%d must be divisible by 3 for micro_condition", s.Int("hidden_size"))
@@ -308,6 +376,14 @@ func pixartKeys(s *Spec) []Entry {
 		b.param(pre+".scale_shift_table", 6, h)
 		b.linear(pre+".attn.qkv", 3*h, h, true)
 		b.linear(pre+".attn.proj", h, h, true)
+		if kv, _ := PixArtKVCompress(s); s.Family == "pixart-sigma" && kv.On(i) && kv.Sampling == "conv" {
+			// AttentionKVCompress's sr (depthwise Conv2d, kernel = stride =
+			// s) and norm (LayerNorm(H)), registered before q_norm/k_norm.
+			r := kv.Ratio
+			b.conv(pre+".attn.sr", h, 1, r, r)
+			b.param(pre+".attn.norm.weight", h)
+			b.param(pre+".attn.norm.bias", h)
+		}
 		if s.Bool("qk_norm") {
 			// LayerNorm(H) weight+bias; timm 0.6 Attention registers qkv,
 			// proj first, AttentionKVCompress then adds q_norm, k_norm.

@@ -30,7 +30,9 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"family":"latte","extras":3}`, "extras", "1, 2 or 78"},
 		{`{"family":"mmdit","axes_dim":[16,56,50]}`, "axes_dim", "head dim 128"},
 		{`{"family":"stdit3-v4","use_spatial_rope":true}`, "use_spatial_rope", "kernel_size"},
-		{`{"family":"pixart-sigma","kv_compress_config":{"sampling":"conv"}}`, "kv_compress_config", "not supported"},
+		{`{"family":"pixart-sigma","kv_compress_config":{"sampling":"conv"}}`, "kv_compress_config", "missing \"scale_factor\""},
+		{`{"family":"pixart-sigma","kv_compress_config":{"sampling":"bilinear","scale_factor":2,"kv_compress_layer":[1]}}`, "kv_compress_config", "sampling"},
+		{`{"family":"pixart-sigma","depth":2,"kv_compress_config":{"sampling":"conv","scale_factor":2,"kv_compress_layer":[2]}}`, "kv_compress_config", "below depth"},
 	}
 	for _, tc := range cases {
 		_, err := Parse([]byte(tc.json))

@@ -8,6 +8,7 @@ package convert
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/report"
@@ -64,6 +66,15 @@ type Options struct {
 	// a single file) out of the output; the CLI writes each to a file of
 	// its own.
 	SplitComponents bool
+
+	// GGUF output (Format "gguf", gguf.go) and fp8 (DType F8_E4M3 or
+	// F8_E5M2; FP8Semantics also applies when scaled fp8 is cast).
+	GGUF         GGUFOptions
+	FP8Scaled    bool                 // fp8 output: ComfyUI's scaled_fp8 layout (else plain)
+	FP8Semantics quant.ScaleSemantics // how scaled fp8 × scale rounds to bf16/fp16
+	// Context cancels a GGUF write between pieces of tensor data (nil:
+	// never); the other writers stop when w fails.
+	Context context.Context
 }
 
 // FormatFor picks the output format from a file name's extension.
@@ -73,22 +84,42 @@ func FormatFor(name string) (string, error) {
 		return "safetensors", nil
 	case ".pt", ".pth", ".bin", ".ckpt":
 		return "pt", nil
+	case ".gguf":
+		return "gguf", nil
 	}
-	return "", fmt.Errorf("%s: unknown output extension (use .safetensors, .pt, .pth, .bin or .ckpt)", name)
+	return "", fmt.Errorf("%s: unknown output extension (use .safetensors, .gguf, .pt, .pth, .bin or .ckpt)", name)
 }
 
 // Run plans the conversion and writes the result to w in one streaming
 // pass. With no target (req empty) only the dtype cast applies.
 func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writer) (*report.Convert, error) {
-	if opt.Format != "safetensors" && opt.Format != "pt" {
-		return nil, fmt.Errorf("output format %q: want safetensors or pt", opt.Format)
+	if opt.Format != "safetensors" && opt.Format != "pt" && opt.Format != "gguf" {
+		return nil, fmt.Errorf("output format %q: want safetensors, gguf or pt", opt.Format)
 	}
+	out := &report.Convert{File: ck.Name, Output: opt.OutputName, Format: opt.Format, Wrap: opt.Wrap, WeightsRoot: ck.WeightsRoot, Safety: report.SafetyOf(ck)}
+	out.GGUFRestored = report.RestoreGGUF(ck, req) // before anything reads shapes
 	weights := ck.Weights()
 	infos := report.WeightInfos(ck)
 	if len(infos) == 0 {
 		return nil, fmt.Errorf("%s: no tensors under the weights root %q", ck.Name, ck.WeightsRoot)
 	}
-	out := &report.Convert{File: ck.Name, Output: opt.OutputName, Format: opt.Format, Wrap: opt.Wrap, WeightsRoot: ck.WeightsRoot, Safety: report.SafetyOf(ck)}
+	// The dtype the plan casts to: fp8 and GGUF outputs have steps of
+	// their own (quantize-fp8, the GGUF type policy).
+	castTo := opt.DType
+	fp8Out := opt.DType == tensor.F8_E4M3 || opt.DType == tensor.F8_E5M2
+	if fp8Out || opt.Format == "gguf" {
+		castTo = tensor.Invalid
+	}
+	if opt.Format == "gguf" && opt.DType != tensor.Invalid {
+		return nil, fmt.Errorf("--dtype does not apply to a .gguf output: --quant chooses its types")
+	}
+	if opt.Format == "gguf" && (opt.KeepNonWeights || opt.Wrap != "") {
+		return nil, fmt.Errorf("--keep-nonweights and --wrap do not apply to a .gguf output (it holds one flat state dict)")
+	}
+	pre, fp8, err := prepareFP8(ck, &infos, castTo, opt, out)
+	if err != nil {
+		return nil, err
+	}
 	var steps []*fix.Step
 	var tg *diff.Target
 	if opt.Component != "" {
@@ -97,8 +128,8 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 		}
 		virt, _ := fix.FromInfos(infos)
 		steps = componentSteps(virt, opt.Component)
-		if opt.DType != tensor.Invalid {
-			steps = append(steps, fix.CastAll(opt.DType, keepSet(opt.KeepDType, nil)))
+		if castTo != tensor.Invalid {
+			steps = append(steps, fix.CastAllWith(castTo, keepSet(opt.KeepDType, nil), opt.FP8Semantics))
 		}
 		out.Verdict = noTargetVerdict(infos)
 	} else if req.Arch != "" || len(req.Spec) > 0 || req.ErrorText != "" || req.Layout != "" {
@@ -106,7 +137,7 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 		if tg, err = req.Target(infos); err != nil {
 			return nil, err
 		}
-		res, err := diff.Diff(infos, tg, diff.Options{DType: opt.DType, KeepUnexpected: opt.KeepUnexpected, KeepDType: keepSet(opt.KeepDType, tg)})
+		res, err := diff.Diff(infos, tg, diff.Options{DType: castTo, KeepUnexpected: opt.KeepUnexpected, KeepDType: keepSet(opt.KeepDType, tg)})
 		if err != nil {
 			return nil, err
 		}
@@ -124,14 +155,30 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 		if len(opt.Fixes) > 0 && opt.Fixes[0] != "auto" && opt.Fixes[0] != "none" {
 			return nil, fmt.Errorf("--fix %s needs a target (--arch, --spec or --error-text)", strings.Join(opt.Fixes, ","))
 		}
-		if opt.DType != tensor.Invalid {
-			steps = append(steps, fix.CastAll(opt.DType, keepSet(opt.KeepDType, nil)))
+		if castTo != tensor.Invalid {
+			steps = append(steps, fix.CastAllWith(castTo, keepSet(opt.KeepDType, nil), opt.FP8Semantics))
+		}
+		if opt.Format == "gguf" {
+			// convert.py's strip_prefix (model.diffusion_model., model., net.)
+			if more, err := ggufPrefixSteps(infos); err != nil {
+				return nil, err
+			} else {
+				steps = append(more, steps...)
+			}
 		}
 		out.Verdict = noTargetVerdict(infos)
 	}
-	virt, err := fix.FromInfos(infos)
+	if fp8Out {
+		steps = append(steps, fix.QuantizeFP8(opt.DType, opt.FP8Scaled, keepSet(opt.KeepDType, tg)))
+	}
+	virt, err := fix.FromInfos(report.WeightInfos(ck))
 	if err != nil {
 		return nil, err
+	}
+	if pre != nil {
+		if virt, err = pre.Apply(virt); err != nil {
+			return nil, err
+		}
 	}
 	rr := loader.NewRangeReader(ck, weights)
 	if opt.ReadChunk > 0 {
@@ -151,8 +198,8 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 		}
 	}
 	// The dtype cast applies even when the target plan was narrowed by --fix.
-	if opt.DType != tensor.Invalid && !hasOp(steps, "cast") {
-		s := fix.CastAll(opt.DType, keepSet(opt.KeepDType, tg))
+	if castTo != tensor.Invalid && !hasOp(steps, "cast") {
+		s := fix.CastAllWith(castTo, keepSet(opt.KeepDType, tg), opt.FP8Semantics)
 		if virt, err = s.Apply(virt); err != nil {
 			return nil, err
 		}
@@ -161,12 +208,21 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	if tg != nil {
 		virt = targetOrder(virt, tg)
 	}
+	if pre != nil {
+		steps = append([]*fix.Step{pre}, steps...)
+	}
+	if err := checkFP8Kept(fp8, pre, virt); err != nil {
+		return nil, err
+	}
 	out.Applied = steps
 	if ck.WeightsRoot != "" {
 		out.Applied = append([]*fix.Step{fix.Unwrap(ck.WeightsRoot, ck.Alternatives)}, steps...)
 	}
 	if out.Applied == nil {
 		out.Applied = []*fix.Step{}
+	}
+	if opt.Format == "gguf" {
+		return runGGUF(ck, tg, opt, w, out, virt, rr)
 	}
 	// Without SkipHashes the stream goes through a pipeline that hashes
 	// every tensor's bytes and writes on goroutines of its own.
@@ -214,23 +270,13 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 		}
 		err = loader.WriteTorch(cw, srcs, loader.TorchOptions{Archive: arch, Wrap: opt.Wrap})
 	}
-	if pl != nil {
-		if cerr := pl.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := pl.finish(err); err != nil {
 		return nil, err
 	}
 	out.Bytes = cw.n
 	for i, t := range virt {
 		w := report.Written{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
-		if pl != nil && marks[i] >= 0 {
-			w.SHA256 = pl.hashOf(marks[i])
-			if sum, off, n := pl.rereadOf(marks[i]); sum != "" {
-				w.ReadBack = &report.ReadBack{Off: off, N: n, SHA256: sum}
-			}
-		}
+		pl.hashInto(&w, marks[i])
 		out.Tensors = append(out.Tensors, w)
 	}
 	if tg != nil {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ditkit/ditkit/core/sha256x"
+	"github.com/ditkit/ditkit/loader/report"
 )
 
 // pipeline is the writer a conversion streams into. It copies the stream
@@ -219,4 +220,28 @@ func (p *pipeline) Close() error {
 		return *e
 	}
 	return nil
+}
+
+// finish closes the pipeline (nil: none) after a write that returned
+// err, and returns err or else the pipeline's write error.
+func (p *pipeline) finish(err error) error {
+	if p == nil {
+		return err
+	}
+	if cerr := p.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// hashInto records range mark's sha256 (and its re-read) in w; nothing
+// without a pipeline or a mark.
+func (p *pipeline) hashInto(w *report.Written, mark int) {
+	if p == nil || mark < 0 {
+		return
+	}
+	w.SHA256 = p.hashOf(mark)
+	if sum, off, n := p.rereadOf(mark); sum != "" {
+		w.ReadBack = &report.ReadBack{Off: off, N: n, SHA256: sum}
+	}
 }

@@ -23,7 +23,13 @@ func Verify(r io.ReaderAt, size int64, c *report.Convert) error {
 			return fmt.Errorf("the conversion ran without hashes (SkipHashes): nothing to verify against")
 		}
 	}
-	ck, err := loader.Open(r, size, c.Output)
+	var ck *loader.Checkpoint
+	var err error
+	if c.Format == "gguf" {
+		ck, err = loader.OpenGGUF(r, size, c.Output, loader.GGUFOptions{Allow5D: true}) // ditkit writes fix_5d tensors
+	} else {
+		ck, err = loader.Open(r, size, c.Output)
+	}
 	if err != nil {
 		return fmt.Errorf("re-reading the output: %w", err)
 	}
@@ -46,6 +52,9 @@ func Verify(r io.ReaderAt, size int64, c *report.Convert) error {
 		if t.DType.String() != w.DType || !tensor.EqualShape(t.Shape, w.Shape) {
 			return fmt.Errorf("tensor %q: output has %v %v, wrote %s %v", w.Name, t.DType, t.Shape, w.DType, w.Shape)
 		}
+		if w.GGUFType != "" && (t.GGUF == nil || t.GGUF.Type.String() != w.GGUFType) {
+			return fmt.Errorf("tensor %q: output is not stored as %s", w.Name, w.GGUFType)
+		}
 	}
 	// Tensors re-read while the file was written (Options.ReadBack)
 	// are verified when the reader finds them exactly where they were
@@ -53,7 +62,7 @@ func Verify(r io.ReaderAt, size int64, c *report.Convert) error {
 	var todo []report.Written
 	var ts []*loader.Tensor
 	for _, w := range c.Tensors {
-		if off, n, ok := got[pre+w.Name].FileRange(); ok && w.ReadBack != nil && off == w.ReadBack.Off && n == w.ReadBack.N {
+		if off, n, ok := storedRange(got[pre+w.Name]); ok && w.ReadBack != nil && off == w.ReadBack.Off && n == w.ReadBack.N {
 			if w.ReadBack.SHA256 != w.SHA256 {
 				return fmt.Errorf("tensor %q: output bytes differ from what was written", w.Name)
 			}
@@ -62,7 +71,7 @@ func Verify(r io.ReaderAt, size int64, c *report.Convert) error {
 		todo = append(todo, w)
 		ts = append(ts, got[pre+w.Name])
 	}
-	sums, err := HashTensors(ck, ts)
+	sums, err := hashTensors(ck, ts, true)
 	if err != nil {
 		return err
 	}
@@ -79,6 +88,21 @@ func Verify(r io.ReaderAt, size int64, c *report.Convert) error {
 // read the tensors, each taking two of about the same size together
 // (sha256x interleaves their rounds on one core).
 func HashTensors(ck *loader.Checkpoint, ts []*loader.Tensor) ([]string, error) {
+	return hashTensors(ck, ts, false)
+}
+
+// storedRange is where a tensor's stored bytes lie in its file: the raw
+// blocks of a GGUF tensor, the data of a contiguous one.
+func storedRange(t *loader.Tensor) (off, n int64, ok bool) {
+	if t.GGUF != nil {
+		return t.GGUF.Offset, t.GGUF.Size, true
+	}
+	return t.FileRange()
+}
+
+// hashTensors is HashTensors; stored hashes a GGUF tensor's stored bytes
+// (quantized blocks) rather than its dense (dequantized) values.
+func hashTensors(ck *loader.Checkpoint, ts []*loader.Tensor, stored bool) ([]string, error) {
 	order := make([]int, len(ts))
 	for i := range order {
 		order[i] = i
@@ -100,7 +124,7 @@ func HashTensors(ck *loader.Checkpoint, ts []*loader.Tensor) ([]string, error) {
 						two[k] = ts[i]
 					}
 				}
-				got, err := hashPair(ck, two, bufs)
+				got, err := hashPair(ck, two, bufs, stored)
 				if err != nil {
 					errs <- err
 					continue
@@ -131,12 +155,16 @@ func HashTensors(ck *loader.Checkpoint, ts []*loader.Tensor) ([]string, error) {
 
 // hashPair reads one or two tensors (ts[1] may be nil) in chunks and
 // returns their sha256.
-func hashPair(ck *loader.Checkpoint, ts [2]*loader.Tensor, bufs [2][]byte) ([2]string, error) {
+func hashPair(ck *loader.Checkpoint, ts [2]*loader.Tensor, bufs [2][]byte, stored bool) ([2]string, error) {
 	var hs [2]*sha256x.Digest
 	var size, pos [2]int64
+	raw := [2]bool{}
 	for k, t := range ts {
 		if t != nil {
 			hs[k], size[k] = sha256x.New(), t.NBytes()
+			if stored && t.GGUF != nil {
+				raw[k], size[k] = true, t.GGUF.Size
+			}
 		}
 	}
 	for pos[0] < size[0] || pos[1] < size[1] {
@@ -145,7 +173,11 @@ func hashPair(ck *loader.Checkpoint, ts [2]*loader.Tensor, bufs [2][]byte) ([2]s
 			if pos[k] < size[k] {
 				es := int64(t.DType.Size())
 				m := min(int64(len(bufs[k]))/es*es, size[k]-pos[k])
-				if err := ck.ReadTensorAt(t, bufs[k][:m], pos[k]); err != nil {
+				read := ck.ReadTensorAt
+				if raw[k] {
+					read = ck.ReadGGUFRaw
+				}
+				if err := read(t, bufs[k][:m], pos[k]); err != nil {
 					return [2]string{}, err
 				}
 				chunk[k] = bufs[k][:m]

@@ -2,10 +2,12 @@ package report
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/core/fix"
 	"github.com/ditkit/ditkit/core/tensor"
+	"github.com/ditkit/ditkit/loader"
 )
 
 // Convert is the document `ditkit convert --json` prints. The conversion
@@ -37,6 +39,15 @@ type Convert struct {
 	// Components are the reports of the bundled networks written to files
 	// of their own (convert --split-components).
 	Components []*Convert `json:"components,omitempty"`
+
+	// GGUF: the type policy's outcome for a .gguf output (gguf.go);
+	// GGUFRestored: GGUF input tensors whose stored shape was restored,
+	// with the evidence. FP8Scales says how scaled fp8 weights were
+	// dequantized ("" when none were). Notes are things worth knowing.
+	GGUF         *GGUFWritten             `json:"gguf,omitempty"`
+	GGUFRestored []loader.GGUFRestoration `json:"gguf_restored,omitempty"`
+	FP8Scales    string                   `json:"fp8_scales,omitempty"`
+	Notes        []string                 `json:"notes,omitempty"`
 }
 
 // Written is one output tensor and the sha256 of its bytes.
@@ -45,6 +56,15 @@ type Written struct {
 	DType  string `json:"dtype"`
 	Shape  []int  `json:"shape"`
 	SHA256 string `json:"sha256,omitempty"`
+
+	// GGUF outputs: the stored ggml type (DType is what a dense read
+	// gives: F32 for quantized types), why the policy chose it, and the
+	// dequantization error against the source values (absent when the
+	// tensor was stored as it was).
+	GGUFType     string   `json:"gguf_type,omitempty"`
+	TypeReason   string   `json:"type_reason,omitempty"`
+	MaxAbsError  *float64 `json:"max_abs_error,omitempty"`
+	MeanAbsError *float64 `json:"mean_abs_error,omitempty"`
 
 	// ReadBack is what the conversion re-read of this tensor from the
 	// output file while writing it (nil: nothing; verification reads it).
@@ -69,6 +89,22 @@ func ParseDType(v string) (tensor.DType, error) {
 	dt, err := tensor.ParseDType(v)
 	if err != nil || (dt != tensor.F32 && dt != tensor.F16 && dt != tensor.BF16 && dt != tensor.F64) {
 		return tensor.Invalid, fmt.Errorf("--dtype %q: want keep, fp32, fp16 or bf16", v)
+	}
+	return dt, nil
+}
+
+// ParseConvertDType reads `ditkit convert --dtype`: what ParseDType
+// takes, plus fp8_e4m3 (float8_e4m3fn) and fp8_e5m2 (float8_e5m2).
+func ParseConvertDType(v string) (tensor.DType, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "fp8_e4m3", "fp8_e4m3fn", "float8_e4m3fn", "f8_e4m3":
+		return tensor.F8_E4M3, nil
+	case "fp8_e5m2", "float8_e5m2", "f8_e5m2":
+		return tensor.F8_E5M2, nil
+	}
+	dt, err := ParseDType(v)
+	if err != nil {
+		return dt, fmt.Errorf("--dtype %q: want keep, fp32, fp16, bf16, fp8_e4m3 or fp8_e5m2", v)
 	}
 	return dt, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/diff"
 	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
@@ -90,6 +91,11 @@ type Diff struct {
 	// fixable, needs_training, wrong_variant, wrong_family, wrong_file or
 	// partial); the CLI prints its summary first.
 	Verdict diff.Verdict `json:"verdict"`
+	// GGUFRestored lists GGUF tensors whose stored shape was restored
+	// (stored as … in GGUF, restored to …) with the evidence; Warnings
+	// what the target would get wrong (scaled fp8 scales it ignores).
+	GGUFRestored []loader.GGUFRestoration `json:"gguf_restored,omitempty"`
+	Warnings     []string                 `json:"warnings,omitempty"`
 }
 
 type targetInfo struct {
@@ -114,13 +120,19 @@ func WeightInfos(ck *loader.Checkpoint) []tensor.Info {
 type DiffOptions struct {
 	DType          tensor.DType // cast in the plan (Invalid: keep)
 	KeepUnexpected bool
+	FP8Semantics   quant.ScaleSemantics // how scaled fp8 weights round when cast to 16 bits
 }
 
 // BuildDiff diffs the checkpoint's weights root against the target.
 func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff, *diff.Result, error) {
+	restored := RestoreGGUF(ck, req) // GGUF shapes a spec confirms (gguf.go)
 	ws := WeightInfos(ck)
 	if len(ws) == 0 {
 		return nil, nil, fmt.Errorf("%s: no tensors under the weights root %q", ck.Name, ck.WeightsRoot)
+	}
+	fp8Step, ws, fp8, err := FP8Scales(ck, ws, opt.DType, opt.FP8Semantics) // fp8.go
+	if err != nil {
+		return nil, nil, err
 	}
 	tg, err := req.Target(ws)
 	if err != nil {
@@ -131,6 +143,9 @@ func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff
 		return nil, nil, err
 	}
 	plan := res.Plan
+	if fp8Step != nil {
+		plan = append([]*fix.Step{fp8Step}, plan...)
+	}
 	if ck.WeightsRoot != "" {
 		plan = append([]*fix.Step{fix.Unwrap(ck.WeightsRoot, ck.Alternatives)}, plan...)
 	}
@@ -139,6 +154,7 @@ func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff
 		Clean: res.Clean, Remaining: res.Remaining, NeedsTraining: res.Untrained, Safety: SafetyOf(ck),
 		Counts: map[string]int{}, Detected: detected(res.Detected),
 		TargetInfo: targetInfo{Source: tg.Source, Class: tg.Class}, Verdict: res.Verdict,
+		GGUFRestored: restored, Warnings: fp8Warnings(fp8, tg, fp8Step != nil),
 	}
 	if d.NeedsTraining == nil {
 		d.NeedsTraining = []string{}

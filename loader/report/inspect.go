@@ -6,6 +6,7 @@ package report
 
 import (
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/scan"
 )
 
 // Inspect is the document `ditkit inspect --json` prints.
@@ -64,25 +65,11 @@ func SafetyOf(ck *loader.Checkpoint) Safety {
 	return s
 }
 
-func VerdictSummary(format, v string) string {
-	if format == loader.FormatSafetensors && v == loader.VerdictSafe {
-		return "safetensors holds no code"
-	}
-	if format == loader.FormatGGUF && v == loader.VerdictSafe {
-		return "GGUF holds no code"
-	}
-	switch v {
-	case loader.VerdictSafe:
-		return "every global the pickle names is on PyTorch's weights_only allow-list"
-	case loader.VerdictBenign:
-		return "plain data classes only, but torch.load(weights_only=True) refuses them; ditkit reads them without executing anything"
-	case loader.VerdictDangerous:
-		return "DANGEROUS: the pickle names callables that run code in torch.load(weights_only=False); ditkit never executes them — convert to safetensors to use the weights safely"
-	}
-	return "the pickle names classes outside every allow-list: treat as suspicious"
-}
+// VerdictSummary is what a verdict means, in the words `ditkit scan` uses.
+func VerdictSummary(format, v string) string { return scan.Summary(format, v) }
 
 func BuildInspect(ck *loader.Checkpoint) *Inspect {
+	RestoreGGUF(ck, TargetRequest{}) // GGUF shapes the detected spec confirms, with evidence (gguf.go)
 	out := &Inspect{
 		File: ck.Name, Size: ck.Size, Format: ck.Format, WeightsRoot: ck.WeightsRoot,
 		Alternatives: ck.Alternatives, TensorCount: len(ck.Tensors), BytesByDType: map[string]int64{},

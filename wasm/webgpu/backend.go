@@ -55,6 +55,16 @@ func (g *GPU) input(v []float32) js.Value {
 	return b
 }
 
+// ints uploads integers as an i32 storage buffer.
+func (g *GPU) ints(v []int) js.Value {
+	b, err := g.storage(len(v))
+	if err != nil {
+		panic(err)
+	}
+	g.write(b, 0, i32bytes(v))
+	return b
+}
+
 func must(err error) {
 	if err != nil {
 		panic(err)
@@ -87,11 +97,12 @@ func (g *GPU) lin(y, x []float32, m int, w *kernels.Weight, b []float32, gelu bo
 	must(g.run(ds, yb, 0, y[:m*w.Rows]))
 }
 
-// Attention implements dit.Backend (KVLen is not supported on the GPU).
+// Attention implements dit.Backend.
 func (g *GPU) Attention(a *kernels.AttnArgs) {
+	lens := js.Undefined()
 	if a.KVLen != nil {
-		(&kernels.CPU{Threads: 1}).Attention(a)
-		return
+		lens = g.ints(a.KVLen[:a.Seqs])
+		defer lens.Call("destroy")
 	}
 	qn := (a.Seqs*a.NQ-1)*a.QStride + a.Heads*a.HeadDim
 	kn := (a.Seqs*a.NK-1)*a.KVStride + a.Heads*a.HeadDim
@@ -112,7 +123,7 @@ func (g *GPU) Attention(a *kernels.AttnArgs) {
 	copy(kv[kn:], a.V[:kn])
 	kvb := g.input(kv)
 	defer kvb.Call("destroy")
-	d, err := g.attention(attnArgs{q: qb, kv: kvb, out: ob, qStride: a.QStride, kOff: 0, vOff: kn, kvStride: a.KVStride,
+	d, err := g.attention(attnArgs{q: qb, kv: kvb, out: ob, lens: lens, qStride: a.QStride, kOff: 0, vOff: kn, kvStride: a.KVStride,
 		oStride: a.OutStride, seqs: a.Seqs, nq: a.NQ, nk: a.NK, heads: a.Heads, hd: a.HeadDim, scale: a.Scale})
 	must(err)
 	defer destroy([]dispatch{d})

@@ -226,6 +226,15 @@ func f32bytes(v []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
 }
 
+// i32bytes encodes integers as little-endian int32 words.
+func i32bytes(v []int) []byte {
+	w := make([]uint32, len(v))
+	for i, x := range v {
+		w[i] = uint32(int32(x))
+	}
+	return u32bytes(w)
+}
+
 func u32bytes(v []uint32) []byte {
 	if len(v) == 0 {
 		return nil

@@ -130,6 +130,7 @@ func (g *GPU) linear(x js.Value, xOff, xStride int, w *gpuWeight, y js.Value, yO
 // strides in float32 elements, as kernels.AttnArgs).
 type attnArgs struct {
 	q, kv, out              js.Value
+	lens                    js.Value // u32 keys per sequence, or undefined (all NK)
 	qOff, qStride           int
 	kOff, vOff, kvStride    int
 	oOff, oStride           int
@@ -149,10 +150,14 @@ func (g *GPU) attention(a attnArgs) (dispatch, error) {
 	if err != nil {
 		return dispatch{}, err
 	}
+	lens, hasLens := a.lens, uint32(1)
+	if lens.Type() != js.TypeObject {
+		lens, hasLens = g.dummy, 0
+	}
 	u := g.uniform([]uint32{uint32(a.seqs), uint32(a.nq), uint32(a.nk), uint32(a.hd),
 		uint32(a.qOff), uint32(a.qStride), uint32(a.kOff), uint32(a.vOff),
-		uint32(a.kvStride), uint32(a.oOff), uint32(a.oStride), math.Float32bits(a.scale)})
-	return dispatch{pipe: pipe, owned: []js.Value{u}, group: g.bind(pipe, u, a.q, a.kv, a.out),
+		uint32(a.kvStride), uint32(a.oOff), uint32(a.oStride), math.Float32bits(a.scale), hasLens})
+	return dispatch{pipe: pipe, owned: []js.Value{u}, group: g.bind(pipe, u, a.q, a.kv, a.out, lens),
 		wg: [3]int{(a.nq + 63) / 64, a.heads, a.seqs}}, nil
 }
 
@@ -177,6 +182,7 @@ const (
 	opAdd = iota
 	opSiLU
 	opGated
+	opAddRows // AddOp with Div / Set
 )
 
 // elem records one element-wise op over n values (see elem.wgsl).

@@ -15,10 +15,10 @@ import (
 
 // The GPU runs whole dit.Programs (dit.Runner): the op list every backend
 // runs, compiled once per program into buffers, uniforms and bind groups
-// with the activations resident; each run uploads the inputs, encodes the
-// dispatches into one pass and reads Out back. Ops without a GPU kernel yet
-// (SwapOp, GatherOp, masked attention, broadcast adds with Div or Set)
-// make the compile fail with ErrUnavailable, so Auto runs that model on
+// with the activations resident; each run uploads the inputs (and the
+// integer inputs: gather indices, keys per sequence), encodes the
+// dispatches into one pass and reads Out back. An op without a GPU kernel
+// makes the compile fail with ErrUnavailable, so Auto runs that model on
 // the CPU and says why.
 
 var _ dit.Runner = (*GPU)(nil)
@@ -35,6 +35,13 @@ type plan struct {
 	mu       sync.Mutex
 	weights  []*kernels.Weight
 	describe string
+	ints     map[string]*intBuf // Feed.Ints by name, uploaded as i32 each run
+}
+
+// intBuf is an integer input on the GPU: the first n values of its entry.
+type intBuf struct {
+	buf js.Value
+	n   int
 }
 
 func (p *plan) destroy() {
@@ -47,17 +54,12 @@ func (p *plan) destroy() {
 // supported reports why the GPU cannot run op (nil when it can).
 func supported(op dit.Op) error {
 	switch o := op.(type) {
-	case *dit.LinearOp, *dit.SiLUOp, *dit.NormOp, *dit.GateOp, *dit.TapOp, *dit.BlockOp:
+	case *dit.LinearOp, *dit.SiLUOp, *dit.NormOp, *dit.GateOp, *dit.TapOp, *dit.BlockOp, *dit.AddOp,
+		*dit.SwapOp, *dit.GatherOp, *dit.RMSNormOp, *dit.RoPEOp:
 		return nil
-	case *dit.AddOp:
-		if o.Div <= 1 && !o.Set {
-			return nil
-		}
-		return fmt.Errorf("%w: no WebGPU kernel for a broadcast add with Div/Set yet", ErrUnavailable)
+	case *dit.LayerNormOp, *dit.CopyOp: // ops_pixart.go
+		return nil
 	case *dit.AttnOp:
-		if o.KVLen != "" {
-			return fmt.Errorf("%w: no WebGPU kernel for masked (caption) attention yet", ErrUnavailable)
-		}
 		if o.HeadDim > maxHeadDim {
 			return fmt.Errorf("%w: head dimension %d > %d", ErrUnavailable, o.HeadDim, maxHeadDim)
 		}
@@ -145,6 +147,35 @@ func (g *GPU) compileProgram(p *dit.Program) (*plan, error) {
 	for _, b := range p.Inputs {
 		pl.inputs = append(pl.inputs, bufs[b])
 	}
+	// Integer inputs: as many values as the ops using them read.
+	pl.ints = map[string]*intBuf{}
+	need := func(name string, n int) {
+		if name == "" {
+			return
+		}
+		if ib := pl.ints[name]; ib == nil {
+			pl.ints[name] = &intBuf{n: n}
+		} else {
+			ib.n = max(ib.n, n)
+		}
+	}
+	for _, op := range p.Ops {
+		switch o := op.(type) {
+		case *dit.GatherOp:
+			need(o.Index, p.Sizes[o.Dst]/o.Cols)
+		case *dit.AttnOp:
+			need(o.KVLen, o.Seqs)
+		}
+	}
+	for _, ib := range pl.ints {
+		v, err := g.storage(ib.n)
+		if err != nil {
+			g.popError()
+			return fail(err)
+		}
+		ib.buf = v
+		pl.bufs = append(pl.bufs, v)
+	}
 	pl.out = bufs[p.Out]
 	pl.staging = g.buffer(int64(pl.outLen)*4, usageMapRead|usageCopyDst)
 	pl.bufs = append(pl.bufs, pl.staging)
@@ -165,11 +196,27 @@ func (g *GPU) compileProgram(p *dit.Program) (*plan, error) {
 			w := gw[o.L.W]
 			add(g.linear(bufs[o.Src], 0, w.cols, w, bufs[o.Dst], 0, w.rows, o.Rows, o.GELU))
 		case *dit.AddOp:
+			if o.Div > 1 || o.Set {
+				set := 0
+				if o.Set {
+					set = 1
+				}
+				one(g.elem(opAddRows, bufs[o.Dst], bufs[o.Src], js.Undefined(), o.Rows*o.Cols, 0, o.Cols, max(o.Div, 1), o.Mod, set))
+				break
+			}
 			period := o.Rows * o.Cols
 			if o.Mod > 0 {
 				period = o.Mod * o.Cols
 			}
 			one(g.elem(opAdd, bufs[o.Dst], bufs[o.Src], js.Undefined(), o.Rows*o.Cols, period, 0, 0, 0, 0))
+		case *dit.SwapOp:
+			one(g.swap(bufs[o.Dst], bufs[o.Src], o.Outer, o.A, o.B, o.Cols))
+		case *dit.GatherOp:
+			one(g.gather(bufs[o.Dst], bufs[o.Src], pl.ints[o.Index].buf, p.Sizes[o.Dst]/o.Cols, o.Cols, o.Keep))
+		case *dit.RMSNormOp:
+			one(g.rmsNorm(bufs[o.X], bufs[o.Weight], o.Rows, o.Stride, o.Off, o.Groups, o.Dim, o.Eps))
+		case *dit.RoPEOp:
+			one(g.rope(bufs[o.X], bufs[o.Table], o.Rows, o.Stride, o.Off, o.Heads, o.HeadDim, o.Div, o.Mod))
 		case *dit.SiLUOp:
 			one(g.elem(opSiLU, bufs[o.Dst], bufs[o.Src], js.Undefined(), o.N, 0, 0, 0, 0, 0))
 		case *dit.GateOp:
@@ -181,9 +228,17 @@ func (g *GPU) compileProgram(p *dit.Program) (*plan, error) {
 			}
 			one(g.layerNorm(bufs[o.Src], bufs[o.Dst], o.Rows, o.Cols, o.Eps, o.Group, mod, o.Shift, o.Scale, o.Stride))
 		case *dit.AttnOp:
-			one(g.attention(attnArgs{q: bufs[o.Q], kv: bufs[o.KV], out: bufs[o.Dst], qOff: o.QOff, qStride: o.QStride,
+			lens := js.Undefined()
+			if o.KVLen != "" {
+				lens = pl.ints[o.KVLen].buf
+			}
+			one(g.attention(attnArgs{q: bufs[o.Q], kv: bufs[o.KV], out: bufs[o.Dst], lens: lens, qOff: o.QOff, qStride: o.QStride,
 				kOff: o.KOff, vOff: o.VOff, kvStride: o.KVStride, oStride: o.OutStride,
 				seqs: o.Seqs, nq: o.NQ, nk: o.NK, heads: o.Heads, hd: o.HeadDim, scale: o.Scale}))
+		case *dit.LayerNormOp:
+			one(g.layerNormAffine(bufs, o))
+		case *dit.CopyOp:
+			one(g.copyRows(bufs, o))
 		}
 		if err != nil {
 			return fail(err)
@@ -258,6 +313,13 @@ func (g *GPU) Run(ctx context.Context, p *dit.Program, f *dit.Feed) ([]float32, 
 	defer pl.mu.Unlock()
 	for i, b := range pl.inputs {
 		g.write(b, 0, f32bytes(f.F32[i]))
+	}
+	for name, ib := range pl.ints {
+		v := f.Ints[name]
+		if len(v) < ib.n {
+			return nil, fmt.Errorf("webgpu: integer input %s has %d values, want %d", name, len(v), ib.n)
+		}
+		g.write(ib.buf, 0, i32bytes(v[:ib.n]))
 	}
 	out := make([]float32, pl.outLen)
 	if err := g.submit(pl.ds, pl.out, 0, out, pl.staging, !pl.checked); err != nil {

@@ -4,11 +4,13 @@ struct P {
   seqs: u32, NQ: u32, NK: u32, hd: u32,
   qOff: u32, qStride: u32, kOff: u32, vOff: u32,
   kvStride: u32, oOff: u32, oStride: u32, scale: f32,
+  hasLens: u32, // sequence s attends to its first lens[s] keys only
 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kv: array<f32>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
+@group(0) @binding(4) var<storage, read> lens: array<u32>;
 
 const KT = 16u;
 var<workgroup> Ks: array<vec4<f32>, 512>; // [KT][32]
@@ -33,8 +35,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   var m = -3.0e38;
   var lsum = 0.0;
   var sc: array<f32, 16>;
-  for (var k0 = 0u; k0 < p.NK; k0 += KT) {
-    let nk = min(KT, p.NK - k0);
+  var NK = p.NK;
+  if (p.hasLens == 1u) { NK = min(lens[s], p.NK); } // uniform across the workgroup (one s)
+  for (var k0 = 0u; k0 < NK; k0 += KT) {
+    let nk = min(KT, NK - k0);
     for (var e = l.x; e < KT * h4; e += 64u) {
       let j = e / h4;
       let d = e % h4;
@@ -69,7 +73,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   }
   if (valid) {
     let ob = p.oOff + (s * p.NQ + qi) * p.oStride + h * p.hd;
-    let inv = 1.0 / lsum;
+    let inv = select(0.0, 1.0 / lsum, lsum > 0.0); // no keys: zeros, as the CPU
     for (var d = 0u; d < h4; d++) {
       let v = acc[d] * inv;
       o[ob + 4u * d] = v.x;

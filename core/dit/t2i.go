@@ -1,0 +1,29 @@
+package dit
+
+// Pieces PixArt's adaLN-single blocks share with Open-Sora's STDiT (the
+// T2I block and final layer): mod = scale_shift_table[None] + t0 and
+// x·(1 + scale) + shift modulation per sample (group rows each).
+
+// t2iMod appends mod [B, 6H] = t0 [B, 6H] + scale_shift_table [6H].
+func (b *builder) t2iMod(mod, t0 Buf, sst []float32, B, H int) {
+	b.op(&AddOp{Dst: mod, Src: t0, Rows: B, Cols: 6 * H, Set: true})
+	b.op(&AddOp{Dst: mod, Src: b.constant(sst), Rows: B, Cols: 6 * H, Mod: 1})
+}
+
+// t2iMLP appends h += gate_mlp · mlp(t2i_modulate(norm2(h), shift_mlp,
+// scale_mlp)) over rows of H, with norm, fc1 and fc2 as scratch.
+func (b *builder) t2iMLP(h, mod, norm, fc1, fc2 Buf, rows, group, H int, l1, l2 *Linear) {
+	b.op(&NormOp{Dst: norm, Src: h, Mod: mod, Rows: rows, Cols: H, Eps: 1e-6, Group: group, Stride: 6 * H, Shift: 3 * H, Scale: 4 * H})
+	b.mlp(fc2, norm, fc1, rows, l1, l2)
+	b.op(&GateOp{Dst: h, Src: fc2, Gate: mod, Rows: rows, Cols: H, Group: group, Stride: 6 * H, Off: 5 * H})
+}
+
+// t2iFinal appends T2IFinalLayer: shift, scale = scale_shift_table + t
+// (te [B, H]), fo = linear(t2i_modulate(norm(h), shift, scale)), with fm
+// [B, 2H] and norm as scratch.
+func (b *builder) t2iFinal(fo, h, te, fm, norm Buf, sst []float32, B, rows, group, H int, l *Linear) {
+	b.op(&AddOp{Dst: fm, Src: te, Rows: 2 * B, Cols: H, Div: 2, Set: true})
+	b.op(&AddOp{Dst: fm, Src: b.constant(sst), Rows: 2 * B, Cols: H, Mod: 2})
+	b.op(&NormOp{Dst: norm, Src: h, Mod: fm, Rows: rows, Cols: H, Eps: 1e-6, Group: group, Stride: 2 * H, Shift: 0, Scale: H})
+	b.linear(fo, norm, rows, l)
+}
