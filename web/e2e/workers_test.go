@@ -184,6 +184,35 @@ func TestCPUWorkersBench(t *testing.T) {
 	}
 }
 
+// The preview's "CPU, every core" backend samples the demo on Web Workers
+// and draws the same image as one instance on the CPU.
+func TestPreviewOnWorkers(t *testing.T) {
+	ctx := page(t)
+	js[bool](t, ctx, `(document.getElementById("demo").click(), true)`)
+	waitJS(t, ctx, `!!document.getElementById("sample")`, "the preview panel")
+	setSelect(t, ctx, "pv-steps", "3")
+	setSelect(t, ctx, "pv-heads", "4")
+	setSelect(t, ctx, "pv-class", "3")
+	waitJS(t, ctx, `document.getElementById("pv-steps").value === "3"`, "the steps field")
+	pixels := `(() => { const c = document.getElementById("preview-canvas"); return Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data).join(",") })()`
+	var imgs []string
+	for _, be := range []string{"cpu", "workers"} {
+		setSelect(t, ctx, "pv-backend", be)
+		js[bool](t, ctx, `(document.getElementById("preview-canvas").classList.remove("shown"), document.getElementById("sample").click(), true)`)
+		waitJS(t, ctx, `document.getElementById("preview-canvas").classList.contains("shown") && !document.getElementById("stop-sample")`, "the "+be+" run")
+		got := text(t, ctx, "#backend")
+		t.Logf("%s: %s", be, got)
+		if be == "workers" && !strings.Contains(got, "Web Workers") && !strings.Contains(got, "one worker") {
+			t.Errorf("backend line %q", got)
+		}
+		imgs = append(imgs, js[string](t, ctx, pixels))
+	}
+	if imgs[0] != imgs[1] {
+		t.Error("the workers' image differs from one instance's")
+	}
+	shot(t, ctx, "sampled-workers")
+}
+
 // browserCPU is the CPU time (user + system, seconds) of this test's
 // Chromium processes so far, read from /proc (0 where there is none):
 // on a machine other jobs share, the steadier measure of what a run cost.
