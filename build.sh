@@ -5,7 +5,7 @@
 #   ./build.sh test         everything CI runs (installs what the tests need when missing;
 #                           with CI set, a missing fixture or tool fails the tests)
 #   ./build.sh bench        benchmarks, with PyTorch side by side when it is installed
-#                           (bench_io / bench_gguf / bench_webgpu: one part alone)
+#                           (bench_forward / bench_io / bench_gguf / bench_webgpu / bench_workers: one part alone)
 #   ./build.sh worker       the page as a Cloudflare Worker in web/worker/build (+ wrangler)
 #   ./build.sh fuzz [TIME]  run every fuzz target for TIME each (default 30s)
 set -euo pipefail
@@ -197,6 +197,19 @@ cmd_bench() {
   bench_io
   bench_gguf
   bench_webgpu
+  bench_workers
+}
+
+# bench_workers times the page's CPU backend in headless Chromium: a
+# DiT-XL/2-shaped forward (batch 2, bf16 weights, DITKIT_BENCH_DEPTH blocks,
+# default 4) on one instance with the Go tiles, then with the wasm SIMD
+# kernel on 1, 2 and navigator.hardwareConcurrency Web Workers
+# (window.ditkit.bench({backend: 'cpu', workers: N})).
+bench_workers() {
+  ensure_chromium
+  log "bench: page CPU backend on Web Workers, DiT-XL/2 shapes (depth ${DITKIT_BENCH_DEPTH:-4} of 28)"
+  DITKIT_BENCH_WORKERS=1 go test -count=1 -run '^TestCPUWorkersBench$' -v -timeout 60m ./web/e2e 2>&1 \
+    | grep -E '^(bench cpu-workers:|--- (FAIL|SKIP)|FAIL|ok )|workers_test.go' || true
 }
 
 # bench_webgpu times a DiT-XL/2-shaped forward (batch 2 as with CFG, bf16
@@ -212,19 +225,19 @@ bench_webgpu() {
     | grep -E '^(bench webgpu:|--- (FAIL|SKIP)|FAIL|ok )|webgpu_test.go' || true
 }
 
-# bench_forward times a full-size DiT-XL/2 256 px forward (random weights of
-# the real shapes; fp32 and bf16 weights, batch 1 and 2) and the
-# single-threaded portable path wasm uses, next to PyTorch (2 threads); and
-# one PixArt-XL/2 512 px sampler step (CFG batch 2, 120 caption tokens).
+# bench_forward prints the forward table: a full-size DiT-XL/2 256 px
+# forward (random weights of the real shapes) at batch 1 and 2 by PyTorch
+# (when /usr/bin/python3 has torch) and by ditkit (fp32/bf16 weights,
+# fp32/bf16 precision) on the same threads in one run, with GFLOP/s, the
+# share of the FMA peak and the time against PyTorch's
+# (core/dit/internal/forwardbench); then the single-threaded path wasm
+# takes and one PixArt-XL/2 512 px sampler step (CFG batch 2, 120 caption
+# tokens) (Go benchmarks).
 bench_forward() {
-  log "bench: DiT-XL/2 forward, PixArt-XL/2 512 step (go)"
-  go test -run '^$' -bench 'DiTXL2|PixArtXL2' -benchtime 1x -timeout 30m ./core/dit | grep -E 'Benchmark|ok' || true
-  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    log "bench: DiT-XL/2 forward (torch, 2 threads)"
-    OMP_NUM_THREADS=2 /usr/bin/python3 core/dit/testdata/torch_dit_bench.py 2
-  else
-    log "bench: torch not installed; no peer numbers"
-  fi
+  log "bench: DiT-XL/2 forward table (ditkit vs torch, ${DITKIT_BENCH_THREADS:-$(nproc)} threads)"
+  go run ./core/dit/internal/forwardbench -threads "${DITKIT_BENCH_THREADS:-$(nproc)}"
+  log "bench: DiT-XL/2 forward single-threaded (the portable path too), PixArt-XL/2 512 step (go)"
+  go test -run '^$' -bench 'DiTXL2SingleThread|PixArtXL2' -benchtime 1x -timeout 30m ./core/dit | grep -E 'Benchmark|ok' || true
 }
 
 # bench_io times `ditkit inspect` and `ditkit convert` (fp32 → bf16
@@ -381,6 +394,8 @@ case "${1:-}" in
   test) cmd_test ;;
   bench) cmd_bench ;;
   bench_webgpu) bench_webgpu ;;
+  bench_forward) bench_forward ;;
+  bench_workers) cmd_build; bench_workers ;;
   bench_gguf) cmd_build; bench_gguf ;;
   bench_io) cmd_build; bench_io ;;
   worker) cmd_worker ;;

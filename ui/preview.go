@@ -50,6 +50,17 @@ type Decoders interface {
 	Decode(ctx context.Context, want string, dec *decode.Decoder, lat []float32, shape []int) (raw []float32, out []int, line string, err error)
 }
 
+// Workers is the optional part of Host that runs a preview's forward
+// passes on Web Workers, each holding a shard of the weights (the backend
+// "workers": the CPU on every core). WorkerNet loads the model of src
+// (resolution r) into as many workers as the machine allows and returns
+// the net whose Forward runs there, a line saying where it runs, and the
+// release of the workers; a nil net (and a line saying why) means this
+// instance runs it after all.
+type Workers interface {
+	WorkerNet(ctx context.Context, src *Source, r *spec.Resolution) (net dit.Net, line string, release func(), err error)
+}
+
 // MemoryLimit is what one Go wasm instance can allocate (platform facts:
 // ~3.99 GiB, past which the runtime dies unrecoverably); the preview keeps
 // a margin under it.
@@ -348,11 +359,12 @@ type PreviewRun struct {
 	Req     sample.Request
 	Res     *spec.Resolution
 	Decoder *DecoderFile
-	Backend string // what ran
-	Decoded string // how the image was drawn
-	Video   bool   // the latent is a video: the image is a strip of frames
-	Cond    string // what the samples were conditioned on (sample.Result.Conditioning)
-	Guided  bool   // guidance ran
+	Backend string  // what ran
+	Decoded string  // how the image was drawn
+	Video   bool    // the latent is a video: the image is a strip of frames
+	Cond    string  // what the samples were conditioned on (sample.Result.Conditioning)
+	Guided  bool    // guidance ran
+	Source  *Source // the file, for the Web Workers (backend "workers")
 }
 
 // Sample runs the sampler and draws the preview.
@@ -384,7 +396,7 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 	}
 	ck, want, host := c.ck, c.Backend, c.Host
 	run := func(ctx context.Context, started func(string), fn func(*dit.Options) error) (string, error) {
-		if b, ok := host.(Backends); ok && want != "cpu" {
+		if b, ok := host.(Backends); ok && want != "cpu" && want != "workers" {
 			return b.Run(ctx, want, started, fn)
 		}
 		line := "CPU (Go wasm, one thread)"
@@ -392,6 +404,9 @@ func (c *Root) Sample(e vugu.DOMEvent) {
 		return line, fn(&dit.Options{Backend: &kernels.CPU{Threads: 1, Yield: painter.Yield}, Yield: painter.Yield})
 	}
 	pr := &PreviewRun{Req: req, Res: res, Decoder: c.usableDecoder()}
+	if c.Cur < len(c.Sources) {
+		pr.Source = c.Sources[c.Cur]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopSample = cancel
 	c.Err, c.Sampling, c.StepText, c.StepsDone, c.StepsTotal = "", true, "loading the weights…", 0, c.Steps
@@ -443,9 +458,31 @@ func runPreview(ctx context.Context, src tensor.Source, pr *PreviewRun, host Hos
 			img, err = nil, fmt.Errorf("internal error while sampling: %v", p)
 		}
 	}()
-	net, err := dit.Build(src, pr.Res, dit.BuildOptions{})
-	if err != nil {
-		return nil, err
+	var net dit.Net
+	if w, ok := host.(Workers); ok && want == "workers" && pr.Source != nil {
+		wnet, line, release, err := w.WorkerNet(ctx, pr.Source, pr.Res)
+		if err != nil {
+			return nil, err
+		}
+		if wnet != nil {
+			defer release()
+			net = wnet
+			run = func(ctx context.Context, started func(string), fn func(*dit.Options) error) (string, error) {
+				started(line)
+				return line, fn(&dit.Options{})
+			}
+		} else {
+			inner := run
+			run = func(ctx context.Context, started func(string), fn func(*dit.Options) error) (string, error) {
+				b, err := inner(ctx, started, fn)
+				return b + " — " + line, err
+			}
+		}
+	}
+	if net == nil {
+		if net, err = dit.Build(src, pr.Res, dit.BuildOptions{}); err != nil {
+			return nil, err
+		}
 	}
 	last := time.Now()
 	req := pr.Req
@@ -483,7 +520,7 @@ func decodePreview(ctx context.Context, res *sample.Result, pr *PreviewRun, host
 	var raw []float32
 	var out []int
 	line := "CPU"
-	if d, ok := host.(Decoders); ok && want != "cpu" {
+	if d, ok := host.(Decoders); ok && want != "cpu" && want != "workers" {
 		raw, out, line, err = d.Decode(ctx, want, dec, lat, shape)
 	} else {
 		raw, out, err = dec.Decode(ctx, lat, shape, &decode.Options{Threads: 1})

@@ -1424,6 +1424,17 @@ func (c *Root) Build(vgin *vugu.BuildIn) (vgout *vugu.BuildOut) {
 													vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "CPU"}
 													vgparent.AppendChild(vgn)
 												}
+												vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n              "}
+												vgparent.AppendChild(vgn)
+												vgn = &vugu.VGNode{Type: vugu.VGNodeType(3), Namespace: "", Data: "option", Attr: []vugu.VGAttribute{{Namespace: "", Key: "value", Val: "workers"}}}
+												vgparent.AppendChild(vgn)
+												vgn.AddAttrInterface("selected", c.Backend == "workers")
+												{
+													vgparent := vgn
+													_ = vgparent
+													vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "CPU, every core (Web Workers)"}
+													vgparent.AppendChild(vgn)
+												}
 												vgn = &vugu.VGNode{Type: vugu.VGNodeType(1), Data: "\n            "}
 												vgparent.AppendChild(vgn)
 											}

@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"syscall/js"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/ui"
 	"github.com/ditkit/ditkit/wasm/webgpu"
 )
 
@@ -43,7 +46,7 @@ var wasmPolicy = dit.Policy{Strict: true, Flags: map[string]string{"num_heads": 
 // the CLI and the page use); target is {arch}, {spec} or null
 // (hyperparameters from the shapes; heads from opts.heads when the size is
 // not a published one).
-func loadNetBlob(file, target, opts js.Value) (dit.Net, error) {
+func loadNetBlob(file, target, opts js.Value, opt dit.BuildOptions) (dit.Net, error) {
 	tr, err := targetRequest(target)
 	if err != nil {
 		return nil, err
@@ -67,7 +70,7 @@ func loadNetBlob(file, target, opts js.Value) (dit.Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, _, err := dit.Load(ck, req, wasmPolicy, dit.BuildOptions{})
+	n, _, err := dit.Load(ck, req, wasmPolicy, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ck.Name, err)
 	}
@@ -123,6 +126,12 @@ type runInfo struct {
 	StepMS  float64 `json:"msPerStep"` // per forward / sampler step
 	GFLOPs  float64 `json:"gflops"`    // achieved GFLOP/s
 	FirstMS float64 `json:"firstMs"`   // first step incl. upload and pipeline compiles
+	// The CPU backend: how many Web Workers ran it (1: this instance), on
+	// which matmul kernel, holding how much (weights, Go heaps).
+	Workers     int    `json:"workers"`
+	Kernel      string `json:"kernel,omitempty"`
+	WeightBytes int64  `json:"weightBytes,omitempty"`
+	HeapBytes   int64  `json:"heapBytes,omitempty"`
 }
 
 // withBackend runs fn with the options for the backend opts.backend asks
@@ -173,7 +182,128 @@ func withBackendStarted(ctx context.Context, opts js.Value, started func(*runInf
 	} else if info.Note != "" {
 		info.Note += "; ran on the CPU instead"
 	}
+	if info.Backend == "cpu" {
+		info.Workers, info.Kernel = 1, kernelName()
+	}
 	return info, err
+}
+
+// optWorkers reads opts.workers: absent or 1: this instance; N > 1: N Web
+// Workers; "auto" (or 0, or -1): as many as the machine allows
+// (navigator.hardwareConcurrency, capped by memory), returned as -1.
+func optWorkers(opts js.Value) int {
+	if opts.Type() != js.TypeObject {
+		return 1
+	}
+	v := opts.Get("workers")
+	switch v.Type() {
+	case js.TypeNumber:
+		if n := v.Int(); n >= 1 {
+			return n
+		}
+		return -1
+	case js.TypeString:
+		if v.String() == "auto" {
+			return -1
+		}
+	}
+	return 1
+}
+
+// model is a model opened for the backend opts ask for: on Web Workers
+// holding its shards (pool, with net the page's skeleton whose Forward
+// runs there), or loaded in this instance.
+type model struct {
+	net     dit.Net
+	pool    *workerPool
+	workers int
+	why     string // how the worker count was chosen, or why one instance runs
+	restore string // the kernel to reinstall on close
+}
+
+// openModel opens the model of a descriptor (see loadModel): with
+// opts.workers and backend "cpu" on Web Workers (falling back to this
+// instance, saying why, where the page cannot run them), else here.
+// opts.kernel "go" runs the portable Go tiles instead of wasm SIMD until
+// close.
+func openModel(desc, opts js.Value) (*model, error) {
+	kernel := optString(opts, "kernel", "simd")
+	m := &model{restore: "simd"}
+	if kernelName() == "Go" {
+		m.restore = "go"
+	}
+	installKernel(kernel)
+	fail := func(err error) (*model, error) {
+		installKernel(m.restore)
+		return nil, err
+	}
+	if workers := optWorkers(opts); workers != 1 {
+		if optString(opts, "backend", "webgpu") != "cpu" {
+			return fail(fmt.Errorf("workers: the Web Workers run the CPU backend: ask for backend \"cpu\""))
+		}
+		if why := workerSupport(); why != "" {
+			m.why = "one worker: " + why
+		} else {
+			net, n, why, err := workersNet(desc, max(workers, 0), kernel)
+			if err != nil {
+				return fail(err)
+			}
+			if net != nil {
+				m.net, m.pool, m.workers, m.why = net, net.p, n, why
+				return m, nil
+			}
+			m.why = "one worker: " + why
+		}
+	}
+	net, err := loadModel(desc, dit.BuildOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	m.net = net
+	return m, nil
+}
+
+// run runs fn on the model's backend: on its workers (the options are
+// theirs), else withBackendStarted's.
+func (m *model) run(ctx context.Context, opts js.Value, started func(*runInfo), fn func(*dit.Options) error) (*runInfo, error) {
+	if m.pool != nil {
+		info := &runInfo{Backend: "cpu", Workers: m.workers, Kernel: m.pool.Kernel, Note: m.why}
+		if started != nil {
+			started(info)
+		}
+		err := fn(&dit.Options{})
+		info.WeightBytes, info.HeapBytes = m.pool.Memory()
+		info.Memory = fmt.Sprintf("%d workers: weights %s, Go heaps %s", m.workers, ui.HumanBytes(info.WeightBytes), ui.HumanBytes(info.HeapBytes))
+		return info, err
+	}
+	info, err := withBackendStarted(ctx, opts, started, fn)
+	if info != nil && info.Backend == "cpu" {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		info.WeightBytes, info.HeapBytes = m.net.WeightBytes(), int64(ms.HeapSys)
+		if m.why != "" {
+			info.Note = strings.TrimPrefix(info.Note+"; "+m.why, "; ")
+		}
+	}
+	return info, err
+}
+
+// close stops the workers and reinstalls the kernel.
+func (m *model) close() {
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	installKernel(m.restore)
+}
+
+// fileModel is the model descriptor of a dropped file.
+func fileModel(file, target, opts js.Value) js.Value {
+	d := js.Global().Get("Object").New()
+	d.Set("kind", "file")
+	d.Set("file", file)
+	d.Set("target", target)
+	d.Set("heads", optFloat(opts, "heads", 0))
+	return d
 }
 
 // resultBlob writes float tensors as a safetensors Blob with the run info
@@ -214,10 +344,12 @@ type namedF32 struct {
 // holding out; blob.ditkit says which backend ran, the adapter, the time
 // and any fallback.
 func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
-	n, err := loadNetBlob(file, target, opts)
+	m, err := openModel(fileModel(file, target, opts), opts)
 	if err != nil {
 		return nil, err
 	}
+	defer m.close()
+	n := m.net
 	in, err := readInputs(inputs)
 	if err != nil {
 		return nil, err
@@ -231,7 +363,7 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 	var out []float32
 	var shape []int
 	var dur time.Duration
-	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
+	info, err := m.run(ctx, opts, nil, func(o *dit.Options) error {
 		start := time.Now()
 		var err error
 		if cfgScale != 0 {
@@ -263,10 +395,12 @@ func forwardAPI(file, target, inputs, opts js.Value) (any, error) {
 // The sampler defaults to the family's (sample.DefaultsFor): for STDiT3
 // the rectified flow, whose options are flowRequest's.
 func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
-	n, err := loadNetBlob(file, target, opts)
+	m, err := openModel(fileModel(file, target, opts), opts)
 	if err != nil {
 		return nil, err
 	}
+	defer m.close()
+	n := m.net
 	in, err := readInputs(noiseFile)
 	if err != nil {
 		return nil, err
@@ -297,7 +431,7 @@ func sampleAPI(file, target, noiseFile, opts js.Value) (any, error) {
 	var res *sample.Result
 	var xSteps []float32
 	var first, total time.Duration
-	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
+	info, err := m.run(ctx, opts, nil, func(o *dit.Options) error {
 		xSteps = xSteps[:0]
 		start := time.Now()
 		first = 0
@@ -356,21 +490,21 @@ func benchAPI(opts js.Value) (any, error) {
 			return nil, err
 		}
 	}
-	dt := tensor.BF16
-	switch optString(opts, "dtype", "bf16") {
-	case "fp32", "f32":
-		dt = tensor.F32
-	case "fp16", "f16":
-		dt = tensor.F16
-	}
-	src, err := dit.RandomWeights(sp, dt, 1)
+	desc := js.Global().Get("Object").New()
+	desc.Set("kind", "random")
+	desc.Set("preset", preset)
+	desc.Set("depth", optFloat(opts, "depth", 0))
+	desc.Set("dtype", optString(opts, "dtype", "bf16"))
+	_, dt, err := benchSpec(desc)
 	if err != nil {
 		return nil, err
 	}
-	n, err := dit.Build(src, &spec.Resolution{Spec: sp}, dit.BuildOptions{})
+	m, err := openModel(desc, opts)
 	if err != nil {
 		return nil, err
 	}
+	defer m.close()
+	n := m.net
 	batch := int(optFloat(opts, "batch", 2))
 	steps := max(2, int(optFloat(opts, "steps", 2)))
 	shape := append([]int{batch}, n.Latent()...)
@@ -400,7 +534,7 @@ func benchAPI(opts js.Value) (any, error) {
 	}
 	ctx := context.Background()
 	var first, rest time.Duration
-	info, err := withBackend(ctx, opts, func(o *dit.Options) error {
+	info, err := m.run(ctx, opts, nil, func(o *dit.Options) error {
 		first, rest = 0, 0
 		for i := 0; i < steps; i++ {
 			start := time.Now()
@@ -424,7 +558,7 @@ func benchAPI(opts js.Value) (any, error) {
 	info.MS = float64((first + rest).Microseconds()) / 1000
 	info.GFLOPs = n.FLOPs(batch) / per.Seconds() / 1e9
 	res := map[string]any{"info": info, "preset": preset, "depth": sp.Int("depth"), "fullDepth": full, "batch": batch,
-		"dtype": dt.String(), "gflopPerStep": n.FLOPs(batch) / 1e9}
+		"dtype": dt.String(), "gflopPerStep": n.FLOPs(batch) / 1e9, "gflops": info.GFLOPs, "workers": info.Workers}
 	return toJS(res)
 }
 

@@ -157,6 +157,10 @@ func newRenderer(mount string) (*domrender.JSRenderer, error) {
 
 func main() {
 	convert.Version = version
+	simdKernel()
+	if inWorker() {
+		workerMain()
+	}
 	installAPI()
 	signal := func(name string, args ...any) {
 		if cb := js.Global().Get(name); cb.Type() == js.TypeFunction {

@@ -4,12 +4,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"image"
 	"strings"
 	"syscall/js"
 
 	"github.com/ditkit/ditkit/core/decode"
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/spec"
+	"github.com/ditkit/ditkit/ui"
 
 	vjs "github.com/vugu/vugu/js"
 )
@@ -47,7 +51,7 @@ func (host) Run(ctx context.Context, want string, started func(string), fn func(
 	if info == nil {
 		return "", err
 	}
-	return describeRun(info), err
+	return strings.Replace(describeRun(info), "CPU (Go wasm, one thread)", "CPU (Go wasm, one thread; "+kernelName()+" matmul)", 1), err
 }
 
 // describeRun is a run's backend as the preview line says it.
@@ -79,4 +83,39 @@ func (host) Decode(ctx context.Context, want string, dec *decode.Decoder, lat []
 		return nil, nil, "", err
 	}
 	return raw, out, describeRun(info), nil
+}
+
+// WorkerNet implements ui.Workers: the preview's model on as many Web
+// Workers as the machine allows (each a shard of the weights), or, when
+// the page cannot run them or the source is not one dropped file, nil and
+// why (this instance runs it).
+func (host) WorkerNet(ctx context.Context, src *ui.Source, r *spec.Resolution) (dit.Net, string, func(), error) {
+	if why := workerSupport(); why != "" {
+		return nil, "one worker: " + why, nil, nil
+	}
+	b, ok := src.R.(*blobReaderAt)
+	if !ok || src.Open != nil {
+		return nil, "one worker: the Web Workers read single-file checkpoints", nil, nil
+	}
+	sj, err := json.Marshal(r.Spec)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	target := js.Global().Get("Object").New()
+	target.Set("spec", js.Global().Get("JSON").Call("parse", string(sj)))
+	model := fileModel(b.blob, target, js.Undefined())
+	net, n, why, err := workersNet(model, 0, "simd")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if net == nil {
+		return nil, fmt.Sprintf("one worker: %s", why), nil, nil
+	}
+	line := fmt.Sprintf("CPU on %d Web Workers (%s", n, net.p.Kernel)
+	if why != "" {
+		line += "; " + why
+	}
+	w, h := net.p.Memory()
+	line += fmt.Sprintf("; weights %s, Go heaps %s)", ui.HumanBytes(w), ui.HumanBytes(h))
+	return net, line, net.p.Close, nil
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"github.com/ditkit/ditkit/wasm/jsutil"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall/js"
+	"time"
 
 	"github.com/ditkit/ditkit/ui"
 )
@@ -154,17 +157,40 @@ func (s *blobSink) Close() (string, error) {
 func (s *blobSink) Abort() { s.parts, s.buf = js.Undefined(), nil }
 
 // yieldToJS lets the browser run its event loop (paint, input, the cancel
-// button) before the calling goroutine continues.
+// button) before the calling goroutine continues: at most once per
+// yieldEvery (kernels call it between chunks of work, far more often), and
+// through a MessageChannel task rather than setTimeout, whose nested calls
+// the browser clamps to 4 ms each.
 func yieldToJS() {
-	ch := make(chan struct{})
-	var f js.Func
-	f = js.FuncOf(func(js.Value, []js.Value) any {
-		close(ch)
-		return nil
-	})
-	js.Global().Call("setTimeout", f, 0)
-	<-ch
-	f.Release()
+	now := time.Now().UnixNano()
+	if now-lastYield.Load() < int64(yieldEvery) {
+		return
+	}
+	yieldMu.Lock()
+	defer yieldMu.Unlock()
+	if yieldPort.IsUndefined() {
+		mc := js.Global().Get("MessageChannel").New()
+		yieldFn = js.FuncOf(func(js.Value, []js.Value) any {
+			yieldCh <- struct{}{}
+			return nil
+		})
+		mc.Get("port1").Set("onmessage", yieldFn)
+		yieldPort = mc.Get("port2")
+	}
+	yieldPort.Call("postMessage", 0)
+	<-yieldCh
+	lastYield.Store(time.Now().UnixNano())
 }
+
+// yieldEvery is about one frame.
+const yieldEvery = 12 * time.Millisecond
+
+var (
+	yieldMu   sync.Mutex
+	yieldPort = js.Undefined()
+	yieldFn   js.Func
+	yieldCh   = make(chan struct{}, 1)
+	lastYield atomic.Int64
+)
 
 var errNoFile = errors.New("expected a File or Blob")

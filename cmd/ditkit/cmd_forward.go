@@ -37,18 +37,17 @@ func (mf *modelFlags) cpu() *kernels.CPU {
 	return &kernels.CPU{Threads: mf.threads, Precision: mf.prec}
 }
 
-// precisionNote says, for --precision bf16, when neither AMX nor
-// AVX512_BF16 is there to make it fast.
+// precisionNote says, for --precision bf16, which kernel runs it when
+// that is not a bf16 one (AMX or a fast VDPBF16PS).
 func (mf *modelFlags) precisionNote(stderr io.Writer) {
-	if mf.prec != kernels.BF16 {
+	if mf.prec != kernels.BF16 || kernels.BF16Kernel() != "fp32-fma" {
 		return
 	}
-	switch {
-	case !kernels.BF16Native():
-		fmt.Fprintln(stderr, "ditkit: this CPU (or build) has no AVX512_BF16: --precision bf16 is emulated on the fp32 kernels (same bf16 rounding, no speedup)")
-	case !kernels.BF16AMX():
-		fmt.Fprintln(stderr, "ditkit: no AMX-BF16 here: --precision bf16 runs on VDPBF16PS, which may be slower than fp32 (see README)")
+	if !kernels.BF16Native() {
+		fmt.Fprintln(stderr, "ditkit: this CPU (or build) has no AVX512_BF16: --precision bf16 runs the bf16-rounded operands on the fp32 kernels (same bf16 rounding, no speedup)")
+		return
 	}
+	fmt.Fprintf(stderr, "ditkit: no AMX here and VDPBF16PS retires only %.2f× the fp32 FMA's flops: --precision bf16 runs the bf16-rounded operands on the fp32 FMA kernels (same bf16 rounding, about fp32's speed)\n", kernels.BF16DotRate())
 }
 
 func addModelFlags(fs interface {

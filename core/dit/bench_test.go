@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
+	"github.com/ditkit/ditkit/core/internal/cputime"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -50,24 +51,38 @@ func benchForwardPrec(b *testing.B, dt tensor.DType, batch, threads int, prec ke
 	opt := &dit.Options{Backend: &kernels.CPU{Threads: threads, Precision: prec}}
 	shape, c := []int{batch, 4, 32, 32}, &dit.Cond{Labels: ys}
 	b.ResetTimer()
+	cpu0 := cputime.Now()
 	for i := 0; i < b.N; i++ {
 		if _, _, err := m.Forward(context.Background(), x, shape, ts, c, opt); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
+	cpu := cputime.Now() - cpu0
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(m.WeightBytes())/1e9, "weightGB")
 	b.ReportMetric(float64(ms.HeapAlloc)/1e9, "liveGB")
-	b.ReportMetric(m.FLOPs(batch)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	gflops := m.FLOPs(batch) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+	b.ReportMetric(gflops, "GFLOP/s")
+	if pk := kernels.Peak(); pk.GFLOPs > 0 {
+		if threads <= 0 {
+			threads = runtime.GOMAXPROCS(0)
+		}
+		b.ReportMetric(100*gflops/(pk.GFLOPs*float64(min(threads, pk.Cores))/float64(pk.Cores)), "%peak")
+	}
+	// CPU time (all threads): what the forward cost this process, which
+	// other processes on a busy machine do not inflate as they do wall time.
+	if cpu > 0 {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	}
 }
 
 // BenchmarkDiTXL2 times a full DiT-XL/2 256 px forward with random weights
 // of the real shapes: fp32 and bf16 weights, batch 1 and 2, all threads;
-// then bf16 weights at Precision BF16 (bf16 activations into the matmuls:
-// AMX tiles where the CPU has them, noAMX = VDPBF16PS only), to compare
-// with BF16/batchN.
+// then bf16 weights at Precision BF16 (bf16 activations into the matmuls,
+// on the kernel kernels.BF16Kernel picks), and on VDPBF16PS forced (where
+// the CPU has it), to compare with BF16/batchN.
 func BenchmarkDiTXL2(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
 		for _, batch := range []int{1, 2} {
@@ -76,13 +91,18 @@ func BenchmarkDiTXL2(b *testing.B) {
 	}
 	for _, batch := range []int{1, 2} {
 		b.Run(fmt.Sprintf("BF16/batch%d/precision=bf16", batch), func(b *testing.B) {
-			b.Logf("AMX tiles: %v, VDPBF16PS: %v (else emulated on the fp32 kernels)", kernels.BF16AMX(), kernels.BF16Native())
+			b.Logf("bf16 kernel: %s (VDPBF16PS retires %.2f× the FMA's fp32 flops here)", kernels.BF16Kernel(), kernels.BF16DotRate())
 			benchForwardPrec(b, tensor.BF16, batch, 0, kernels.BF16)
 		})
 	}
-	b.Run("BF16/batch1/precision=bf16/noAMX", func(b *testing.B) {
+	b.Run("BF16/batch1/precision=bf16/vdpbf16ps", func(b *testing.B) {
+		if !kernels.BF16Native() {
+			b.Skip("no AVX512_BF16 here")
+		}
 		kernels.SetAMX(false)
+		kernels.SetBF16Kernel("vdpbf16ps")
 		defer kernels.SetAMX(true)
+		defer kernels.SetBF16Kernel("")
 		benchForwardPrec(b, tensor.BF16, 1, 0, kernels.BF16)
 	})
 }

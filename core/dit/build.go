@@ -17,6 +17,14 @@ type BuildOptions struct {
 	// Precision BF16 converts F32/F16 Linear weights to bf16 once at load:
 	// what kernels.CPU at Precision BF16 multiplies (F32: kept as stored).
 	Precision kernels.Precision
+	// Shard, when set, keeps only that shard's rows of every Linear weight
+	// (sharded execution, see Sharded); each tensor is read whole and cut,
+	// one at a time.
+	Shard *Shard
+	// Skeleton reads no Linear weight at all (their shapes come from the
+	// source's Infos): a coordinator's model, whose forward passes run on
+	// the shards (it keeps the tables and biases).
+	Skeleton bool
 }
 
 // builders are the runnable families: spec family id → constructor.
@@ -92,7 +100,20 @@ func Build(src tensor.Source, r *spec.Resolution, opt BuildOptions) (Net, error)
 	if b == nil {
 		return nil, fmt.Errorf("family %q: %w (runs: %s)", r.Spec.Family, ErrNotRunnable, strings.Join(RunnableFamilies(), ", "))
 	}
-	n, err := b(r.Spec, &reader{src: src, prefix: r.Prefix, spec: r.Spec})
+	rd := &reader{src: src, prefix: r.Prefix, spec: r.Spec, skeleton: opt.Skeleton}
+	if opt.Shard != nil {
+		if !opt.Shard.Valid() {
+			return nil, fmt.Errorf("dit: shard %d of %d", opt.Shard.Index, opt.Shard.Count)
+		}
+		rd.shard = opt.Shard
+	}
+	if opt.Skeleton {
+		rd.infos = map[string]tensor.Info{}
+		for _, in := range src.Infos() {
+			rd.infos[in.Name] = in
+		}
+	}
+	n, err := b(r.Spec, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +126,13 @@ func Build(src tensor.Source, r *spec.Resolution, opt BuildOptions) (Net, error)
 // reader reads a family's tensors from a Source, checking shapes; the
 // first error sticks (constructors read everything, then check err).
 type reader struct {
-	src    tensor.Source
-	prefix string
-	spec   *spec.Spec
-	err    error
+	src      tensor.Source
+	prefix   string
+	spec     *spec.Spec
+	err      error
+	shard    *Shard                 // BuildOptions.Shard
+	skeleton bool                   // BuildOptions.Skeleton
+	infos    map[string]tensor.Info // the source's, for a skeleton
 }
 
 func (r *reader) read(name string) *tensor.Dense {
@@ -123,9 +147,42 @@ func (r *reader) read(name string) *tensor.Dense {
 	return d
 }
 
-// linear reads name.weight (any rank, as [rows, cols]) and the optional
-// name.bias into l.
+// linear reads the weight of a LinearOp, name.weight (any rank, as [rows,
+// cols]), and the optional name.bias into l: a shard's rows only under
+// BuildOptions.Shard, no values under Skeleton. Matrices read any other
+// way (embedding tables) use matrix.
 func (r *reader) linear(l *Linear, name string, rows, cols int) {
+	if r.skeleton && r.err == nil {
+		in, ok := r.infos[r.prefix+name+".weight"]
+		n := 1
+		for _, d := range in.Shape[min(1, len(in.Shape)):] {
+			n *= d
+		}
+		switch {
+		case !ok:
+			r.err = fmt.Errorf("%s: missing %s.weight", r.spec.Family, r.prefix+name)
+		case len(in.Shape) == 0 || in.Shape[0] != rows || n != cols:
+			r.err = fmt.Errorf("%s: %s.weight has shape %v, want [%d, %d]", r.spec.Family, r.prefix+name, in.Shape, rows, cols)
+		default:
+			dt := in.DType
+			if dt != tensor.BF16 && dt != tensor.F16 {
+				dt = tensor.F32
+			}
+			// An empty shard: the shapes and dtype, no rows.
+			l.W = &kernels.Weight{DType: dt, Rows: rows, Cols: cols, Lo: rows, Hi: rows}
+			r.bias(l, name, rows)
+		}
+		return
+	}
+	r.matrix(l, name, rows, cols)
+	if r.shard != nil && l.W != nil && r.err == nil {
+		l.W = l.W.Shard(r.shard.Rows(rows))
+	}
+}
+
+// matrix reads name.weight whole (an embedding table, or a LinearOp's
+// weight before linear cuts it) and the optional name.bias into l.
+func (r *reader) matrix(l *Linear, name string, rows, cols int) {
 	d := r.read(name + ".weight")
 	if r.err != nil {
 		return
@@ -144,6 +201,10 @@ func (r *reader) linear(l *Linear, name string, rows, cols int) {
 		return
 	}
 	l.W = w
+	r.bias(l, name, rows)
+}
+
+func (r *reader) bias(l *Linear, name string, rows int) {
 	if b := r.read(name + ".bias"); b != nil {
 		if b.Numel() != rows {
 			r.err = fmt.Errorf("%s: %s.bias has shape %v, want [%d]", r.spec.Family, r.prefix+name, b.Shape, rows)

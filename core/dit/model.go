@@ -46,7 +46,7 @@ func (w *ditWeights) read(r *reader, cfg Config, labels bool) {
 		if cfg.NullClass {
 			rows++
 		}
-		r.linear(&yt, "y_embedder.embedding_table", rows, H)
+		r.matrix(&yt, "y_embedder.embedding_table", rows, H)
 		w.YTable = yt.W
 	}
 	w.Blocks = make([]Block, cfg.Depth)

@@ -15,18 +15,22 @@ import (
 // `ditkit forward --precision bf16` does, against PyTorch's fp32 outputs:
 // max |a−b|/max|ref| ≤ 3e-2 (fixtures README, reduced-precision compute).
 // "amx" runs the full tiles on AMX-BF16 (skipped without it), "vdpbf16ps"
-// the AVX512_BF16 kernel only (skipped without AVX512_BF16), "emulated" the
-// fp32-kernel emulation every CPU and wasm run.
+// the AVX512_BF16 kernel only (skipped without AVX512_BF16), "fp32-fma" the
+// bf16-rounded operands on the native fp32 kernels (what BF16Kernel picks
+// where VDPBF16PS is slow), "emulated" the same on the portable kernels
+// (wasm).
 func TestForwardBF16Precision(t *testing.T) {
 	m := loadDiT(t, "ckpt_plain.pt")
 	m.ConvertWeights(tensor.BF16)
-	for _, mode := range []string{"amx", "vdpbf16ps", "emulated"} {
+	for _, mode := range []string{"amx", "vdpbf16ps", "fp32-fma", "emulated"} {
 		t.Run(mode, func(t *testing.T) {
-			if mode != "emulated" && !kernels.BF16Native() {
+			if (mode == "amx" || mode == "vdpbf16ps") && !kernels.BF16Native() {
 				t.Skip("CPU lacks AVX512_BF16 (CPUID.(EAX=7,ECX=1):EAX[5]) or AVX-512")
 			}
 			kernels.SetAMX(mode == "amx")
 			defer kernels.SetAMX(true)
+			kernels.SetBF16Kernel(map[string]string{"vdpbf16ps": "vdpbf16ps", "fp32-fma": "fp32-fma"}[mode])
+			defer kernels.SetBF16Kernel("")
 			if mode == "amx" && !kernels.BF16AMX() {
 				t.Skip("no AMX-BF16 on this CPU/OS")
 			}

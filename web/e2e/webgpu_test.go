@@ -32,6 +32,11 @@ type gpuRun struct {
 		MSPerStep float64 `json:"msPerStep"`
 		FirstMS   float64 `json:"firstMs"`
 		GFLOPs    float64 `json:"gflops"`
+		// The CPU backend (workers_test.go).
+		Workers     int     `json:"workers"`
+		Kernel      string  `json:"kernel"`
+		WeightBytes float64 `json:"weightBytes"`
+		HeapBytes   float64 `json:"heapBytes"`
 	} `json:"info"`
 	Data string `json:"data"`
 	Err  string `json:"err"`
@@ -90,6 +95,16 @@ func gpuCall(t *testing.T, ctx context.Context, expr string) (gpuRun, map[string
 	return r, readTensorsBytes(t, b, "result.safetensors")
 }
 
+// readTensorsFile reads every tensor of dir/name as float32.
+func readTensorsFile(t *testing.T, dir, name string) map[string][]float32 {
+	t.Helper()
+	b, err := os.ReadFile(dir + "/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readTensorsBytes(t, b, name)
+}
+
 func readTensorsBytes(t *testing.T, b []byte, name string) map[string][]float32 {
 	t.Helper()
 	ck, err := loader.Open(bytes.NewReader(b), int64(len(b)), name)
@@ -139,13 +154,7 @@ func TestWebGPUForward(t *testing.T) {
 	target := "{spec: " + spec + "}"
 	gpuHarness(t, ctx, dir, "ckpt_plain.pt", "ckpt_bf16.pt", "ckpt_fp16.pt", "ref_forward_fp32.safetensors",
 		"ref_forward_bf16w_fp32.safetensors", "ref_cfg_fp32.safetensors", "ref_sampler_ddpm4.safetensors", "ref_sampler_ddim4.safetensors")
-	ref := func(name string) map[string][]float32 {
-		b, err := os.ReadFile(dir + "/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return readTensorsBytes(t, b, name)
-	}
+	ref := func(name string) map[string][]float32 { return readTensorsFile(t, dir, name) }
 	f := func(name string) string { return fmt.Sprintf("__gpuFiles[%q]", name) }
 	st := js[gpuStatus](t, ctx, `ditkit.gpu()`)
 	t.Logf("ditkit.gpu(): %+v", st)

@@ -24,6 +24,12 @@
   window.addEventListener("drop", (e) => e.preventDefault());
   const go = new Go();
   WebAssembly.instantiateStreaming(fetch("ditkit.wasm"), go.importObject)
-    .then((r) => go.run(r.instance))
+    .then((r) => {
+      // The SIMD kernel (wasm/simd) runs on Go's memory; the Web Workers
+      // of the CPU backend (ditkit-worker.js) start from the same module.
+      window.__ditkitMemory = r.instance.exports.mem;
+      window.__ditkitModule = r.module;
+      return go.run(r.instance);
+    })
     .catch(fail);
 })();

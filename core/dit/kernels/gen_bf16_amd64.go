@@ -285,6 +285,21 @@ TEXT ·kernBF16(SB), NOSPLIT, $0-48
 	w("\tVZEROUPPER\n\tRET\n")
 	amx(&b)
 	amxT(&b)
+	w(`
+// func bf16Burst(n int)
+// n iterations of 24 independent VDPBF16PS: the throughput probe that
+// decides whether the VDPBF16PS kernel outruns the fp32 FMA kernels here.
+TEXT ·bf16Burst(SB), NOSPLIT, $0-8
+	MOVQ n+0(FP), CX
+`)
+	for i := 0; i < 24; i++ {
+		w("\tVXORPS Z%d, Z%d, Z%d\n", i, i, i)
+	}
+	w("\tVXORPS Z30, Z30, Z30\n\tVXORPS Z31, Z31, Z31\nbf16burst:\n")
+	for i := 0; i < 24; i++ {
+		b.WriteString(vdpbf16ps(i, 30, 31))
+	}
+	w("\tDECQ CX\n\tJNZ bf16burst\n\tVZEROUPPER\n\tRET\n")
 	if *out == "" {
 		os.Stdout.WriteString(b.String())
 		return

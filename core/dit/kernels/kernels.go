@@ -2,8 +2,6 @@ package kernels
 
 import (
 	"math"
-
-	"github.com/ditkit/ditkit/core/tensor"
 )
 
 // Blocking parameters of the matmul: a panel holds nr output columns
@@ -11,6 +9,9 @@ import (
 const (
 	nr = 32
 	kc = 256
+	// nc: the output columns linearPanels runs through all reduction
+	// blocks at a time (the output block m × nc stays in L2).
+	nc = 256
 	// gemvRows: products with at most this many rows skip packing.
 	gemvRows = 8
 )
@@ -38,26 +39,48 @@ func (c *CPU) linear(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
 // bf16 values as they are widened (the bf16 emulation, see linearBF16).
 func (c *CPU) linearF32(y, x []float32, m int, w *Weight, b []float32, gelu, roundW bool) {
 	n, k := w.Rows, w.Cols
-	if m == 0 || n == 0 {
+	lo, hi := w.Held()
+	if m == 0 || lo >= hi {
 		return
 	}
 	_ = x[m*k-1]
 	_ = y[m*n-1]
 	if m <= gemvRows {
-		c.parallel(n, max(1, 1<<14/k), func(lo, hi int) { gemv(y, x, m, w, b, lo, hi, roundW) })
+		c.parallel(hi-lo, max(1, 1<<14/k), func(a, b2 int) { gemv(y, x, m, w, b, lo+a, lo+b2, roundW) })
 		if gelu {
-			geluTanh(y[:m*n])
+			geluRows(y[lo:], m, hi-lo, n)
 		}
 		return
 	}
-	panels := (n + nr - 1) / nr
+	// The accelerated GELU runs once over the whole output (one call).
+	geluAfter := gelu && AccelOn() && accel.GELU != nil
+	gelu = gelu && !geluAfter
+	defer func() {
+		if geluAfter {
+			geluRows(y[lo:], m, hi-lo, n)
+		}
+	}()
+	panels := (hi - lo + nr - 1) / nr
+	// The vector kernels read the activations packed, once per call.
+	m8 := 0
+	var ap *[]float32
+	if vecOn() {
+		m8 = m &^ 7
+		ap = apackPool.Get().(*[]float32)
+		*ap = c.packActivations(*ap, x, m, k, m8)
+		defer apackPool.Put(ap)
+	}
 	// Rough work per panel decides the grain so tiny problems stay inline.
 	grain := max(1, 1<<16/(m*min(k, kc)+1))
-	c.parallel(panels, grain, func(lo, hi int) {
+	c.parallel(panels, grain, func(p0, p1 int) {
 		buf := getPanel()
-		linearPanels(y, x, m, w, b, lo, hi, buf, roundW)
+		var a []float32
+		if ap != nil {
+			a = *ap
+		}
+		linearPanels(y, x, m, w, b, lo+p0*nr, min(hi, lo+p1*nr), buf, a, m8, roundW)
 		if gelu {
-			n0, n1 := lo*nr, min(n, hi*nr)
+			n0, n1 := lo+p0*nr, min(hi, lo+p1*nr)
 			for i := 0; i < m; i++ {
 				geluTanh(y[i*n+n0 : i*n+n1])
 			}
@@ -79,79 +102,78 @@ func initColumns(y, b []float32, m, n, n0, nw int) {
 	}
 }
 
-// linearPanels computes output columns [lo*nr, hi*nr) for all m rows;
-// roundW rounds the packed weights to bf16 values.
-func linearPanels(y, x []float32, m int, w *Weight, b []float32, lo, hi int, panel []float32, roundW bool) {
+// linearPanels computes output columns [c0, c1) (panels of nr from c0)
+// for all m rows; roundW rounds the packed weights to bf16 values. Rows
+// [0, m8) read the activations packed (ap, see packActivations) in 8-row
+// tiles, the bias added on the first reduction block; the others read x
+// in place. The reduction blocks are the outer loop so that the
+// activations' block (m × kc) stays in cache across the panels.
+func linearPanels(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, panel, ap []float32, m8 int, roundW bool) {
+	initColumns(y[m8*w.Rows:], b, m-m8, w.Rows, c0, c1-c0)
+	for g0 := c0; g0 < c1; g0 += nc {
+		g1 := min(c1, g0+nc)
+		linearGroup(y, x, m, w, b, g0, g1, panel, ap, m8, roundW)
+	}
+}
+
+// linearGroup is linearPanels over one group of at most nc columns, so
+// that its output block stays in cache across the reduction blocks.
+func linearGroup(y, x []float32, m int, w *Weight, b []float32, c0, c1 int, panel, ap []float32, m8 int, roundW bool) {
 	n, k := w.Rows, w.Cols
-	for p := lo; p < hi; p++ {
-		n0 := p * nr
-		nw := min(nr, n-n0)
-		initColumns(y, b, m, n, n0, nw)
-		for k0 := 0; k0 < k; k0 += kc {
-			kw := min(kc, k-k0)
+	m32 := (m8 + 31) &^ 31
+	for k0 := 0; k0 < k; k0 += kc {
+		kw := min(kc, k-k0)
+		for n0 := c0; n0 < c1; n0 += nr {
+			nw := min(nr, c1-n0)
 			packPanel(panel, w, n0, nw, k0, kw)
 			pp := panel[:kw*nr]
 			if roundW {
 				roundSliceBF16(pp)
 			}
-			i := 0
-			for ; i+microMR <= m; i += microMR {
-				microKernel(y, n, x, k, i, k0, kw, pp, n0, nw)
+			// While the tiles run, the next panel's weights come into L2.
+			pn, pk := n0+nr, k0
+			if pn >= c1 {
+				pn, pk = c0, k0+kc
 			}
-			for ; i+4 <= m; i += 4 {
-				microKernelGeneric(y, n, x, k, i, k0, kw, pp, n0, nw)
+			if pk < k && m8 > 0 {
+				w.prefetchRows(pn, min(c1, pn+nr), pk, min(kc, k-pk))
 			}
-			for ; i < m; i++ {
-				microKernel1(y[i*n+n0:i*n+n0+nw], x[i*k+k0:i*k+k0+kw], pp, nw)
+			var init []float32
+			if k0 == 0 {
+				init = zeros[:]
+				if b != nil {
+					init = b[n0:]
+					if nw < nr {
+						var bb [nr]float32
+						copy(bb[:], b[n0:n0+nw])
+						init = bb[:]
+					}
+				}
 			}
+			packedTiles(y, n, ap[k0*m32:], m8/8, kw, pp, n0, nw, init)
+			tileRows(y, n, x, k, m8, m, k0, kw, pp, n0, nw)
 		}
 	}
 }
 
-// packPanel writes panel[kk*nr+j] = W[n0+j, k0+kk], zero for j ≥ nw,
-// widening 16-bit weights; four weight rows at a time so the writes are
-// contiguous runs.
-func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
-	j := 0
-	for ; j+4 <= nw; j += 4 {
-		off := (n0+j)*w.Cols + k0
-		c := w.Cols
-		switch w.DType {
-		case tensor.F32:
-			r0, r1, r2, r3 := w.F32[off:off+kw], w.F32[off+c:off+c+kw], w.F32[off+2*c:off+2*c+kw], w.F32[off+3*c:off+3*c+kw]
-			for kk := range r0 {
-				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
-				p[0], p[1], p[2], p[3] = r0[kk], r1[kk], r2[kk], r3[kk]
-			}
-		case tensor.BF16:
-			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
-			for kk := range r0 {
-				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
-				p[0] = math.Float32frombits(uint32(r0[kk]) << 16)
-				p[1] = math.Float32frombits(uint32(r1[kk]) << 16)
-				p[2] = math.Float32frombits(uint32(r2[kk]) << 16)
-				p[3] = math.Float32frombits(uint32(r3[kk]) << 16)
-			}
-		default:
-			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
-			for kk := range r0 {
-				p := panel[kk*nr+j : kk*nr+j+4 : kk*nr+j+4]
-				p[0], p[1], p[2], p[3] = f16Table[r0[kk]], f16Table[r1[kk]], f16Table[r2[kk]], f16Table[r3[kk]]
-			}
+// tileRows accumulates y[i, n0:n0+nw] += x[i, k0:k0+kw]·panel for rows
+// [r0, r1): register tiles of microMR rows, then 4, then single rows.
+func tileRows(y []float32, ldy int, x []float32, ldx, r0, r1, k0, kw int, panel []float32, n0, nw int) {
+	i := r0
+	if nw == nr && accelTiles() {
+		if n := (r1 - r0) / accel.Rows * accel.Rows; n > 0 {
+			accel.Tiles(y[i*ldy+n0:], ldy, x[i*ldx+k0:], ldx, n, kw, panel)
+			i += n
 		}
 	}
-	var tmp [kc]float32
-	for ; j < nr; j++ {
-		if j >= nw {
-			for kk := 0; kk < kw; kk++ {
-				panel[kk*nr+j] = 0
-			}
-			continue
-		}
-		w.Widen((n0+j)*w.Cols+k0, tmp[:kw])
-		for kk, v := range tmp[:kw] {
-			panel[kk*nr+j] = v
-		}
+	for ; i+microMR <= r1; i += microMR {
+		microKernel(y, ldy, x, ldx, i, k0, kw, panel, n0, nw)
+	}
+	for ; i+4 <= r1; i += 4 {
+		microKernelGeneric(y, ldy, x, ldx, i, k0, kw, panel, n0, nw)
+	}
+	for ; i < r1; i++ {
+		microKernel1(y[i*ldy+n0:i*ldy+n0+nw], x[i*ldx+k0:i*ldx+k0+kw], panel, nw)
 	}
 }
 
@@ -161,13 +183,20 @@ func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
 // widened weights to bf16 values.
 func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int, roundW bool) {
 	k := w.Cols
+	if vecOn() && !roundW && k >= 16 && widenable(w.DType) {
+		gemvVec(y, x, m, w, b, lo, hi)
+		return
+	}
+	if !roundW && gemvAccel(y, x, m, w, b, lo, hi) {
+		return
+	}
 	var row [kc]float32
 	for n := lo; n < hi; n++ {
-		var acc [8]float32
+		var acc [gemvRows]float32
 		for k0 := 0; k0 < k; k0 += kc {
 			kw := min(kc, k-k0)
 			wr := row[:kw]
-			w.Widen(n*k+k0, wr)
+			w.Widen(w.offset(n, k0), wr)
 			if roundW {
 				roundSliceBF16(wr)
 			}
@@ -254,112 +283,18 @@ func microKernelGeneric(y []float32, ldy int, x []float32, ldx, i, k0, kw int, p
 	}
 }
 
-// Attention implements Backend: per (sequence, head) it forms S = Q·Kᵀ with
-// the blocked matmul, applies a max-subtracted softmax and multiplies by V.
-func (c *CPU) Attention(a *AttnArgs) {
-	tasks := a.Seqs * a.Heads
-	grain := max(1, 1<<15/(a.NQ*a.NK*a.HeadDim+1))
-	c.parallel(tasks, grain, func(lo, hi int) {
-		buf := getPanel()
-		defer putPanel(buf)
-		var q, kt, vt, s, o []float32
-		for task := lo; task < hi; task++ {
-			seq, h := task/a.Heads, task%a.Heads
-			nk := a.NK
-			if a.KVLen != nil {
-				nk = min(a.KVLen[seq], a.NK)
-			}
-			nq, hd := a.NQ, a.HeadDim
-			q = grow(q, nq*hd)
-			kt = grow(kt, nk*hd)
-			vt = grow(vt, nk*hd)
-			s = grow(s, nq*nk)
-			o = grow(o, nq*hd)
-			for r := 0; r < nq; r++ {
-				copy(q[r*hd:(r+1)*hd], a.Q[(seq*a.NQ+r)*a.QStride+h*hd:])
-			}
-			for r := 0; r < nk; r++ {
-				base := (seq*a.NK+r)*a.KVStride + h*hd
-				copy(kt[r*hd:(r+1)*hd], a.K[base:base+hd])
-				vr := a.V[base : base+hd]
-				for d, v := range vr {
-					vt[d*nk+r] = v
-				}
-			}
-			if nk == 0 {
-				clear(o)
-			} else {
-				kw := &Weight{DType: tensor.F32, Rows: nk, Cols: hd, F32: kt}
-				linearPanels(s, q, nq, kw, nil, 0, (nk+nr-1)/nr, buf, false)
-				for r := 0; r < nq; r++ {
-					softmaxScaled(s[r*nk:(r+1)*nk], a.Scale)
-				}
-				vw := &Weight{DType: tensor.F32, Rows: hd, Cols: nk, F32: vt}
-				linearPanels(o, s, nq, vw, nil, 0, (hd+nr-1)/nr, buf, false)
-			}
-			for r := 0; r < nq; r++ {
-				copy(a.Out[(seq*a.NQ+r)*a.OutStride+h*hd:][:hd], o[r*hd:(r+1)*hd])
-			}
-		}
-	})
-}
-
-func grow(b []float32, n int) []float32 {
-	if cap(b) < n {
-		return make([]float32, n)
-	}
-	return b[:n]
-}
-
-// softmaxScaled replaces s with softmax(scale·s), numerically stable.
-func softmaxScaled(s []float32, scale float32) {
-	mx := float32(math.Inf(-1))
-	for i := range s {
-		s[i] *= scale
-		mx = max(mx, s[i])
-	}
-	var sum float32
-	for i, v := range s {
-		e := expf(v - mx)
-		s[i] = e
-		sum += e
-	}
-	inv := 1 / sum
-	for i := range s {
-		s[i] *= inv
-	}
-}
-
 // LayerNormModulate implements Backend.
 func (c *CPU) LayerNormModulate(out, x []float32, rows, h int, eps float32, groupRows int, shift, scale []float32, stride int) {
 	c.parallel(rows, max(1, 4096/h), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr := x[r*h : (r+1)*h]
 			or := out[r*h : (r+1)*h]
-			var sum float64
-			for _, v := range xr {
-				sum += float64(v)
-			}
-			mean := sum / float64(h)
-			var sq float64
-			for _, v := range xr {
-				d := float64(v) - mean
-				sq += d * d
-			}
-			rstd := float32(1 / math.Sqrt(sq/float64(h)+float64(eps)))
-			m := float32(mean)
 			if shift == nil {
-				for i, v := range xr {
-					or[i] = (v - m) * rstd
-				}
+				layerNormRow(or, xr, eps, nil, nil)
 				continue
 			}
 			g := r / groupRows
-			sh := shift[g*stride : g*stride+h]
-			sc := scale[g*stride : g*stride+h]
-			for i, v := range xr {
-				or[i] = (v-m)*rstd*(1+sc[i]) + sh[i]
-			}
+			layerNormRow(or, xr, eps, shift[g*stride:g*stride+h], scale[g*stride:g*stride+h])
 		}
 	})
 }
@@ -389,21 +324,42 @@ func expf(x float32) float32 {
 	return y * math.Float32frombits(uint32(n+127)<<23)
 }
 
-// geluTanh applies GELU with the tanh approximation in place.
-func geluTanh(v []float32) {
-	const c = 0.7978845608028654 // √(2/π)
-	for i, u := range v {
-		z := float32(c) * (u + 0.044715*u*u*u)
-		// tanh(z) = 1 - 2/(exp(2z)+1)
-		t := 1 - 2/(expf(2*z)+1)
-		v[i] = 0.5 * u * (1 + t)
-	}
+// Accel replaces the portable Go loops (wasm, purego) with faster ones:
+// the page's WebAssembly SIMD kernels. Nil fields keep Go's; where the
+// AVX-512 kernels run, none is used.
+type Accel struct {
+	// Rows is the multiple of rows Tiles takes.
+	Rows int
+	// Tiles computes y[i][j] += Σ_{k<kw} x[i][k]·panel[k·32+j] for i <
+	// rows, j < 32 (row strides ldy, ldx): full panels' register tiles.
+	Tiles func(y []float32, ldy int, x []float32, ldx, rows, kw int, panel []float32)
+	// GELU applies GELU (tanh) in place to rows of cols values (cols a
+	// multiple of 4), stride apart.
+	GELU func(v []float32, rows, cols, stride int)
+	// Softmax replaces each of rows rows of n values (n a multiple of 4),
+	// stride apart, by softmax(scale·row).
+	Softmax func(v []float32, rows, n, stride int, scale float32)
+	// GemvBF16 and GemvF32 set out[r·8+i] = Σ_{kk<k} W[r,kk]·x[i·ldx+kk]
+	// for r < rows, i < m ≤ 8, k a multiple of 8 (W's rows ldw apart).
+	GemvBF16 func(w []uint16, ldw, rows, k int, x []float32, ldx, m int, out []float32)
+	GemvF32  func(w []float32, ldw, rows, k int, x []float32, ldx, m int, out []float32)
+	// PackBF16 and PackF32 write panel[kk·32+j] = W[j, kk] for j < rows
+	// (a multiple of 4) and kk < kw (a multiple of 8), W's rows ld apart.
+	PackBF16 func(panel []float32, w []uint16, ld, rows, kw int)
+	PackF32  func(panel []float32, w []float32, ld, rows, kw int)
 }
 
-// SiLU writes x·σ(x) for each element of x into dst (float32, the
-// Cephes-accurate exp the GELU uses).
-func SiLU(dst, x []float32) {
-	for i, v := range x {
-		dst[i] = v / (1 + expf(-v))
+var accel *Accel
+
+// SetAccel installs a (nil: Go's loops everywhere).
+func SetAccel(a *Accel) {
+	if a != nil && (a.Tiles == nil || a.Rows <= 0) {
+		a = &Accel{GELU: a.GELU, Softmax: a.Softmax, GemvBF16: a.GemvBF16, GemvF32: a.GemvF32, PackBF16: a.PackBF16, PackF32: a.PackF32}
 	}
+	accel = a
 }
+
+// AccelOn reports whether SetAccel's kernels are in use.
+func AccelOn() bool { return accel != nil && !vecOn() }
+
+func accelTiles() bool { return AccelOn() && accel.Tiles != nil }

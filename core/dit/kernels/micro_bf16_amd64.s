@@ -244,3 +244,64 @@ kloopT:
 	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x9c; BYTE $0x2a; BYTE $0x40; BYTE $0x08; BYTE $0x00; BYTE $0x00 // TILESTORED [DX + R13*1 + 2112], tmm3
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // TILERELEASE
 	RET
+
+// func bf16Burst(n int)
+// n iterations of 24 independent VDPBF16PS: the throughput probe that
+// decides whether the VDPBF16PS kernel outruns the fp32 FMA kernels here.
+TEXT ·bf16Burst(SB), NOSPLIT, $0-8
+	MOVQ n+0(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	VXORPS Z20, Z20, Z20
+	VXORPS Z21, Z21, Z21
+	VXORPS Z22, Z22, Z22
+	VXORPS Z23, Z23, Z23
+	VXORPS Z30, Z30, Z30
+	VXORPS Z31, Z31, Z31
+bf16burst:
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc7 // VDPBF16PS Z0, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcf // VDPBF16PS Z1, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xd7 // VDPBF16PS Z2, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xdf // VDPBF16PS Z3, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe7 // VDPBF16PS Z4, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xef // VDPBF16PS Z5, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xf7 // VDPBF16PS Z6, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x92; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xff // VDPBF16PS Z7, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc7 // VDPBF16PS Z8, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcf // VDPBF16PS Z9, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xd7 // VDPBF16PS Z10, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xdf // VDPBF16PS Z11, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe7 // VDPBF16PS Z12, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xef // VDPBF16PS Z13, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xf7 // VDPBF16PS Z14, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x12; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xff // VDPBF16PS Z15, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xc7 // VDPBF16PS Z16, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xcf // VDPBF16PS Z17, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xd7 // VDPBF16PS Z18, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xdf // VDPBF16PS Z19, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xe7 // VDPBF16PS Z20, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xef // VDPBF16PS Z21, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xf7 // VDPBF16PS Z22, Z30, Z31 (Intel order: acc, a, b)
+	BYTE $0x62; BYTE $0x82; BYTE $0x0e; BYTE $0x40; BYTE $0x52; BYTE $0xff // VDPBF16PS Z23, Z30, Z31 (Intel order: acc, a, b)
+	DECQ CX
+	JNZ bf16burst
+	VZEROUPPER
+	RET

@@ -9,3 +9,5 @@ func bf16KernelOn() bool { return false }
 func bf16Tile(a []uint16, lda int, b []uint32, kp int, c []float32, ldc int) {
 	bf16TileGeneric(a, lda, b, kp, c, ldc)
 }
+
+func bf16DotRate() float64 { return 0 }

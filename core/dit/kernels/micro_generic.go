@@ -11,3 +11,5 @@ var (
 
 // SetPortableKernels is a no-op: this build only has the portable kernel.
 func SetPortableKernels(portable bool) {}
+
+func hasAVX512() bool { return false }

@@ -20,17 +20,18 @@ const (
 	// dtype. The default.
 	FP32 Precision = iota
 	// BF16: activations are rounded to bf16 (round to nearest even) and
-	// multiplied with bf16 weights, products accumulated in fp32. Kernels:
-	// AMX-BF16 tiles (TDPBF16PS, Linux asks the kernel for tile permission
-	// on first use) where the CPU has them, else VDPBF16PS (AVX512_BF16).
+	// multiplied with bf16 weights, products accumulated in fp32. Kernels
+	// (BF16Kernel): AMX-BF16 tiles (TDPBF16PS, Linux asks the kernel for
+	// tile permission on first use) where the CPU has them; else VDPBF16PS
+	// (AVX512_BF16) where it retires more flops than the fp32 FMAs
+	// (BF16DotRate, measured once); else the bf16-rounded operands on the
+	// fp32 FMA kernels (bf16·bf16 products are exact in fp32, so only the
+	// summation order differs), as on CPUs without AVX512_BF16 and wasm.
 	// Weights not stored as BF16 are rounded to bf16 as they are packed
 	// (the AMX path that reads weight rows directly wants BF16 weights);
-	// Model.ConvertWeights does that once at load. Without AVX512_BF16 (and
-	// on wasm) the same rounding is emulated on the fp32 kernels: same
-	// results within fp32 summation-order differences, no speedup. On the
-	// machine measured (README) AMX is 2–4× faster than fp32 activations
-	// per matmul; VDPBF16PS alone is ~1.5× slower than the fp32 FMA kernel.
-	// See BF16Native.
+	// Model.ConvertWeights does that once at load. On the Xeon measured for
+	// the README, VDPBF16PS retires one instruction every 2.2–2.8 cycles
+	// against two FMAs a cycle, so bf16 runs on the FMA kernels there.
 	BF16
 )
 
@@ -55,10 +56,51 @@ func ParsePrecision(s string) (Precision, error) {
 	return FP32, fmt.Errorf("precision %q: want fp32 or bf16", s)
 }
 
-// BF16Native reports whether Precision BF16 runs on the AVX512_BF16
-// VDPBF16PS kernel (CPUID leaf 7 subleaf 1, EAX bit 5, and not
-// SetPortableKernels(true)); otherwise it is emulated on the fp32 kernels.
+// BF16Native reports whether the AVX512_BF16 VDPBF16PS kernel can run
+// here (CPUID leaf 7 subleaf 1, EAX bit 5, and not SetPortableKernels(true));
+// BF16Kernel says whether Precision BF16 uses it.
 func BF16Native() bool { return bf16KernelOn() }
+
+// BF16Kernel names the kernel Precision BF16's matmuls run on: "amx"
+// (AMX-BF16 tiles), "vdpbf16ps" (AVX512_BF16, where it outruns the fp32
+// FMAs: see BF16DotRate) or "fp32-fma" (the bf16-rounded operands on the
+// fp32 kernels: exact products, fp32 sums, the same results up to the
+// summation order; on wasm and CPUs without AVX512_BF16 too).
+func BF16Kernel() string {
+	switch {
+	case amxOn():
+		return "amx"
+	case useVDPBF16PS():
+		return "vdpbf16ps"
+	}
+	return "fp32-fma"
+}
+
+// BF16DotRate is VDPBF16PS's fp32-flop throughput over the FMA's on this
+// core, as measured once (0 without AVX512_BF16).
+func BF16DotRate() float64 { return bf16DotRate() }
+
+// bf16Force is SetBF16Kernel's choice ("" = by the measured rate).
+var bf16Force string
+
+// SetBF16Kernel forces the non-AMX kernel of Precision BF16: "vdpbf16ps"
+// (where the CPU has it), "fp32-fma", or "" to choose by BF16DotRate (the
+// default), for tests and benchmarks comparing them.
+func SetBF16Kernel(k string) { bf16Force = k }
+
+// useVDPBF16PS reports whether the non-AMX bf16 matmuls run on VDPBF16PS.
+func useVDPBF16PS() bool {
+	if !bf16KernelOn() {
+		return false
+	}
+	switch bf16Force {
+	case "vdpbf16ps":
+		return true
+	case "fp32-fma":
+		return false
+	}
+	return bf16DotRate() > 1.1
+}
 
 // BF16AMX reports whether Precision BF16 runs its matmuls on AMX-BF16
 // tiles (the CPU has them and Linux granted tile data to the process).
@@ -99,7 +141,7 @@ var (
 func (c *CPU) linearBF16(y, x []float32, m int, w *Weight, b []float32, gelu bool) {
 	n, k := w.Rows, w.Cols
 	roundW := w.DType != tensor.BF16
-	if m <= gemvRows || !bf16KernelOn() {
+	if m <= gemvRows || !bf16KernelOn() || (!amxOn() && !useVDPBF16PS()) {
 		// Emulation (and the few-row products, which are bound by reading
 		// the weights): x rounded to bf16 values, weights rounded as they
 		// are widened, fp32 kernels. bf16·bf16 products are exact in fp32,
@@ -116,7 +158,8 @@ func (c *CPU) linearBF16(y, x []float32, m int, w *Weight, b []float32, gelu boo
 		f32Pool.Put(xp)
 		return
 	}
-	if amxOn() && w.DType == tensor.BF16 && k%32 == 0 && n%32 == 0 {
+	lo, hi := w.Held()
+	if amxOn() && w.DType == tensor.BF16 && k%32 == 0 && lo%32 == 0 && (hi-lo)%32 == 0 {
 		c.linearAMXRows(y, x, m, w, b, gelu)
 		return
 	}
@@ -149,15 +192,15 @@ func (c *CPU) linearBF16(y, x []float32, m int, w *Weight, b []float32, gelu boo
 			clear(dst[k:])
 		}
 	})
-	panels := (n + nr - 1) / nr
+	panels := (hi - lo + nr - 1) / nr
 	grain := max(1, 1<<16/(m*min(k, kc)+1))
-	c.parallel(panels, grain, func(lo, hi int) {
+	c.parallel(panels, grain, func(p0, p1 int) {
 		pb := bf16PanelPool.Get().(*[]uint32)
 		panel := *pb
 		var tile [8 * nr]float32
-		for p := lo; p < hi; p++ {
-			n0 := p * nr
-			nw := min(nr, n-n0)
+		for p := p0; p < p1; p++ {
+			n0 := lo + p*nr
+			nw := min(nr, hi-n0)
 			initColumns(y, b, m, n, n0, nw)
 			for k0 := 0; k0 < k; k0 += kc {
 				kw := min(kc, k-k0)
@@ -224,13 +267,14 @@ func (c *CPU) linearAMXRows(y, x []float32, m int, w *Weight, b []float32, gelu 
 			}
 		}
 	})
-	panels := n / 32
+	lo, hi := w.Held()
+	panels := (hi - lo) / 32
 	grain := max(1, 1<<16/(m*k+1))
-	c.parallel(panels, grain, func(lo, hi int) {
+	c.parallel(panels, grain, func(p0, p1 int) {
 		var out [32 * 32]float32
-		for p := lo; p < hi; p++ {
-			n0 := p * 32
-			wr := w.U16[n0*k:]
+		for p := p0; p < p1; p++ {
+			n0 := lo + p*32
+			wr := w.U16[w.offset(n0, 0):]
 			for m0 := 0; m0 < m; m0 += 32 {
 				amxRows(wr, k, xt[m0:], mp, k/32, &out)
 				for t := m0; t < min(m, m0+32); t++ {
@@ -263,7 +307,7 @@ func packPanelBF16(panel []uint32, w *Weight, n0, nw, k0, kw int) {
 		c := w.Cols
 		kw2 := kw &^ 1
 		for ; j+4 <= nw; j += 4 {
-			off := (n0+j)*c + k0
+			off := w.offset(n0+j, k0)
 			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
 			for kk := 0; kk < kw2; kk += 2 {
 				q := kk / 2
@@ -287,7 +331,7 @@ func packPanelBF16(panel []uint32, w *Weight, n0, nw, k0, kw int) {
 			}
 			continue
 		}
-		off := (n0+j)*w.Cols + k0
+		off := w.offset(n0+j, k0)
 		if w.DType == tensor.BF16 {
 			r := w.U16[off : off+kw]
 			q := 0

@@ -56,10 +56,15 @@ func TestLinearBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	sizes := [][3]int{{1, 5, 3}, {7, 33, 65}, {9, 31, 17}, {13, 45, 77}, {40, 64, 257}, {67, 97, 515}, {96, 64, 40}, {64, 70, 1024}, {45, 96, 160}, {256, 64, 96}}
 	defer setAMX(true)
-	for _, mode := range []string{"amx", "vdpbf16ps", "emulated"} {
+	defer SetBF16Kernel("")
+	for _, mode := range []string{"amx", "vdpbf16ps", "fp32-fma", "emulated"} {
 		portable := mode == "emulated"
 		SetPortableKernels(portable)
 		setAMX(mode == "amx")
+		SetBF16Kernel(map[string]string{"vdpbf16ps": "vdpbf16ps", "fp32-fma": "fp32-fma"}[mode])
+		if got := BF16Kernel(); !portable && mode != "amx" && bf16KernelOn() && got != mode {
+			t.Fatalf("SetBF16Kernel(%q): BF16Kernel() = %q", mode, got)
+		}
 		if (mode == "amx" && !amxOn()) || (mode == "vdpbf16ps" && !bf16KernelOn()) {
 			t.Logf("%s: not on this CPU/OS/build", mode)
 			continue

@@ -11,11 +11,17 @@ import (
 // Weight is a 2-D matrix [Rows, Cols] kept in its stored dtype: F32 weights
 // in F32, BF16/F16 weights as raw 16-bit patterns (half the bytes). Kernels
 // widen them to float32 on the fly. F64 weights are narrowed to F32 at load.
+//
+// A shard (sharded CPU execution: dit.Shard) holds only rows [Lo, Hi) of
+// the matrix: Rows stays the whole matrix's, F32/U16 start at row Lo, and
+// CPU.Linear computes only output columns [Lo, Hi). Hi == 0 means every
+// row (not a shard).
 type Weight struct {
 	DType      tensor.DType // F32, BF16 or F16
 	Rows, Cols int
 	F32        []float32 // DType == F32
 	U16        []uint16  // DType == BF16 or F16
+	Lo, Hi     int       // a shard's rows (Hi == 0: every row)
 }
 
 // Bytes is the memory the weight holds.
@@ -23,12 +29,47 @@ func (w *Weight) Bytes() int64 {
 	return int64(len(w.F32))*4 + int64(len(w.U16))*2
 }
 
-// Row widens row r into dst (len Cols).
-func (w *Weight) Row(r int, dst []float32) {
-	w.Widen(r*w.Cols, dst)
+// Held returns the rows the weight holds: [0, Rows), or a shard's [Lo, Hi).
+func (w *Weight) Held() (lo, hi int) {
+	if w.Hi == 0 {
+		return 0, w.Rows
+	}
+	return w.Lo, w.Hi
 }
 
-// Widen widens len(dst) consecutive elements starting at element off.
+// IsShard reports whether the weight holds only some rows.
+func (w *Weight) IsShard() bool { return w.Hi != 0 }
+
+// offset is the index in F32/U16 of element (r, c).
+func (w *Weight) offset(r, c int) int { return (r-w.Lo)*w.Cols + c }
+
+// Row widens row r into dst (len Cols). A shard panics on rows it lacks.
+func (w *Weight) Row(r int, dst []float32) {
+	if lo, hi := w.Held(); r < lo || r >= hi {
+		panic(fmt.Sprintf("kernels: row %d of a weight shard holding rows [%d, %d)", r, lo, hi))
+	}
+	w.Widen(w.offset(r, 0), dst)
+}
+
+// Shard returns rows [lo, hi) of w as a shard (a copy: w can be dropped).
+func (w *Weight) Shard(lo, hi int) *Weight {
+	if w.IsShard() {
+		panic("kernels: sharding a shard")
+	}
+	s := &Weight{DType: w.DType, Rows: w.Rows, Cols: w.Cols, Lo: lo, Hi: hi}
+	if lo == hi {
+		s.Lo, s.Hi = w.Rows, w.Rows // holds nothing (Hi != 0 still marks a shard)
+	}
+	if w.DType == tensor.F32 {
+		s.F32 = append([]float32(nil), w.F32[lo*w.Cols:hi*w.Cols]...)
+	} else {
+		s.U16 = append([]uint16(nil), w.U16[lo*w.Cols:hi*w.Cols]...)
+	}
+	return s
+}
+
+// Widen widens len(dst) consecutive stored elements starting at index off
+// of F32/U16 (element (r, c) is at (r-Lo)·Cols + c).
 func (w *Weight) Widen(off int, dst []float32) {
 	switch w.DType {
 	case tensor.F32:
@@ -46,12 +87,13 @@ func (w *Weight) Widen(off int, dst []float32) {
 	}
 }
 
-// Float32s returns the whole weight widened to float32 (a copy for 16-bit).
+// Float32s returns the stored rows widened to float32 (a copy for 16-bit;
+// a shard's rows only).
 func (w *Weight) Float32s() []float32 {
 	if w.DType == tensor.F32 {
 		return w.F32
 	}
-	out := make([]float32, w.Rows*w.Cols)
+	out := make([]float32, len(w.U16))
 	w.Widen(0, out)
 	return out
 }
@@ -128,7 +170,7 @@ func (w *Weight) ToDType(dt tensor.DType) *Weight {
 		return w
 	}
 	src := w.Float32s()
-	out := &Weight{DType: dt, Rows: w.Rows, Cols: w.Cols}
+	out := &Weight{DType: dt, Rows: w.Rows, Cols: w.Cols, Lo: w.Lo, Hi: w.Hi}
 	switch dt {
 	case tensor.F32:
 		out.F32 = src
@@ -144,4 +186,19 @@ func (w *Weight) ToDType(dt tensor.DType) *Weight {
 		}
 	}
 	return out
+}
+
+// prefetchRows asks for rows [r0, r1), columns [c0, c0+cw) of the stored
+// weight to be brought into L2 (vecOn only; a no-op past the held rows).
+func (w *Weight) prefetchRows(r0, r1, c0, cw int) {
+	lo, hi := w.Held()
+	r0, r1 = max(r0, lo), min(r1, hi)
+	for r := r0; r < r1; r++ {
+		off := w.offset(r, c0)
+		if w.DType == tensor.F32 {
+			prefetchL2(unsafe.Pointer(&w.F32[off]), 4*cw)
+		} else if len(w.U16) > 0 {
+			prefetchL2(unsafe.Pointer(&w.U16[off]), 2*cw)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 """Times a DiT-XL/2 256 px forward in PyTorch (random weights of the real
 shapes, the math of facebookresearch/DiT models.py) for `build.sh bench`,
-to print next to ditkit's own forward. Usage: torch_dit_bench.py THREADS."""
+to print next to ditkit's own forward (core/dit/internal/forwardbench reads
+these lines): the best of two runs after a warm-up, wall and process CPU
+time. Usage: torch_dit_bench.py THREADS."""
 import math
 import sys
 import time
@@ -54,9 +56,9 @@ def forward(x, t, y):
 for batch in (1, 2):
     x, t, y = torch.randn(batch, C, 32, 32), torch.randint(0, 1000, (batch,)), torch.randint(0, 1000, (batch,))
     forward(x, t, y)  # warm-up
-    best = float("inf")
+    best, cpu = float("inf"), float("inf")
     for _ in range(2):
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         forward(x, t, y)
-        best = min(best, time.time() - t0)
-    print(f"torch DiT-XL/2 forward fp32 batch {batch}: {best:.2f} s ({threads} threads, torch {torch.__version__})")
+        best, cpu = min(best, time.time() - t0), min(cpu, time.process_time() - c0)
+    print(f"torch DiT-XL/2 forward fp32 batch {batch}: {best:.2f} s (cpu {cpu:.2f} s) ({threads} threads, torch {torch.__version__})", flush=True)
