@@ -204,25 +204,17 @@ func registerDiTDiffusers() {
 		keys: func(s *Spec) []Entry {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			p, c := s.Int("patch_size"), s.Int("in_channels")
-			out := c
-			if v, _ := s.params["out_channels"].(int); v > 0 {
-				out = v
-			}
+			out := s.intOr("out_channels", c)
 			bias := s.Bool("attention_bias")
 			var b kb
 			b.conv("pos_embed.proj", h, c, p, p)
 			for i := 0; i < s.Int("num_layers"); i++ {
 				pre := "transformer_blocks." + itoa(i)
-				b.linear(pre+".norm1.emb.timestep_embedder.linear_1", h, 256, true)
-				b.linear(pre+".norm1.emb.timestep_embedder.linear_2", h, h, true)
+				b.embedding(pre+".norm1.emb.timestep_embedder", h, 256)
 				b.param(pre+".norm1.emb.class_embedder.embedding_table.weight", s.Int("num_embeds_ada_norm")+1, h)
 				b.linear(pre+".norm1.linear", 6*h, h, true)
-				b.linear(pre+".attn1.to_q", h, h, bias)
-				b.linear(pre+".attn1.to_k", h, h, bias)
-				b.linear(pre+".attn1.to_v", h, h, bias)
-				b.linear(pre+".attn1.to_out.0", h, h, true)
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.qkvo(pre+".attn1", h, h, bias, true)
+				b.ff(pre+".ff", h, 4*h)
 			}
 			b.linear("proj_out_1", 2*h, h, true)
 			b.linear("proj_out_2", p*p*out, h, true)
@@ -431,10 +423,7 @@ func registerPixArtDiffusers() {
 		keys: func(s *Spec) []Entry {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			p, c := s.Int("patch_size"), s.Int("in_channels")
-			out := c
-			if v, _ := s.params["out_channels"].(int); v > 0 {
-				out = v
-			}
+			out := s.intOr("out_channels", c)
 			bias := s.Bool("attention_bias")
 			x := s.Int("cross_attention_dim")
 			var b kb
@@ -443,30 +432,19 @@ func registerPixArtDiffusers() {
 			for i := 0; i < s.Int("num_layers"); i++ {
 				pre := "transformer_blocks." + itoa(i)
 				b.param(pre+".scale_shift_table", 6, h)
-				b.linear(pre+".attn1.to_q", h, h, bias)
-				b.linear(pre+".attn1.to_k", h, h, bias)
-				b.linear(pre+".attn1.to_v", h, h, bias)
-				b.linear(pre+".attn1.to_out.0", h, h, true)
-				b.linear(pre+".attn2.to_q", h, h, bias)
-				b.linear(pre+".attn2.to_k", h, x, bias)
-				b.linear(pre+".attn2.to_v", h, x, bias)
-				b.linear(pre+".attn2.to_out.0", h, h, true)
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.qkvo(pre+".attn1", h, h, bias, true)
+				b.qkvo(pre+".attn2", h, x, bias, true)
+				b.ff(pre+".ff", h, 4*h)
 			}
 			b.linear("proj_out", p*p*out, h, true)
-			b.linear("adaln_single.emb.timestep_embedder.linear_1", h, 256, true)
-			b.linear("adaln_single.emb.timestep_embedder.linear_2", h, h, true)
+			b.embedding("adaln_single.emb.timestep_embedder", h, 256)
 			if s.additionalConditions() {
-				b.linear("adaln_single.emb.resolution_embedder.linear_1", h/3, 256, true)
-				b.linear("adaln_single.emb.resolution_embedder.linear_2", h/3, h/3, true)
-				b.linear("adaln_single.emb.aspect_ratio_embedder.linear_1", h/3, 256, true)
-				b.linear("adaln_single.emb.aspect_ratio_embedder.linear_2", h/3, h/3, true)
+				b.embedding("adaln_single.emb.resolution_embedder", h/3, 256)
+				b.embedding("adaln_single.emb.aspect_ratio_embedder", h/3, 256)
 			}
 			b.linear("adaln_single.linear", 6*h, h, true)
 			if ct, ok := s.params["caption_channels"].(int); ok && ct > 0 {
-				b.linear("caption_projection.linear_1", h, ct, true)
-				b.linear("caption_projection.linear_2", h, h, true)
+				b.embedding("caption_projection", h, ct)
 			}
 			return b.e
 		},
@@ -713,16 +691,7 @@ func registerMMDiT() {
 	}, pAny("grad_ckpt_settings", "from_pretrained", "cache_dir", "device_map", "torch_dtype", "strict_load"))
 	register(&family{
 		FamilyInfo: FamilyInfo{ID: "mmdit", Description: "Open-Sora 2.0 MMDiTModel (opensora/models/mmdit) and the Flux (BFL) layout; defaults = Open-Sora 2.0 256px config where the dataclass has none", Params: params},
-		validate: func(s *Spec) error {
-			if err := checkHeads(s, "hidden_size", "num_heads"); err != nil {
-				return err
-			}
-			hd := s.Int("hidden_size") / s.Int("num_heads")
-			if sum := sum(s.Ints("axes_dim")); sum != hd {
-				return fieldErr(s.Family, "axes_dim", "sums to %d, expected head dim %d", sum, hd)
-			}
-			return checkMLP(s)
-		},
+		validate: validateFluxLike,
 		keys: func(s *Spec) []Entry {
 			// the BFL layout; the final projection's width is in_channels
 			return fluxKeys(s, s.Int("in_channels"), s.Bool("fused_qkv"), s.Bool("cond_embed"))
