@@ -442,12 +442,7 @@ func (p *planner) planFamilyLayout() error {
 			}
 		}
 		if n > 0 {
-			s := fix.AddPrefix(tp)
-			for _, t := range p.cur {
-				s.Keys = append(s.Keys, t.Name)
-				s.Produces = append(s.Produces, tp+t.Name)
-			}
-			return p.add(s)
+			return p.addPrefix(tp)
 		}
 	}
 	return nil
