@@ -53,11 +53,10 @@ func stditConfig(s *spec.Spec) (STDiTConfig, error) {
 
 // STDiTBlock is one spatial-temporal block.
 type STDiTBlock struct {
-	ScaleShift                 []float32 // [6, H]
-	Attn, AttnProj             Linear
-	TempQKV, TempProj          Linear
-	CrossQ, CrossKV, CrossProj Linear
-	FC1, FC2                   Linear
+	ScaleShift        []float32 // [6, H]
+	Attn, AttnProj    Linear
+	TempQKV, TempProj Linear
+	t2iCross          // cross_attn, mlp
 }
 
 // STDiT is a loaded Open-Sora 1.0 STDiT (a Net).
@@ -92,8 +91,7 @@ func buildSTDiT(s *spec.Spec, r *reader) (Net, error) {
 	mh := cfg.mlpHidden()
 	m := &STDiT{Cfg: cfg, spec: s}
 	r.linear(&m.XEmbed, "x_embedder.proj", H, cfg.InChannels*pt*ph*pw)
-	r.linear(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
-	r.linear(&m.TMLP2, "t_embedder.mlp.2", H, H)
+	r.timestepEmbedder(&m.TMLP1, &m.TMLP2, "t_embedder", H)
 	r.linear(&m.TBlock, "t_block.1", 6*H, H)
 	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
 	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
@@ -105,11 +103,7 @@ func buildSTDiT(s *spec.Spec, r *reader) (Net, error) {
 		r.linear(&b.AttnProj, pre+"attn.proj", H, H)
 		r.linear(&b.TempQKV, pre+"attn_temp.qkv", 3*H, H)
 		r.linear(&b.TempProj, pre+"attn_temp.proj", H, H)
-		r.linear(&b.CrossQ, pre+"cross_attn.q_linear", H, H)
-		r.linear(&b.CrossKV, pre+"cross_attn.kv_linear", 2*H, H)
-		r.linear(&b.CrossProj, pre+"cross_attn.proj", H, H)
-		r.linear(&b.FC1, pre+"mlp.fc1", mh, H)
-		r.linear(&b.FC2, pre+"mlp.fc2", H, mh)
+		b.t2iCross.read(r, pre, H, mh)
 	}
 	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
 	r.linear(&m.Final, "final_layer.linear", pt*ph*pw*cfg.OutChannels(), H)
@@ -201,9 +195,7 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 	b.op(&AddOp{Dst: h, Src: pos, Rows: rows, Cols: H, Mod: S})
 	// Timestep: te (raw, for the final layer) and t0 = t_block(te).
 	b.tap("t_freq", tfreq, B, TimestepFreqs)
-	b.linear(t1a, tfreq, B, &m.TMLP1)
-	b.op(&SiLUOp{Dst: t1b, Src: t1a, N: B * H})
-	b.linear(te, t1b, B, &m.TMLP2)
+	b.siluMLP(te, tfreq, t1a, t1b, B, &m.TMLP1, &m.TMLP2)
 	b.tap("t_emb", te, B, H)
 	b.op(&SiLUOp{Dst: st, Src: te, N: B * H})
 	b.linear(t0, st, B, &m.TBlock)
@@ -272,7 +264,7 @@ func (m *STDiT) linears() []*Linear {
 	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
 	for i := range m.Blocks {
 		b := &m.Blocks[i]
-		ls = append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
+		ls = append(append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj), b.t2iCross.linears()...)
 	}
 	return ls
 }

@@ -4,6 +4,35 @@ package dit
 // T2I block and final layer): mod = scale_shift_table[None] + t0 and
 // x·(1 + scale) + shift modulation per sample (group rows each).
 
+// t2iCross is the end of a T2I block (PixArtBlock, Open-Sora's STDiT
+// blocks): cross-attention to the caption (MultiHeadCrossAttention) and
+// the MLP.
+type t2iCross struct {
+	CrossQ, CrossKV, CrossProj Linear
+	FC1, FC2                   Linear
+}
+
+// read reads pre+"cross_attn.*" and pre+"mlp.*" (H wide, MLP hidden mh).
+func (c *t2iCross) read(r *reader, pre string, H, mh int) {
+	r.linear(&c.CrossQ, pre+"cross_attn.q_linear", H, H)
+	r.linear(&c.CrossKV, pre+"cross_attn.kv_linear", 2*H, H)
+	r.linear(&c.CrossProj, pre+"cross_attn.proj", H, H)
+	r.linear(&c.FC1, pre+"mlp.fc1", mh, H)
+	r.linear(&c.FC2, pre+"mlp.fc2", H, mh)
+}
+
+func (c *t2iCross) linears() []*Linear {
+	return []*Linear{&c.CrossQ, &c.CrossKV, &c.CrossProj, &c.FC1, &c.FC2}
+}
+
+// siluMLP appends out = l2(SiLU(l1(in))) over rows (a TimestepEmbedder's
+// or SizeEmbedder's mlp), with a and s [rows, l1 out] as scratch.
+func (b *builder) siluMLP(out, in, a, s Buf, rows int, l1, l2 *Linear) {
+	b.linear(a, in, rows, l1)
+	b.op(&SiLUOp{Dst: s, Src: a, N: rows * l1.W.Rows})
+	b.linear(out, s, rows, l2)
+}
+
 // t2iMod appends mod [B, 6H] = t0 [B, 6H] + scale_shift_table [6H].
 func (b *builder) t2iMod(mod, t0 Buf, sst []float32, B, H int) {
 	b.op(&AddOp{Dst: mod, Src: t0, Rows: B, Cols: 6 * H, Set: true})
