@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -103,9 +102,9 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		enc.Encode(rep)
+		if err := writeJSON(stdout, rep); err != nil {
+			return fail(stderr, err)
+		}
 		return exitOK
 	}
 	printConvert(stdout, rep)

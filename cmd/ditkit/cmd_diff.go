@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -112,9 +111,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		if err := enc.Encode(d); err != nil {
+		if err := writeJSON(stdout, d); err != nil {
 			return fail(stderr, err)
 		}
 	} else {

@@ -61,9 +61,9 @@ func runSpecs(args []string, stdout, stderr io.Writer) int {
 		out.Families = append(out.Families, fj)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		enc.Encode(out)
+		if err := writeJSON(stdout, out); err != nil {
+			return fail(stderr, err)
+		}
 		return exitOK
 	}
 	fmt.Fprintln(stdout, "Families (spec JSON: {\"family\": ID, field: value, ...}; missing fields take the defaults):")
@@ -149,9 +149,9 @@ func runSpec(args []string, stdout, stderr io.Writer) int {
 		for i, e := range es {
 			out[i] = ej{e.Name, e.Shape, e.Buffer, e.Fixed}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		enc.Encode(out)
+		if err := writeJSON(stdout, out); err != nil {
+			return fail(stderr, err)
+		}
 		return exitOK
 	}
 	if err := spec.WriteSpecKeys(stdout, s, es); err != nil {

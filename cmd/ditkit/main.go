@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -121,6 +122,14 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 		args = args[1:]
 	}
 	return pos, 0, true
+}
+
+// writeJSON prints v as the commands' --json output: one indented JSON
+// value.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(v)
 }
 
 // fail prints a one-line error and returns exitError.
