@@ -460,6 +460,15 @@ func (s *Spec) additionalConditions() bool {
 
 // ---------------------------------------------------------------- Open-Sora 1.0 STDiT
 
+// osT2IParams are the T2I block's parameters every Open-Sora STDiT
+// generation declares alike.
+var osT2IParams = []Param{
+	pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+	pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
+	pBool("pred_sigma", true, "output 2C channels"),
+	pInt("caption_channels", 4096, 1, "text width Ct"),
+}
+
 var osRuntime = []string{"drop_path", "dtype", "freeze", "enable_flashattn", "enable_flash_attn", "enable_layernorm_kernel", "enable_layernorm_apex", "enable_sequence_parallelism", "from_pretrained"}
 
 func validatePatch3(s *Spec) error {
@@ -477,10 +486,7 @@ func registerSTDiT() {
 		pInt("hidden_size", 1152, 1, "H"),
 		pInt("depth", 28, 1, "blocks"),
 		pInt("num_heads", 16, 1, "heads (not visible in shapes)"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
-		pBool("pred_sigma", true, "output 2C channels"),
-		pInt("caption_channels", 4096, 1, "text width Ct"),
+	}, osT2IParams, []Param{
 		pInt("model_max_length", 120, 1, "text tokens L"),
 		pFloat("space_scale", 1.0, 0, true, "spatial position-table scale (no key effect)"),
 		pFloat("time_scale", 1.0, 0, true, "temporal position-table scale (no key effect)"),
@@ -533,10 +539,7 @@ func registerSTDiT2() {
 		pInt("hidden_size", 1152, 1, "H"),
 		pInt("depth", 28, 1, "blocks"),
 		pInt("num_heads", 16, 1, "heads (head dim = rope.freqs length × 2)"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
-		pBool("pred_sigma", true, "output 2C channels"),
-		pInt("caption_channels", 4096, 1, "text width Ct"),
+	}, osT2IParams, []Param{
 		pInt("model_max_length", 120, 1, "text tokens L (v1.1 configs build 200)"),
 		pBool("qk_norm", false, "per-head LlamaRMSNorm q_norm/k_norm (v1.1 configs: true)"),
 	}, pAny("input_size", "input_sq_size", "no_temporal_pos_emb", "qk_norm_legacy"), pAny(osRuntime...), pAny(hfConfigFields...))
@@ -594,19 +597,16 @@ func registerSTDiT3() {
 			inC, id = 16, "stdit3-v4"
 			desc = "Open-Sora 1.3 STDiT3 / OpenSora-STDiT-v4 (tag v1.3; x_embedder_cond(_mask), optional windowed 3-D RoPE, skip_temporal)"
 		}
-		params := []Param{
+		params := concat([]Param{
 			pInt("in_channels", inC, 1, "latent channels"),
 			pInts("patch_size", []int{1, 2, 2}, 3, 1, "patch (pt, ph, pw)"),
 			pInt("hidden_size", 1152, 1, "H"),
 			pInt("depth", 28, 1, "blocks per stack"),
 			pInt("num_heads", 16, 1, "heads (head dim from q_norm / rope.freqs)"),
-			pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-			pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
-			pBool("pred_sigma", true, "output 2C channels"),
-			pInt("caption_channels", 4096, 1, "text width Ct"),
+		}, osT2IParams, []Param{
 			pInt("model_max_length", 300, 1, "text tokens L"),
 			pBool("qk_norm", true, "per-head LlamaRMSNorm q_norm/k_norm"),
-		}
+		})
 		if v4 {
 			params = append(params,
 				pBool("skip_temporal", false, "no temporal_blocks"),
@@ -673,15 +673,7 @@ func registerSTDiT3() {
 func registerMMDiT() {
 	params := concat([]Param{
 		pInt("in_channels", 64, 1, "packed latent channels per token (16-ch latent × 2×2)"),
-		pInt("vec_in_dim", 768, 1, "pooled text vector width (CLIP-L)"),
-		pInt("context_in_dim", 4096, 1, "text token width (T5-XXL)"),
-		pInt("hidden_size", 3072, 1, "H"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pInt("num_heads", 24, 1, "heads (head dim from query_norm.scale)"),
-		pInt("depth", 19, 1, "double-stream blocks"),
-		pInt("depth_single_blocks", 38, 0, "single-stream blocks"),
-		pInts("axes_dim", []int{16, 56, 56}, 0, 1, "RoPE axes (sum = head dim)"),
-		pInt("theta", 10000, 1, "RoPE base (no key effect)"),
+	}, fluxParams, []Param{
 		pBool("qkv_bias", true, "bias on double-block q/k/v projections"),
 		pBool("guidance_embed", false, "guidance_in (Flux-dev)"),
 		pBool("cond_embed", false, "cond_in (Open-Sora 2.0 i2v)"),
@@ -691,7 +683,7 @@ func registerMMDiT() {
 	}, pAny("grad_ckpt_settings", "from_pretrained", "cache_dir", "device_map", "torch_dtype", "strict_load"))
 	register(&family{
 		FamilyInfo: FamilyInfo{ID: "mmdit", Description: "Open-Sora 2.0 MMDiTModel (opensora/models/mmdit) and the Flux (BFL) layout; defaults = Open-Sora 2.0 256px config where the dataclass has none", Params: params},
-		validate: validateFluxLike,
+		validate:   validateFluxLike,
 		keys: func(s *Spec) []Entry {
 			// the BFL layout; the final projection's width is in_channels
 			return fluxKeys(s, s.Int("in_channels"), s.Bool("fused_qkv"), s.Bool("cond_embed"))

@@ -76,23 +76,29 @@ func shortName(s *Spec, parts ...any) string {
 
 // ---------------------------------------------------------------- Flux (BFL)
 
+// fluxParams are BFL's FluxParams shared by Flux and Open-Sora 2.0's
+// MMDiT (their in/out channels and biases differ).
+var fluxParams = []Param{
+	pInt("vec_in_dim", 768, 1, "pooled text vector width (CLIP-L)"),
+	pInt("context_in_dim", 4096, 1, "text token width (T5-XXL)"),
+	pInt("hidden_size", 3072, 1, "H"),
+	pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+	pInt("num_heads", 24, 1, "heads (head dim from query_norm.scale)"),
+	pInt("depth", 19, 1, "double-stream blocks"),
+	pInt("depth_single_blocks", 38, 0, "single-stream blocks"),
+	pInts("axes_dim", []int{16, 56, 56}, 0, 1, "RoPE axes (sum = head dim)"),
+	pInt("theta", 10000, 1, "RoPE base (no key effect)"),
+}
+
 func registerFlux() {
-	params := []Param{
+	params := concat([]Param{
 		pInt("in_channels", 64, 1, "packed latent channels per token (16-ch latent × 2×2; Fill 384, Canny/Depth 128)"),
 		pInt("out_channels", 64, 1, "packed output channels"),
-		pInt("vec_in_dim", 768, 1, "pooled text vector width (CLIP-L)"),
-		pInt("context_in_dim", 4096, 1, "text token width (T5-XXL)"),
-		pInt("hidden_size", 3072, 1, "H"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pInt("num_heads", 24, 1, "heads (head dim from query_norm.scale)"),
-		pInt("depth", 19, 1, "double-stream blocks"),
-		pInt("depth_single_blocks", 38, 0, "single-stream blocks"),
-		pInts("axes_dim", []int{16, 56, 56}, 0, 1, "RoPE axes (sum = head dim)"),
-		pInt("theta", 10000, 1, "RoPE base (no key effect)"),
+	}, fluxParams, []Param{
 		pBool("qkv_bias", true, "bias on the double blocks' qkv"),
 		pBool("guidance_embed", true, "guidance_in (dev, Fill, Canny, Depth, Kontext; false for schnell)"),
 		pPrefix(),
-	}
+	})
 	register(&family{
 		FamilyInfo: FamilyInfo{ID: "flux", Description: "black-forest-labs/flux src/flux/model.py Flux(FluxParams) (the flux1-*.safetensors release layout); defaults = flux-dev", Params: params},
 		validate:   validateFluxLike,
