@@ -125,11 +125,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 
 func printDiff(w io.Writer, d *report.Diff) {
 	fmt.Fprintln(w, d.Verdict.Summary)
-	root := d.WeightsRoot
-	if root == "" {
-		root = "(top level)"
-	}
-	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", term(d.File), term(root), term(d.Target))
+	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", term(d.File), rootText(d.WeightsRoot), term(d.Target))
 	if d.Detected != nil {
 		fmt.Fprintf(w, "checkpoint looks like: %s", d.Detected.Family)
 		if d.Detected.Version != "" {

@@ -77,24 +77,25 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// rootText names a weights root for the terminal ("(top level)" for "").
+func rootText(root string) string {
+	if root == "" {
+		return "(top level)"
+	}
+	return term(root)
+}
+
 func printInspect(w io.Writer, r *report.Inspect) {
 	fmt.Fprintf(w, "file:         %s (%s)\n", term(r.File), humanBytes(r.Size))
 	fmt.Fprintf(w, "format:       %s\n", r.Format)
 	if g := r.GGUF; g != nil {
 		printGGUF(w, g)
 	}
-	root := r.WeightsRoot
-	if root == "" {
-		root = "(top level)"
-	}
-	fmt.Fprintf(w, "weights root: %s", term(root))
+	fmt.Fprintf(w, "weights root: %s", rootText(r.WeightsRoot))
 	if len(r.Alternatives) > 0 {
 		alts := make([]string, len(r.Alternatives))
 		for i, a := range r.Alternatives {
-			alts[i] = term(a)
-			if a == "" {
-				alts[i] = "(top level)"
-			}
+			alts[i] = rootText(a)
 		}
 		fmt.Fprintf(w, "   (also: %s; pick with --root)", strings.Join(alts, ", "))
 	}
