@@ -74,6 +74,16 @@ func shortName(s *Spec, parts ...any) string {
 	return out
 }
 
+// diffusersName is a diffusers-layout spec's short name: heads, head dim
+// and layers (diffusersNameIn adds in_channels).
+func diffusersName(s *Spec) string {
+	return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
+}
+
+func diffusersNameIn(s *Spec) string {
+	return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
+}
+
 // ---------------------------------------------------------------- Flux (BFL)
 
 // fluxParams are BFL's FluxParams shared by Flux and Open-Sora 2.0's
@@ -414,9 +424,7 @@ func registerWanDiffusers() {
 			b.linear("proj_out", prod(p)*s.Int("out_channels"), d, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
-		},
+		name: diffusersNameIn,
 	})
 }
 
@@ -677,9 +685,7 @@ func registerSD3Diffusers() {
 			b.linear("proj_out", p*p*s.Int("out_channels"), h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
@@ -861,8 +867,6 @@ func registerHunyuanVideoDiffusers() {
 			b.linear("proj_out", pt*p*p*s.Int("out_channels"), h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
-		},
+		name: diffusersNameIn,
 	})
 }

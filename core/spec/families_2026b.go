@@ -103,9 +103,7 @@ func registerLTX() {
 			}
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
@@ -155,9 +153,7 @@ func registerLTXDiffusers() {
 			b.linear("proj_out", s.Int("out_channels"), h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
@@ -249,9 +245,7 @@ func registerCogVideoX() {
 			b.linear("proj_out", rows, h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
-		},
+		name: diffusersNameIn,
 	})
 }
 
@@ -390,9 +384,7 @@ func registerSanaDiffusers() {
 			b.linear("proj_out", p*p*out, h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
