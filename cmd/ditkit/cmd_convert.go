@@ -101,13 +101,9 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 			rep.Components = append(rep.Components, crep)
 		}
 	}
-	if *asJSON {
-		if err := writeJSON(stdout, rep); err != nil {
-			return fail(stderr, err)
-		}
-		return exitOK
+	if err := emit(stdout, *asJSON, rep, printConvert); err != nil {
+		return fail(stderr, err)
 	}
-	printConvert(stdout, rep)
 	return exitOK
 }
 

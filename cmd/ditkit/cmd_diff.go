@@ -110,12 +110,8 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if *asJSON {
-		if err := writeJSON(stdout, d); err != nil {
-			return fail(stderr, err)
-		}
-	} else {
-		printDiff(stdout, d)
+	if err := emit(stdout, *asJSON, d, printDiff); err != nil {
+		return fail(stderr, err)
 	}
 	if d.Clean {
 		return exitOK

@@ -67,13 +67,9 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 			rep.Tensors[i].SHA256 = sums[i]
 		}
 	}
-	if *asJSON {
-		if err := writeJSON(stdout, rep); err != nil {
-			return fail(stderr, err)
-		}
-		return exitOK
+	if err := emit(stdout, *asJSON, rep, printInspect); err != nil {
+		return fail(stderr, err)
 	}
-	printInspect(stdout, rep)
 	return exitOK
 }
 

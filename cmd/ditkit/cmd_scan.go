@@ -59,13 +59,9 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if *asJSON {
-		if err := writeJSON(stdout, rep); err != nil {
-			return fail(stderr, err)
-		}
-		return scanExit(rep.Verdict)
+	if err := emit(stdout, *asJSON, rep, printScan); err != nil {
+		return fail(stderr, err)
 	}
-	printScan(stdout, rep)
 	return scanExit(rep.Verdict)
 }
 

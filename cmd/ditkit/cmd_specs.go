@@ -60,15 +60,16 @@ func runSpecs(args []string, stdout, stderr io.Writer) int {
 		}
 		out.Families = append(out.Families, fj)
 	}
-	if *asJSON {
-		if err := writeJSON(stdout, out); err != nil {
-			return fail(stderr, err)
-		}
-		return exitOK
+	if err := emit(stdout, *asJSON, out, printSpecs); err != nil {
+		return fail(stderr, err)
 	}
-	fmt.Fprintln(stdout, "Families (spec JSON: {\"family\": ID, field: value, ...}; missing fields take the defaults):")
+	return exitOK
+}
+
+func printSpecs(w io.Writer, out specsJSON) {
+	fmt.Fprintln(w, "Families (spec JSON: {\"family\": ID, field: value, ...}; missing fields take the defaults):")
 	for _, f := range out.Families {
-		fmt.Fprintf(stdout, "\n  %s — %s\n", f.ID, f.Description)
+		fmt.Fprintf(w, "\n  %s — %s\n", f.ID, f.Description)
 		var ps []string
 		for _, p := range f.Params {
 			if p.Default != nil {
@@ -77,17 +78,16 @@ func runSpecs(args []string, stdout, stderr io.Writer) int {
 				ps = append(ps, p.Name)
 			}
 		}
-		fmt.Fprintf(stdout, "    %s\n", strings.Join(ps, " "))
+		fmt.Fprintf(w, "    %s\n", strings.Join(ps, " "))
 	}
-	fmt.Fprintln(stdout, "\nPresets (--arch NAME):")
+	fmt.Fprintln(w, "\nPresets (--arch NAME):")
 	for _, p := range out.Presets {
-		fmt.Fprintf(stdout, "  %-40s %-14s %s\n", p.Name, p.Family, p.Description)
+		fmt.Fprintf(w, "  %-40s %-14s %s\n", p.Name, p.Family, p.Description)
 	}
-	fmt.Fprintln(stdout, "\nFix operations:")
+	fmt.Fprintln(w, "\nFix operations:")
 	for _, o := range out.Fixes {
-		fmt.Fprintf(stdout, "  %-13s %s\n", o.Name, o.Doc)
+		fmt.Fprintf(w, "  %-13s %s\n", o.Name, o.Doc)
 	}
-	return exitOK
 }
 
 func jsonish(v any) string {

@@ -132,6 +132,15 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// emit prints a command's result: v as JSON with --json, else as text.
+func emit[T any](w io.Writer, asJSON bool, v T, text func(io.Writer, T)) error {
+	if asJSON {
+		return writeJSON(w, v)
+	}
+	text(w, v)
+	return nil
+}
+
 // fail prints a one-line error and returns exitError.
 func fail(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "ditkit: "+term(err.Error()))
