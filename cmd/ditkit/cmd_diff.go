@@ -86,12 +86,9 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	dtype := fs.String("dtype", "keep", "plan a cast of floating-point tensors: keep, fp32, fp16, bf16")
 	keep := fs.Bool("keep-unexpected", false, "do not plan to drop keys the target lacks")
-	pos, code, ok := parseFlags(fs, args)
+	file, code, ok := parseOne(fs, c, args, stderr, "need exactly one FILE")
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one FILE")
 	}
 	req, err := tf.request()
 	if err != nil {
@@ -101,7 +98,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	ck, f, err := openCheckpoint(pos[0], *tf.root)
+	ck, f, err := openCheckpoint(file, *tf.root)
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -45,14 +45,11 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	root := fs.String("root", "", "use this container path as the weights root (e.g. model, ema)")
 	hashes := fs.Bool("sha256", false, "also hash every tensor's bytes (reads all the data; the metadata-only inspect reads a few KB)")
-	pos, code, ok := parseFlags(fs, args)
+	file, code, ok := parseOne(fs, c, args, stderr, "need exactly one FILE")
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one FILE")
-	}
-	ck, f, err := openCheckpoint(pos[0], *root)
+	ck, f, err := openCheckpoint(file, *root)
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -48,14 +48,11 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	c := commands["scan"]
 	fs := newFlags(c, stdout, stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	pos, code, ok := parseFlags(fs, args)
+	file, code, ok := parseOne(fs, c, args, stderr, "need exactly one FILE")
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one FILE")
-	}
-	rep, err := scanFile(pos[0])
+	rep, err := scanFile(file)
 	if err != nil {
 		return fail(stderr, err)
 	}

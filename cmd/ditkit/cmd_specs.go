@@ -118,14 +118,11 @@ func runSpec(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(c, stdout, stderr)
 	keys := fs.Bool("keys", false, "print the state-dict key list in the reference keys/*.txt format (docs/keys/2026's for today's families)")
 	asJSON := fs.Bool("json", false, "with --keys: a JSON array of {name, shape, buffer, fixed}")
-	pos, code, ok := parseFlags(fs, args)
+	arg, code, ok := parseOne(fs, c, args, stderr, "need exactly one PRESET or SPEC.json (ditkit specs lists the presets)")
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one PRESET or SPEC.json (ditkit specs lists the presets)")
-	}
-	s, err := loadSpec(pos[0])
+	s, err := loadSpec(arg)
 	if err != nil {
 		return fail(stderr, err)
 	}

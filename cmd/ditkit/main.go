@@ -141,6 +141,19 @@ func emit[T any](w io.Writer, asJSON bool, v T, text func(io.Writer, T)) error {
 	return nil
 }
 
+// parseOne parses flags and the one positional argument a command takes;
+// need is the usage error when it is not exactly one.
+func parseOne(fs *flag.FlagSet, c *command, args []string, stderr io.Writer, need string) (string, int, bool) {
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return "", code, false
+	}
+	if len(pos) != 1 {
+		return "", usageError(stderr, c, need), false
+	}
+	return pos[0], exitOK, true
+}
+
 // fail prints a one-line error and returns exitError.
 func fail(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "ditkit: "+term(err.Error()))
