@@ -91,19 +91,12 @@ type PixArtBlock struct {
 // PixArt is a loaded PixArt-α or PixArt-Σ, plain (PixArt) or multi-scale
 // (PixArtMS) (a Net).
 type PixArt struct {
-	Cfg          PixArtConfig
-	spec         *spec.Spec
-	PosEmbed     []float32 // the pos_embed buffer [base², H] (nil when not saved)
-	XEmbed       Linear    // [H, C·p·p]
-	TMLP1, TMLP2 Linear
-	TBlock       Linear    // t_block.1 [6H, H]
-	YProj1       Linear    // [H, Ct]
-	YProj2       Linear    // [H, H]
-	YEmbedding   []float32 // null caption [L, Ct]
-	CSize, AR    [2]Linear // micro-conditions: csize_embedder / ar_embedder mlp.0, mlp.2
-	Blocks       []PixArtBlock
-	FinalShift   []float32 // final_layer.scale_shift_table [2, H]
-	Final        Linear
+	Cfg        PixArtConfig
+	spec       *spec.Spec
+	PosEmbed   []float32 // the pos_embed buffer [base², H] (nil when not saved)
+	t2iWeights           // embedders, final layer
+	CSize, AR  [2]Linear // micro-conditions: csize_embedder / ar_embedder mlp.0, mlp.2
+	Blocks     []PixArtBlock
 
 	progs programs
 }
@@ -117,11 +110,7 @@ func buildPixArt(s *spec.Spec, r *reader) (Net, error) {
 	H, p, C := cfg.HiddenSize, cfg.PatchSize, cfg.InChannels
 	mh := mlpHidden(H, cfg.MLPRatio)
 	m := &PixArt{Cfg: cfg, spec: s}
-	r.linear(&m.XEmbed, "x_embedder.proj", H, C*p*p)
-	r.timestepEmbedder(&m.TMLP1, &m.TMLP2, "t_embedder", H)
-	r.linear(&m.TBlock, "t_block.1", 6*H, H)
-	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
-	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
+	m.readEmbedders(r, H, C*p*p, cfg.CaptionChannels)
 	if cfg.MicroCondition {
 		for i, pre := range []string{"csize_embedder", "ar_embedder"} {
 			l := []*[2]Linear{&m.CSize, &m.AR}[i]
@@ -150,11 +139,10 @@ func buildPixArt(s *spec.Spec, r *reader) (Net, error) {
 		}
 		b.t2iCross.read(r, pre, H, mh)
 	}
-	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
-	r.linear(&m.Final, "final_layer.linear", p*p*cfg.OutChannels(), H)
+	m.readFinal(r, H, p*p*cfg.OutChannels())
 	g := cfg.BaseSize()
 	m.PosEmbed = r.vec("pos_embed", g*g*H, true)
-	m.YEmbedding = r.vec("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, true)
+	m.readNullCaption(r, cfg.ModelMaxLength, cfg.CaptionChannels)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -563,7 +551,7 @@ func (m *PixArt) FLOPsAt(shape []int) float64 {
 }
 
 func (m *PixArt) linears() []*Linear {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	ls := m.t2iWeights.linears()
 	if m.Cfg.MicroCondition {
 		ls = append(ls, &m.CSize[0], &m.CSize[1], &m.AR[0], &m.AR[1])
 	}

@@ -65,15 +65,8 @@ type STDiT struct {
 	spec         *spec.Spec
 	PosEmbed     []float32 // [S, H]
 	PosEmbedTemp []float32 // [T, H]
-	XEmbed       Linear    // [H, C·pt·ph·pw]
-	TMLP1, TMLP2 Linear
-	TBlock       Linear    // [6H, H]
-	YProj1       Linear    // [H, Ct]
-	YProj2       Linear    // [H, H]
-	YEmbedding   []float32 // null caption [L, Ct]
+	t2iWeights             // embedders, final layer
 	Blocks       []STDiTBlock
-	FinalShift   []float32 // scale_shift_table [2, H]
-	Final        Linear
 
 	progs programs
 }
@@ -90,11 +83,7 @@ func buildSTDiT(s *spec.Spec, r *reader) (Net, error) {
 	gt, gh, gw := cfg.grid()
 	mh := cfg.mlpHidden()
 	m := &STDiT{Cfg: cfg, spec: s}
-	r.linear(&m.XEmbed, "x_embedder.proj", H, cfg.InChannels*pt*ph*pw)
-	r.timestepEmbedder(&m.TMLP1, &m.TMLP2, "t_embedder", H)
-	r.linear(&m.TBlock, "t_block.1", 6*H, H)
-	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
-	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
+	m.readEmbedders(r, H, cfg.InChannels*pt*ph*pw, cfg.CaptionChannels)
 	m.Blocks = make([]STDiTBlock, cfg.Depth)
 	for i := range m.Blocks {
 		b, pre := &m.Blocks[i], fmt.Sprintf("blocks.%d.", i)
@@ -105,11 +94,10 @@ func buildSTDiT(s *spec.Spec, r *reader) (Net, error) {
 		r.linear(&b.TempProj, pre+"attn_temp.proj", H, H)
 		b.t2iCross.read(r, pre, H, mh)
 	}
-	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
-	r.linear(&m.Final, "final_layer.linear", pt*ph*pw*cfg.OutChannels(), H)
+	m.readFinal(r, H, pt*ph*pw*cfg.OutChannels())
 	m.PosEmbed = r.table("pos_embed", gh*gw*H)
 	m.PosEmbedTemp = r.table("pos_embed_temporal", gt*H)
-	m.YEmbedding = r.vec("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, true)
+	m.readNullCaption(r, cfg.ModelMaxLength, cfg.CaptionChannels)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -261,7 +249,7 @@ func (m *STDiT) FLOPs(n int) float64 {
 }
 
 func (m *STDiT) linears() []*Linear {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	ls := m.t2iWeights.linears()
 	for i := range m.Blocks {
 		b := &m.Blocks[i]
 		ls = append(append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj), b.t2iCross.linears()...)

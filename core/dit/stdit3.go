@@ -145,20 +145,13 @@ type STDiT3Block struct {
 
 // STDiT3 is a loaded Open-Sora 1.2 STDiT3 or 1.3 STDiT-v4 (a Net).
 type STDiT3 struct {
-	Cfg          STDiT3Config
-	spec         *spec.Spec
-	RoPEFreqs    []float32 // rope.freqs
-	XEmbed       Linear    // [H, C·pt·ph·pw]
-	TMLP1, TMLP2 Linear
-	FPS1, FPS2   Linear // fps_embedder
-	TBlock       Linear // [6H, H]
-	YProj1       Linear // [H, Ct]
-	YProj2       Linear
-	YEmbedding   []float32 // null caption [L, Ct]
-	Spatial      []STDiT3Block
-	Temporal     []STDiT3Block // nil with skip_temporal
-	FinalShift   []float32     // [2, H]
-	Final        Linear
+	Cfg        STDiT3Config
+	spec       *spec.Spec
+	RoPEFreqs  []float32 // rope.freqs
+	t2iWeights           // embedders, final layer
+	FPS1, FPS2 Linear    // fps_embedder
+	Spatial    []STDiT3Block
+	Temporal   []STDiT3Block // nil with skip_temporal
 
 	progs programs
 }
@@ -174,13 +167,9 @@ func buildSTDiT3(s *spec.Spec, r *reader) (Net, error) {
 	p := cfg.PatchSize
 	m := &STDiT3{Cfg: cfg, spec: s}
 	m.RoPEFreqs = r.table("rope.freqs", cfg.ropeDim()/2)
-	r.linear(&m.XEmbed, "x_embedder.proj", H, cfg.InChannels*p[0]*p[1]*p[2])
-	r.timestepEmbedder(&m.TMLP1, &m.TMLP2, "t_embedder", H)
+	m.readEmbedders(r, H, cfg.InChannels*p[0]*p[1]*p[2], cfg.CaptionChannels)
 	r.timestepEmbedder(&m.FPS1, &m.FPS2, "fps_embedder", H)
-	r.linear(&m.TBlock, "t_block.1", 6*H, H)
-	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
-	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
-	m.YEmbedding = r.vec("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, true)
+	m.readNullCaption(r, cfg.ModelMaxLength, cfg.CaptionChannels)
 	readBlocks := func(stack string) []STDiT3Block {
 		bs := make([]STDiT3Block, cfg.Depth)
 		for i := range bs {
@@ -200,8 +189,7 @@ func buildSTDiT3(s *spec.Spec, r *reader) (Net, error) {
 	if !cfg.SkipTemporal {
 		m.Temporal = readBlocks("temporal_blocks")
 	}
-	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
-	r.linear(&m.Final, "final_layer.linear", p[0]*p[1]*p[2]*cfg.OutChannels(), H)
+	m.readFinal(r, H, p[0]*p[1]*p[2]*cfg.OutChannels())
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -739,7 +727,7 @@ func (m *STDiT3) FLOPsAt(shape []int) float64 {
 }
 
 func (m *STDiT3) linears() []*Linear {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.FPS1, &m.FPS2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	ls := append(m.t2iWeights.linears(), &m.FPS1, &m.FPS2)
 	for _, stack := range [][]STDiT3Block{m.Spatial, m.Temporal} {
 		for i := range stack {
 			b := &stack[i]

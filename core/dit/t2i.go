@@ -4,6 +4,45 @@ package dit
 // T2I block and final layer): mod = scale_shift_table[None] + t0 and
 // x·(1 + scale) + shift modulation per sample (group rows each).
 
+// t2iWeights are a T2I model's embedders and final layer (PixArt,
+// Open-Sora's STDiT and STDiT3): x_embedder, t_embedder, t_block,
+// y_embedder and T2IFinalLayer.
+type t2iWeights struct {
+	XEmbed       Linear    // x_embedder.proj [H, C·patch volume]
+	TMLP1, TMLP2 Linear    // t_embedder.mlp.0, mlp.2
+	TBlock       Linear    // t_block.1 [6H, H]
+	YProj1       Linear    // y_embedder.y_proj.fc1 [H, Ct]
+	YProj2       Linear    // y_embedder.y_proj.fc2 [H, H]
+	YEmbedding   []float32 // y_embedder.y_embedding: the null caption [L, Ct] (nil when not saved)
+	FinalShift   []float32 // final_layer.scale_shift_table [2, H]
+	Final        Linear    // final_layer.linear
+}
+
+// readEmbedders reads x_embedder (patchIn inputs per token), t_embedder,
+// t_block and y_embedder.y_proj (Ct caption channels).
+func (w *t2iWeights) readEmbedders(r *reader, H, patchIn, Ct int) {
+	r.linear(&w.XEmbed, "x_embedder.proj", H, patchIn)
+	r.timestepEmbedder(&w.TMLP1, &w.TMLP2, "t_embedder", H)
+	r.linear(&w.TBlock, "t_block.1", 6*H, H)
+	r.linear(&w.YProj1, "y_embedder.y_proj.fc1", H, Ct)
+	r.linear(&w.YProj2, "y_embedder.y_proj.fc2", H, H)
+}
+
+// readNullCaption reads the optional null caption y_embedder.y_embedding.
+func (w *t2iWeights) readNullCaption(r *reader, L, Ct int) {
+	w.YEmbedding = r.vec("y_embedder.y_embedding", L*Ct, true)
+}
+
+// readFinal reads T2IFinalLayer (out outputs per token).
+func (w *t2iWeights) readFinal(r *reader, H, out int) {
+	w.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
+	r.linear(&w.Final, "final_layer.linear", out, H)
+}
+
+func (w *t2iWeights) linears() []*Linear {
+	return []*Linear{&w.XEmbed, &w.TMLP1, &w.TMLP2, &w.TBlock, &w.YProj1, &w.YProj2, &w.Final}
+}
+
 // t2iCross is the end of a T2I block (PixArtBlock, Open-Sora's STDiT
 // blocks): cross-attention to the caption (MultiHeadCrossAttention) and
 // the MLP.
