@@ -103,7 +103,34 @@ type Checkpoint struct {
 
 // Open sniffs the format and reads the metadata of a checkpoint.
 // name is used in error messages only.
-func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
+func Open(r io.ReaderAt, size int64, name string) (*Checkpoint, error) {
+	return opened(r, size, name, func() (*Checkpoint, error) {
+		kind, h := format.Sniff(r, size)
+		switch {
+		case kind == nil || kind.Name == format.Pickle && h.B[0] != 0x80:
+			return nil, ferr(name, ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle or safetensors file (starts with %q)", h.B[:min(len(h.B), 16)])
+		case kind.Refuse != "":
+			return nil, kind.Refusal(name)
+		case kind.Name == format.Zip:
+			return openTorchZip(r, size, name)
+		case kind.Name == format.Pickle:
+			return openLegacy(r, size, name)
+		case kind.Name == format.Safetensors:
+			return openSafetensors(r, size, name)
+		case kind.Name == format.GGUF: // gguf.go
+			return openGGUF(r, size, name, GGUFOptions{})
+		case kind.Name == format.TorchTar:
+			return nil, ferr(name, ErrUnsupported, "", "legacy tar checkpoint (PyTorch ≤ 0.1.x) is not supported: re-save it with a newer torch.save")
+		}
+		return nil, ferr(name, ErrUnsupported, "", "%s: ditkit scans it (ditkit scan) but does not read tensors from it", kind.What)
+	})
+}
+
+// opened runs a format reader (read) on a non-empty file, turns a panic on
+// malformed input into an error naming the file, and finishes what every
+// opened checkpoint gets: its name, size and reader, the weights root and
+// the safety scan.
+func opened(r io.ReaderAt, size int64, name string, read func() (*Checkpoint, error)) (ck *Checkpoint, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			ck, err = nil, ferr(name, ErrCorrupt, "", "reader failed on malformed input: %v", p)
@@ -112,26 +139,7 @@ func Open(r io.ReaderAt, size int64, name string) (ck *Checkpoint, err error) {
 	if size <= 0 {
 		return nil, ferr(name, ErrFormat, "", "empty file")
 	}
-	kind, h := format.Sniff(r, size)
-	switch {
-	case kind == nil || kind.Name == format.Pickle && h.B[0] != 0x80:
-		return nil, ferr(name, ErrFormat, "offset 0", "not a PyTorch zip, PyTorch legacy pickle or safetensors file (starts with %q)", h.B[:min(len(h.B), 16)])
-	case kind.Refuse != "":
-		return nil, kind.Refusal(name)
-	case kind.Name == format.Zip:
-		ck, err = openTorchZip(r, size, name)
-	case kind.Name == format.Pickle:
-		ck, err = openLegacy(r, size, name)
-	case kind.Name == format.Safetensors:
-		ck, err = openSafetensors(r, size, name)
-	case kind.Name == format.GGUF: // gguf.go
-		ck, err = openGGUF(r, size, name, GGUFOptions{})
-	case kind.Name == format.TorchTar:
-		return nil, ferr(name, ErrUnsupported, "", "legacy tar checkpoint (PyTorch ≤ 0.1.x) is not supported: re-save it with a newer torch.save")
-	default:
-		return nil, ferr(name, ErrUnsupported, "", "%s: ditkit scans it (ditkit scan) but does not read tensors from it", kind.What)
-	}
-	if err != nil {
+	if ck, err = read(); err != nil {
 		return nil, err
 	}
 	ck.Name, ck.Size, ck.r = name, size, r

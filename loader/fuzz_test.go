@@ -213,8 +213,14 @@ func timed(t *testing.T, what string, b []byte) {
 		t.Fatalf("%s: %v", what, err)
 	}
 	if d := time.Since(start); d > hangGuard {
-		os.WriteFile("/tmp/slow.bin", b, 0o644)
-		t.Fatalf("%s took %v", what, d)
+		// keep the input for a reproduction, under a name no other run clobbers
+		kept := "(not kept)"
+		if f, err := os.CreateTemp("", "ditkit-slow-*.bin"); err == nil {
+			f.Write(b)
+			f.Close()
+			kept = f.Name()
+		}
+		t.Fatalf("%s took %v (input kept at %s)", what, d, kept)
 	}
 }
 

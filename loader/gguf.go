@@ -656,14 +656,7 @@ func numelOf(s []int) int64 { n, _ := tensor.Numel(s); return n }
 
 // OpenGGUF reads a GGUF file with options (Open uses the defaults).
 func OpenGGUF(r io.ReaderAt, size int64, name string, opt GGUFOptions) (*Checkpoint, error) {
-	ck, err := openGGUF(r, size, name, opt)
-	if err != nil {
-		return nil, err
-	}
-	ck.Name, ck.Size, ck.r = name, size, r
-	ck.chooseWeightsRoot()
-	ck.attachScan(r, size)
-	return ck, nil
+	return opened(r, size, name, func() (*Checkpoint, error) { return openGGUF(r, size, name, opt) })
 }
 
 // checkQuant validates a quantized GGUF tensor: whole blocks, stored size

@@ -466,6 +466,19 @@ func collectTensors(root any, visit func(name string, tr *tensorRef) error) erro
 		}
 		return p + "/" + k
 	}
+	// items walks a list's or tuple's elements, named by index.
+	items := func(prefix string, container any, xs []any, depth int) error {
+		if seen[container] {
+			return nil
+		}
+		seen[container] = true
+		for i, it := range xs {
+			if err := walk(join(prefix, strconv.Itoa(i)), it, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	walk = func(prefix string, v any, depth int) error {
 		if depth > 200 {
 			return fmt.Errorf("containers nested deeper than 200 levels at %q", prefix)
@@ -495,25 +508,9 @@ func collectTensors(root any, visit func(name string, tr *tensorRef) error) erro
 				}
 			}
 		case *types.List:
-			if seen[x] {
-				return nil
-			}
-			seen[x] = true
-			for i, it := range *x {
-				if err := walk(join(prefix, strconv.Itoa(i)), it, depth+1); err != nil {
-					return err
-				}
-			}
+			return items(prefix, x, *x, depth)
 		case *types.Tuple:
-			if seen[x] {
-				return nil
-			}
-			seen[x] = true
-			for i, it := range *x {
-				if err := walk(join(prefix, strconv.Itoa(i)), it, depth+1); err != nil {
-					return err
-				}
-			}
+			return items(prefix, x, *x, depth)
 		case *Object:
 			if seen[x] {
 				return nil

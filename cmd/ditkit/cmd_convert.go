@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -102,13 +101,9 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 			rep.Components = append(rep.Components, crep)
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		enc.Encode(rep)
-		return exitOK
+	if err := emit(stdout, *asJSON, rep, printConvert); err != nil {
+		return fail(stderr, err)
 	}
-	printConvert(stdout, rep)
 	return exitOK
 }
 

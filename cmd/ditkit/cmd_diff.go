@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -87,12 +86,9 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	dtype := fs.String("dtype", "keep", "plan a cast of floating-point tensors: keep, fp32, fp16, bf16")
 	keep := fs.Bool("keep-unexpected", false, "do not plan to drop keys the target lacks")
-	pos, code, ok := parseFlags(fs, args)
+	file, code, ok := parseOne(fs, c, args, stderr, "need exactly one FILE")
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one FILE")
 	}
 	req, err := tf.request()
 	if err != nil {
@@ -102,7 +98,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	ck, f, err := openCheckpoint(pos[0], *tf.root)
+	ck, f, err := openCheckpoint(file, *tf.root)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -111,14 +107,8 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		if err := enc.Encode(d); err != nil {
-			return fail(stderr, err)
-		}
-	} else {
-		printDiff(stdout, d)
+	if err := emit(stdout, *asJSON, d, printDiff); err != nil {
+		return fail(stderr, err)
 	}
 	if d.Clean {
 		return exitOK
@@ -128,11 +118,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 
 func printDiff(w io.Writer, d *report.Diff) {
 	fmt.Fprintln(w, d.Verdict.Summary)
-	root := d.WeightsRoot
-	if root == "" {
-		root = "(top level)"
-	}
-	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", term(d.File), term(root), term(d.Target))
+	fmt.Fprintf(w, "file:    %s (weights root %s)\ntarget:  %s\n", term(d.File), rootText(d.WeightsRoot), term(d.Target))
 	if d.Detected != nil {
 		fmt.Fprintf(w, "checkpoint looks like: %s", d.Detected.Family)
 		if d.Detected.Version != "" {

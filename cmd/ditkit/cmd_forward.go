@@ -90,11 +90,6 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if mf.root != "" {
-		if err := ck.SetWeightsRoot(mf.root); err != nil {
-			return nil, err
-		}
-	}
 	var req spec.Request
 	switch {
 	case mf.arch != "" && mf.specPath != "":

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -46,14 +45,11 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	root := fs.String("root", "", "use this container path as the weights root (e.g. model, ema)")
 	hashes := fs.Bool("sha256", false, "also hash every tensor's bytes (reads all the data; the metadata-only inspect reads a few KB)")
-	pos, code, ok := parseFlags(fs, args)
+	file, code, ok := parseOne(fs, c, args, stderr, "need exactly one FILE")
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one FILE")
-	}
-	ck, f, err := openCheckpoint(pos[0], *root)
+	ck, f, err := openCheckpoint(file, *root)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -68,16 +64,18 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 			rep.Tensors[i].SHA256 = sums[i]
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		if err := enc.Encode(rep); err != nil {
-			return fail(stderr, err)
-		}
-		return exitOK
+	if err := emit(stdout, *asJSON, rep, printInspect); err != nil {
+		return fail(stderr, err)
 	}
-	printInspect(stdout, rep)
 	return exitOK
+}
+
+// rootText names a weights root for the terminal ("(top level)" for "").
+func rootText(root string) string {
+	if root == "" {
+		return "(top level)"
+	}
+	return term(root)
 }
 
 func printInspect(w io.Writer, r *report.Inspect) {
@@ -86,18 +84,11 @@ func printInspect(w io.Writer, r *report.Inspect) {
 	if g := r.GGUF; g != nil {
 		printGGUF(w, g)
 	}
-	root := r.WeightsRoot
-	if root == "" {
-		root = "(top level)"
-	}
-	fmt.Fprintf(w, "weights root: %s", term(root))
+	fmt.Fprintf(w, "weights root: %s", rootText(r.WeightsRoot))
 	if len(r.Alternatives) > 0 {
 		alts := make([]string, len(r.Alternatives))
 		for i, a := range r.Alternatives {
-			alts[i] = term(a)
-			if a == "" {
-				alts[i] = "(top level)"
-			}
+			alts[i] = rootText(a)
 		}
 		fmt.Fprintf(w, "   (also: %s; pick with --root)", strings.Join(alts, ", "))
 	}

@@ -115,11 +115,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		if n.Classes() > 0 {
 			return fail(stderr, fmt.Errorf("--caption: %s is class-conditional: use --class", n.Spec().Family))
 		}
-		ts, err := readTensors(rf.caption)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		if req.Caption, err = sample.CaptionFile(ts, rf.caption); err != nil {
+		if req.Caption, err = readCaption(rf.caption); err != nil {
 			return fail(stderr, err)
 		}
 	}
@@ -148,28 +144,14 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 			req.Steps = fileSteps
 		}
 	}
-	var xSteps []float32
-	start := time.Now()
-	req.Step = func(i, total, t int, xs []float32) {
-		if *latentOut != "" {
-			xSteps = append(xSteps, xs...)
-		}
-		fmt.Fprintf(stderr, "step %d/%d t=%d %.1fs\n", i+1, total, t, time.Since(start).Seconds())
-	}
-	res, err := sample.Run(context.Background(), n.Net, req) // the built Net: its optional methods (dit.ChannelAxis, CFGCond) count
+	res, xSteps, err := runSampler(n, req, *latentOut != "", stderr)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	fmt.Fprintf(stderr, "ditkit %s: conditioned on %s\n", name, res.Conditioning)
-	img, how, err := resultImage(context.Background(), res, dec, *decPath, mf.threads)
-	if err != nil {
+	if err := writePreview(name, res, dec, *decPath, mf.threads, *outPath, stdout, stderr); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stderr, "ditkit %s: preview drawn with %s\n", name, how)
-	if err := writeFileAtomic(*outPath, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
-		return fail(stderr, err)
-	}
-	fmt.Fprintf(stdout, "wrote %s (%d×%d px)\n", *outPath, img.Bounds().Dx(), img.Bounds().Dy())
 	if *latentOut != "" {
 		meta := map[string]string{"producer": "ditkit sample", "sampler": *sampler, "steps": strconv.Itoa(res.Steps)}
 		meta["conditioning"] = res.Conditioning
@@ -189,6 +171,45 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "wrote %s (out, x_steps)\n", *latentOut)
 	}
 	return exitOK
+}
+
+// runSampler runs req on n, printing each step on stderr; with keepSteps
+// it also returns the latent after every step (x_steps).
+func runSampler(n *runNet, req sample.Request, keepSteps bool, stderr io.Writer) (*sample.Result, []float32, error) {
+	var xSteps []float32
+	start := time.Now()
+	req.Step = func(i, total, t int, xs []float32) {
+		if keepSteps {
+			xSteps = append(xSteps, xs...)
+		}
+		fmt.Fprintf(stderr, "step %d/%d t=%d %.1fs\n", i+1, total, t, time.Since(start).Seconds())
+	}
+	res, err := sample.Run(context.Background(), n.Net, req) // the built Net: its optional methods (dit.ChannelAxis, CFGCond) count
+	return res, xSteps, err
+}
+
+// writePreview draws a sampling result (resultImage), writes the PNG to
+// out and says how on stderr and where on stdout.
+func writePreview(name string, res *sample.Result, dec *decode.Decoder, decPath string, threads int, out string, stdout, stderr io.Writer) error {
+	img, how, err := resultImage(context.Background(), res, dec, decPath, threads)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "ditkit %s: preview drawn with %s\n", name, how)
+	if err := writeFileAtomic(out, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d×%d px)\n", out, img.Bounds().Dx(), img.Bounds().Dy())
+	return nil
+}
+
+// readCaption reads a --caption file (sample.CaptionFile).
+func readCaption(path string) (*sample.Caption, error) {
+	ts, err := readTensors(path)
+	if err != nil {
+		return nil, err
+	}
+	return sample.CaptionFile(ts, path)
 }
 
 // resultImage draws a sampling result's conditional samples: decoded by

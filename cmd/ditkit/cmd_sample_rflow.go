@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ditkit/ditkit/core/decode"
 	"github.com/ditkit/ditkit/core/dit"
-	"github.com/ditkit/ditkit/core/preview"
 	"github.com/ditkit/ditkit/core/sample"
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -88,11 +85,8 @@ func runFlowSample(name string, n *runNet, mf *modelFlags, rf *rflowFlags, set m
 		}
 	}
 	if rf.caption != "" {
-		ts, err := readTensors(rf.caption)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		if req.Caption, err = sample.CaptionFile(ts, rf.caption); err != nil {
+		var err error
+		if req.Caption, err = readCaption(rf.caption); err != nil {
 			return fail(stderr, err)
 		}
 		captionFrom = rf.caption
@@ -123,27 +117,13 @@ func runFlowSample(name string, n *runNet, mf *modelFlags, rf *rflowFlags, set m
 		captionFrom += fmt.Sprintf(", guided (scale %g) against the model's null caption", a.cfgScale)
 	}
 	fmt.Fprintf(stderr, "ditkit %s: rectified flow, caption: %s\n", name, captionFrom)
-	var xSteps []float32
-	start := time.Now()
-	req.Step = func(i, total, t int, xs []float32) {
-		if a.latentOut != "" {
-			xSteps = append(xSteps, xs...)
-		}
-		fmt.Fprintf(stderr, "step %d/%d t=%d %.1fs\n", i+1, total, t, time.Since(start).Seconds())
-	}
-	res, err := sample.Run(context.Background(), n.Net, req)
+	res, xSteps, err := runSampler(n, req, a.latentOut != "", stderr)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	img, how, err := resultImage(context.Background(), res, a.dec, a.decPath, mf.threads)
-	if err != nil {
+	if err := writePreview(name, res, a.dec, a.decPath, mf.threads, a.out, a.stdout, stderr); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stderr, "ditkit %s: preview drawn with %s\n", name, how)
-	if err := writeFileAtomic(a.out, func(w io.Writer) error { return preview.WritePNG(w, img) }); err != nil {
-		return fail(stderr, err)
-	}
-	fmt.Fprintf(a.stdout, "wrote %s (%d×%d px)\n", a.out, img.Bounds().Dx(), img.Bounds().Dy())
 	if a.latentOut == "" {
 		return exitOK
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -49,26 +48,17 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	c := commands["scan"]
 	fs := newFlags(c, stdout, stderr)
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	pos, code, ok := parseFlags(fs, args)
+	file, code, ok := parseOne(fs, c, args, stderr, "need exactly one FILE")
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one FILE")
-	}
-	rep, err := scanFile(pos[0])
+	rep, err := scanFile(file)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		if err := enc.Encode(rep); err != nil {
-			return fail(stderr, err)
-		}
-		return scanExit(rep.Verdict)
+	if err := emit(stdout, *asJSON, rep, printScan); err != nil {
+		return fail(stderr, err)
 	}
-	printScan(stdout, rep)
 	return scanExit(rep.Verdict)
 }
 

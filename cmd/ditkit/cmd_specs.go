@@ -60,15 +60,16 @@ func runSpecs(args []string, stdout, stderr io.Writer) int {
 		}
 		out.Families = append(out.Families, fj)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		enc.Encode(out)
-		return exitOK
+	if err := emit(stdout, *asJSON, out, printSpecs); err != nil {
+		return fail(stderr, err)
 	}
-	fmt.Fprintln(stdout, "Families (spec JSON: {\"family\": ID, field: value, ...}; missing fields take the defaults):")
+	return exitOK
+}
+
+func printSpecs(w io.Writer, out specsJSON) {
+	fmt.Fprintln(w, "Families (spec JSON: {\"family\": ID, field: value, ...}; missing fields take the defaults):")
 	for _, f := range out.Families {
-		fmt.Fprintf(stdout, "\n  %s — %s\n", f.ID, f.Description)
+		fmt.Fprintf(w, "\n  %s — %s\n", f.ID, f.Description)
 		var ps []string
 		for _, p := range f.Params {
 			if p.Default != nil {
@@ -77,17 +78,16 @@ func runSpecs(args []string, stdout, stderr io.Writer) int {
 				ps = append(ps, p.Name)
 			}
 		}
-		fmt.Fprintf(stdout, "    %s\n", strings.Join(ps, " "))
+		fmt.Fprintf(w, "    %s\n", strings.Join(ps, " "))
 	}
-	fmt.Fprintln(stdout, "\nPresets (--arch NAME):")
+	fmt.Fprintln(w, "\nPresets (--arch NAME):")
 	for _, p := range out.Presets {
-		fmt.Fprintf(stdout, "  %-40s %-14s %s\n", p.Name, p.Family, p.Description)
+		fmt.Fprintf(w, "  %-40s %-14s %s\n", p.Name, p.Family, p.Description)
 	}
-	fmt.Fprintln(stdout, "\nFix operations:")
+	fmt.Fprintln(w, "\nFix operations:")
 	for _, o := range out.Fixes {
-		fmt.Fprintf(stdout, "  %-13s %s\n", o.Name, o.Doc)
+		fmt.Fprintf(w, "  %-13s %s\n", o.Name, o.Doc)
 	}
-	return exitOK
 }
 
 func jsonish(v any) string {
@@ -118,14 +118,11 @@ func runSpec(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(c, stdout, stderr)
 	keys := fs.Bool("keys", false, "print the state-dict key list in the reference keys/*.txt format (docs/keys/2026's for today's families)")
 	asJSON := fs.Bool("json", false, "with --keys: a JSON array of {name, shape, buffer, fixed}")
-	pos, code, ok := parseFlags(fs, args)
+	arg, code, ok := parseOne(fs, c, args, stderr, "need exactly one PRESET or SPEC.json (ditkit specs lists the presets)")
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return usageError(stderr, c, "need exactly one PRESET or SPEC.json (ditkit specs lists the presets)")
-	}
-	s, err := loadSpec(pos[0])
+	s, err := loadSpec(arg)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -149,9 +146,9 @@ func runSpec(args []string, stdout, stderr io.Writer) int {
 		for i, e := range es {
 			out[i] = ej{e.Name, e.Shape, e.Buffer, e.Fixed}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", " ")
-		enc.Encode(out)
+		if err := writeJSON(stdout, out); err != nil {
+			return fail(stderr, err)
+		}
 		return exitOK
 	}
 	if err := spec.WriteSpecKeys(stdout, s, es); err != nil {

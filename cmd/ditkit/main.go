@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -121,6 +122,36 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, int, bool) {
 		args = args[1:]
 	}
 	return pos, 0, true
+}
+
+// writeJSON prints v as the commands' --json output: one indented JSON
+// value.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(v)
+}
+
+// emit prints a command's result: v as JSON with --json, else as text.
+func emit[T any](w io.Writer, asJSON bool, v T, text func(io.Writer, T)) error {
+	if asJSON {
+		return writeJSON(w, v)
+	}
+	text(w, v)
+	return nil
+}
+
+// parseOne parses flags and the one positional argument a command takes;
+// need is the usage error when it is not exactly one.
+func parseOne(fs *flag.FlagSet, c *command, args []string, stderr io.Writer, need string) (string, int, bool) {
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return "", code, false
+	}
+	if len(pos) != 1 {
+		return "", usageError(stderr, c, need), false
+	}
+	return pos[0], exitOK, true
 }
 
 // fail prints a one-line error and returns exitError.

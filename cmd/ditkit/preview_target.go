@@ -109,19 +109,16 @@ func (p *previewFlags) convert(path string, mf *modelFlags, outPath string, stde
 	return nil
 }
 
-// open opens the checkpoint loadNet builds from: the file at path, or the
-// converted weights preview prepared (closing drops them).
+// open opens the checkpoint loadNet builds from: the file (or sharded
+// set) at path under --root as every command opens it, or the converted
+// weights preview prepared (closing drops them).
 func (mf *modelFlags) open(path string) (*loader.Checkpoint, io.Closer, error) {
 	if mf.converted != nil {
 		ck, drop := mf.converted, mf.dropConverted
 		mf.converted, mf.dropConverted = nil, nil
 		return ck, closeFunc(drop), nil
 	}
-	ck, f, err := loader.OpenFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return ck, f, nil
+	return openCheckpoint(path, mf.root)
 }
 
 type closeFunc func()

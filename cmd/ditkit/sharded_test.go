@@ -91,3 +91,17 @@ func TestShardedSets(t *testing.T) {
 		t.Errorf("escaping index: exit %d %q", code, errs)
 	}
 }
+
+// forward (and so sample and preview) opens a sharded set as diff,
+// inspect and convert do: through its index.
+func TestForwardShardedSet(t *testing.T) {
+	idx := writeShards(t, t.TempDir(), ".safetensors")
+	ref := fixtures.Path(t, "dit_A/ref_forward_fp32.safetensors")
+	out := filepath.Join(t.TempDir(), "out.safetensors")
+	if code, _, errs := runCLI(t, "forward", idx, "--spec", specFile(t, "dit_A"), "--inputs", ref, "-o", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if e := relErr(t, readF64(t, out, "out"), readF64(t, ref, "out")); e > 1e-5 {
+		t.Errorf("max rel error %.3g", e)
+	}
+}

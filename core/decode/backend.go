@@ -3,8 +3,8 @@ package decode
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
+
+	"github.com/ditkit/ditkit/core/internal/par"
 )
 
 // Buf is an activation a Backend owns (the CPU's is a []float32; a GPU's
@@ -78,13 +78,6 @@ type CPU struct {
 }
 
 var _ Backend = (*CPU)(nil)
-
-func (c *CPU) threads() int {
-	if c.Threads <= 0 {
-		return runtime.GOMAXPROCS(0)
-	}
-	return c.Threads
-}
 
 // Alloc implements Backend.
 func (c *CPU) Alloc(n int) (Buf, error) { return make([]float32, n), nil }
@@ -265,42 +258,8 @@ func row4(o0, o1, o2, o3, s, w0, w1, w2, w3 []float32) {
 	o3[n-1] += d0*l + d1*m
 }
 
-// parallel splits [0, n) into chunks and runs fn on them. With one thread
-// the chunks run in order with Yield between them.
+// parallel splits [0, n) into chunks and runs fn on them (par.For over
+// c.Threads, yielding between chunks when single-threaded).
 func (c *CPU) parallel(n, grain int, fn func(lo, hi int)) {
-	if n <= 0 {
-		return
-	}
-	grain = max(grain, 1)
-	th := c.threads()
-	if th <= 1 || n <= grain {
-		if c.Yield == nil {
-			fn(0, n)
-			return
-		}
-		step := max(grain, n/8)
-		for lo := 0; lo < n; lo += step {
-			fn(lo, min(n, lo+step))
-			c.Yield()
-		}
-		return
-	}
-	chunks := min(th*4, (n+grain-1)/grain)
-	step := (n + chunks - 1) / chunks
-	var wg sync.WaitGroup
-	next := make(chan int, chunks)
-	for lo := 0; lo < n; lo += step {
-		next <- lo
-	}
-	close(next)
-	for range min(th, chunks) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for lo := range next {
-				fn(lo, min(n, lo+step))
-			}
-		}()
-	}
-	wg.Wait()
+	par.For(c.Threads, n, grain, c.Yield, fn)
 }

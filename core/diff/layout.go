@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/fix"
 )
@@ -77,9 +78,18 @@ var layouts = []layout{
 	},
 }
 
+// patterns caches pattern's regexps (layout rules are a fixed set; the
+// planner matches every key against them).
+var patterns sync.Map
+
 // pattern compiles "blocks.{i}.attn." into a prefix regexp.
 func pattern(p string) *regexp.Regexp {
-	return regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\{i\}`, `(\d+)`))
+	if re, ok := patterns.Load(p); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(p), `\{i\}`, `(\d+)`))
+	patterns.Store(p, re)
+	return re
 }
 
 // mapKey rewrites key by the first rule whose from-pattern matches.

@@ -2,7 +2,6 @@ package diff
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -276,24 +275,13 @@ type move struct {
 	other []string // the other layout's key(s)
 }
 
-var rulePatterns = map[string]*regexp.Regexp{}
-
-func rulePattern(p string) *regexp.Regexp {
-	if re, ok := rulePatterns[p]; ok {
-		return re
-	}
-	re := pattern(p)
-	rulePatterns[p] = re
-	return re
-}
-
 // movesFor applies the first matching rule to every original key.
 func movesFor(rules []moveRule, origKeys []string) []move {
 	var out []move
 	for _, k := range origKeys {
 		for ri := range rules {
 			r := &rules[ri]
-			m := rulePattern(r.from).FindStringSubmatch(k)
+			m := pattern(r.from).FindStringSubmatch(k)
 			if m == nil {
 				continue
 			}
@@ -442,12 +430,7 @@ func (p *planner) planFamilyLayout() error {
 			}
 		}
 		if n > 0 {
-			s := fix.AddPrefix(tp)
-			for _, t := range p.cur {
-				s.Keys = append(s.Keys, t.Name)
-				s.Produces = append(s.Produces, tp+t.Name)
-			}
-			return p.add(s)
+			return p.addPrefix(tp)
 		}
 	}
 	return nil

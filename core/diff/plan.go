@@ -158,15 +158,20 @@ func (p *planner) planPrefix() error {
 			}
 		}
 		if n > before && n > len(p.cur)/2 {
-			s := fix.AddPrefix(pr)
-			for _, t := range p.cur {
-				s.Keys = append(s.Keys, t.Name)
-				s.Produces = append(s.Produces, pr+t.Name)
-			}
-			return p.add(s)
+			return p.addPrefix(pr)
 		}
 	}
 	return nil
+}
+
+// addPrefix plans prepending pr to every current key.
+func (p *planner) addPrefix(pr string) error {
+	s := fix.AddPrefix(pr)
+	for _, t := range p.cur {
+		s.Keys = append(s.Keys, t.Name)
+		s.Produces = append(s.Produces, pr+t.Name)
+	}
+	return p.add(s)
 }
 
 // planRenames applies layout renames the target needs.

@@ -214,6 +214,13 @@ func (r *reader) bias(l *Linear, name string, rows int) {
 	}
 }
 
+// timestepEmbedder reads a TimestepEmbedder / SizeEmbedder's mlp (name.mlp.0
+// [h, 256], name.mlp.2 [h, h]) into l1, l2.
+func (r *reader) timestepEmbedder(l1, l2 *Linear, name string, h int) {
+	r.linear(l1, name+".mlp.0", h, TimestepFreqs)
+	r.linear(l2, name+".mlp.2", h, h)
+}
+
 // vec reads a tensor of n values as float32; absent tensors are an error
 // unless optional, when they come back nil.
 func (r *reader) vec(name string, n int, optional bool) []float32 {

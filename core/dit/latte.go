@@ -136,9 +136,7 @@ func (m *Latte) program(N, F int) *Program {
 	b.tap("x_embedder", h, N*F, T, H)
 	b.op(&AddOp{Dst: h, Src: pos, Rows: rows, Cols: H, Mod: T})
 	b.tap("t_freq", tfreq, N, TimestepFreqs)
-	b.linear(t0, tfreq, N, &m.TMLP1)
-	b.op(&SiLUOp{Dst: t1, Src: t0, N: N * H})
-	b.linear(c, t1, N, &m.TMLP2)
+	b.siluMLP(c, tfreq, t0, t1, N, &m.TMLP1, &m.TMLP2)
 	b.tap("t_embedder", c, N, H)
 	// The blocks' c: t + y (extras 2) or t + text projection (extras 78);
 	// the final layer's: t + y (extras 2), else t alone.

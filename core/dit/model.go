@@ -38,8 +38,7 @@ type ditWeights struct {
 func (w *ditWeights) read(r *reader, cfg Config, labels bool) {
 	H, p, C, mh := cfg.HiddenSize, cfg.PatchSize, cfg.InChannels, cfg.MLPHidden()
 	r.linear(&w.XEmbed, "x_embedder.proj", H, C*p*p)
-	r.linear(&w.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
-	r.linear(&w.TMLP2, "t_embedder.mlp.2", H, H)
+	r.timestepEmbedder(&w.TMLP1, &w.TMLP2, "t_embedder", H)
 	if labels {
 		var yt Linear
 		rows := cfg.NumClasses
@@ -219,9 +218,7 @@ func (m *Model) program(n int) *Program {
 	b.tap("x_embed_pos", h, n, T, H)
 	// 3–5. Conditioning c = t_embedder(t) + y_embedder(y), then SiLU(c).
 	b.tap("t_freq", tfreq, n, TimestepFreqs)
-	b.linear(t0, tfreq, n, &m.TMLP1)
-	b.op(&SiLUOp{Dst: t1, Src: t0, N: n * H})
-	b.linear(c, t1, n, &m.TMLP2)
+	b.siluMLP(c, tfreq, t0, t1, n, &m.TMLP1, &m.TMLP2)
 	b.tap("t_emb", c, n, H)
 	b.tap("y_emb", yemb, n, H)
 	b.op(&AddOp{Dst: c, Src: yemb, Rows: n, Cols: H})

@@ -80,31 +80,23 @@ func pixartConfig(s *spec.Spec) (PixArtConfig, error) {
 
 // PixArtBlock is one PixArtBlock / PixArtMSBlock (adaLN-single).
 type PixArtBlock struct {
-	ScaleShift                 []float32 // scale_shift_table [6, H]
-	QKV, Proj                  Linear
-	QNorm, KNorm               [2][]float32 // qk_norm weight, bias [H] (nil without)
-	SR                         [2][]float32 // KV compression "conv": attn.sr weight [H·s·s], bias [H]
-	SRNorm                     [2][]float32 // and attn.norm weight, bias [H]
-	CrossQ, CrossKV, CrossProj Linear
-	FC1, FC2                   Linear
+	ScaleShift   []float32 // scale_shift_table [6, H]
+	QKV, Proj    Linear
+	QNorm, KNorm [2][]float32 // qk_norm weight, bias [H] (nil without)
+	SR           [2][]float32 // KV compression "conv": attn.sr weight [H·s·s], bias [H]
+	SRNorm       [2][]float32 // and attn.norm weight, bias [H]
+	t2iCross                  // cross_attn, mlp
 }
 
 // PixArt is a loaded PixArt-α or PixArt-Σ, plain (PixArt) or multi-scale
 // (PixArtMS) (a Net).
 type PixArt struct {
-	Cfg          PixArtConfig
-	spec         *spec.Spec
-	PosEmbed     []float32 // the pos_embed buffer [base², H] (nil when not saved)
-	XEmbed       Linear    // [H, C·p·p]
-	TMLP1, TMLP2 Linear
-	TBlock       Linear    // t_block.1 [6H, H]
-	YProj1       Linear    // [H, Ct]
-	YProj2       Linear    // [H, H]
-	YEmbedding   []float32 // null caption [L, Ct]
-	CSize, AR    [2]Linear // micro-conditions: csize_embedder / ar_embedder mlp.0, mlp.2
-	Blocks       []PixArtBlock
-	FinalShift   []float32 // final_layer.scale_shift_table [2, H]
-	Final        Linear
+	Cfg        PixArtConfig
+	spec       *spec.Spec
+	PosEmbed   []float32 // the pos_embed buffer [base², H] (nil when not saved)
+	t2iWeights           // embedders, final layer
+	CSize, AR  [2]Linear // micro-conditions: csize_embedder / ar_embedder mlp.0, mlp.2
+	Blocks     []PixArtBlock
 
 	progs programs
 }
@@ -118,17 +110,11 @@ func buildPixArt(s *spec.Spec, r *reader) (Net, error) {
 	H, p, C := cfg.HiddenSize, cfg.PatchSize, cfg.InChannels
 	mh := mlpHidden(H, cfg.MLPRatio)
 	m := &PixArt{Cfg: cfg, spec: s}
-	r.linear(&m.XEmbed, "x_embedder.proj", H, C*p*p)
-	r.linear(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
-	r.linear(&m.TMLP2, "t_embedder.mlp.2", H, H)
-	r.linear(&m.TBlock, "t_block.1", 6*H, H)
-	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
-	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
+	m.readEmbedders(r, H, C*p*p, cfg.CaptionChannels)
 	if cfg.MicroCondition {
 		for i, pre := range []string{"csize_embedder", "ar_embedder"} {
 			l := []*[2]Linear{&m.CSize, &m.AR}[i]
-			r.linear(&l[0], pre+".mlp.0", H/3, TimestepFreqs)
-			r.linear(&l[1], pre+".mlp.2", H/3, H/3)
+			r.timestepEmbedder(&l[0], &l[1], pre, H/3)
 		}
 	}
 	m.Blocks = make([]PixArtBlock, cfg.Depth)
@@ -151,17 +137,12 @@ func buildPixArt(s *spec.Spec, r *reader) (Net, error) {
 				nb[1] = r.vec(pre+"attn."+n+".bias", H, false)
 			}
 		}
-		r.linear(&b.CrossQ, pre+"cross_attn.q_linear", H, H)
-		r.linear(&b.CrossKV, pre+"cross_attn.kv_linear", 2*H, H)
-		r.linear(&b.CrossProj, pre+"cross_attn.proj", H, H)
-		r.linear(&b.FC1, pre+"mlp.fc1", mh, H)
-		r.linear(&b.FC2, pre+"mlp.fc2", H, mh)
+		b.t2iCross.read(r, pre, H, mh)
 	}
-	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
-	r.linear(&m.Final, "final_layer.linear", p*p*cfg.OutChannels(), H)
+	m.readFinal(r, H, p*p*cfg.OutChannels())
 	g := cfg.BaseSize()
 	m.PosEmbed = r.vec("pos_embed", g*g*H, true)
-	m.YEmbedding = r.vec("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, true)
+	m.readNullCaption(r, cfg.ModelMaxLength, cfg.CaptionChannels)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -326,9 +307,7 @@ func (m *PixArt) program(B, gh, gw, L int) *Program {
 	b.op(&AddOp{Dst: h, Src: pos, Rows: rows, Cols: H, Mod: T})
 	// t = t_embedder(t) (+ cat(csize_embedder(img_hw), ar_embedder(ar))).
 	b.tap("t_freq", tfreq, B, TimestepFreqs)
-	b.linear(t1a, tfreq, B, &m.TMLP1)
-	b.op(&SiLUOp{Dst: t1b, Src: t1a, N: B * H})
-	b.linear(te, t1b, B, &m.TMLP2)
+	b.siluMLP(te, tfreq, t1a, t1b, B, &m.TMLP1, &m.TMLP2)
 	b.tap("t_embedder", te, B, H)
 	if cfg.MicroCondition {
 		m.microProgram(b, te, B)
@@ -504,9 +483,7 @@ func (m *PixArt) microProgram(b *builder, te Buf, B int) {
 		name string
 	}{{csf, 2 * B, &m.CSize, "csize_embedder"}, {arf, B, &m.AR, "ar_embedder"}} {
 		a, s, o := b.buf(in.n*h3), b.buf(in.n*h3), b.buf(in.n*h3)
-		b.linear(a, in.freq, in.n, &in.l[0])
-		b.op(&SiLUOp{Dst: s, Src: a, N: in.n * h3})
-		b.linear(o, s, in.n, &in.l[1])
+		b.siluMLP(o, in.freq, a, s, in.n, &in.l[0], &in.l[1])
 		w := in.n / B * h3 // a sample's embedding: 2·H/3 (csize), H/3 (ar)
 		b.tap(in.name, o, B, w)
 		b.op(&CopyOp{Dst: mc, Src: o, Rows: B, Cols: w, SrcStride: w, DstOff: i * 2 * h3, DstStride: H})
@@ -574,13 +551,13 @@ func (m *PixArt) FLOPsAt(shape []int) float64 {
 }
 
 func (m *PixArt) linears() []*Linear {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	ls := m.t2iWeights.linears()
 	if m.Cfg.MicroCondition {
 		ls = append(ls, &m.CSize[0], &m.CSize[1], &m.AR[0], &m.AR[1])
 	}
 	for i := range m.Blocks {
 		b := &m.Blocks[i]
-		ls = append(ls, &b.QKV, &b.Proj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
+		ls = append(append(ls, &b.QKV, &b.Proj), b.t2iCross.linears()...)
 	}
 	return ls
 }

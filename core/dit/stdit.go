@@ -53,11 +53,10 @@ func stditConfig(s *spec.Spec) (STDiTConfig, error) {
 
 // STDiTBlock is one spatial-temporal block.
 type STDiTBlock struct {
-	ScaleShift                 []float32 // [6, H]
-	Attn, AttnProj             Linear
-	TempQKV, TempProj          Linear
-	CrossQ, CrossKV, CrossProj Linear
-	FC1, FC2                   Linear
+	ScaleShift        []float32 // [6, H]
+	Attn, AttnProj    Linear
+	TempQKV, TempProj Linear
+	t2iCross          // cross_attn, mlp
 }
 
 // STDiT is a loaded Open-Sora 1.0 STDiT (a Net).
@@ -66,15 +65,8 @@ type STDiT struct {
 	spec         *spec.Spec
 	PosEmbed     []float32 // [S, H]
 	PosEmbedTemp []float32 // [T, H]
-	XEmbed       Linear    // [H, C·pt·ph·pw]
-	TMLP1, TMLP2 Linear
-	TBlock       Linear    // [6H, H]
-	YProj1       Linear    // [H, Ct]
-	YProj2       Linear    // [H, H]
-	YEmbedding   []float32 // null caption [L, Ct]
+	t2iWeights             // embedders, final layer
 	Blocks       []STDiTBlock
-	FinalShift   []float32 // scale_shift_table [2, H]
-	Final        Linear
 
 	progs programs
 }
@@ -91,12 +83,7 @@ func buildSTDiT(s *spec.Spec, r *reader) (Net, error) {
 	gt, gh, gw := cfg.grid()
 	mh := cfg.mlpHidden()
 	m := &STDiT{Cfg: cfg, spec: s}
-	r.linear(&m.XEmbed, "x_embedder.proj", H, cfg.InChannels*pt*ph*pw)
-	r.linear(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
-	r.linear(&m.TMLP2, "t_embedder.mlp.2", H, H)
-	r.linear(&m.TBlock, "t_block.1", 6*H, H)
-	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
-	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
+	m.readEmbedders(r, H, cfg.InChannels*pt*ph*pw, cfg.CaptionChannels)
 	m.Blocks = make([]STDiTBlock, cfg.Depth)
 	for i := range m.Blocks {
 		b, pre := &m.Blocks[i], fmt.Sprintf("blocks.%d.", i)
@@ -105,17 +92,12 @@ func buildSTDiT(s *spec.Spec, r *reader) (Net, error) {
 		r.linear(&b.AttnProj, pre+"attn.proj", H, H)
 		r.linear(&b.TempQKV, pre+"attn_temp.qkv", 3*H, H)
 		r.linear(&b.TempProj, pre+"attn_temp.proj", H, H)
-		r.linear(&b.CrossQ, pre+"cross_attn.q_linear", H, H)
-		r.linear(&b.CrossKV, pre+"cross_attn.kv_linear", 2*H, H)
-		r.linear(&b.CrossProj, pre+"cross_attn.proj", H, H)
-		r.linear(&b.FC1, pre+"mlp.fc1", mh, H)
-		r.linear(&b.FC2, pre+"mlp.fc2", H, mh)
+		b.t2iCross.read(r, pre, H, mh)
 	}
-	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
-	r.linear(&m.Final, "final_layer.linear", pt*ph*pw*cfg.OutChannels(), H)
+	m.readFinal(r, H, pt*ph*pw*cfg.OutChannels())
 	m.PosEmbed = r.table("pos_embed", gh*gw*H)
 	m.PosEmbedTemp = r.table("pos_embed_temporal", gt*H)
-	m.YEmbedding = r.vec("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, true)
+	m.readNullCaption(r, cfg.ModelMaxLength, cfg.CaptionChannels)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -201,9 +183,7 @@ func (m *STDiT) program(B, gt, gh, gw, L int) *Program {
 	b.op(&AddOp{Dst: h, Src: pos, Rows: rows, Cols: H, Mod: S})
 	// Timestep: te (raw, for the final layer) and t0 = t_block(te).
 	b.tap("t_freq", tfreq, B, TimestepFreqs)
-	b.linear(t1a, tfreq, B, &m.TMLP1)
-	b.op(&SiLUOp{Dst: t1b, Src: t1a, N: B * H})
-	b.linear(te, t1b, B, &m.TMLP2)
+	b.siluMLP(te, tfreq, t1a, t1b, B, &m.TMLP1, &m.TMLP2)
 	b.tap("t_emb", te, B, H)
 	b.op(&SiLUOp{Dst: st, Src: te, N: B * H})
 	b.linear(t0, st, B, &m.TBlock)
@@ -269,10 +249,10 @@ func (m *STDiT) FLOPs(n int) float64 {
 }
 
 func (m *STDiT) linears() []*Linear {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	ls := m.t2iWeights.linears()
 	for i := range m.Blocks {
 		b := &m.Blocks[i]
-		ls = append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
+		ls = append(append(ls, &b.Attn, &b.AttnProj, &b.TempQKV, &b.TempProj), b.t2iCross.linears()...)
 	}
 	return ls
 }

@@ -137,29 +137,21 @@ func fixedSize(v any) ([]int, error) {
 
 // STDiT3Block is one STDiT3 block (spatial or temporal: the same weights).
 type STDiT3Block struct {
-	ScaleShift                 []float32 // [6, H]
-	QKV, Proj                  Linear
-	QNorm, KNorm               []float32 // [head dim]; nil without qk_norm
-	CrossQ, CrossKV, CrossProj Linear
-	FC1, FC2                   Linear
+	ScaleShift   []float32 // [6, H]
+	QKV, Proj    Linear
+	QNorm, KNorm []float32 // [head dim]; nil without qk_norm
+	t2iCross               // cross_attn, mlp
 }
 
 // STDiT3 is a loaded Open-Sora 1.2 STDiT3 or 1.3 STDiT-v4 (a Net).
 type STDiT3 struct {
-	Cfg          STDiT3Config
-	spec         *spec.Spec
-	RoPEFreqs    []float32 // rope.freqs
-	XEmbed       Linear    // [H, C·pt·ph·pw]
-	TMLP1, TMLP2 Linear
-	FPS1, FPS2   Linear // fps_embedder
-	TBlock       Linear // [6H, H]
-	YProj1       Linear // [H, Ct]
-	YProj2       Linear
-	YEmbedding   []float32 // null caption [L, Ct]
-	Spatial      []STDiT3Block
-	Temporal     []STDiT3Block // nil with skip_temporal
-	FinalShift   []float32     // [2, H]
-	Final        Linear
+	Cfg        STDiT3Config
+	spec       *spec.Spec
+	RoPEFreqs  []float32 // rope.freqs
+	t2iWeights           // embedders, final layer
+	FPS1, FPS2 Linear    // fps_embedder
+	Spatial    []STDiT3Block
+	Temporal   []STDiT3Block // nil with skip_temporal
 
 	progs programs
 }
@@ -175,15 +167,9 @@ func buildSTDiT3(s *spec.Spec, r *reader) (Net, error) {
 	p := cfg.PatchSize
 	m := &STDiT3{Cfg: cfg, spec: s}
 	m.RoPEFreqs = r.table("rope.freqs", cfg.ropeDim()/2)
-	r.linear(&m.XEmbed, "x_embedder.proj", H, cfg.InChannels*p[0]*p[1]*p[2])
-	r.linear(&m.TMLP1, "t_embedder.mlp.0", H, TimestepFreqs)
-	r.linear(&m.TMLP2, "t_embedder.mlp.2", H, H)
-	r.linear(&m.FPS1, "fps_embedder.mlp.0", H, TimestepFreqs)
-	r.linear(&m.FPS2, "fps_embedder.mlp.2", H, H)
-	r.linear(&m.TBlock, "t_block.1", 6*H, H)
-	r.linear(&m.YProj1, "y_embedder.y_proj.fc1", H, cfg.CaptionChannels)
-	r.linear(&m.YProj2, "y_embedder.y_proj.fc2", H, H)
-	m.YEmbedding = r.vec("y_embedder.y_embedding", cfg.ModelMaxLength*cfg.CaptionChannels, true)
+	m.readEmbedders(r, H, cfg.InChannels*p[0]*p[1]*p[2], cfg.CaptionChannels)
+	r.timestepEmbedder(&m.FPS1, &m.FPS2, "fps_embedder", H)
+	m.readNullCaption(r, cfg.ModelMaxLength, cfg.CaptionChannels)
 	readBlocks := func(stack string) []STDiT3Block {
 		bs := make([]STDiT3Block, cfg.Depth)
 		for i := range bs {
@@ -195,11 +181,7 @@ func buildSTDiT3(s *spec.Spec, r *reader) (Net, error) {
 				b.KNorm = r.vec(pre+"attn.k_norm.weight", hd, false)
 			}
 			r.linear(&b.Proj, pre+"attn.proj", H, H)
-			r.linear(&b.CrossQ, pre+"cross_attn.q_linear", H, H)
-			r.linear(&b.CrossKV, pre+"cross_attn.kv_linear", 2*H, H)
-			r.linear(&b.CrossProj, pre+"cross_attn.proj", H, H)
-			r.linear(&b.FC1, pre+"mlp.fc1", mh, H)
-			r.linear(&b.FC2, pre+"mlp.fc2", H, mh)
+			b.t2iCross.read(r, pre, H, mh)
 		}
 		return bs
 	}
@@ -207,8 +189,7 @@ func buildSTDiT3(s *spec.Spec, r *reader) (Net, error) {
 	if !cfg.SkipTemporal {
 		m.Temporal = readBlocks("temporal_blocks")
 	}
-	m.FinalShift = r.vec("final_layer.scale_shift_table", 2*H, false)
-	r.linear(&m.Final, "final_layer.linear", p[0]*p[1]*p[2]*cfg.OutChannels(), H)
+	m.readFinal(r, H, p[0]*p[1]*p[2]*cfg.OutChannels())
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -605,13 +586,9 @@ func (m *STDiT3) program(g stdit3Shape) *Program {
 	b.op(&AddOp{Dst: h, Src: pos, Rows: rows, Cols: H, Mod: S})
 	// Timesteps t and t0 = 0 (rows B…2B−1), each plus the fps embedding;
 	// t_block of both; then the modulation row of every frame (x_mask).
-	b.linear(t1a, tfreq, 2*B, &m.TMLP1)
-	b.op(&SiLUOp{Dst: t1b, Src: t1a, N: 2 * B * H})
-	b.linear(te, t1b, 2*B, &m.TMLP2)
+	b.siluMLP(te, tfreq, t1a, t1b, 2*B, &m.TMLP1, &m.TMLP2)
 	b.tap("t_embedder", te, B, H)
-	b.linear(f1a, ffreq, B, &m.FPS1)
-	b.op(&SiLUOp{Dst: f1b, Src: f1a, N: B * H})
-	b.linear(fe, f1b, B, &m.FPS2)
+	b.siluMLP(fe, ffreq, f1a, f1b, B, &m.FPS1, &m.FPS2)
 	b.tap("fps_embedder", fe, B, H)
 	b.op(&AddOp{Dst: te, Src: fe, Rows: 2 * B, Cols: H, Mod: B})
 	b.op(&SiLUOp{Dst: st, Src: te, N: 2 * B * H})
@@ -750,11 +727,11 @@ func (m *STDiT3) FLOPsAt(shape []int) float64 {
 }
 
 func (m *STDiT3) linears() []*Linear {
-	ls := []*Linear{&m.XEmbed, &m.TMLP1, &m.TMLP2, &m.FPS1, &m.FPS2, &m.TBlock, &m.YProj1, &m.YProj2, &m.Final}
+	ls := append(m.t2iWeights.linears(), &m.FPS1, &m.FPS2)
 	for _, stack := range [][]STDiT3Block{m.Spatial, m.Temporal} {
 		for i := range stack {
 			b := &stack[i]
-			ls = append(ls, &b.QKV, &b.Proj, &b.CrossQ, &b.CrossKV, &b.CrossProj, &b.FC1, &b.FC2)
+			ls = append(append(ls, &b.QKV, &b.Proj), b.t2iCross.linears()...)
 		}
 	}
 	return ls

@@ -37,6 +37,42 @@ func (b *kb) timestepEmbedder(prefix string, h int) {
 	b.linear(prefix+".mlp.2", h, h, true)
 }
 
+// embedding: diffusers TimestepEmbedding / PixArtAlphaTextProjection
+// (linear_1: in→out, linear_2: out→out).
+func (b *kb) embedding(prefix string, out, in int) {
+	b.linear(prefix+".linear_1", out, in, true)
+	b.linear(prefix+".linear_2", out, out, true)
+}
+
+// mlpEmbedder: BFL MLPEmbedder (in_layer: in→out, out_layer: out→out).
+func (b *kb) mlpEmbedder(prefix string, out, in int) {
+	b.linear(prefix+".in_layer", out, in, true)
+	b.linear(prefix+".out_layer", out, out, true)
+}
+
+// ff: diffusers FeedForward (net.0.proj: h→m, net.2: m→h).
+func (b *kb) ff(prefix string, h, m int) {
+	b.linear(prefix+".net.0.proj", m, h, true)
+	b.linear(prefix+".net.2", h, m, true)
+}
+
+// qkvo: a diffusers Attention's projections: to_q [inner, inner], to_k
+// and to_v [inner, kv], to_out.0 [inner, inner].
+func (b *kb) qkvo(prefix string, inner, kv int, bias, outBias bool) {
+	b.linear(prefix+".to_q", inner, inner, bias)
+	b.linear(prefix+".to_k", inner, kv, bias)
+	b.linear(prefix+".to_v", inner, kv, bias)
+	b.linear(prefix+".to_out.0", inner, inner, outBias)
+}
+
+// rmsNorms adds weight-only norms (RMSNorm) of width n named names under
+// prefix.
+func (b *kb) rmsNorms(prefix string, n int, names ...string) {
+	for _, nm := range names {
+		b.param(prefix+"."+nm+".weight", n)
+	}
+}
+
 // timmMlp: timm Mlp fc1/fc2.
 func (b *kb) timmMlp(prefix string, h, m int) {
 	b.linear(prefix+".fc1", m, h, true)

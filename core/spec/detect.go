@@ -375,8 +375,6 @@ func defaultHeads(h int) int {
 	return 1
 }
 
-func (x *detector) headsUnknown(h int) { x.heads(h) }
-
 func isqrt(n int) (int, bool) {
 	r := int(math.Sqrt(float64(n)))
 	for r*r > n {
@@ -433,7 +431,7 @@ func (x *detector) dit() {
 	x.p["hidden_size"], x.p["in_channels"], x.p["patch_size"] = h, ch, p
 	x.p["depth"] = x.depth("blocks", "depth")
 	x.mlpRatio("blocks.0.mlp.fc1.weight", h)
-	x.headsUnknown(h)
+	x.heads(h)
 	x.sigma("final_layer.linear.weight", "learn_sigma", p*p, ch)
 	if c.has("y_embedder.embedding_table.weight") {
 		x.classes("y_embedder.embedding_table.weight")
@@ -509,7 +507,7 @@ func (x *detector) latte() {
 	d := x.depth("blocks", "depth (spatial and temporal blocks alternate)")
 	x.p["depth"] = d
 	x.mlpRatio("blocks.0.mlp.fc1.weight", h)
-	x.headsUnknown(h)
+	x.heads(h)
 	x.sigma("final_layer.linear.weight", "learn_sigma", p*p, ch)
 	switch {
 	case c.has("y_embedder.embedding_table.weight"):
@@ -531,10 +529,7 @@ func (x *detector) ditDiffusers() {
 	x.fam = "dit-diffusers"
 	x.d.Version = "diffusers DiTTransformer2DModel (converted DiT)"
 	x.ev("transformer_blocks.*.norm1.emb.class_embedder / proj_out_2 → diffusers DiT layout")
-	h, ch, patch := x.patchEmbed("pos_embed.proj.weight")
-	p := x.ditPatch(patch)
-	x.p["in_channels"], x.p["patch_size"] = ch, p
-	x.p["num_layers"] = x.depth("transformer_blocks", "num_layers")
+	h, p, _ := x.diffusersPatch("pos_embed.proj.weight")
 	nh := defaultHeads(h)
 	x.p["num_attention_heads"], x.p["attention_head_dim"] = nh, h/nh
 	x.amb("num_attention_heads/attention_head_dim: only their product %d is visible; using %d × %d", h, nh, h/nh)
@@ -548,6 +543,18 @@ func (x *detector) ditDiffusers() {
 	}
 	x.p["attention_bias"] = c.has("transformer_blocks.0.attn1.to_q.bias")
 	x.amb("sample_size: pos_embed is not saved in the diffusers layout; using the default 32")
+}
+
+// diffusersPatch reads a diffusers model's Conv2d patch embedding (key)
+// and its transformer_blocks: in_channels, patch_size and num_layers. It
+// returns the inner width, the patch and the block count.
+func (x *detector) diffusersPatch(key string) (h, p, layers int) {
+	h, ch, patch := x.patchEmbed(key)
+	p = x.ditPatch(patch)
+	x.p["in_channels"], x.p["patch_size"] = ch, p
+	layers = x.depth("transformer_blocks", "num_layers")
+	x.p["num_layers"] = layers
+	return h, p, layers
 }
 
 // ---------------------------------------------------------------- PixArt
@@ -598,7 +605,7 @@ func (x *detector) pixart() {
 		x.kvCompress(x.p["depth"].(int))
 	}
 	x.mlpRatio("blocks.0.mlp.fc1.weight", h)
-	x.headsUnknown(h)
+	x.heads(h)
 	x.sigma("final_layer.linear.weight", "pred_sigma", p*p, ch)
 	x.caption()
 	if c.has("pos_embed") {
@@ -649,10 +656,7 @@ func (x *detector) pixartDiffusers() {
 	x.fam = "pixart-diffusers"
 	x.d.Version = "diffusers PixArtTransformer2DModel"
 	x.ev("adaln_single.linear + pos_embed.proj → diffusers PixArt layout")
-	h, ch, patch := x.patchEmbed("pos_embed.proj.weight")
-	p := x.ditPatch(patch)
-	x.p["in_channels"], x.p["patch_size"] = ch, p
-	x.p["num_layers"] = x.depth("transformer_blocks", "num_layers")
+	h, p, _ := x.diffusersPatch("pos_embed.proj.weight")
 	nh := defaultHeads(h)
 	x.p["num_attention_heads"], x.p["attention_head_dim"] = nh, h/nh
 	x.amb("num_attention_heads/attention_head_dim: only their product %d is visible; using %d × %d", h, nh, h/nh)
@@ -675,7 +679,7 @@ func (x *detector) pixartDiffusers() {
 	if add {
 		x.p["sample_size"] = 128
 	}
-	x.amb("sample_size: pos_embed is not saved in the diffusers layout; using %v", map[bool]int{true: 128, false: 128}[add])
+	x.amb("sample_size: pos_embed is not saved in the diffusers layout; using 128")
 	if c.has("caption_projection.y_embedding") {
 		x.ev("caption_projection.y_embedding present: written by the pre-f55873b7 diffusers α converter; newer diffusers does not expect it")
 	}
@@ -707,7 +711,7 @@ func (x *detector) stdit() {
 	_, _, patch := x.stditCommon("blocks.0.mlp.fc1.weight")
 	h := x.p["hidden_size"].(int)
 	x.p["depth"] = x.depth("blocks", "depth")
-	x.headsUnknown(h)
+	x.heads(h)
 	in := []int{1, 32, 32}
 	if c.has("pos_embed_temporal") {
 		t := c.dim("pos_embed_temporal", 1)
@@ -749,7 +753,7 @@ func (x *detector) setHeads(h, hd int) {
 		x.p["num_heads"] = h / hd
 		return
 	}
-	x.headsUnknown(h)
+	x.heads(h)
 }
 
 func (x *detector) stdit2() {
@@ -852,12 +856,7 @@ func (x *detector) mmdit() {
 	if hd > 0 && h%hd == 0 {
 		x.p["num_heads"] = h / hd
 		x.shapeEv("double_blocks.0.img_attn.norm.query_norm.scale", fmt.Sprintf("head dim %d → num_heads %d", hd, h/hd))
-		if hd == 128 {
-			x.p["axes_dim"] = []int{16, 56, 56}
-		} else {
-			a := (hd * 7 / 16) &^ 1
-			x.p["axes_dim"] = []int{hd - 2*a, a, a}
-		}
+		x.p["axes_dim"] = axesFor(hd)
 		x.amb("axes_dim: only its sum (head dim %d) is visible; using %v", hd, x.p["axes_dim"])
 	}
 	qb := "double_blocks.0.img_attn.q_proj.bias"

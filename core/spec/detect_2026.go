@@ -163,9 +163,6 @@ func (x *detector) classify2026() bool {
 	return x.fam != ""
 }
 
-// blocksOf counts "<prefix>.N." blocks with evidence.
-func (x *detector) count(prefix, name string) int { return x.depth(prefix, name) }
-
 func (x *detector) headDim(key string, h int) int {
 	hd := x.c.dim(key, 0)
 	if hd > 0 && h%hd == 0 {
@@ -195,8 +192,8 @@ func (x *detector) flux() {
 	x.p["hidden_size"], x.p["in_channels"], x.p["out_channels"] = h, in, out
 	x.shapeEv("img_in.weight", fmt.Sprintf("hidden_size %d, in_channels %d (packed 2×2 tokens)", h, in))
 	x.shapeEv("final_layer.linear.weight", fmt.Sprintf("out_channels %d", out))
-	x.p["depth"] = x.count("double_blocks", "depth")
-	x.p["depth_single_blocks"] = x.count("single_blocks", "depth_single_blocks")
+	x.p["depth"] = x.depth("double_blocks", "depth")
+	x.p["depth_single_blocks"] = x.depth("single_blocks", "depth_single_blocks")
 	x.p["vec_in_dim"] = c.dim("vector_in.in_layer.weight", 1)
 	x.p["context_in_dim"] = c.dim("txt_in.weight", 1)
 	x.mlpRatio("double_blocks.0.img_mlp.0.weight", h)
@@ -245,8 +242,8 @@ func (x *detector) fluxDiffusers() {
 	x.shapeEv("x_embedder.weight", fmt.Sprintf("inner dim %d, in_channels %d", h, in))
 	out := c.dim("proj_out.weight", 0)
 	x.p["out_channels"] = out
-	x.p["num_layers"] = x.count("transformer_blocks", "num_layers")
-	x.p["num_single_layers"] = x.count("single_transformer_blocks", "num_single_layers")
+	x.p["num_layers"] = x.depth("transformer_blocks", "num_layers")
+	x.p["num_single_layers"] = x.depth("single_transformer_blocks", "num_single_layers")
 	x.p["joint_attention_dim"] = c.dim("context_embedder.weight", 1)
 	x.p["pooled_projection_dim"] = c.dim("time_text_embed.text_embedder.linear_1.weight", 1)
 	if hd := x.headDim("transformer_blocks.0.attn.norm_q.weight", h); hd > 0 {
@@ -288,7 +285,7 @@ func (x *detector) wan() {
 		x.p["out_dim"] = hw / prod(patch)
 		x.shapeEv("head.head.weight", fmt.Sprintf("out_dim %d", hw/prod(patch)))
 	}
-	x.p["num_layers"] = x.count("blocks", "num_layers")
+	x.p["num_layers"] = x.depth("blocks", "num_layers")
 	x.p["qk_norm"] = c.has("blocks.0.self_attn.norm_q.weight")
 	x.p["cross_attn_norm"] = c.has("blocks.0.norm3.weight")
 	x.headsWan(d, "num_heads")
@@ -361,7 +358,7 @@ func (x *detector) wanDiffusers() {
 	x.p["ffn_dim"] = c.dim("blocks.0.ffn.net.0.proj.weight", 0)
 	x.p["freq_dim"] = c.dim("condition_embedder.time_embedder.linear_1.weight", 1)
 	x.p["text_dim"] = c.dim("condition_embedder.text_embedder.linear_1.weight", 1)
-	x.p["num_layers"] = x.count("blocks", "num_layers")
+	x.p["num_layers"] = x.depth("blocks", "num_layers")
 	x.p["cross_attn_norm"] = c.has("blocks.0.norm2.weight")
 	if !c.has("blocks.0.attn1.norm_q.weight") {
 		x.p["qk_norm"] = nil
@@ -393,7 +390,7 @@ func (x *detector) sd3() {
 	x.ev("joint_blocks.*.context_block / x_block → SD3 MMDiTX (sd3_impls / mmditx.py)")
 	h, in, patch := x.patchEmbed("x_embedder.proj.weight")
 	p := x.ditPatch(patch)
-	depth := x.count("joint_blocks", "depth")
+	depth := x.depth("joint_blocks", "depth")
 	x.p["depth"], x.p["in_channels"], x.p["patch_size"] = depth, in, p
 	if h != 64*depth {
 		x.ev("hidden size %d ≠ 64·depth %d: MMDiTX derives the width from the depth, so this file does not fit it", h, 64*depth)
@@ -464,11 +461,7 @@ func (x *detector) sd3Diffusers() {
 	x.fam = "sd3-diffusers"
 	x.d.Version = "SD3 / SD3.5 (diffusers SD3Transformer2DModel)"
 	x.ev("transformer_blocks.*.norm1_context + pos_embed.proj → diffusers SD3 layout")
-	h, in, patch := x.patchEmbed("pos_embed.proj.weight")
-	p := x.ditPatch(patch)
-	x.p["in_channels"], x.p["patch_size"] = in, p
-	L := x.count("transformer_blocks", "num_layers")
-	x.p["num_layers"] = L
+	h, p, L := x.diffusersPatch("pos_embed.proj.weight")
 	if k := "proj_out.weight"; c.has(k) && p > 0 {
 		x.p["out_channels"] = c.dim(k, 0) / (p * p)
 	}
@@ -526,8 +519,8 @@ func (x *detector) hunyuan() {
 			x.p["out_channels"] = c.dim(k, 0) / pp
 		}
 	}
-	x.p["mm_double_blocks_depth"] = x.count("double_blocks", "mm_double_blocks_depth")
-	x.p["mm_single_blocks_depth"] = x.count("single_blocks", "mm_single_blocks_depth")
+	x.p["mm_double_blocks_depth"] = x.depth("double_blocks", "mm_double_blocks_depth")
+	x.p["mm_single_blocks_depth"] = x.depth("single_blocks", "mm_single_blocks_depth")
 	if h > 0 {
 		x.p["mlp_width_ratio"] = float64(c.dim("double_blocks.0.img_mlp.fc1.weight", 0)) / float64(h)
 	}
@@ -540,7 +533,7 @@ func (x *detector) hunyuan() {
 		x.p["heads_num"] = h / hd
 		x.p["rope_dim_list"] = axesFor(hd)
 	} else {
-		x.headsUnknownAs(h, "heads_num")
+		x.headsAs(h, "heads_num")
 	}
 	x.p["qkv_bias"] = c.has("double_blocks.0.img_attn_qkv.bias")
 	x.p["guidance_embed"] = c.has("guidance_in.mlp.0.weight")
@@ -561,8 +554,6 @@ func (x *detector) patch3() []int {
 	}
 	return []int{1, 2, 2}
 }
-
-func (x *detector) headsUnknownAs(h int, field string) { x.headsAs(h, field) }
 
 func (x *detector) hunyuanVariant(in, out int, guidance bool) {
 	switch {
@@ -595,9 +586,9 @@ func (x *detector) hunyuanDiffusers() {
 		pt, p = pe[2], pe[3]
 	}
 	x.p["out_channels"] = c.dim("proj_out.weight", 0) / max(pt*p*p, 1)
-	x.p["num_layers"] = x.count("transformer_blocks", "num_layers")
-	x.p["num_single_layers"] = x.count("single_transformer_blocks", "num_single_layers")
-	x.p["num_refiner_layers"] = x.count("context_embedder.token_refiner.refiner_blocks", "num_refiner_layers")
+	x.p["num_layers"] = x.depth("transformer_blocks", "num_layers")
+	x.p["num_single_layers"] = x.depth("single_transformer_blocks", "num_single_layers")
+	x.p["num_refiner_layers"] = x.depth("context_embedder.token_refiner.refiner_blocks", "num_refiner_layers")
 	if h > 0 {
 		x.p["mlp_ratio"] = float64(c.dim("transformer_blocks.0.ff.net.0.proj.weight", 0)) / float64(h)
 	}
@@ -665,7 +656,7 @@ func (x *detector) ltx(diffusers bool) {
 	x.shapeEv(in, fmt.Sprintf("inner dim %d, in_channels %d", h, c.dim(in, 1)))
 	out := c.dim("proj_out.weight", 0)
 	x.p["out_channels"] = out
-	L := x.count("transformer_blocks", "num_layers")
+	L := x.depth("transformer_blocks", "num_layers")
 	x.p["num_layers"] = L
 	hd := 64
 	if h >= 4096 {
@@ -733,7 +724,7 @@ func (x *detector) cogvideox() {
 		x.p["in_channels"], x.p["patch_size"] = pw[1], p
 		x.shapeEv("patch_embed.proj.weight", fmt.Sprintf("Conv2d patch embed (CogVideoX 1.0): in_channels %d, patch %d", pw[1], p))
 	}
-	L := x.count("transformer_blocks", "num_layers")
+	L := x.depth("transformer_blocks", "num_layers")
 	x.p["num_layers"] = L
 	hd := c.dim("transformer_blocks.0.attn1.norm_q.weight", 0)
 	if hd > 0 && h%hd == 0 {
@@ -787,7 +778,7 @@ func (x *detector) sana() {
 	h, in, patch := x.patchEmbed("x_embedder.proj.weight")
 	p := x.ditPatch(patch)
 	x.p["hidden_size"], x.p["in_channels"], x.p["patch_size"] = h, in, p
-	x.p["depth"] = x.count("blocks", "depth")
+	x.p["depth"] = x.depth("blocks", "depth")
 	if m := c.dim("blocks.0.mlp.point_conv.conv.weight", 1); h > 0 {
 		x.p["mlp_ratio"] = float64(m) / float64(h)
 	}
@@ -798,13 +789,19 @@ func (x *detector) sana() {
 	if out := c.dim("final_layer.linear.weight", 0); p > 0 {
 		x.p["pred_sigma"] = out/(p*p) == 2*in
 	}
-	nh := map[int]int{2240: 20, 1152: 16}[h]
-	if nh == 0 {
-		nh = defaultHeads(h)
-	}
+	nh := sanaHeads(h)
 	x.p["num_heads"] = nh
 	x.amb("num_heads (cross-attention): not visible in shapes; using %d", nh)
 	x.sanaVariant(h)
+}
+
+// sanaHeads is the cross-attention head count of a Sana of width h (not
+// visible in shapes): the releases' (1600M 20, 600M 16), else the default.
+func sanaHeads(h int) int {
+	if nh := map[int]int{2240: 20, 1152: 16}[h]; nh > 0 {
+		return nh
+	}
+	return defaultHeads(h)
 }
 
 func (x *detector) sanaVariant(h int) {
@@ -819,20 +816,14 @@ func (x *detector) sanaDiffusers() {
 	c := x.c
 	x.fam, x.d.Version = "sana-diffusers", "Sana (diffusers SanaTransformer2DModel)"
 	x.ev("transformer_blocks.*.ff.conv_inverted → diffusers Sana layout")
-	h, in, patch := x.patchEmbed("patch_embed.proj.weight")
-	p := x.ditPatch(patch)
-	x.p["in_channels"], x.p["patch_size"] = in, p
-	x.p["num_layers"] = x.count("transformer_blocks", "num_layers")
+	h, p, _ := x.diffusersPatch("patch_embed.proj.weight")
 	if h%32 == 0 {
 		x.p["num_attention_heads"], x.p["attention_head_dim"] = h/32, 32
 	}
 	x.amb("num_attention_heads / attention_head_dim: only their product %d is visible (linear attention); using head dim 32", h)
 	if k := "transformer_blocks.0.attn2.to_q.weight"; c.has(k) {
 		inner := c.dim(k, 0)
-		nh := map[int]int{2240: 20, 1152: 16}[inner]
-		if nh == 0 {
-			nh = defaultHeads(inner)
-		}
+		nh := sanaHeads(inner)
 		x.p["num_cross_attention_heads"], x.p["cross_attention_head_dim"] = nh, inner/nh
 		x.p["cross_attention_dim"] = c.dim("transformer_blocks.0.attn2.to_k.weight", 1)
 		x.amb("num_cross_attention_heads: not visible in shapes; using %d", nh)

@@ -204,25 +204,17 @@ func registerDiTDiffusers() {
 		keys: func(s *Spec) []Entry {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			p, c := s.Int("patch_size"), s.Int("in_channels")
-			out := c
-			if v, _ := s.params["out_channels"].(int); v > 0 {
-				out = v
-			}
+			out := s.intOr("out_channels", c)
 			bias := s.Bool("attention_bias")
 			var b kb
 			b.conv("pos_embed.proj", h, c, p, p)
 			for i := 0; i < s.Int("num_layers"); i++ {
 				pre := "transformer_blocks." + itoa(i)
-				b.linear(pre+".norm1.emb.timestep_embedder.linear_1", h, 256, true)
-				b.linear(pre+".norm1.emb.timestep_embedder.linear_2", h, h, true)
+				b.embedding(pre+".norm1.emb.timestep_embedder", h, 256)
 				b.param(pre+".norm1.emb.class_embedder.embedding_table.weight", s.Int("num_embeds_ada_norm")+1, h)
 				b.linear(pre+".norm1.linear", 6*h, h, true)
-				b.linear(pre+".attn1.to_q", h, h, bias)
-				b.linear(pre+".attn1.to_k", h, h, bias)
-				b.linear(pre+".attn1.to_v", h, h, bias)
-				b.linear(pre+".attn1.to_out.0", h, h, true)
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.qkvo(pre+".attn1", h, h, bias, true)
+				b.ff(pre+".ff", h, 4*h)
 			}
 			b.linear("proj_out_1", 2*h, h, true)
 			b.linear("proj_out_2", p*p*out, h, true)
@@ -431,10 +423,7 @@ func registerPixArtDiffusers() {
 		keys: func(s *Spec) []Entry {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			p, c := s.Int("patch_size"), s.Int("in_channels")
-			out := c
-			if v, _ := s.params["out_channels"].(int); v > 0 {
-				out = v
-			}
+			out := s.intOr("out_channels", c)
 			bias := s.Bool("attention_bias")
 			x := s.Int("cross_attention_dim")
 			var b kb
@@ -443,30 +432,19 @@ func registerPixArtDiffusers() {
 			for i := 0; i < s.Int("num_layers"); i++ {
 				pre := "transformer_blocks." + itoa(i)
 				b.param(pre+".scale_shift_table", 6, h)
-				b.linear(pre+".attn1.to_q", h, h, bias)
-				b.linear(pre+".attn1.to_k", h, h, bias)
-				b.linear(pre+".attn1.to_v", h, h, bias)
-				b.linear(pre+".attn1.to_out.0", h, h, true)
-				b.linear(pre+".attn2.to_q", h, h, bias)
-				b.linear(pre+".attn2.to_k", h, x, bias)
-				b.linear(pre+".attn2.to_v", h, x, bias)
-				b.linear(pre+".attn2.to_out.0", h, h, true)
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.qkvo(pre+".attn1", h, h, bias, true)
+				b.qkvo(pre+".attn2", h, x, bias, true)
+				b.ff(pre+".ff", h, 4*h)
 			}
 			b.linear("proj_out", p*p*out, h, true)
-			b.linear("adaln_single.emb.timestep_embedder.linear_1", h, 256, true)
-			b.linear("adaln_single.emb.timestep_embedder.linear_2", h, h, true)
+			b.embedding("adaln_single.emb.timestep_embedder", h, 256)
 			if s.additionalConditions() {
-				b.linear("adaln_single.emb.resolution_embedder.linear_1", h/3, 256, true)
-				b.linear("adaln_single.emb.resolution_embedder.linear_2", h/3, h/3, true)
-				b.linear("adaln_single.emb.aspect_ratio_embedder.linear_1", h/3, 256, true)
-				b.linear("adaln_single.emb.aspect_ratio_embedder.linear_2", h/3, h/3, true)
+				b.embedding("adaln_single.emb.resolution_embedder", h/3, 256)
+				b.embedding("adaln_single.emb.aspect_ratio_embedder", h/3, 256)
 			}
 			b.linear("adaln_single.linear", 6*h, h, true)
 			if ct, ok := s.params["caption_channels"].(int); ok && ct > 0 {
-				b.linear("caption_projection.linear_1", h, ct, true)
-				b.linear("caption_projection.linear_2", h, h, true)
+				b.embedding("caption_projection", h, ct)
 			}
 			return b.e
 		},
@@ -481,6 +459,15 @@ func (s *Spec) additionalConditions() bool {
 }
 
 // ---------------------------------------------------------------- Open-Sora 1.0 STDiT
+
+// osT2IParams are the T2I block's parameters every Open-Sora STDiT
+// generation declares alike.
+var osT2IParams = []Param{
+	pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+	pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
+	pBool("pred_sigma", true, "output 2C channels"),
+	pInt("caption_channels", 4096, 1, "text width Ct"),
+}
 
 var osRuntime = []string{"drop_path", "dtype", "freeze", "enable_flashattn", "enable_flash_attn", "enable_layernorm_kernel", "enable_layernorm_apex", "enable_sequence_parallelism", "from_pretrained"}
 
@@ -499,10 +486,7 @@ func registerSTDiT() {
 		pInt("hidden_size", 1152, 1, "H"),
 		pInt("depth", 28, 1, "blocks"),
 		pInt("num_heads", 16, 1, "heads (not visible in shapes)"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
-		pBool("pred_sigma", true, "output 2C channels"),
-		pInt("caption_channels", 4096, 1, "text width Ct"),
+	}, osT2IParams, []Param{
 		pInt("model_max_length", 120, 1, "text tokens L"),
 		pFloat("space_scale", 1.0, 0, true, "spatial position-table scale (no key effect)"),
 		pFloat("time_scale", 1.0, 0, true, "temporal position-table scale (no key effect)"),
@@ -555,10 +539,7 @@ func registerSTDiT2() {
 		pInt("hidden_size", 1152, 1, "H"),
 		pInt("depth", 28, 1, "blocks"),
 		pInt("num_heads", 16, 1, "heads (head dim = rope.freqs length × 2)"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
-		pBool("pred_sigma", true, "output 2C channels"),
-		pInt("caption_channels", 4096, 1, "text width Ct"),
+	}, osT2IParams, []Param{
 		pInt("model_max_length", 120, 1, "text tokens L (v1.1 configs build 200)"),
 		pBool("qk_norm", false, "per-head LlamaRMSNorm q_norm/k_norm (v1.1 configs: true)"),
 	}, pAny("input_size", "input_sq_size", "no_temporal_pos_emb", "qk_norm_legacy"), pAny(osRuntime...), pAny(hfConfigFields...))
@@ -616,19 +597,16 @@ func registerSTDiT3() {
 			inC, id = 16, "stdit3-v4"
 			desc = "Open-Sora 1.3 STDiT3 / OpenSora-STDiT-v4 (tag v1.3; x_embedder_cond(_mask), optional windowed 3-D RoPE, skip_temporal)"
 		}
-		params := []Param{
+		params := concat([]Param{
 			pInt("in_channels", inC, 1, "latent channels"),
 			pInts("patch_size", []int{1, 2, 2}, 3, 1, "patch (pt, ph, pw)"),
 			pInt("hidden_size", 1152, 1, "H"),
 			pInt("depth", 28, 1, "blocks per stack"),
 			pInt("num_heads", 16, 1, "heads (head dim from q_norm / rope.freqs)"),
-			pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-			pFloat("class_dropout_prob", 0.1, 0, false, "caption dropout (no key effect)"),
-			pBool("pred_sigma", true, "output 2C channels"),
-			pInt("caption_channels", 4096, 1, "text width Ct"),
+		}, osT2IParams, []Param{
 			pInt("model_max_length", 300, 1, "text tokens L"),
 			pBool("qk_norm", true, "per-head LlamaRMSNorm q_norm/k_norm"),
-		}
+		})
 		if v4 {
 			params = append(params,
 				pBool("skip_temporal", false, "no temporal_blocks"),
@@ -695,15 +673,7 @@ func registerSTDiT3() {
 func registerMMDiT() {
 	params := concat([]Param{
 		pInt("in_channels", 64, 1, "packed latent channels per token (16-ch latent × 2×2)"),
-		pInt("vec_in_dim", 768, 1, "pooled text vector width (CLIP-L)"),
-		pInt("context_in_dim", 4096, 1, "text token width (T5-XXL)"),
-		pInt("hidden_size", 3072, 1, "H"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pInt("num_heads", 24, 1, "heads (head dim from query_norm.scale)"),
-		pInt("depth", 19, 1, "double-stream blocks"),
-		pInt("depth_single_blocks", 38, 0, "single-stream blocks"),
-		pInts("axes_dim", []int{16, 56, 56}, 0, 1, "RoPE axes (sum = head dim)"),
-		pInt("theta", 10000, 1, "RoPE base (no key effect)"),
+	}, fluxParams, []Param{
 		pBool("qkv_bias", true, "bias on double-block q/k/v projections"),
 		pBool("guidance_embed", false, "guidance_in (Flux-dev)"),
 		pBool("cond_embed", false, "cond_in (Open-Sora 2.0 i2v)"),
@@ -713,16 +683,7 @@ func registerMMDiT() {
 	}, pAny("grad_ckpt_settings", "from_pretrained", "cache_dir", "device_map", "torch_dtype", "strict_load"))
 	register(&family{
 		FamilyInfo: FamilyInfo{ID: "mmdit", Description: "Open-Sora 2.0 MMDiTModel (opensora/models/mmdit) and the Flux (BFL) layout; defaults = Open-Sora 2.0 256px config where the dataclass has none", Params: params},
-		validate: func(s *Spec) error {
-			if err := checkHeads(s, "hidden_size", "num_heads"); err != nil {
-				return err
-			}
-			hd := s.Int("hidden_size") / s.Int("num_heads")
-			if sum := sum(s.Ints("axes_dim")); sum != hd {
-				return fieldErr(s.Family, "axes_dim", "sums to %d, expected head dim %d", sum, hd)
-			}
-			return checkMLP(s)
-		},
+		validate:   validateFluxLike,
 		keys: func(s *Spec) []Entry {
 			// the BFL layout; the final projection's width is in_channels
 			return fluxKeys(s, s.Int("in_channels"), s.Bool("fused_qkv"), s.Bool("cond_embed"))

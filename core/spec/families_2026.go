@@ -36,6 +36,14 @@ func (s *Spec) nullInt(name string) (int, bool) {
 	return v, ok
 }
 
+// intOr is an optional integer parameter, def when null.
+func (s *Spec) intOr(name string, def int) int {
+	if v, ok := s.nullInt(name); ok {
+		return v
+	}
+	return def
+}
+
 // norm adds a norm layer's weight (and bias).
 func (b *kb) norm(prefix string, n int, bias bool) {
 	b.param(prefix+".weight", n)
@@ -66,25 +74,41 @@ func shortName(s *Spec, parts ...any) string {
 	return out
 }
 
+// diffusersName is a diffusers-layout spec's short name: heads, head dim
+// and layers (diffusersNameIn adds in_channels).
+func diffusersName(s *Spec) string {
+	return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
+}
+
+func diffusersNameIn(s *Spec) string {
+	return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
+}
+
 // ---------------------------------------------------------------- Flux (BFL)
 
+// fluxParams are BFL's FluxParams shared by Flux and Open-Sora 2.0's
+// MMDiT (their in/out channels and biases differ).
+var fluxParams = []Param{
+	pInt("vec_in_dim", 768, 1, "pooled text vector width (CLIP-L)"),
+	pInt("context_in_dim", 4096, 1, "text token width (T5-XXL)"),
+	pInt("hidden_size", 3072, 1, "H"),
+	pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
+	pInt("num_heads", 24, 1, "heads (head dim from query_norm.scale)"),
+	pInt("depth", 19, 1, "double-stream blocks"),
+	pInt("depth_single_blocks", 38, 0, "single-stream blocks"),
+	pInts("axes_dim", []int{16, 56, 56}, 0, 1, "RoPE axes (sum = head dim)"),
+	pInt("theta", 10000, 1, "RoPE base (no key effect)"),
+}
+
 func registerFlux() {
-	params := []Param{
+	params := concat([]Param{
 		pInt("in_channels", 64, 1, "packed latent channels per token (16-ch latent × 2×2; Fill 384, Canny/Depth 128)"),
 		pInt("out_channels", 64, 1, "packed output channels"),
-		pInt("vec_in_dim", 768, 1, "pooled text vector width (CLIP-L)"),
-		pInt("context_in_dim", 4096, 1, "text token width (T5-XXL)"),
-		pInt("hidden_size", 3072, 1, "H"),
-		pFloat("mlp_ratio", 4.0, 0, true, "MLP ratio"),
-		pInt("num_heads", 24, 1, "heads (head dim from query_norm.scale)"),
-		pInt("depth", 19, 1, "double-stream blocks"),
-		pInt("depth_single_blocks", 38, 0, "single-stream blocks"),
-		pInts("axes_dim", []int{16, 56, 56}, 0, 1, "RoPE axes (sum = head dim)"),
-		pInt("theta", 10000, 1, "RoPE base (no key effect)"),
+	}, fluxParams, []Param{
 		pBool("qkv_bias", true, "bias on the double blocks' qkv"),
 		pBool("guidance_embed", true, "guidance_in (dev, Fill, Canny, Depth, Kontext; false for schnell)"),
 		pPrefix(),
-	}
+	})
 	register(&family{
 		FamilyInfo: FamilyInfo{ID: "flux", Description: "black-forest-labs/flux src/flux/model.py Flux(FluxParams) (the flux1-*.safetensors release layout); defaults = flux-dev", Params: params},
 		validate:   validateFluxLike,
@@ -117,13 +141,10 @@ func fluxKeys(s *Spec, outC int, fused, cond bool) []Entry {
 	qb := s.Bool("qkv_bias")
 	var b kb
 	b.linear("img_in", h, c, true)
-	b.linear("time_in.in_layer", h, 256, true)
-	b.linear("time_in.out_layer", h, h, true)
-	b.linear("vector_in.in_layer", h, s.Int("vec_in_dim"), true)
-	b.linear("vector_in.out_layer", h, h, true)
+	b.mlpEmbedder("time_in", h, 256)
+	b.mlpEmbedder("vector_in", h, s.Int("vec_in_dim"))
 	if s.Bool("guidance_embed") {
-		b.linear("guidance_in.in_layer", h, 256, true)
-		b.linear("guidance_in.out_layer", h, h, true)
+		b.mlpEmbedder("guidance_in", h, 256)
 	}
 	if cond {
 		pp := s.Int("patch_size")
@@ -190,19 +211,13 @@ func registerFluxDiffusers() {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			hd, m := s.Int("attention_head_dim"), 4*h
 			p := s.Int("patch_size")
-			out := s.Int("in_channels")
-			if v, ok := s.nullInt("out_channels"); ok {
-				out = v
-			}
+			out := s.intOr("out_channels", s.Int("in_channels"))
 			var b kb
-			b.linear("time_text_embed.timestep_embedder.linear_1", h, 256, true)
-			b.linear("time_text_embed.timestep_embedder.linear_2", h, h, true)
+			b.embedding("time_text_embed.timestep_embedder", h, 256)
 			if s.Bool("guidance_embeds") {
-				b.linear("time_text_embed.guidance_embedder.linear_1", h, 256, true)
-				b.linear("time_text_embed.guidance_embedder.linear_2", h, h, true)
+				b.embedding("time_text_embed.guidance_embedder", h, 256)
 			}
-			b.linear("time_text_embed.text_embedder.linear_1", h, s.Int("pooled_projection_dim"), true)
-			b.linear("time_text_embed.text_embedder.linear_2", h, h, true)
+			b.embedding("time_text_embed.text_embedder", h, s.Int("pooled_projection_dim"))
 			b.linear("context_embedder", h, s.Int("joint_attention_dim"), true)
 			b.linear("x_embedder", h, s.Int("in_channels"), true)
 			for i := 0; i < s.Int("num_layers"); i++ {
@@ -210,19 +225,14 @@ func registerFluxDiffusers() {
 				b.linear(pre+".norm1.linear", 6*h, h, true)
 				b.linear(pre+".norm1_context.linear", 6*h, h, true)
 				a := pre + ".attn"
-				b.param(a+".norm_q.weight", hd)
-				b.param(a+".norm_k.weight", hd)
-				for _, n := range []string{"to_q", "to_k", "to_v", "to_out.0"} {
-					b.linear(a+"."+n, h, h, true)
-				}
-				b.param(a+".norm_added_q.weight", hd)
-				b.param(a+".norm_added_k.weight", hd)
+				b.rmsNorms(a, hd, "norm_q", "norm_k")
+				b.qkvo(a, h, h, true, true)
+				b.rmsNorms(a, hd, "norm_added_q", "norm_added_k")
 				for _, n := range []string{"add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"} {
 					b.linear(a+"."+n, h, h, true)
 				}
 				for _, ff := range []string{".ff", ".ff_context"} {
-					b.linear(pre+ff+".net.0.proj", m, h, true)
-					b.linear(pre+ff+".net.2", h, m, true)
+					b.ff(pre+ff, h, m)
 				}
 			}
 			for j := 0; j < s.Int("num_single_layers"); j++ {
@@ -230,8 +240,7 @@ func registerFluxDiffusers() {
 				b.linear(pre+".norm.linear", 3*h, h, true)
 				b.linear(pre+".proj_mlp", m, h, true)
 				b.linear(pre+".proj_out", h, h+m, true)
-				b.param(pre+".attn.norm_q.weight", hd)
-				b.param(pre+".attn.norm_k.weight", hd)
+				b.rmsNorms(pre+".attn", hd, "norm_q", "norm_k")
 				for _, n := range []string{"to_q", "to_k", "to_v"} {
 					b.linear(pre+".attn."+n, h, h, true)
 				}
@@ -306,8 +315,7 @@ func registerWan() {
 						b.linear(pre+at+n, d, d, true)
 					}
 					if s.Bool("qk_norm") {
-						b.param(pre+at+".norm_q.weight", d)
-						b.param(pre+at+".norm_k.weight", d)
+						b.rmsNorms(pre+at, d, "norm_q", "norm_k")
 					}
 				}
 				if img {
@@ -379,11 +387,9 @@ func registerWanDiffusers() {
 			var b kb
 			b.param("scale_shift_table", 1, 2, d)
 			b.conv("patch_embedding", d, s.Int("in_channels"), p...)
-			b.linear("condition_embedder.time_embedder.linear_1", d, s.Int("freq_dim"), true)
-			b.linear("condition_embedder.time_embedder.linear_2", d, d, true)
+			b.embedding("condition_embedder.time_embedder", d, s.Int("freq_dim"))
 			b.linear("condition_embedder.time_proj", 6*d, d, true)
-			b.linear("condition_embedder.text_embedder.linear_1", d, s.Int("text_dim"), true)
-			b.linear("condition_embedder.text_embedder.linear_2", d, d, true)
+			b.embedding("condition_embedder.text_embedder", d, s.Int("text_dim"))
 			if img, ok := s.nullInt("image_dim"); ok {
 				if n, ok := s.nullInt("pos_embed_seq_len"); ok {
 					b.param("condition_embedder.image_embedder.pos_embed", 1, n, img)
@@ -398,12 +404,9 @@ func registerWanDiffusers() {
 				pre := "blocks." + itoa(i)
 				b.param(pre+".scale_shift_table", 1, 6, d)
 				for _, at := range []string{".attn1", ".attn2"} {
-					for _, n := range []string{".to_q", ".to_k", ".to_v", ".to_out.0"} {
-						b.linear(pre+at+n, d, d, true)
-					}
+					b.qkvo(pre+at, d, d, true, true)
 					if qk {
-						b.param(pre+at+".norm_q.weight", d)
-						b.param(pre+at+".norm_k.weight", d)
+						b.rmsNorms(pre+at, d, "norm_q", "norm_k")
 					}
 				}
 				if hasAdd {
@@ -416,15 +419,12 @@ func registerWanDiffusers() {
 				if s.Bool("cross_attn_norm") {
 					b.norm(pre+".norm2", d, true)
 				}
-				b.linear(pre+".ffn.net.0.proj", f, d, true)
-				b.linear(pre+".ffn.net.2", d, f, true)
+				b.ff(pre+".ffn", d, f)
 			}
 			b.linear("proj_out", prod(p)*s.Int("out_channels"), d, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
-		},
+		name: diffusersNameIn,
 	})
 }
 
@@ -529,13 +529,7 @@ func sd3Keys(s *Spec) []Entry {
 	h := 64 * depth
 	m := mlpHidden(h, s.Float("mlp_ratio"))
 	p, c := s.Int("patch_size"), s.Int("in_channels")
-	out := c
-	if s.Bool("learn_sigma") {
-		out = 2 * c
-	}
-	if v, ok := s.nullInt("out_channels"); ok {
-		out = v
-	}
+	out := s.intOr("out_channels", outChannels(s, "learn_sigma"))
 	self := map[int]bool{}
 	for _, l := range s.Ints("x_block_self_attn_layers") {
 		self[l] = true
@@ -652,10 +646,8 @@ func registerSD3Diffusers() {
 				b.buffer("pos_embed.pos_embed", false, 1, mx*mx, h)
 			}
 			b.conv("pos_embed.proj", h, s.Int("in_channels"), p, p)
-			b.linear("time_text_embed.timestep_embedder.linear_1", h, 256, true)
-			b.linear("time_text_embed.timestep_embedder.linear_2", h, h, true)
-			b.linear("time_text_embed.text_embedder.linear_1", h, s.Int("pooled_projection_dim"), true)
-			b.linear("time_text_embed.text_embedder.linear_2", h, h, true)
+			b.embedding("time_text_embed.timestep_embedder", h, 256)
+			b.embedding("time_text_embed.text_embedder", h, s.Int("pooled_projection_dim"))
 			b.linear("context_embedder", s.Int("caption_projection_dim"), s.Int("joint_attention_dim"), true)
 			for i := 0; i < L; i++ {
 				pre := "transformer_blocks." + itoa(i)
@@ -682,24 +674,18 @@ func registerSD3Diffusers() {
 				if dual[i] {
 					a2 := pre + ".attn2"
 					qk(a2, "norm_q", "norm_k")
-					for _, n := range []string{"to_q", "to_k", "to_v", "to_out.0"} {
-						b.linear(a2+"."+n, h, h, true)
-					}
+					b.qkvo(a2, h, h, true, true)
 				}
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.ff(pre+".ff", h, 4*h)
 				if !last {
-					b.linear(pre+".ff_context.net.0.proj", 4*h, h, true)
-					b.linear(pre+".ff_context.net.2", h, 4*h, true)
+					b.ff(pre+".ff_context", h, 4*h)
 				}
 			}
 			b.linear("norm_out.linear", 2*h, h, true)
 			b.linear("proj_out", p*p*s.Int("out_channels"), h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
@@ -749,10 +735,7 @@ func hunyuanKeys(s *Spec) []Entry {
 	hd := h / s.Int("heads_num")
 	m := mlpHidden(h, s.Float("mlp_width_ratio"))
 	p := s.Ints("patch_size")
-	out := s.Int("in_channels")
-	if v, ok := s.nullInt("out_channels"); ok {
-		out = v
-	}
+	out := s.intOr("out_channels", s.Int("in_channels"))
 	qb := s.Bool("qkv_bias")
 	var b kb
 	qk := func(names ...string) {
@@ -766,13 +749,11 @@ func hunyuanKeys(s *Spec) []Entry {
 	b.conv("img_in.proj", h, s.Int("in_channels"), p...)
 	ts := s.Int("text_states_dim")
 	if s.Str("text_projection") == "linear" {
-		b.linear("txt_in.linear_1", h, ts, true)
-		b.linear("txt_in.linear_2", h, h, true)
+		b.embedding("txt_in", h, ts)
 	} else {
 		b.linear("txt_in.input_embedder", h, ts, true)
 		b.timestepEmbedder("txt_in.t_embedder", h)
-		b.linear("txt_in.c_embedder.linear_1", h, ts, true)
-		b.linear("txt_in.c_embedder.linear_2", h, h, true)
+		b.embedding("txt_in.c_embedder", h, ts)
 		for i := 0; i < 2; i++ {
 			pre := "txt_in.individual_token_refiner.blocks." + itoa(i)
 			b.norm(pre+".norm1", h, true)
@@ -784,8 +765,7 @@ func hunyuanKeys(s *Spec) []Entry {
 		}
 	}
 	b.timestepEmbedder("time_in", h)
-	b.linear("vector_in.in_layer", h, s.Int("text_states_dim_2"), true)
-	b.linear("vector_in.out_layer", h, h, true)
+	b.mlpEmbedder("vector_in", h, s.Int("text_states_dim_2"))
 	if s.Bool("guidance_embed") {
 		b.timestepEmbedder("guidance_in", h)
 	}
@@ -843,51 +823,39 @@ func registerHunyuanVideoDiffusers() {
 			var b kb
 			b.conv("x_embedder.proj", h, s.Int("in_channels"), pt, p, p)
 			c := "context_embedder."
-			b.linear(c+"time_text_embed.timestep_embedder.linear_1", h, 256, true)
-			b.linear(c+"time_text_embed.timestep_embedder.linear_2", h, h, true)
-			b.linear(c+"time_text_embed.text_embedder.linear_1", h, s.Int("text_embed_dim"), true)
-			b.linear(c+"time_text_embed.text_embedder.linear_2", h, h, true)
+			b.embedding(c+"time_text_embed.timestep_embedder", h, 256)
+			b.embedding(c+"time_text_embed.text_embedder", h, s.Int("text_embed_dim"))
 			b.linear(c+"proj_in", h, s.Int("text_embed_dim"), true)
 			for i := 0; i < s.Int("num_refiner_layers"); i++ {
 				pre := c + "token_refiner.refiner_blocks." + itoa(i)
 				b.norm(pre+".norm1", h, true)
-				for _, n := range []string{"to_q", "to_k", "to_v", "to_out.0"} {
-					b.linear(pre+".attn."+n, h, h, true)
-				}
+				b.qkvo(pre+".attn", h, h, true, true)
 				b.norm(pre+".norm2", h, true)
-				b.linear(pre+".ff.net.0.proj", m, h, true)
-				b.linear(pre+".ff.net.2", h, m, true)
+				b.ff(pre+".ff", h, m)
 				b.linear(pre+".norm_out.linear", 2*h, h, true)
 			}
-			b.linear("time_text_embed.timestep_embedder.linear_1", h, 256, true)
-			b.linear("time_text_embed.timestep_embedder.linear_2", h, h, true)
-			b.linear("time_text_embed.text_embedder.linear_1", h, s.Int("pooled_projection_dim"), true)
-			b.linear("time_text_embed.text_embedder.linear_2", h, h, true)
+			b.embedding("time_text_embed.timestep_embedder", h, 256)
+			b.embedding("time_text_embed.text_embedder", h, s.Int("pooled_projection_dim"))
 			if s.Bool("guidance_embeds") {
-				b.linear("time_text_embed.guidance_embedder.linear_1", h, 256, true)
-				b.linear("time_text_embed.guidance_embedder.linear_2", h, h, true)
+				b.embedding("time_text_embed.guidance_embedder", h, 256)
 			}
 			for i := 0; i < s.Int("num_layers"); i++ {
 				pre := "transformer_blocks." + itoa(i)
 				b.linear(pre+".norm1.linear", 6*h, h, true)
 				b.linear(pre+".norm1_context.linear", 6*h, h, true)
 				a := pre + ".attn"
-				b.param(a+".norm_q.weight", hd)
-				b.param(a+".norm_k.weight", hd)
+				b.rmsNorms(a, hd, "norm_q", "norm_k")
 				for _, n := range []string{"to_q", "to_k", "to_v", "add_k_proj", "add_v_proj", "add_q_proj", "to_out.0", "to_add_out"} {
 					b.linear(a+"."+n, h, h, true)
 				}
-				b.param(a+".norm_added_q.weight", hd)
-				b.param(a+".norm_added_k.weight", hd)
+				b.rmsNorms(a, hd, "norm_added_q", "norm_added_k")
 				for _, ff := range []string{".ff", ".ff_context"} {
-					b.linear(pre+ff+".net.0.proj", m, h, true)
-					b.linear(pre+ff+".net.2", h, m, true)
+					b.ff(pre+ff, h, m)
 				}
 			}
 			for j := 0; j < s.Int("num_single_layers"); j++ {
 				pre := "single_transformer_blocks." + itoa(j)
-				b.param(pre+".attn.norm_q.weight", hd)
-				b.param(pre+".attn.norm_k.weight", hd)
+				b.rmsNorms(pre+".attn", hd, "norm_q", "norm_k")
 				for _, n := range []string{"to_q", "to_k", "to_v"} {
 					b.linear(pre+".attn."+n, h, h, true)
 				}
@@ -899,8 +867,6 @@ func registerHunyuanVideoDiffusers() {
 			b.linear("proj_out", pt*p*p*s.Int("out_channels"), h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
-		},
+		name: diffusersNameIn,
 	})
 }

@@ -32,16 +32,12 @@ func init() {
 func (b *kb) ltxAttn(prefix, qk string, inner, kv int, bias, outBias bool) {
 	switch qk {
 	case "rms_norm", "rms_norm_across_heads":
-		b.param(prefix+".q_norm.weight", inner)
-		b.param(prefix+".k_norm.weight", inner)
+		b.rmsNorms(prefix, inner, "q_norm", "k_norm")
 	case "layer_norm":
 		b.norm(prefix+".q_norm", inner, true)
 		b.norm(prefix+".k_norm", inner, true)
 	}
-	b.linear(prefix+".to_q", inner, inner, bias)
-	b.linear(prefix+".to_k", inner, kv, bias)
-	b.linear(prefix+".to_v", inner, kv, bias)
-	b.linear(prefix+".to_out.0", inner, inner, outBias)
+	b.qkvo(prefix, inner, kv, bias, outBias)
 }
 
 func registerLTX() {
@@ -69,10 +65,7 @@ func registerLTX() {
 		keys: func(s *Spec) []Entry {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			in := s.Int("in_channels")
-			out := in
-			if v, ok := s.nullInt("out_channels"); ok {
-				out = v
-			}
+			out := s.intOr("out_channels", in)
 			mods := map[string]int{"single_scale_shift": 6, "single_scale": 4}[s.Str("adaptive_norm")]
 			affine, ln := s.Bool("norm_elementwise_affine"), s.Str("standardization_norm") == "layer_norm"
 			var b kb
@@ -96,26 +89,21 @@ func registerLTX() {
 				if affine {
 					b.norm(pre+".norm2", h, ln)
 				}
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.ff(pre+".ff", h, 4*h)
 			}
 			b.linear("proj_out", out, h, true)
-			b.linear("adaln_single.emb.timestep_embedder.linear_1", h, 256, true)
-			b.linear("adaln_single.emb.timestep_embedder.linear_2", h, h, true)
+			b.embedding("adaln_single.emb.timestep_embedder", h, 256)
 			adaRows := 6
 			if s.Str("adaptive_norm") == "single_scale" {
 				adaRows = 4
 			}
 			b.linear("adaln_single.linear", adaRows*h, h, true)
 			if c, ok := s.nullInt("caption_channels"); ok {
-				b.linear("caption_projection.linear_1", h, c, true)
-				b.linear("caption_projection.linear_2", h, h, true)
+				b.embedding("caption_projection", h, c)
 			}
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
@@ -141,20 +129,14 @@ func registerLTXDiffusers() {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			var b kb
 			attn := func(pre string, kv int) {
-				b.param(pre+".norm_q.weight", h)
-				b.param(pre+".norm_k.weight", h)
-				b.linear(pre+".to_q", h, h, s.Bool("attention_bias"))
-				b.linear(pre+".to_k", h, kv, s.Bool("attention_bias"))
-				b.linear(pre+".to_v", h, kv, s.Bool("attention_bias"))
-				b.linear(pre+".to_out.0", h, h, s.Bool("attention_out_bias"))
+				b.rmsNorms(pre, h, "norm_q", "norm_k")
+				b.qkvo(pre, h, kv, s.Bool("attention_bias"), s.Bool("attention_out_bias"))
 			}
 			b.param("scale_shift_table", 2, h)
 			b.linear("proj_in", h, s.Int("in_channels"), true)
-			b.linear("time_embed.emb.timestep_embedder.linear_1", h, 256, true)
-			b.linear("time_embed.emb.timestep_embedder.linear_2", h, h, true)
+			b.embedding("time_embed.emb.timestep_embedder", h, 256)
 			b.linear("time_embed.linear", 6*h, h, true)
-			b.linear("caption_projection.linear_1", h, s.Int("caption_channels"), true)
-			b.linear("caption_projection.linear_2", h, h, true)
+			b.embedding("caption_projection", h, s.Int("caption_channels"))
 			for i := 0; i < s.Int("num_layers"); i++ {
 				pre := "transformer_blocks." + itoa(i)
 				b.param(pre+".scale_shift_table", 6, h)
@@ -166,15 +148,12 @@ func registerLTXDiffusers() {
 					b.param(pre+".norm2.weight", h)
 				}
 				attn(pre+".attn2", s.Int("cross_attention_dim"))
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.ff(pre+".ff", h, 4*h)
 			}
 			b.linear("proj_out", s.Int("out_channels"), h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
@@ -215,10 +194,7 @@ func registerCogVideoX() {
 		keys: func(s *Spec) []Entry {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			hd, te, c, p := s.Int("attention_head_dim"), s.Int("time_embed_dim"), s.Int("in_channels"), s.Int("patch_size")
-			out := c
-			if v, ok := s.nullInt("out_channels"); ok {
-				out = v
-			}
+			out := s.intOr("out_channels", c)
 			pt, v15 := s.nullInt("patch_size_t")
 			affine := s.Bool("norm_elementwise_affine")
 			var b kb
@@ -236,11 +212,9 @@ func registerCogVideoX() {
 				}
 			}
 			b.linear("patch_embed.text_proj", h, s.Int("text_embed_dim"), true)
-			b.linear("time_embedding.linear_1", te, h, true)
-			b.linear("time_embedding.linear_2", te, te, true)
+			b.embedding("time_embedding", te, h)
 			if o, ok := s.nullInt("ofs_embed_dim"); ok {
-				b.linear("ofs_embedding.linear_1", o, o, true)
-				b.linear("ofs_embedding.linear_2", o, o, true)
+				b.embedding("ofs_embedding", o, o)
 			}
 			for i := 0; i < s.Int("num_layers"); i++ {
 				pre := "transformer_blocks." + itoa(i)
@@ -250,16 +224,12 @@ func registerCogVideoX() {
 				}
 				b.norm(pre+".attn1.norm_q", hd, true)
 				b.norm(pre+".attn1.norm_k", hd, true)
-				b.linear(pre+".attn1.to_q", h, h, s.Bool("attention_bias"))
-				b.linear(pre+".attn1.to_k", h, h, s.Bool("attention_bias"))
-				b.linear(pre+".attn1.to_v", h, h, s.Bool("attention_bias"))
-				b.linear(pre+".attn1.to_out.0", h, h, true)
+				b.qkvo(pre+".attn1", h, h, s.Bool("attention_bias"), true)
 				b.linear(pre+".norm2.linear", 6*h, te, true)
 				if affine {
 					b.norm(pre+".norm2.norm", h, true)
 				}
-				b.linear(pre+".ff.net.0.proj", 4*h, h, true)
-				b.linear(pre+".ff.net.2", h, 4*h, true)
+				b.ff(pre+".ff", h, 4*h)
 			}
 			if affine {
 				b.norm("norm_final", h, true)
@@ -275,9 +245,7 @@ func registerCogVideoX() {
 			b.linear("proj_out", rows, h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"), "in", s.Int("in_channels"))
-		},
+		name: diffusersNameIn,
 	})
 }
 
@@ -326,22 +294,17 @@ func registerSana() {
 				b.param(pre+".attn.qkv.weight", 3*h, h)
 				b.linear(pre+".attn.proj", h, h, true)
 				if s.Bool("qk_norm") {
-					b.param(pre+".attn.q_norm.weight", h)
-					b.param(pre+".attn.k_norm.weight", h)
+					b.rmsNorms(pre+".attn", h, "q_norm", "k_norm")
 				}
 				b.crossAttn(pre+".cross_attn", h)
 				if s.Bool("qk_norm") {
-					b.param(pre+".cross_attn.q_norm.weight", h)
-					b.param(pre+".cross_attn.k_norm.weight", h)
+					b.rmsNorms(pre+".cross_attn", h, "q_norm", "k_norm")
 				}
 				b.conv(pre+".mlp.inverted_conv.conv", 2*m, h, 1, 1)
 				b.conv(pre+".mlp.depth_conv.conv", 2*m, 1, 3, 3)
 				b.param(pre+".mlp.point_conv.conv.weight", h, m, 1, 1)
 			}
-			out := c
-			if s.Bool("pred_sigma") {
-				out = 2 * c
-			}
+			out := outChannels(s, "pred_sigma")
 			b.t2iFinal("final_layer", h, p*p*out)
 			return b.e
 		},
@@ -375,27 +338,20 @@ func registerSanaDiffusers() {
 		keys: func(s *Spec) []Entry {
 			h := s.Int("num_attention_heads") * s.Int("attention_head_dim")
 			p, c := s.Int("patch_size"), s.Int("in_channels")
-			out := c
-			if v, ok := s.nullInt("out_channels"); ok {
-				out = v
-			}
+			out := s.intOr("out_channels", c)
 			m := mlpHidden(h, s.Float("mlp_ratio"))
 			qk := s.Str("qk_norm") != ""
 			var b kb
 			b.param("scale_shift_table", 2, h)
 			b.conv("patch_embed.proj", h, c, p, p)
 			if s.Bool("guidance_embeds") {
-				b.linear("time_embed.timestep_embedder.linear_1", h, 256, true)
-				b.linear("time_embed.timestep_embedder.linear_2", h, h, true)
-				b.linear("time_embed.guidance_embedder.linear_1", h, 256, true)
-				b.linear("time_embed.guidance_embedder.linear_2", h, h, true)
+				b.embedding("time_embed.timestep_embedder", h, 256)
+				b.embedding("time_embed.guidance_embedder", h, 256)
 			} else {
-				b.linear("time_embed.emb.timestep_embedder.linear_1", h, 256, true)
-				b.linear("time_embed.emb.timestep_embedder.linear_2", h, h, true)
+				b.embedding("time_embed.emb.timestep_embedder", h, 256)
 			}
 			b.linear("time_embed.linear", 6*h, h, true)
-			b.linear("caption_projection.linear_1", h, s.Int("caption_channels"), true)
-			b.linear("caption_projection.linear_2", h, h, true)
+			b.embedding("caption_projection", h, s.Int("caption_channels"))
 			b.param("caption_norm.weight", h)
 			xh, _ := s.nullInt("num_cross_attention_heads")
 			xd, _ := s.nullInt("cross_attention_head_dim")
@@ -404,13 +360,9 @@ func registerSanaDiffusers() {
 				b.param(pre+".scale_shift_table", 6, h)
 				a := pre + ".attn1"
 				if qk {
-					b.param(a+".norm_q.weight", h)
-					b.param(a+".norm_k.weight", h)
+					b.rmsNorms(a, h, "norm_q", "norm_k")
 				}
-				b.linear(a+".to_q", h, h, s.Bool("attention_bias"))
-				b.linear(a+".to_k", h, h, s.Bool("attention_bias"))
-				b.linear(a+".to_v", h, h, s.Bool("attention_bias"))
-				b.linear(a+".to_out.0", h, h, true)
+				b.qkvo(a, h, h, s.Bool("attention_bias"), true)
 				if x, ok := s.nullInt("cross_attention_dim"); ok {
 					if s.Bool("norm_elementwise_affine") {
 						b.norm(pre+".norm2", h, true)
@@ -418,8 +370,7 @@ func registerSanaDiffusers() {
 					a = pre + ".attn2"
 					inner := xh * xd
 					if qk {
-						b.param(a+".norm_q.weight", inner)
-						b.param(a+".norm_k.weight", inner)
+						b.rmsNorms(a, inner, "norm_q", "norm_k")
 					}
 					b.linear(a+".to_q", inner, h, true)
 					b.linear(a+".to_k", inner, x, true)
@@ -433,9 +384,7 @@ func registerSanaDiffusers() {
 			b.linear("proj_out", p*p*out, h, true)
 			return b.e
 		},
-		name: func(s *Spec) string {
-			return shortName(s, "heads", s.Int("num_attention_heads"), "hd", s.Int("attention_head_dim"), "L", s.Int("num_layers"))
-		},
+		name: diffusersName,
 	})
 }
 
@@ -449,10 +398,7 @@ func init() {
 		case s.Str("qk_norm") != "rms_norm" || !ok || !okc:
 			return nil, fieldErr(s.Family, "qk_norm", "diffusers' LTXVideoTransformer3DModel needs RMS q/k norms, cross-attention and the caption projection")
 		}
-		out := s.Int("in_channels")
-		if v, ok := s.nullInt("out_channels"); ok {
-			out = v
-		}
+		out := s.intOr("out_channels", s.Int("in_channels"))
 		return map[string]any{"in_channels": s.Int("in_channels"), "out_channels": out, "patch_size": 1, "patch_size_t": 1,
 			"num_attention_heads": s.Int("num_attention_heads"), "attention_head_dim": s.Int("attention_head_dim"),
 			"cross_attention_dim": x, "num_layers": s.Int("num_layers"), "qk_norm": "rms_norm_across_heads",
@@ -476,10 +422,7 @@ func init() {
 		if !s.Bool("y_norm") {
 			return nil, fieldErr(s.Family, "y_norm", "diffusers' SanaTransformer2DModel always has the caption norm")
 		}
-		out := s.Int("in_channels")
-		if s.Bool("pred_sigma") {
-			out *= 2
-		}
+		out := outChannels(s, "pred_sigma")
 		p := map[string]any{"in_channels": s.Int("in_channels"), "out_channels": out, "num_attention_heads": h / 32, "attention_head_dim": 32,
 			"num_layers": s.Int("depth"), "num_cross_attention_heads": nh, "cross_attention_head_dim": h / nh, "cross_attention_dim": h,
 			"caption_channels": s.Int("caption_channels"), "mlp_ratio": s.Float("mlp_ratio"), "attention_bias": false,
@@ -497,10 +440,7 @@ func init() {
 			return nil, fieldErr(s.Family, "cross_attention_dim", "SanaMS has cross-attention of its hidden width, no self-attention biases and no guidance embedder")
 		}
 		c := s.Int("in_channels")
-		out := c
-		if v, ok := s.nullInt("out_channels"); ok {
-			out = v
-		}
+		out := s.intOr("out_channels", c)
 		if out != c && out != 2*c {
 			return nil, fieldErr(s.Family, "out_channels", "%d is neither in_channels nor twice it", out)
 		}

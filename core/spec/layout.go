@@ -197,20 +197,14 @@ var layoutConverters = map[string]layoutConv{
 		if s.Float("class_dropout_prob") <= 0 {
 			return nil, fieldErr(s.Family, "class_dropout_prob", "diffusers' DiT always has the null-class row")
 		}
-		out := s.Int("in_channels")
-		if s.Bool("learn_sigma") {
-			out *= 2
-		}
+		out := outChannels(s, "learn_sigma")
 		return map[string]any{"num_attention_heads": nh, "attention_head_dim": h / nh, "in_channels": s.Int("in_channels"),
 			"out_channels": out, "num_layers": s.Int("depth"), "sample_size": s.Int("input_size"), "patch_size": s.Int("patch_size"),
 			"num_embeds_ada_norm": s.Int("num_classes")}, nil
 	},
 	"dit-diffusers>dit": func(s *Spec) (map[string]any, error) {
 		c := s.Int("in_channels")
-		out := c
-		if v, ok := s.nullInt("out_channels"); ok {
-			out = v
-		}
+		out := s.intOr("out_channels", c)
 		if out != c && out != 2*c {
 			return nil, fieldErr(s.Family, "out_channels", "%d is neither in_channels nor 2×in_channels (DiT's learn_sigma)", out)
 		}
@@ -235,10 +229,7 @@ var layoutConverters = map[string]layoutConv{
 		if s.Int("patch_size") != 1 {
 			return nil, fieldErr(s.Family, "patch_size", "BFL's Flux packs 2×2 patches outside the model (patch_size 1), got %d", s.Int("patch_size"))
 		}
-		out := s.Int("in_channels")
-		if v, ok := s.nullInt("out_channels"); ok {
-			out = v
-		}
+		out := s.intOr("out_channels", s.Int("in_channels"))
 		nh := s.Int("num_attention_heads")
 		return map[string]any{"in_channels": s.Int("in_channels"), "out_channels": out, "vec_in_dim": s.Int("pooled_projection_dim"),
 			"context_in_dim": s.Int("joint_attention_dim"), "hidden_size": nh * s.Int("attention_head_dim"), "mlp_ratio": 4.0,
@@ -313,13 +304,7 @@ var layoutConverters = map[string]layoutConv{
 			return nil, fieldErr(s.Family, "context_embedder_config", "diffusers' SD3Transformer2DModel needs the context embedder and the pooled (adm) embedder")
 		}
 		c := s.Int("in_channels")
-		out := c
-		if s.Bool("learn_sigma") {
-			out = 2 * c
-		}
-		if v, ok := s.nullInt("out_channels"); ok {
-			out = v
-		}
+		out := s.intOr("out_channels", outChannels(s, "learn_sigma"))
 		mx, hasMax := s.nullInt("pos_embed_max_size")
 		np, hasNP := s.nullInt("num_patches")
 		if hasNP != hasMax || hasMax && np != mx*mx {
@@ -381,10 +366,7 @@ var layoutConverters = map[string]layoutConv{
 		if !s.Bool("qkv_bias") || !s.Bool("qk_norm") || s.Str("qk_norm_type") != "rms" || s.Str("text_projection") != "single_refiner" {
 			return nil, fieldErr(s.Family, "qk_norm_type", "diffusers' HunyuanVideoTransformer3DModel has q/k/v biases, RMS q/k norms and the token refiner only")
 		}
-		out := s.Int("in_channels")
-		if v, ok := s.nullInt("out_channels"); ok {
-			out = v
-		}
+		out := s.intOr("out_channels", s.Int("in_channels"))
 		nh := s.Int("heads_num")
 		return map[string]any{"in_channels": s.Int("in_channels"), "out_channels": out, "num_attention_heads": nh,
 			"attention_head_dim": s.Int("hidden_size") / nh, "num_layers": s.Int("mm_double_blocks_depth"),
