@@ -8,20 +8,17 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
-var familyNames = map[string]string{
-	"dit": "DiT", "dit-diffusers": "DiT (diffusers)", "pixart-alpha": "PixArt-α", "pixart-sigma": "PixArt-Σ",
-	"pixart-diffusers": "PixArt (diffusers)", "latte": "Latte", "stdit": "Open-Sora 1.0 STDiT",
-	"stdit2": "Open-Sora 1.1 STDiT2", "stdit3": "Open-Sora 1.2 STDiT3", "stdit3-v4": "Open-Sora 1.3 STDiT3", "mmdit": "Open-Sora 2.0 MMDiT",
-}
-
+// famName is a family's name in words (spec.ArchName), with the layout
+// when it is diffusers' ("DiT (diffusers)").
 func famName(id string) string {
-	if n, ok := familyNames[id]; ok {
-		return n
-	}
 	if id == "" {
 		return "the checkpoint's architecture"
 	}
-	return id
+	n := spec.ArchName(id)
+	if spec.FamilyLayout(id) == spec.LayoutDiffusers {
+		n += " (diffusers)"
+	}
+	return n
 }
 
 func asShape(v any) []int {
