@@ -99,11 +99,7 @@ type Detected struct {
 
 // Detect runs architecture detection on the checkpoint's weights root.
 func Detect(ck *loader.Checkpoint) *Detected {
-	var infos []tensor.Info
-	for _, w := range ck.Weights() {
-		infos = append(infos, w.Info())
-	}
-	d := spec.Detect(infos)
+	d := spec.Detect(ck.Infos())
 	out := &Detected{
 		Family: d.Family, Version: d.Version, Prefix: d.Prefix, Preset: d.Preset, ClosestPreset: d.ClosestPreset,
 		Variant: d.Variant, Layout: d.Layout,

@@ -99,7 +99,7 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	out := &report.Convert{File: ck.Name, Output: opt.OutputName, Format: opt.Format, Wrap: opt.Wrap, WeightsRoot: ck.WeightsRoot, Safety: report.SafetyOf(ck)}
 	out.GGUFRestored = report.RestoreGGUF(ck, req) // before anything reads shapes
 	weights := ck.Weights()
-	infos := report.WeightInfos(ck)
+	infos := ck.Infos()
 	if len(infos) == 0 {
 		return nil, fmt.Errorf("%s: no tensors under the weights root %q", ck.Name, ck.WeightsRoot)
 	}
@@ -171,7 +171,7 @@ func Run(ck *loader.Checkpoint, req report.TargetRequest, opt Options, w io.Writ
 	if fp8Out {
 		steps = append(steps, fix.QuantizeFP8(opt.DType, opt.FP8Scaled, keepSet(opt.KeepDType, tg)))
 	}
-	virt, err := fix.FromInfos(report.WeightInfos(ck))
+	virt, err := fix.FromInfos(ck.Infos())
 	if err != nil {
 		return nil, err
 	}

@@ -9,5 +9,5 @@ import (
 // checkpoint's weights (ComfyUI / SAI single files carry text encoders and
 // the VAE).
 func Components(ck *loader.Checkpoint) []spec.Component {
-	return spec.Detect(WeightInfos(ck)).Components
+	return spec.Detect(ck.Infos()).Components
 }

@@ -106,15 +106,6 @@ type targetInfo struct {
 	DType  string          `json:"dtype,omitempty"`
 }
 
-// WeightInfos lists the weights root's tensors.
-func WeightInfos(ck *loader.Checkpoint) []tensor.Info {
-	ws := ck.Weights()
-	out := make([]tensor.Info, len(ws))
-	for i, w := range ws {
-		out[i] = w.Info()
-	}
-	return out
-}
 
 // DiffOptions mirror the CLI flags.
 type DiffOptions struct {
@@ -126,7 +117,7 @@ type DiffOptions struct {
 // BuildDiff diffs the checkpoint's weights root against the target.
 func BuildDiff(ck *loader.Checkpoint, req TargetRequest, opt DiffOptions) (*Diff, *diff.Result, error) {
 	restored := RestoreGGUF(ck, req) // GGUF shapes a spec confirms (gguf.go)
-	ws := WeightInfos(ck)
+	ws := ck.Infos()
 	if len(ws) == 0 {
 		return nil, nil, fmt.Errorf("%s: no tensors under the weights root %q", ck.Name, ck.WeightsRoot)
 	}
@@ -236,7 +227,7 @@ func nonNil(s []string) []string {
 
 // Detect runs architecture detection on the checkpoint's weights root.
 func Detect(ck *loader.Checkpoint) *Detected {
-	return detected(spec.Detect(WeightInfos(ck)))
+	return detected(spec.Detect(ck.Infos()))
 }
 
 // ParseFixes splits a --fix value: "auto", "none" or "ID,ID".

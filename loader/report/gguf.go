@@ -25,7 +25,7 @@ func RestoreGGUF(ck *loader.Checkpoint, req TargetRequest) []loader.GGUFRestorat
 	if ck.GGUF == nil {
 		return nil
 	}
-	infos := WeightInfos(ck)
+	infos := ck.Infos()
 	var rs []loader.GGUFRestoration
 	if req.Arch != "" || len(req.Spec) > 0 {
 		if tg, err := req.Target(infos); err == nil {

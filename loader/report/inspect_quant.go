@@ -127,7 +127,7 @@ type FP8Info struct {
 
 // fp8Info recognises fp8 layouts; a malformed one becomes a note.
 func fp8Info(ck *loader.Checkpoint) (*FP8Info, string) {
-	f, err := quant.DetectFP8(WeightInfos(ck), ck.Metadata)
+	f, err := quant.DetectFP8(ck.Infos(), ck.Metadata)
 	if err != nil {
 		return nil, "fp8: " + err.Error()
 	}
