@@ -106,7 +106,6 @@ type targetInfo struct {
 	DType  string          `json:"dtype,omitempty"`
 }
 
-
 // DiffOptions mirror the CLI flags.
 type DiffOptions struct {
 	DType          tensor.DType // cast in the plan (Invalid: keep)
