@@ -314,7 +314,7 @@ func (s quantSource) ReadStored(name string) (*quant.Stored, error) { return s.q
 
 // quantize makes w's 2-D weights whose rows fill whole blocks of qt (or
 // every 2-D weight as fp8 e4m3 with one scale per row when fp8) stored.
-func quantize(t *testing.T, w map[string]*tensor.Dense, qt quant.Type, fp8 bool) quantSource {
+func quantize(t testing.TB, w map[string]*tensor.Dense, qt quant.Type, fp8 bool) quantSource {
 	t.Helper()
 	s := quantSource{Map: w, q: map[string]*quant.Stored{}}
 	for name, d := range w {
