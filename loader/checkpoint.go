@@ -98,7 +98,8 @@ type Checkpoint struct {
 	WeightsRoot  string   // container path of the state dict a user means ("" = top level)
 	Alternatives []string // other plausible weights roots
 
-	r io.ReaderAt
+	r         io.ReaderAt
+	fp8Layout *fp8Layout // stored.go: the scaled-fp8 layout, once detected
 }
 
 // Open sniffs the format and reads the metadata of a checkpoint.

@@ -16,6 +16,7 @@ import (
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/report"
 	"github.com/ditkit/ditkit/ui"
 	"github.com/ditkit/ditkit/wasm/webgpu"
 )
@@ -70,6 +71,10 @@ func loadNetBlob(file, target, opts js.Value, opt dit.BuildOptions) (dit.Net, er
 	if err != nil {
 		return nil, err
 	}
+	// GGUF shapes writers mangle, restored where the target or detected
+	// spec confirms them (as the CLI's forward does); quantized weights
+	// stay quantized (the WebGPU backend dequantizes them at upload).
+	report.RestoreGGUF(ck, tr)
 	n, _, err := dit.Load(ck, req, wasmPolicy, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ck.Name, err)

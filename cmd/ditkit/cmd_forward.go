@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/ditkit/ditkit/core/dit"
@@ -12,6 +14,7 @@ import (
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/loader/report"
 )
 
 func init() {
@@ -70,6 +73,9 @@ func addModelFlags(fs interface {
 type runNet struct {
 	dit.Net
 	load time.Duration
+	// f32Bytes is what the checkpoint's tensors take as float32: the
+	// weights' memory were they not kept quantized (or 16-bit).
+	f32Bytes int64
 }
 
 // cliPolicy is the CLI's policy for what shapes do not decide: published
@@ -91,6 +97,7 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 	}
 	defer f.Close()
 	var req spec.Request
+	tr := report.TargetRequest{Arch: mf.arch}
 	switch {
 	case mf.arch != "" && mf.specPath != "":
 		return nil, fmt.Errorf("give --arch or --spec, not both")
@@ -106,15 +113,28 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 		if req.Target, err = spec.Parse(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", mf.specPath, err)
 		}
+		tr.Spec = b
 	}
 	if mf.heads > 0 {
 		req.Set = map[string]any{"num_heads": mf.heads}
 	}
+	// GGUF shapes writers mangle, restored where the spec confirms them
+	// (as inspect, diff and convert do); quantized tensors stay quantized.
+	report.RestoreGGUF(ck, tr)
 	n, _, err := dit.Load(ck, req, cliPolicy, dit.BuildOptions{Precision: prec})
 	if err != nil {
+		if strings.HasPrefix(err.Error(), path+": ") { // the loader's errors name the file
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &runNet{Net: n, load: time.Since(start)}, nil
+	var f32 int64
+	for _, in := range ck.Infos() {
+		if k, err := tensor.Numel(in.Shape); err == nil {
+			f32 += 4 * k
+		}
+	}
+	return &runNet{Net: n, load: time.Since(start), f32Bytes: f32}, nil
 }
 
 func runForward(args []string, stdout, stderr io.Writer) int {
@@ -125,7 +145,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	inputs := fs.String("inputs", "", "safetensors file with x (F32/F64), t, y (int labels, or caption embeddings [B, 1, L, C] for STDiT/STDiT3/PixArt; absent: the null caption), optional mask [B, L], PixArtMS's img_hw [B, 2] and aspect_ratio [B, 1], and for STDiT3 fps, height, width (pixels) and optional x_mask")
 	outPath := fs.String("o", "", "output safetensors file (tensor out)")
 	cfgScale := fs.Float64("cfg-scale", 0, "run forward_with_cfg with this guidance scale (DiT, PixArt, Latte; x = [z; z], y = [cond; null])")
-	timing := fs.Bool("timing", false, `print {"load_s", "forward_s", "gflops" (GFLOP/s achieved)} as one JSON line on stderr`)
+	timing := fs.Bool("timing", false, `print {"load_s", "forward_s", "gflops" (GFLOP/s achieved), "weight_bytes" (the model's weights as held in memory: quantized GGUF/fp8 weights stay quantized), "f32_weight_bytes" (the checkpoint's tensors as float32), "heap_bytes" (Go heap in use after the forward)} as one JSON line on stderr`)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -175,7 +195,11 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	}
 	if *timing {
 		gf := dit.FLOPsAt(n, fin.Shape) / fwd.Seconds() / 1e9
-		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f}\n", n.load.Seconds(), fwd.Seconds(), gf)
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(stderr, "{\"load_s\":%.4f,\"forward_s\":%.4f,\"gflops\":%.2f,\"weight_bytes\":%d,\"f32_weight_bytes\":%d,\"heap_bytes\":%d}\n",
+			n.load.Seconds(), fwd.Seconds(), gf, n.WeightBytes(), n.f32Bytes, ms.HeapAlloc)
 	}
 	return exitOK
 }

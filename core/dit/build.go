@@ -8,6 +8,7 @@ import (
 
 	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/fix"
+	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 )
@@ -101,6 +102,7 @@ func Build(src tensor.Source, r *spec.Resolution, opt BuildOptions) (Net, error)
 		return nil, fmt.Errorf("family %q: %w (runs: %s)", r.Spec.Family, ErrNotRunnable, strings.Join(RunnableFamilies(), ", "))
 	}
 	rd := &reader{src: src, prefix: r.Prefix, spec: r.Spec, skeleton: opt.Skeleton}
+	rd.stored, _ = src.(quant.StoredSource)
 	if opt.Shard != nil {
 		if !opt.Shard.Valid() {
 			return nil, fmt.Errorf("dit: shard %d of %d", opt.Shard.Index, opt.Shard.Count)
@@ -133,6 +135,9 @@ type reader struct {
 	shard    *Shard                 // BuildOptions.Shard
 	skeleton bool                   // BuildOptions.Skeleton
 	infos    map[string]tensor.Info // the source's, for a skeleton
+	// stored is the source when it keeps quantized tensors as stored:
+	// matrices are then read in that form and stay quantized.
+	stored quant.StoredSource
 }
 
 func (r *reader) read(name string) *tensor.Dense {
@@ -176,32 +181,61 @@ func (r *reader) linear(l *Linear, name string, rows, cols int) {
 	}
 	r.matrix(l, name, rows, cols)
 	if r.shard != nil && l.W != nil && r.err == nil {
+		// (a quantized shard whose rows do not start and end on whole
+		// blocks holds them dequantized: kernels.Weight.Shard)
 		l.W = l.W.Shard(r.shard.Rows(rows))
 	}
 }
 
 // matrix reads name.weight whole (an embedding table, or a LinearOp's
-// weight before linear cuts it) and the optional name.bias into l.
+// weight before linear cuts it) and the optional name.bias into l: in its
+// stored form when it is quantized (GGUF blocks, fp8 with its scale) and
+// the source keeps that form, else as dense values.
 func (r *reader) matrix(l *Linear, name string, rows, cols int) {
-	d := r.read(name + ".weight")
+	w, shape := r.quantized(name + ".weight")
+	if w == nil && r.err == nil {
+		d := r.read(name + ".weight")
+		if d == nil {
+			if r.err == nil {
+				r.err = fmt.Errorf("%s: missing %s.weight", r.spec.Family, r.prefix+name)
+			}
+			return
+		}
+		var err error
+		if w, err = kernels.NewWeight(d); err != nil {
+			r.err = fmt.Errorf("%s: %s.weight: %w", r.spec.Family, r.prefix+name, err)
+			return
+		}
+		shape = d.Shape
+	}
 	if r.err != nil {
 		return
 	}
-	if d == nil {
-		r.err = fmt.Errorf("%s: missing %s.weight", r.spec.Family, r.prefix+name)
-		return
-	}
-	w, err := kernels.NewWeight(d)
-	if err != nil {
-		r.err = fmt.Errorf("%s: %s.weight: %w", r.spec.Family, r.prefix+name, err)
-		return
-	}
 	if w.Rows != rows || w.Cols != cols {
-		r.err = fmt.Errorf("%s: %s.weight has shape %v, want [%d, %d]", r.spec.Family, r.prefix+name, d.Shape, rows, cols)
+		r.err = fmt.Errorf("%s: %s.weight has shape %v, want [%d, %d]", r.spec.Family, r.prefix+name, shape, rows, cols)
 		return
 	}
 	l.W = w
 	r.bias(l, name, rows)
+}
+
+// quantized reads name in its stored quantized form, or returns nil when
+// the source has no such form for it.
+func (r *reader) quantized(name string) (*kernels.Weight, []int) {
+	if r.stored == nil || r.err != nil {
+		return nil, nil
+	}
+	s, err := r.stored.ReadStored(r.prefix + name)
+	if err != nil || s == nil {
+		r.err = err
+		return nil, nil
+	}
+	w, err := kernels.NewStoredWeight(s)
+	if err != nil {
+		r.err = fmt.Errorf("%s: %s (%s): %w", r.spec.Family, r.prefix+name, s.Format(), err)
+		return nil, nil
+	}
+	return w, s.Shape
 }
 
 func (r *reader) bias(l *Linear, name string, rows int) {

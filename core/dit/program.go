@@ -165,13 +165,19 @@ func (p *Program) FLOPs() float64 {
 }
 
 // Bytes is the memory a device holding the program needs: the weights
-// (each once) with their biases and the constants, and the activations.
+// (each once; quantized ones as the F32 a device dequantizes them to)
+// with their biases and the constants, and the activations.
 func (p *Program) Bytes() (weights, activations int64) {
 	seen := map[*kernels.Weight]bool{}
 	for _, op := range p.Ops {
 		if o, ok := op.(*LinearOp); ok && !seen[o.L.W] {
 			seen[o.L.W] = true
-			weights += o.L.W.Bytes() + 4*int64(len(o.L.B))
+			wb := o.L.W.Bytes()
+			if o.L.W.Quantized() {
+				lo, hi := o.L.W.Held()
+				wb = 4 * int64(hi-lo) * int64(o.L.W.Cols)
+			}
+			weights += wb + 4*int64(len(o.L.B))
 		}
 	}
 	for b, n := range p.Sizes {

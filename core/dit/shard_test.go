@@ -7,11 +7,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/ditkit/ditkit/core/dit"
 	"github.com/ditkit/ditkit/core/dit/kernels"
+	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/fixtures"
@@ -298,5 +300,101 @@ func TestShardedAbort(t *testing.T) {
 	}
 	if _, err := dit.Build(tensor.Map(w), r, dit.BuildOptions{Shard: &dit.Shard{Index: 2, Count: 2}}); err == nil {
 		t.Error("shard 2 of 2 accepted")
+	}
+}
+
+// quantSource is a tensor.Map whose 2-D weights are also handed out
+// quantized (quant.StoredSource), as a GGUF or fp8 checkpoint's are.
+type quantSource struct {
+	tensor.Map
+	q map[string]*quant.Stored
+}
+
+func (s quantSource) ReadStored(name string) (*quant.Stored, error) { return s.q[name], nil }
+
+// quantize makes w's 2-D weights whose rows fill whole blocks of qt (or
+// every 2-D weight as fp8 e4m3 with one scale per row when fp8) stored.
+func quantize(t testing.TB, w map[string]*tensor.Dense, qt quant.Type, fp8 bool) quantSource {
+	t.Helper()
+	s := quantSource{Map: w, q: map[string]*quant.Stored{}}
+	for name, d := range w {
+		if len(d.Shape) != 2 || !strings.HasSuffix(name, ".weight") {
+			continue
+		}
+		v, err := d.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, cols := d.Shape[0], d.Shape[1]
+		st := &quant.Stored{Shape: d.Shape}
+		if fp8 {
+			st.FP8, st.Data, st.Scale = tensor.F8_E4M3, make([]byte, len(v)), make([]float32, rows)
+			scaled := make([]float32, len(v))
+			for r := range rows {
+				st.Scale[r] = 0.01 * float32(r+1)
+				for c := range cols {
+					scaled[r*cols+c] = v[r*cols+c] / st.Scale[r]
+				}
+			}
+			if err := tensor.EncodeFloat32(tensor.F8_E4M3, scaled, st.Data); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if cols%qt.BlockSize() != 0 {
+				continue
+			}
+			nb, _ := qt.Bytes(int64(len(v)))
+			st.Type, st.Data = qt, make([]byte, nb)
+			if err := quant.Quantize(qt, v, st.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.q[name] = st
+	}
+	if len(s.q) == 0 {
+		t.Fatal("nothing quantized")
+	}
+	return s
+}
+
+// TestShardedQuantized: workers holding shards of quantized weights (the
+// shards' blocks, still quantized) compute the unsharded forward on the
+// same quantized weights bit for bit, and hold each weight once.
+func TestShardedQuantized(t *testing.T) {
+	cfg := dit.Config{InputSize: 8, PatchSize: 2, InChannels: 4, HiddenSize: 96, Depth: 2, NumHeads: 3, NumClasses: 5, LearnSigma: true, MLPRatio: 4, NullClass: true}
+	w := randomDiT(cfg, 7, true)
+	r := &spec.Resolution{Spec: specOf(t, cfg)}
+	x := make([]float32, 2*cfg.InChannels*cfg.InputSize*cfg.InputSize)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	fwd := func(net dit.Net, opt *dit.Options) ([]float32, error) {
+		shape := append([]int{2}, net.Latent()...)
+		out, _, err := net.Forward(context.Background(), x, shape, []float64{3, 700}, &dit.Cond{Labels: []int{1, 4}}, opt)
+		return out, err
+	}
+	for _, c := range []struct {
+		name string
+		src  quantSource
+	}{{"Q8_0", quantize(t, w, quant.Q8_0, false)}, {"F8_E4M3 scaled", quantize(t, w, 0, true)}} {
+		whole, err := dit.Build(c.src, r, dit.BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := dit.Build(tensor.Map(w), r, dit.BuildOptions{})
+		if whole.WeightBytes() >= plain.WeightBytes()/2 {
+			t.Fatalf("%s: %d weight bytes, F32 %d: not kept quantized", c.name, whole.WeightBytes(), plain.WeightBytes())
+		}
+		want, err := fwd(whole, &dit.Options{Backend: &kernels.CPU{Threads: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := shardedForward(t, c.src, r, 3, fwd)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: element %d = %v sharded, %v whole", c.name, i, got[i], want[i])
+			}
+		}
 	}
 }

@@ -46,12 +46,16 @@ func (g *GPU) upload(w *kernels.Weight, b []float32) (*gpuWeight, error) {
 	gw := &gpuWeight{rows: w.Rows, cols: w.Cols}
 	var raw []byte
 	es := int64(2)
-	switch w.DType {
-	case tensor.F32:
+	switch {
+	case w.Quantized():
+		// GGUF blocks and fp8 are dequantized to F32 here: the shaders
+		// read F32/BF16/F16 (the CPU keeps them quantized).
+		gw.dtype, es, raw = dtF32, 4, f32bytes(w.Float32s())
+	case w.DType == tensor.F32:
 		gw.dtype, es, raw = dtF32, 4, f32bytes(w.F32)
-	case tensor.BF16:
+	case w.DType == tensor.BF16:
 		gw.dtype, raw = dtBF16, u16bytes(w.U16)
-	case tensor.F16:
+	case w.DType == tensor.F16:
 		gw.dtype, raw = dtF16, u16bytes(w.U16)
 	default:
 		return nil, fmt.Errorf("webgpu: weight dtype %v", w.DType)

@@ -183,6 +183,10 @@ func tileRows(y []float32, ldy int, x []float32, ldx, r0, r1, k0, kw int, panel 
 // widened weights to bf16 values.
 func gemv(y, x []float32, m int, w *Weight, b []float32, lo, hi int, roundW bool) {
 	k := w.Cols
+	if w.Quantized() {
+		gemvQuantized(y, x, m, w, b, lo, hi, roundW)
+		return
+	}
 	if vecOn() && !roundW && k >= 16 && widenable(w.DType) {
 		gemvVec(y, x, m, w, b, lo, hi)
 		return

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"unsafe"
 
@@ -15,8 +16,13 @@ import (
 // j ≥ nw, widening 16-bit weights: 16 rows × 16 columns at a time by
 // register transposes where vecOn, four rows at a time in Go otherwise
 // (contiguous runs of the panel), then the leftovers one row at a time.
+// Quantized weights are dequantized first (packQuantized).
 func packPanel(panel []float32, w *Weight, n0, nw, k0, kw int) {
 	_ = panel[kw*nr-1]
+	if w.Quantized() {
+		packQuantized(panel, w, n0, nw, k0, kw)
+		return
+	}
 	j, k16 := 0, 0
 	if vecOn() && kw >= 16 && widenable(w.DType) {
 		k16 = kw &^ 15
@@ -84,12 +90,14 @@ func packRows(panel []float32, w *Weight, n0, j0, j1, k0, c0, c1 int) {
 				p[2] = math.Float32frombits(uint32(r2[kk]) << 16)
 				p[3] = math.Float32frombits(uint32(r3[kk]) << 16)
 			}
-		default:
+		case tensor.F16:
 			r0, r1, r2, r3 := w.U16[off:off+kw], w.U16[off+c:off+c+kw], w.U16[off+2*c:off+2*c+kw], w.U16[off+3*c:off+3*c+kw]
 			for kk := range r0 {
 				p := panel[(c0+kk)*nr+j : (c0+kk)*nr+j+4 : (c0+kk)*nr+j+4]
 				p[0], p[1], p[2], p[3] = f16Table[r0[kk]], f16Table[r1[kk]], f16Table[r2[kk]], f16Table[r3[kk]]
 			}
+		default:
+			panic(fmt.Sprintf("kernels: packing a %s weight", w.Format()))
 		}
 	}
 	var tmp [kc]float32

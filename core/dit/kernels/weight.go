@@ -5,28 +5,41 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/tensor"
 )
 
 // Weight is a 2-D matrix [Rows, Cols] kept in its stored dtype: F32 weights
-// in F32, BF16/F16 weights as raw 16-bit patterns (half the bytes). Kernels
-// widen them to float32 on the fly. F64 weights are narrowed to F32 at load.
+// in F32, BF16/F16 weights as raw 16-bit patterns (half the bytes), and
+// quantized weights (quant.go: GGUF blocks, fp8 with scales) as stored in Q.
+// Kernels widen them to float32 on the fly. F64 weights are narrowed to
+// F32 at load.
 //
 // A shard (sharded CPU execution: dit.Shard) holds only rows [Lo, Hi) of
 // the matrix: Rows stays the whole matrix's, F32/U16 start at row Lo, and
 // CPU.Linear computes only output columns [Lo, Hi). Hi == 0 means every
 // row (not a shard).
 type Weight struct {
-	DType      tensor.DType // F32, BF16 or F16
+	// DType is F32, BF16 or F16; F8_E4M3 or F8_E5M2 for fp8 (Q, Scale);
+	// Invalid for ggml blocks (GGML, Q).
+	DType      tensor.DType
 	Rows, Cols int
 	F32        []float32 // DType == F32
 	U16        []uint16  // DType == BF16 or F16
-	Lo, Hi     int       // a shard's rows (Hi == 0: every row)
+	// GGML is a GGUF weight's block type (Q8_0, Q4_K …, GGML.Quantized()).
+	GGML quant.Type
+	// Q holds a quantized weight's bytes for the held rows: the ggml
+	// blocks of elements (r-Lo)·Cols + c in order, or one fp8 byte each.
+	Q []byte
+	// Scale is an fp8 weight's scale: nil (1), one, or one per held row
+	// (a shard's rows only).
+	Scale  []float32
+	Lo, Hi int // a shard's rows (Hi == 0: every row)
 }
 
 // Bytes is the memory the weight holds.
 func (w *Weight) Bytes() int64 {
-	return int64(len(w.F32))*4 + int64(len(w.U16))*2
+	return int64(len(w.F32))*4 + int64(len(w.U16))*2 + int64(len(w.Q)) + int64(len(w.Scale))*4
 }
 
 // Held returns the rows the weight holds: [0, Rows), or a shard's [Lo, Hi).
@@ -56,6 +69,9 @@ func (w *Weight) Shard(lo, hi int) *Weight {
 	if w.IsShard() {
 		panic("kernels: sharding a shard")
 	}
+	if w.Quantized() {
+		return w.shardQuantized(lo, hi)
+	}
 	s := &Weight{DType: w.DType, Rows: w.Rows, Cols: w.Cols, Lo: lo, Hi: hi}
 	if lo == hi {
 		s.Lo, s.Hi = w.Rows, w.Rows // holds nothing (Hi != 0 still marks a shard)
@@ -69,9 +85,12 @@ func (w *Weight) Shard(lo, hi int) *Weight {
 }
 
 // Widen widens len(dst) consecutive stored elements starting at index off
-// of F32/U16 (element (r, c) is at (r-Lo)·Cols + c).
+// of F32/U16 (element (r, c) is at (r-Lo)·Cols + c); quantized weights are
+// dequantized (see widenQuantized).
 func (w *Weight) Widen(off int, dst []float32) {
 	switch w.DType {
+	case tensor.Invalid, tensor.F8_E4M3, tensor.F8_E5M2:
+		w.widenQuantized(off, dst)
 	case tensor.F32:
 		copy(dst, w.F32[off:off+len(dst)])
 	case tensor.BF16:
@@ -87,13 +106,14 @@ func (w *Weight) Widen(off int, dst []float32) {
 	}
 }
 
-// Float32s returns the stored rows widened to float32 (a copy for 16-bit;
-// a shard's rows only).
+// Float32s returns the stored rows widened to float32 (a copy for 16-bit
+// and quantized weights; a shard's rows only).
 func (w *Weight) Float32s() []float32 {
 	if w.DType == tensor.F32 {
 		return w.F32
 	}
-	out := make([]float32, len(w.U16))
+	lo, hi := w.Held()
+	out := make([]float32, (hi-lo)*w.Cols)
 	w.Widen(0, out)
 	return out
 }
@@ -153,6 +173,8 @@ func NewWeight(d *tensor.Dense) (*Weight, error) {
 		if err := tensor.DecodeFloat32(d.DType, d.Data, w.F32); err != nil {
 			return nil, err
 		}
+	case tensor.F8_E4M3, tensor.F8_E5M2: // plain fp8 (a scaled one comes through NewStoredWeight)
+		w.Q = d.Data[:n]
 	default:
 		return nil, fmt.Errorf("weight dtype %v is not a float type", d.DType)
 	}
@@ -165,8 +187,10 @@ func WeightFromFloat32(v []float32, rows, cols int) *Weight {
 }
 
 // ToDType converts the weight to F32, BF16 or F16 (rounding like torch).
+// Quantized weights are returned as they are: they stay quantized in
+// memory (Precision BF16 rounds their values to bf16 as they are packed).
 func (w *Weight) ToDType(dt tensor.DType) *Weight {
-	if dt == w.DType {
+	if dt == w.DType || w.Quantized() {
 		return w
 	}
 	src := w.Float32s()
@@ -195,10 +219,15 @@ func (w *Weight) prefetchRows(r0, r1, c0, cw int) {
 	r0, r1 = max(r0, lo), min(r1, hi)
 	for r := r0; r < r1; r++ {
 		off := w.offset(r, c0)
-		if w.DType == tensor.F32 {
+		switch {
+		case w.DType == tensor.F32:
 			prefetchL2(unsafe.Pointer(&w.F32[off]), 4*cw)
-		} else if len(w.U16) > 0 {
+		case len(w.U16) > 0:
 			prefetchL2(unsafe.Pointer(&w.U16[off]), 2*cw)
+		case len(w.Q) > 0:
+			if b0, b1 := w.qRange(off, cw); b1 > b0 {
+				prefetchL2(unsafe.Pointer(&w.Q[b0]), b1-b0)
+			}
 		}
 	}
 }
