@@ -203,3 +203,59 @@ func TestScaledFP8OnThePage(t *testing.T) {
 		t.Error("ditkit.convert({dtype: fp8_e4m3, fp8Scaled: true}) differs from the CLI's file")
 	}
 }
+
+// window.ditkit.forward runs dit_A quantized by `ditkit convert` (Q8_0
+// GGUF, scaled fp8 safetensors) on the page's CPU backend, one instance and
+// two Web Workers, with the weights kept quantized: within the issue's
+// tolerances of PyTorch's fp32 forward, the two paths identical, and the
+// weights held in fewer bytes than fp32's.
+func TestQuantizedForwardOnThePage(t *testing.T) {
+	ctx := page(t)
+	dir := fixtures.Path(t, "dit_A")
+	work := t.TempDir()
+	ref, err := os.ReadFile(filepath.Join(dir, "ref_forward_fp32.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "ref.safetensors"), ref, 0o644)
+	cases := []struct {
+		name string
+		args []string
+		tol  float64
+	}{
+		{"dit_A.Q8_0.gguf", []string{"--quant", "Q8_0"}, 1e-2},
+		{"dit_A.fp8.safetensors", []string{"--dtype", "fp8_e4m3", "--fp8-scaled"}, 5e-2},
+	}
+	names := []string{"ref.safetensors"}
+	for _, c := range cases {
+		if _, stderr, code := cli(t, work, append([]string{"convert", filepath.Join(dir, "ckpt_plain.pt"), "-o", c.name}, c.args...)...); code != 0 {
+			t.Fatalf("ditkit convert %v: %d %s", c.args, code, stderr)
+		}
+		names = append(names, c.name)
+	}
+	gpuHarness(t, ctx, work, names...)
+	target := "{spec: " + string(fixtures.SpecJSON(t, "dit_A")) + "}"
+	want := readTensorsFile(t, work, "ref.safetensors")["out"]
+	for _, c := range cases {
+		run := func(opts string) (gpuRun, []float32) {
+			r, out := gpuCall(t, ctx, fmt.Sprintf("ditkit.forward(__gpuFiles[%q], %s, __gpuFiles[%q], %s)", c.name, target, "ref.safetensors", opts))
+			return r, out["out"]
+		}
+		one, out1 := run("{backend: 'cpu'}")
+		if e := relErr(t, out1, want); e > c.tol {
+			t.Errorf("%s on one instance: max rel err %.3g vs PyTorch fp32 (tolerance %g)", c.name, e, c.tol)
+		} else {
+			t.Logf("%s on one instance: max rel err %.2e, weights %.0f bytes", c.name, e, one.Info.WeightBytes)
+		}
+		if one.Info.WeightBytes <= 0 || one.Info.WeightBytes >= 732800 {
+			t.Errorf("%s: weights held in %.0f bytes (dit_A fp32: 732800)", c.name, one.Info.WeightBytes)
+		}
+		two, out2 := run("{backend: 'cpu', workers: 2}")
+		if two.Info.Workers != 2 {
+			t.Errorf("%s: workers: 2 ran on %d (%s)", c.name, two.Info.Workers, two.Info.Note)
+		}
+		if e := relErr(t, out2, out1); e > 1e-6 {
+			t.Errorf("%s: 2 workers vs one instance: max rel diff %.3g", c.name, e)
+		}
+	}
+}
