@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
+import "github.com/ditkit/ditkit/core/internal/par"
 
 // AttnArgs describes a batch of attention problems. Sequence s reads query
 // rows [s*NQ, (s+1)*NQ) and key/value rows [s*NK, (s+1)*NK); row r of Q
@@ -41,54 +38,18 @@ type CPU struct {
 func NewCPU() *CPU { return &CPU{} }
 
 func (c *CPU) threads() int {
-	if c == nil || c.Threads <= 0 {
-		return runtime.GOMAXPROCS(0)
+	if c == nil {
+		return par.Threads(0)
 	}
-	return c.Threads
+	return par.Threads(c.Threads)
 }
 
-// parallel splits [0,n) into chunks and runs fn on them. With one thread
-// the chunks run in order with Yield between them.
+// parallel splits [0,n) into chunks and runs fn on them (par.For). With
+// one thread the chunks run in order with Yield between them.
 func (c *CPU) parallel(n, grain int, fn func(lo, hi int)) {
-	if n <= 0 {
-		return
+	var yield func()
+	if c != nil {
+		yield = c.Yield
 	}
-	if grain < 1 {
-		grain = 1
-	}
-	th := c.threads()
-	if th <= 1 || n <= grain {
-		var yield func()
-		if c != nil {
-			yield = c.Yield
-		}
-		if yield == nil {
-			fn(0, n)
-			return
-		}
-		step := max(grain, n/8)
-		for lo := 0; lo < n; lo += step {
-			fn(lo, min(n, lo+step))
-			yield()
-		}
-		return
-	}
-	chunks := min(th*4, (n+grain-1)/grain)
-	step := (n + chunks - 1) / chunks
-	var wg sync.WaitGroup
-	next := make(chan int, chunks)
-	for lo := 0; lo < n; lo += step {
-		next <- lo
-	}
-	close(next)
-	for w := 0; w < min(th, chunks); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for lo := range next {
-				fn(lo, min(n, lo+step))
-			}
-		}()
-	}
-	wg.Wait()
+	par.For(c.threads(), n, grain, yield, fn)
 }
