@@ -118,7 +118,7 @@ type previewModel struct {
 }
 
 // previewModels: what each backend runs is sized to keep the whole bench
-// near 6 minutes on 2 idle cores with SwiftShader (~1 GFLOP/s) as the GPU.
+// near 4 minutes on 2 cores with SwiftShader (~1 GFLOP/s) as the GPU.
 var previewModels = []previewModel{
 	{name: "DiT-XL/2 256 px", preset: "DiT-XL_2_256",
 		native: runAt{0, 2, 3, nil}, wasm: runAt{4, 2, 2, nil},
