@@ -19,6 +19,7 @@ import (
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
+	"github.com/ditkit/ditkit/web/e2e/internal/nativebench/benchout"
 )
 
 // TestPreviewBench (DITKIT_BENCH_PREVIEW=1; ./build.sh bench_preview, part
@@ -177,30 +178,11 @@ func (b *previewBench) wholeFLOPs(m previewModel) {
 	b.whole[m.preset] = dit.FLOPsAt(n, append([]int{2}, lat...))
 }
 
-// nativeResult is what nativebench prints.
-type nativeResult struct {
-	DType           string  `json:"dtype"`
-	Depth           int     `json:"depth"`
-	FullDepth       int     `json:"fullDepth"`
-	Batch           int     `json:"batch"`
-	Latent          []int   `json:"latent"`
-	Steps           int     `json:"steps"`
-	Threads         int     `json:"threads"`
-	GFLOPPerStep    float64 `json:"gflopPerStep"`
-	SPerStep        float64 `json:"sPerStep"`
-	CPUSPerStep     float64 `json:"cpuSPerStep"`
-	GFLOPs          float64 `json:"gflops"`
-	WeightBytes     int64   `json:"weightBytes"`
-	FullWeightBytes int64   `json:"fullWeightBytes"`
-	HeapBytes       int64   `json:"heapBytes"`
-	PeakRSSBytes    int64   `json:"peakRssBytes"`
-}
-
-func (b *previewBench) runNative(args ...string) (nativeResult, error) {
+func (b *previewBench) runNative(args ...string) (benchout.Result, error) {
 	var out, errb bytes.Buffer
 	cmd := exec.Command(b.native, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	var r nativeResult
+	var r benchout.Result
 	if err := cmd.Run(); err != nil {
 		return r, fmt.Errorf("nativebench %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}

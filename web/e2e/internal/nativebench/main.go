@@ -30,31 +30,8 @@ import (
 	"github.com/ditkit/ditkit/core/spec"
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader"
+	"github.com/ditkit/ditkit/web/e2e/internal/nativebench/benchout"
 )
-
-// result is what one run prints.
-type result struct {
-	What         string  `json:"what"` // preset, or the decoder file
-	Family       string  `json:"family,omitempty"`
-	DType        string  `json:"dtype,omitempty"`
-	Depth        int     `json:"depth,omitempty"`
-	FullDepth    int     `json:"fullDepth,omitempty"`
-	Batch        int     `json:"batch"`
-	Latent       []int   `json:"latent"`
-	Steps        int     `json:"steps"`
-	Threads      int     `json:"threads"`
-	GFLOPPerStep float64 `json:"gflopPerStep"`
-	FirstS       float64 `json:"firstS"`
-	SPerStep     float64 `json:"sPerStep"`
-	CPUSPerStep  float64 `json:"cpuSPerStep"`
-	GFLOPs       float64 `json:"gflops"`
-	// Memory: the weights the model holds (and at the preset's own depth),
-	// the Go heap in use after the run (weights included), the peak RSS.
-	WeightBytes     int64 `json:"weightBytes"`
-	FullWeightBytes int64 `json:"fullWeightBytes"`
-	HeapBytes       int64 `json:"heapBytes"`
-	PeakRSSBytes    int64 `json:"peakRssBytes"`
-}
 
 func main() {
 	preset := flag.String("preset", "", "a model preset (ditkit specs)")
@@ -71,7 +48,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	var r result
+	var r benchout.Result
 	switch {
 	case *decoder != "":
 		r, err = runDecoder(*decoder, lat, *batch, *steps, *threads)
@@ -114,36 +91,36 @@ func timeSteps(n int, step func() error) (first, per, cpuPer float64, err error)
 	return first, rest.Seconds() / float64(n-1), restCPU.Seconds() / float64(n-1), nil
 }
 
-func runModel(preset, dtype string, depth, batch int, lat []int, steps, threads int) (result, error) {
+func runModel(preset, dtype string, depth, batch int, lat []int, steps, threads int) (benchout.Result, error) {
 	sp, err := spec.Preset(preset)
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	full := sp
 	if depth > 0 {
 		if sp, err = sp.With("depth", depth); err != nil {
-			return result{}, err
+			return benchout.Result{}, err
 		}
 	}
 	dt, err := parseDType(dtype)
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	src, err := dit.RandomWeights(sp, dt, 1)
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	n, err := dit.Build(src, &spec.Resolution{Spec: sp}, dit.BuildOptions{})
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	fullSrc, err := dit.RandomWeights(full, dt, 1)
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	x, shape, t, c := sample.BenchInput(n, batch, lat)
 	opt := &dit.Options{Backend: &kernels.CPU{Threads: threads}}
-	r := result{What: preset, Family: sp.Family, DType: dt.String(), Depth: sp.Int("depth"), FullDepth: full.Int("depth"),
+	r := benchout.Result{What: preset, Family: sp.Family, DType: dt.String(), Depth: sp.Int("depth"), FullDepth: full.Int("depth"),
 		Latent: shape[1:], GFLOPPerStep: dit.FLOPsAt(n, shape) / 1e9, WeightBytes: n.WeightBytes()}
 	r.FullWeightBytes = r.WeightBytes + storedBytes(fullSrc) - storedBytes(src)
 	r.FirstS, r.SPerStep, r.CPUSPerStep, err = timeSteps(steps, func() error {
@@ -156,36 +133,36 @@ func runModel(preset, dtype string, depth, batch int, lat []int, steps, threads 
 	return r, err
 }
 
-func runDecoder(path string, lat []int, batch, steps, threads int) (result, error) {
+func runDecoder(path string, lat []int, batch, steps, threads int) (benchout.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	ck, err := loader.Open(f, st.Size(), path)
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	dec, err := loader.LoadDecoder(ck)
 	if err != nil {
-		return result{}, err
+		return benchout.Result{}, err
 	}
 	if lat == nil {
 		lat = []int{dec.LatentChannels, 64, 64}
 	}
 	if len(lat) != 3 {
-		return result{}, fmt.Errorf("-latent %v: want C,H,W", lat)
+		return benchout.Result{}, fmt.Errorf("-latent %v: want C,H,W", lat)
 	}
 	shape := append([]int{batch}, lat...)
 	x := make([]float32, batch*lat[0]*lat[1]*lat[2])
 	for i := range x {
 		x[i] = float32(i%17)/4 - 2
 	}
-	r := result{What: path, Latent: lat, GFLOPPerStep: float64(dec.FLOPs(lat[1], lat[2])) * float64(batch) / 1e9}
+	r := benchout.Result{What: path, Latent: lat, GFLOPPerStep: float64(dec.FLOPs(lat[1], lat[2])) * float64(batch) / 1e9}
 	opt := &decode.Options{Backend: &decode.CPU{Threads: threads}}
 	r.FirstS, r.SPerStep, r.CPUSPerStep, err = timeSteps(steps, func() error {
 		_, _, err := dec.Decode(context.Background(), x, shape, opt)
