@@ -5,7 +5,8 @@
 #   ./build.sh test         everything CI runs (installs what the tests need when missing;
 #                           with CI set, a missing fixture or tool fails the tests)
 #   ./build.sh bench        benchmarks, with PyTorch side by side when it is installed
-#                           (bench_forward / bench_io / bench_gguf / bench_webgpu / bench_workers: one part alone)
+#                           (bench_forward / bench_io / bench_gguf / bench_webgpu / bench_workers /
+#                           bench_preview: one part alone)
 #   ./build.sh worker       the page as a Cloudflare Worker in web/worker/build (+ wrangler)
 #   ./build.sh fuzz [TIME]  run every fuzz target for TIME each (default 30s)
 set -euo pipefail
@@ -198,6 +199,7 @@ cmd_bench() {
   bench_gguf
   bench_webgpu
   bench_workers
+  bench_preview
 }
 
 # bench_workers times the page's CPU backend in headless Chromium: a
@@ -210,6 +212,21 @@ bench_workers() {
   log "bench: page CPU backend on Web Workers, DiT-XL/2 shapes (depth ${DITKIT_BENCH_DEPTH:-4} of 28)"
   DITKIT_BENCH_WORKERS=1 go test -count=1 -run '^TestCPUWorkersBench$' -v -timeout 60m ./web/e2e 2>&1 \
     | grep -E '^(bench cpu-workers:|--- (FAIL|SKIP)|FAIL|ok )|workers_test.go' || true
+}
+
+# bench_preview prints the preview's table (issue 16): one sampler step
+# (batch 2, random weights) of DiT-XL/2 256, PixArt-XL/2 512 and STDiT3-XL/2
+# at a 240p × 16-frame latent on the CPU natively (fp32/bf16 weights), in
+# the page's wasm (SIMD, then Web Workers) and on WebGPU (SwiftShader
+# without a GPU), and TAESD decodes (4/16 channels); weights and peak
+# memory. The slow backends run fewer blocks and the table says so
+# (measured at depth d, scaled by FLOPs). DITKIT_BENCH_PREVIEW_PARTS
+# (native,wasm,workers,webgpu,decode) picks parts.
+bench_preview() {
+  ensure_chromium
+  log "bench: preview per family (native, wasm, workers, WebGPU; TAESD decode)"
+  DITKIT_BENCH_PREVIEW=1 go test -count=1 -run '^TestPreviewBench$' -v -timeout 60m ./web/e2e 2>&1 \
+    | grep -E '^(bench preview:|\||--- (FAIL|SKIP)|FAIL|ok )|preview_bench_test.go' || true
 }
 
 # bench_webgpu times a DiT-XL/2-shaped forward (batch 2 as with CFG, bf16
@@ -396,9 +413,10 @@ case "${1:-}" in
   bench_webgpu) bench_webgpu ;;
   bench_forward) bench_forward ;;
   bench_workers) cmd_build; bench_workers ;;
+  bench_preview) cmd_build; bench_preview ;;
   bench_gguf) cmd_build; bench_gguf ;;
   bench_io) cmd_build; bench_io ;;
   worker) cmd_worker ;;
   fuzz) shift; cmd_fuzz "$@" ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

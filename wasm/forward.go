@@ -480,9 +480,19 @@ func gpuAPI() (any, error) {
 }
 
 // benchAPI is window.ditkit.bench({preset, depth, dtype, backend, steps,
-// batch}): forward passes of a randomly initialised model with a preset's
-// shapes (default DiT-XL_2_256, batch 2 as with CFG); the first pass
-// (weight upload, pipeline compiles) is timed apart from the others.
+// batch, latent, workers, kernel, matmul}): forward passes of a randomly
+// initialised model with a preset's shapes — any family that runs (DiT,
+// PixArt, STDiT, STDiT3, Latte; default DiT-XL_2_256), batch 2 as with
+// CFG, the caption models on their own null caption (its full token
+// count), Open-Sora's fps/size micro-conditions from the latent. latent
+// (one sample's shape, e.g. [4, 16, 30, 53]: 240p × 16 frames through
+// Open-Sora's VAE) replaces the preset's size where the family takes any.
+// The first pass (weight upload, pipeline compiles) is timed apart from
+// the others; with steps 1 the one pass is the step. The result holds the
+// memory too: weightBytes (the weights held, summed over the workers),
+// fullWeightBytes (the same at the preset's own depth), heapBytes (the Go
+// heap, or the workers' heaps), gpuWeightBytes and gpuActivationBytes
+// (what the program put on the GPU, when WebGPU ran it).
 func benchAPI(opts js.Value) (any, error) {
 	preset := optString(opts, "preset", "DiT-XL_2_256")
 	sp, err := spec.Preset(preset)
@@ -504,6 +514,10 @@ func benchAPI(opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	lat, err := optShape(opts, "latent")
+	if err != nil {
+		return nil, err
+	}
 	m, err := openModel(desc, opts)
 	if err != nil {
 		return nil, err
@@ -511,36 +525,17 @@ func benchAPI(opts js.Value) (any, error) {
 	defer m.close()
 	n := m.net
 	batch := int(optFloat(opts, "batch", 2))
-	steps := max(2, int(optFloat(opts, "steps", 2)))
-	shape := append([]int{batch}, n.Latent()...)
-	size := 1
-	for _, d := range shape {
-		size *= d
-	}
-	x := make([]float32, size)
-	rng := uint64(7)
-	for i := range x {
-		x[i] = randn(&rng)
-	}
-	t := make([]float64, batch)
-	c := &dit.Cond{}
-	if k := n.Classes(); k > 0 {
-		c.Labels = make([]int, batch)
-		for i := range t {
-			c.Labels[i] = i % k
-		}
-	}
-	if lat := n.Latent(); len(lat) == 4 { // video: Open-Sora's fps/size micro-conditions (models without them ignore them)
-		v := sample.Video{}.VideoFor(sample.RFlowRelease(sp.Family), lat)
-		c.FPS, c.Height, c.Width = []float64{v.FPS}, []float64{v.Height}, []float64{v.Width}
-	}
-	for i := range t {
-		t[i] = 500
-	}
+	steps := max(1, int(optFloat(opts, "steps", 2)))
+	x, shape, t, c := sample.BenchInput(n, batch, lat)
 	ctx := context.Background()
 	var first, rest time.Duration
+	var gpu programBytes
 	info, err := m.run(ctx, opts, nil, func(o *dit.Options) error {
 		first, rest = 0, 0
+		if o.Runner != nil {
+			gpu.Runner = o.Runner
+			o.Runner = &gpu
+		}
 		for i := 0; i < steps; i++ {
 			start := time.Now()
 			if _, _, err := n.Forward(ctx, x, shape, t, c, o); err != nil {
@@ -557,26 +552,67 @@ func benchAPI(opts js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	per := rest / time.Duration(steps-1)
+	per := first
+	if steps > 1 {
+		per = rest / time.Duration(steps-1)
+	}
+	flops := dit.FLOPsAt(n, shape)
 	info.FirstMS = float64(first.Microseconds()) / 1000
 	info.StepMS = float64(per.Microseconds()) / 1000
 	info.MS = float64((first + rest).Microseconds()) / 1000
-	info.GFLOPs = n.FLOPs(batch) / per.Seconds() / 1e9
-	res := map[string]any{"info": info, "preset": preset, "depth": sp.Int("depth"), "fullDepth": full, "batch": batch,
-		"dtype": dt.String(), "gflopPerStep": n.FLOPs(batch) / 1e9, "gflops": info.GFLOPs, "workers": info.Workers}
+	info.GFLOPs = flops / per.Seconds() / 1e9
+	// The weights of the blocks not built: stored bytes at the preset's
+	// depth less those at this depth (the net holds them as stored).
+	fullDesc := js.Global().Get("Object").Call("assign", js.Global().Get("Object").New(), desc)
+	fullDesc.Set("depth", 0)
+	weights := info.WeightBytes
+	if weights == 0 {
+		weights = n.WeightBytes()
+	}
+	res := map[string]any{"info": info, "preset": preset, "family": sp.Family, "depth": sp.Int("depth"), "fullDepth": full,
+		"batch": batch, "latent": shape[1:], "steps": steps, "dtype": dt.String(), "gflopPerStep": flops / 1e9, "gflops": info.GFLOPs,
+		"workers": info.Workers, "weightBytes": weights, "fullWeightBytes": weights + modelBytes(fullDesc) - modelBytes(desc),
+		"heapBytes": info.HeapBytes}
+	if info.Backend == "webgpu" {
+		res["gpuWeightBytes"], res["gpuActivationBytes"] = gpu.weights, gpu.activations
+	}
 	return toJS(res)
 }
 
-// randn is a fast approximate standard normal (sum of uniforms).
-func randn(s *uint64) float32 {
-	var sum float32
-	for k := 0; k < 4; k++ {
-		*s ^= *s << 13
-		*s ^= *s >> 7
-		*s ^= *s << 17
-		sum += float32(*s>>40) / (1 << 24)
+// programBytes runs programs on Runner, noting what the last one puts on
+// the device (dit.Program.Bytes).
+type programBytes struct {
+	dit.Runner
+	weights, activations int64
+}
+
+func (r *programBytes) Run(ctx context.Context, p *dit.Program, f *dit.Feed) ([]float32, error) {
+	r.weights, r.activations = p.Bytes()
+	return r.Runner.Run(ctx, p, f)
+}
+
+// optShape reads opts[key], an array of positive integers (nil when
+// absent).
+func optShape(opts js.Value, key string) ([]int, error) {
+	if opts.Type() != js.TypeObject {
+		return nil, nil
 	}
-	return (sum - 2) * 1.7320508
+	v := opts.Get(key)
+	if v.IsUndefined() || v.IsNull() {
+		return nil, nil
+	}
+	if !js.Global().Get("Array").Call("isArray", v).Bool() || v.Length() == 0 {
+		return nil, fmt.Errorf("%s: want an array of positive integers", key)
+	}
+	out := make([]int, v.Length())
+	for i := range out {
+		e := v.Index(i)
+		if e.Type() != js.TypeNumber || e.Float() < 1 || e.Float() != float64(e.Int()) {
+			return nil, fmt.Errorf("%s[%d]: want a positive integer", key, i)
+		}
+		out[i] = e.Int()
+	}
+	return out, nil
 }
 
 // installComputeAPI adds forward, sample, gpu and bench to window.ditkit.

@@ -1,0 +1,49 @@
+package sample
+
+import "github.com/ditkit/ditkit/core/dit"
+
+// BenchInput is one model call of a sampler step as the benchmarks time
+// it (window.ditkit.bench, `./build.sh bench_preview` natively): batch
+// samples of latent shape lat (nil: the model's own size) with random
+// values at t = 500; class labels 0, 1, … for class-conditional models;
+// no caption (the model's own null caption, at its full token count);
+// Open-Sora's fps and pixel size from a video latent (models without
+// them ignore them).
+func BenchInput(n dit.Net, batch int, lat []int) (x []float32, shape []int, t []float64, c *dit.Cond) {
+	if lat == nil {
+		lat = n.Latent()
+	}
+	shape = append([]int{batch}, lat...)
+	size := 1
+	for _, d := range shape {
+		size *= d
+	}
+	x = make([]float32, size)
+	s := uint64(7)
+	for i := range x { // a sum of four uniforms: roughly normal
+		var sum float32
+		for range 4 {
+			s ^= s << 13
+			s ^= s >> 7
+			s ^= s << 17
+			sum += float32(s>>40) / (1 << 24)
+		}
+		x[i] = (sum - 2) * 1.7320508
+	}
+	t = make([]float64, batch)
+	for i := range t {
+		t[i] = 500
+	}
+	c = &dit.Cond{}
+	if k := n.Classes(); k > 0 {
+		c.Labels = make([]int, batch)
+		for i := range c.Labels {
+			c.Labels[i] = i % k
+		}
+	}
+	if len(lat) == 4 {
+		v := Video{}.VideoFor(RFlowRelease(n.Spec().Family), lat)
+		c.FPS, c.Height, c.Width = []float64{v.FPS}, []float64{v.Height}, []float64{v.Width}
+	}
+	return x, shape, t, c
+}
