@@ -147,12 +147,19 @@ check_format() {
 # ui's components, sha256x's assembly, the kernels' generators) and fails,
 # naming the files, when one comes out different from the working tree: a
 # generated file was edited by hand, or its generator changed without it.
+# core/preview's factor table is generated from ../shared/fixtures: without
+# the fixtures that one generator is skipped, saying so (the tests then
+# fail naming every missing fixture under CI).
 check_generated() {
-  local before after changed
+  local before after changed skip=()
+  if [ ! -f ../shared/fixtures/forward2/latent_rgb_factors.json ]; then
+    echo "../shared/fixtures/forward2/latent_rgb_factors.json is missing: core/preview/factors_table.go not regenerated from it"
+    skip=(-skip genfactors)
+  fi
   before="$(mktemp)"; after="$(mktemp)"
   snapshot() { git ls-files -z --cached --others --exclude-standard | xargs -0 sha256sum 2>/dev/null | sort -k2; }
   snapshot > "$before"
-  go generate ./...
+  go generate "${skip[@]}" ./...
   snapshot > "$after"
   changed="$(diff "$before" "$after" | grep '^[<>]' | cut -c69- | sort -u || true)"
   rm -f "$before" "$after"
