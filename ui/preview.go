@@ -110,42 +110,10 @@ func PreviewResolution(ck *loader.Checkpoint, set map[string]any, captions bool)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ck.Name, err)
 	}
-	if why := whyNotRunnable(ck, r.Spec.Family, captions); why != "" {
+	if why := dit.WhyNotRunnable(ck.Infos(), r.Spec.Family, captions); why != "" {
 		return nil, fmt.Errorf("%s: %s", ck.Name, why)
 	}
 	return r, nil
-}
-
-// whyNotRunnable is the one line that says why a family cannot be
-// previewed here ("" when it can): its conditioning is text-encoder
-// output neither the file (no null caption, no class table) nor a caption
-// file beside it holds, or ditkit does not run it yet.
-func whyNotRunnable(ck *loader.Checkpoint, family string, captions bool) string {
-	arch := spec.ArchName(family)
-	if !captions && !holdsConditioning(ck) {
-		return fmt.Sprintf("%s is conditioned on text-encoder embeddings (T5, CLIP …) that the file does not hold, and this page has no text encoder: it cannot be previewed from the file alone", arch)
-	}
-	if !dit.Runnable(family) {
-		var runs []string
-		for _, f := range dit.RunnableFamilies() {
-			runs = append(runs, spec.ArchName(f))
-		}
-		return fmt.Sprintf("ditkit cannot run %s yet (it runs %s)", arch, strings.Join(runs, ", "))
-	}
-	return ""
-}
-
-// holdsConditioning reports whether the checkpoint carries what a
-// sampler conditions on without a text encoder: a class-label table or a
-// null caption (y_embedding, PixArt's and Open-Sora's).
-func holdsConditioning(ck *loader.Checkpoint) bool {
-	for _, w := range ck.Weights() {
-		n := w.Name
-		if strings.HasSuffix(n, "y_embedder.embedding_table.weight") || strings.HasSuffix(n, "y_embedding") {
-			return true
-		}
-	}
-	return false
 }
 
 // samplerOptions are the samplers the detected family's quick preview
@@ -222,7 +190,7 @@ func (c *Root) previewWhy() string {
 	if c.Det == nil || c.Det.Family == "" {
 		return "No supported architecture was recognised, so there is no model to run."
 	}
-	if why := whyNotRunnable(c.ck, c.Det.Family, c.CaptionFile != nil); why != "" {
+	if why := dit.WhyNotRunnable(c.ck.Infos(), c.Det.Family, c.CaptionFile != nil); why != "" {
 		return strings.ToUpper(why[:1]) + why[1:] + "."
 	}
 	return ""

@@ -40,8 +40,10 @@ func optBool(opts js.Value, key string) bool {
 
 // wasmPolicy is window.ditkit's policy for what shapes do not decide (as
 // the CLI's: published values are used, guesses refused, naming the
-// option that settles them).
-var wasmPolicy = dit.Policy{Strict: true, Flags: map[string]string{"num_heads": "opts.heads"}, Fallback: "a target ({arch} or {spec})"}
+// option that settles them). Captions: forward's inputs and sample's
+// opts.caption bring the conditioning, so only a family ditkit does not
+// run is refused, saying so.
+var wasmPolicy = dit.Policy{Strict: true, Flags: map[string]string{"num_heads": "opts.heads"}, Fallback: "a target ({arch} or {spec})", Captions: true}
 
 // loadNetBlob builds the model of a dropped File (dit.Load, the one loader
 // the CLI and the page use); target is {arch}, {spec} or null

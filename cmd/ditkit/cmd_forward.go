@@ -31,6 +31,7 @@ type modelFlags struct {
 	arch, specPath, precision, root string
 	heads, threads                  int
 	prec                            kernels.Precision  // parsed --precision
+	captions                        bool               // caption embeddings come with the run (forward's inputs, --caption): dit.Policy.Captions
 	converted                       *loader.Checkpoint // preview --error-text/--layout: the converted weights (preview_target.go)
 	dropConverted                   func()
 }
@@ -121,7 +122,9 @@ func loadNet(path string, mf *modelFlags) (*runNet, error) {
 	// GGUF shapes writers mangle, restored where the spec confirms them
 	// (as inspect, diff and convert do); quantized tensors stay quantized.
 	report.RestoreGGUF(ck, tr)
-	n, _, err := dit.Load(ck, req, cliPolicy, dit.BuildOptions{Precision: prec})
+	pol := cliPolicy
+	pol.Captions = mf.captions
+	n, _, err := dit.Load(ck, req, pol, dit.BuildOptions{Precision: prec})
 	if err != nil {
 		if strings.HasPrefix(err.Error(), path+": ") { // the loader's errors name the file
 			return nil, err
@@ -156,6 +159,7 @@ func runForward(args []string, stdout, stderr io.Writer) int {
 	if err := checkOutputs(*outPath); err != nil {
 		return fail(stderr, err)
 	}
+	mf.captions = true // the inputs file's y, or the model's null caption
 	n, err := loadNet(pos[0], &mf)
 	if err != nil {
 		return fail(stderr, err)

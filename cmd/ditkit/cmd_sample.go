@@ -69,6 +69,7 @@ func runSampleAs(name string, args []string, stdout, stderr io.Writer) int {
 	if err := pf.convert(pos[0], &mf, *outPath, stderr); err != nil {
 		return fail(stderr, err)
 	}
+	mf.captions = rf.caption != ""
 	n, err := loadNet(pos[0], &mf)
 	if err != nil {
 		return fail(stderr, err)

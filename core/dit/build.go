@@ -52,8 +52,63 @@ func RunnableFamilies() []string {
 	return out
 }
 
-// ErrNotRunnable is returned by Build for families it cannot run yet.
+// ErrNotRunnable is returned by Load and Build for families they cannot
+// run (errors.Is; the error's text is WhyNotRunnable's line).
 var ErrNotRunnable = errors.New("cannot run this family yet")
+
+// notRunnable is ErrNotRunnable with its one line of why.
+type notRunnable struct{ why string }
+
+func (e *notRunnable) Error() string        { return e.why }
+func (e *notRunnable) Is(target error) bool { return target == ErrNotRunnable }
+
+// WhyNotRunnable is the one line that says why a checkpoint of family
+// cannot be run here ("" when it can): its conditioning is text-encoder
+// output that neither the file (no null caption, no class table: infos)
+// nor caption embeddings given beside it (captions) hold — every family
+// ditkit does not run is text-conditioned —, or ditkit does not run the
+// family yet. The CLI, the page and window.ditkit say it.
+func WhyNotRunnable(infos []tensor.Info, family string, captions bool) string {
+	arch := spec.ArchName(family)
+	if !captions && !holdsConditioning(infos) && (!Runnable(family) || projectsCaptions(infos)) {
+		return fmt.Sprintf("%s is conditioned on text-encoder embeddings (T5, CLIP …) that the file does not hold, and ditkit has no text encoder: it cannot be previewed from the file alone", arch)
+	}
+	if !Runnable(family) {
+		var runs []string
+		for _, f := range RunnableFamilies() {
+			runs = append(runs, spec.ArchName(f))
+		}
+		return fmt.Sprintf("ditkit cannot run %s yet (it runs %s)", arch, strings.Join(runs, ", "))
+	}
+	return ""
+}
+
+// projectsCaptions reports whether the model takes text-encoder output:
+// it has a caption projection (PixArt's and Open-Sora's y_proj, Latte's
+// text_embedding_projection, diffusers' caption_projection). An
+// unconditional model (Latte extras 1) has none and needs nothing.
+func projectsCaptions(infos []tensor.Info) bool {
+	for _, in := range infos {
+		for _, p := range []string{"y_embedder.y_proj.", "text_embedding_projection.", "caption_projection."} {
+			if strings.Contains(in.Name, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holdsConditioning reports whether the tensors carry what a sampler
+// conditions on without a text encoder: a class-label table or a null
+// caption (y_embedding, PixArt's and Open-Sora's).
+func holdsConditioning(infos []tensor.Info) bool {
+	for _, in := range infos {
+		if strings.HasSuffix(in.Name, "y_embedder.embedding_table.weight") || strings.HasSuffix(in.Name, "y_embedding") {
+			return true
+		}
+	}
+	return false
+}
 
 // Policy is how Load settles what a checkpoint's shapes do not decide.
 type Policy struct {
@@ -66,6 +121,10 @@ type Policy struct {
 	// architecture).
 	Flags    map[string]string
 	Fallback string
+	// Captions says caption embeddings come with the run (an inputs
+	// file's y, --caption, a caption file dropped beside the checkpoint):
+	// a text-conditioned family then needs no null caption in the file.
+	Captions bool
 }
 
 // Load is what every consumer calls: it resolves the checkpoint's
@@ -76,8 +135,8 @@ func Load(src tensor.Source, req spec.Request, pol Policy, opt BuildOptions) (Ne
 	if err != nil {
 		return nil, nil, err
 	}
-	if !Runnable(r.Spec.Family) {
-		return nil, r, fmt.Errorf("family %q: %w (runs: %s)", r.Spec.Family, ErrNotRunnable, strings.Join(RunnableFamilies(), ", "))
+	if why := WhyNotRunnable(src.Infos(), r.Spec.Family, pol.Captions); why != "" {
+		return nil, r, &notRunnable{why}
 	}
 	if pol.Strict {
 		if err := r.Require(pol.Flags, pol.Fallback); err != nil {
@@ -99,7 +158,7 @@ func Build(src tensor.Source, r *spec.Resolution, opt BuildOptions) (Net, error)
 	}
 	b := builders[r.Spec.Family]
 	if b == nil {
-		return nil, fmt.Errorf("family %q: %w (runs: %s)", r.Spec.Family, ErrNotRunnable, strings.Join(RunnableFamilies(), ", "))
+		return nil, &notRunnable{WhyNotRunnable(nil, r.Spec.Family, true)}
 	}
 	rd := &reader{src: src, prefix: r.Prefix, spec: r.Spec, skeleton: opt.Skeleton}
 	rd.stored, _ = src.(quant.StoredSource)
