@@ -454,6 +454,9 @@ func (c *Root) convertWarning() string {
 	case "":
 		return "No comparison yet: the output changes only the format and dtypes (compare with a target above to fix keys and shapes)."
 	case diff.VerdictWrongFamily, diff.VerdictWrongVariant:
+		if len(d.Remaining) == 0 {
+			return fmt.Sprintf("The output would load into %s, but as another variant than the weights were trained as (see the verdict above).", d.Verdict.Target)
+		}
 		return fmt.Sprintf("The output will not load into %s: %s the plan cannot fix (see the verdict above).", d.Verdict.Target, diff.Plural(len(d.Remaining), "finding"))
 	case diff.VerdictNeedsTraining:
 		return fmt.Sprintf("The output still lacks %s the target has: load it with strict=False and train them.", diff.Plural(len(d.NeedsTraining), "tensor"))

@@ -138,6 +138,14 @@ func judge(r *Result, t *Target, det *spec.Detection, nTensors int) Verdict {
 				Plural(t.Listed, "key"), Plural(len(steps), "step"), verb(len(steps), "fixes", "fix"), them(t.Listed), Plural(max(rest, 0), "other tensor"), srcArch, verb(rest, "is", "are"), compareAdvice(det))
 			return v
 		}
+		if dropped := droppedKeys(steps); len(dropped) > 0 && siblingVariants(det, td) {
+			// Flux dev into schnell: dropping guidance_in makes it load,
+			// but as a model its weights were not trained to be.
+			v.Kind = VerdictWrongVariant
+			v.Summary = fmt.Sprintf("wrong variant: this is %s, the target is %s — another variant of the same family (this file has %s, the target has no such %s: dropping %s would make it load, but the weights were trained with %s); %s",
+				v.Source, v.Target, dropped[0], verb(len(dropped), "tensor", "tensors"), Plural(len(dropped), "tensor"), them(len(dropped)), variantAdvice(det, v.Target))
+			return v
+		}
 		v.Kind = VerdictFixable
 		v.Summary = fmt.Sprintf("fixable: %s (%s) %s this %s checkpoint load as %s%s", Plural(len(steps), "step"), opsOf(steps), verb(len(steps), "makes", "make"), srcArch, v.Target, lossNote(steps))
 		return v
@@ -151,7 +159,7 @@ func judge(r *Result, t *Target, det *spec.Detection, nTensors int) Verdict {
 		}
 	}
 	reason := firstReason(r.Remaining)
-	variantDiffers := same && det.Variant != "" && td.Variant != "" && det.Variant != td.Variant
+	variantDiffers := siblingVariants(det, td)
 	sh, sd := spec.Size(det.Params)
 	th, tdd := spec.Size(td.Params)
 	sizeDiffers := same && (sh > 0 && th > 0 && sh != th || sd > 0 && tdd > 0 && sd != tdd)
@@ -191,6 +199,27 @@ func judge(r *Result, t *Target, det *spec.Detection, nTensors int) Verdict {
 		v.Summary = fmt.Sprintf("wrong variant: %s %s after the plan (%s) — the target's architecture differs in a size the weights were trained with; no conversion can help", Plural(len(r.Remaining), "finding"), verb(len(r.Remaining), "remains", "remain"), reason)
 	}
 	return v
+}
+
+// siblingVariants reports whether the checkpoint and the target are two
+// identified variants of one family (flux1-dev and flux1-schnell).
+func siblingVariants(det, td *spec.Detection) bool {
+	if det == nil || td == nil || det.Variant == "" || td.Variant == "" || det.Variant == td.Variant {
+		return false
+	}
+	g := spec.Group(det.Family)
+	return g != "" && g == spec.Group(td.Family)
+}
+
+// droppedKeys lists the tensors the plan's drop steps leave out.
+func droppedKeys(steps []*fix.Step) []string {
+	var out []string
+	for _, s := range steps {
+		if s.Op == "drop" {
+			out = append(out, s.Keys...)
+		}
+	}
+	return out
 }
 
 // verb picks the singular or plural form for a count.

@@ -335,7 +335,8 @@ func TestPixArtSigmaWithoutMicroConditions(t *testing.T) {
 
 // Full-size comparisons: DiT-XL/2 into Open-Sora 1.0's STDiT keeps its
 // spatial weights and needs its temporal and text layers trained; Wan
-// into Flux is another family; Flux Fill into dev is a sibling variant.
+// into Flux is another family; Flux Fill into dev, and dev into schnell
+// (a plan of drops alone), are sibling variants.
 func TestVerdictsFullSize(t *testing.T) {
 	for _, c := range []struct{ src, dst, kind string }{
 		{"DiT-XL_2_256", "STDiT-XL_2_v1.0_16x256x256", diff.VerdictNeedsTraining},
@@ -345,6 +346,11 @@ func TestVerdictsFullSize(t *testing.T) {
 		{"wan2.1-t2v-1.3B", "wan2.1-t2v-14B.diffusers", diff.VerdictWrongVariant},
 		{"sd3.5-large.comfyui", "sd3.5-large.diffusers", diff.VerdictFixable},
 		{"hunyuanvideo-t2v", "hunyuanvideo-t2v", diff.VerdictClean},
+		// Dropping guidance_in would make dev load as schnell, but not
+		// work as schnell: still a sibling variant.
+		{"flux1-dev", "flux1-schnell", diff.VerdictWrongVariant},
+		{"flux1-dev.diffusers", "flux1-schnell", diff.VerdictWrongVariant},
+		{"flux1-kontext-dev", "flux1-dev", diff.VerdictClean},
 	} {
 		s, _ := spec.Preset(c.src)
 		es, _ := s.Keys()
