@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ditkit/ditkit/core/dit/kernels"
 	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/loader"
 	"github.com/ditkit/ditkit/loader/fixtures"
@@ -75,6 +76,16 @@ func fuzzGGUF(data []byte) error {
 				if err := checkErr("read", err); err != nil {
 					return err
 				}
+			}
+			// As forward holds it: quantized, widened row by row.
+			st, err := ck.ReadStored(t.Name)
+			if err != nil || st == nil {
+				continue
+			}
+			if w, err := kernels.NewStoredWeight(st); err == nil && w.Rows > 0 && w.Cols > 0 {
+				row := make([]float32, w.Cols)
+				w.Row(0, row)
+				w.Row(w.Rows-1, row)
 			}
 		}
 		if _, err := json.Marshal(report.BuildInspect(ck)); err != nil {
