@@ -273,7 +273,9 @@ func flagParseError(fs *flag.FlagSet, err error) bool {
 
 // topUsage lists every command with its summary (ditkit, ditkit --help).
 func topUsage(w io.Writer) {
-	fmt.Fprintln(w, "ditkit — inspect, diff, convert and run diffusion-transformer checkpoints (DiT, PixArt, Latte, Open-Sora)")
+	fmt.Fprintln(w, "ditkit — inspect, diff, convert and run diffusion-transformer checkpoints: DiT, PixArt, Latte, Open-Sora,")
+	fmt.Fprintln(w, "Flux.1, Wan, SD3/3.5, HunyuanVideo, LTX-Video, CogVideoX, Sana (original, diffusers and ComfyUI layouts;")
+	fmt.Fprintln(w, "torch .pt/.pth/.bin, safetensors and shards, GGUF, fp8)")
 	fmt.Fprintln(w, "\nUsage: ditkit COMMAND [ARGS]\n\nCommands:")
 	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-9s %s\n", n, strings.TrimSpace(wrap(commands[n].summary, 12, 100)))
