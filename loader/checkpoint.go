@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ditkit/ditkit/core/tensor"
 	"github.com/ditkit/ditkit/loader/format"
@@ -99,6 +100,7 @@ type Checkpoint struct {
 	Alternatives []string // other plausible weights roots
 
 	r         io.ReaderAt
+	fp8Mu     sync.Mutex // guards fp8Layout
 	fp8Layout *fp8Layout // stored.go: the scaled-fp8 layout, once detected
 }
 

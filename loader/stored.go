@@ -2,7 +2,6 @@ package loader
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/ditkit/ditkit/core/quant"
 	"github.com/ditkit/ditkit/core/tensor"
@@ -47,9 +46,6 @@ func (c *Checkpoint) ReadStored(name string) (*quant.Stored, error) {
 
 func isFP8(dt tensor.DType) bool { return dt == tensor.F8_E4M3 || dt == tensor.F8_E5M2 }
 
-// fp8Mu guards Checkpoint.fp8Layout.
-var fp8Mu sync.Mutex
-
 // fp8Layout is a checkpoint's scaled-fp8 layout, detected once per
 // weights root.
 type fp8Layout struct {
@@ -60,8 +56,8 @@ type fp8Layout struct {
 
 // fp8 returns the weights root's fp8 layout (nil without fp8 tensors).
 func (c *Checkpoint) fp8() (*quant.FP8, error) {
-	fp8Mu.Lock()
-	defer fp8Mu.Unlock()
+	c.fp8Mu.Lock()
+	defer c.fp8Mu.Unlock()
 	if l := c.fp8Layout; l != nil && l.root == c.WeightsRoot {
 		return l.f, l.err
 	}
