@@ -1,12 +1,16 @@
 package sample
 
-import "github.com/ditkit/ditkit/core/dit"
+import (
+	"math/rand/v2"
+
+	"github.com/ditkit/ditkit/core/dit"
+)
 
 // BenchInput is one model call of a sampler step as the benchmarks time
 // it (window.ditkit.bench, `./build.sh bench_preview` natively): batch
 // samples of latent shape lat (nil: the model's own size) with random
-// values at t = 500; class labels 0, 1, … for class-conditional models;
-// no caption (the model's own null caption, at its full token count);
+// normal values (the samplers' generator, seed 7) at t = 500; class
+// labels 0, 1, … for class-conditional models; no caption (the model's own null caption, at its full token count);
 // Open-Sora's fps and pixel size from a video latent (models without
 // them ignore them).
 func BenchInput(n dit.Net, batch int, lat []int) (x []float32, shape []int, t []float64, c *dit.Cond) {
@@ -19,16 +23,9 @@ func BenchInput(n dit.Net, batch int, lat []int) (x []float32, shape []int, t []
 		size *= d
 	}
 	x = make([]float32, size)
-	s := uint64(7)
-	for i := range x { // a sum of four uniforms: roughly normal
-		var sum float32
-		for range 4 {
-			s ^= s << 13
-			s ^= s >> 7
-			s ^= s << 17
-			sum += float32(s>>40) / (1 << 24)
-		}
-		x[i] = (sum - 2) * 1.7320508
+	rng := rand.New(rand.NewPCG(7, noiseStream)) // as the samplers draw noise
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
 	}
 	t = make([]float64, batch)
 	for i := range t {

@@ -285,7 +285,7 @@ func runRFlow(ctx context.Context, net dit.Net, req Request) (*Result, error) {
 // FlowNoise is the initial latent the rectified flow draws for a seed
 // (ditkit's own PCG generator, as the Gaussian diffusion's): n values.
 func FlowNoise(seed uint64, n int) []float32 {
-	rng := rand.New(rand.NewPCG(seed, 0x6469746b6974))
+	rng := rand.New(rand.NewPCG(seed, noiseStream))
 	z := make([]float32, n)
 	for i := range z {
 		z[i] = float32(rng.NormFloat64())
