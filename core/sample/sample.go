@@ -106,11 +106,11 @@ type Caption struct {
 	Name               string // the file it came from ("" when built in code)
 }
 
-// cond is the caption's conditioning for its N samples.
 // noiseStream is the PCG stream every sampler (and the benchmarks'
 // inputs) draws its Gaussian noise from, after the seed: "ditkit".
 const noiseStream = 0x6469746b6974
 
+// cond is the caption's conditioning for its N samples.
 func (c *Caption) cond() *dit.Cond {
 	return &dit.Cond{Caption: c.Y, Mask: c.Mask, ImgHW: c.ImgHW, AspectRatio: c.AspectRatio}
 }
